@@ -1,0 +1,231 @@
+// LocalCell: an actor running in this thread, with its bounded mailbox.
+//
+// Messages are handled one at a time. A handler may be async: the next message
+// waits for its promise. Signals (terminated, delivery-failed) sit in their own
+// unbounded queue and go ahead of queued messages, so a full mailbox never
+// loses a death notice. Up to BATCH messages run per macrotask, then the cell
+// yields to the event loop (setImmediate) so I/O is never starved.
+import { threadId } from 'node:worker_threads';
+import type { Actor, ActorContext, ActorSpec, Signal, StopReason } from './actor.js';
+import type { ActorStats, Cell } from './cell.js';
+import type { Envelope } from './envelope.js';
+import { ActorStoppedError, MailboxFullError, toErrorInfo } from './errors.js';
+import { BoundedMailbox, type MailboxOptions } from './mailbox.js';
+import type { ActorRef } from './ref.js';
+import type { ActorSystem } from './system.js';
+
+const BATCH = 64;
+
+type MessageEnvelope = Extract<Envelope, { k: 'msg' }>;
+type State = 'starting' | 'running' | 'stopping' | 'stopped';
+
+export class LocalCell<M> implements Cell {
+  readonly terminated: Promise<StopReason>;
+  private resolveTerminated!: (reason: StopReason) => void;
+  private readonly mailbox: BoundedMailbox<MessageEnvelope>;
+  private readonly signals: Signal[] = [];
+  private readonly watchers = new Set<string>();
+  private readonly children: string[] = [];
+  private state: State = 'starting';
+  private scheduled = false;
+  private busy = false;
+  private stopRequested = false;
+  private processed = 0;
+
+  constructor(
+    private readonly system: ActorSystem,
+    readonly path: string,
+    readonly incarnation: string,
+    private readonly actor: Actor<M>,
+    mailbox: MailboxOptions,
+  ) {
+    this.mailbox = new BoundedMailbox(mailbox);
+    this.terminated = new Promise((resolve) => (this.resolveTerminated = resolve));
+    actor.context = this.makeContext();
+  }
+
+  /** Runs preStart; a throw there stops the cell with a failure and is rethrown to the spawner. */
+  async start(): Promise<void> {
+    try {
+      await this.actor.preStart();
+    } catch (error) {
+      await this.finish({ kind: 'failure', error: toErrorInfo(error) }, false);
+      throw error;
+    }
+    if (this.state !== 'starting') return; // stopped or killed during preStart
+    this.state = 'running';
+    this.schedule();
+  }
+
+  deliver(envelope: Envelope): void {
+    switch (envelope.k) {
+      case 'msg':
+        return this.enqueue(envelope);
+      case 'watch':
+        if (this.state === 'stopped') return; // the router answers for stopped cells
+        this.watchers.add(envelope.watcher);
+        return;
+      case 'unwatch':
+        this.watchers.delete(envelope.watcher);
+        return;
+      case 'stop':
+        return this.requestStop();
+      case 'inspect':
+        this.system.route({ k: 'msg', to: envelope.replyTo, body: this.stats() });
+        return;
+      case 'terminated':
+        return this.signal({
+          type: 'terminated',
+          ref: this.system.refFor(envelope.target),
+          incarnation: envelope.incarnation,
+          reason: envelope.reason,
+        });
+      case 'fail':
+        return this.signal({ type: 'delivery-failed', to: this.system.refFor(envelope.target), error: envelope.error });
+    }
+  }
+
+  requestStop(): void {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    this.stopRequested = true;
+    if (this.state === 'starting') return; // start() sees it after preStart
+    if (!this.busy) void this.finish({ kind: 'normal' }, true);
+  }
+
+  kill(detail: string): void {
+    if (this.state === 'stopped') return;
+    void this.finish({ kind: 'killed', detail }, false);
+  }
+
+  stats(): ActorStats {
+    return {
+      path: this.path,
+      incarnation: this.incarnation,
+      placement: 'local',
+      threadId,
+      mailbox: this.mailbox.stats(),
+      processed: this.processed,
+    };
+  }
+
+  private enqueue(envelope: MessageEnvelope): void {
+    if (this.state === 'stopped' || this.state === 'stopping' || this.stopRequested) {
+      this.system.refuse(envelope, new ActorStoppedError(this.path, 'the actor is stopping'));
+      return;
+    }
+    const result = this.mailbox.offer(envelope);
+    if (!result.accepted) {
+      this.system.refuse(envelope, new MailboxFullError(this.path, this.mailbox.options.capacity));
+      return;
+    }
+    if (envelope.ack) this.system.route({ k: 'msg', to: envelope.ack, body: undefined });
+    if (result.dropped) this.system.deadLetter(result.dropped, 'dropped (mailbox full, overflow policy drop-oldest)');
+    this.schedule();
+  }
+
+  private signal(signal: Signal): void {
+    if (this.state === 'stopped') return;
+    this.signals.push(signal);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.busy || this.state !== 'running') return;
+    this.scheduled = true;
+    setImmediate(() => void this.run());
+  }
+
+  private async run(): Promise<void> {
+    this.scheduled = false;
+    if (this.busy || this.state !== 'running') return;
+    this.busy = true;
+    let failure: unknown;
+    let failed = false;
+    try {
+      for (let n = 0; n < BATCH && !this.stopRequested && this.state === 'running'; n++) {
+        const signal = this.signals.shift();
+        const pending = signal ? this.actor.onSignal(signal) : this.handleNext();
+        if (pending === null) break; // mailbox empty
+        if (pending) await pending;
+      }
+    } catch (error) {
+      failure = error;
+      failed = true;
+    }
+    this.busy = false;
+    if (this.state !== 'running') return; // killed while a handler ran
+    if (failed) return void this.finish({ kind: 'failure', error: toErrorInfo(failure) }, true);
+    if (this.stopRequested) return void this.finish({ kind: 'normal' }, true);
+    if (this.signals.length > 0 || this.mailbox.depth > 0) this.schedule();
+  }
+
+  /** Handles one message; null when the mailbox is empty. */
+  private handleNext(): void | Promise<void> | null {
+    const envelope = this.mailbox.shift();
+    if (!envelope) return null;
+    this.processed++;
+    return this.actor.receive(envelope.body as M);
+  }
+
+  /**
+   * The single way out. Children stop first (reverse order), then postStop
+   * (graceful ends only), then queued messages are refused to their senders,
+   * then watchers are told.
+   */
+  private async finish(reason: StopReason, graceful: boolean): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    this.state = graceful ? 'stopping' : 'stopped';
+    this.system.unregister(this.path, this);
+    if (graceful) {
+      for (const child of [...this.children].reverse()) await this.system.stop(this.system.refFor(child));
+      try {
+        await this.actor.postStop(reason);
+      } catch (error) {
+        console.warn(`[troupe] ${this.path}: postStop threw: ${(error as Error).message}`);
+      }
+    } else {
+      for (const child of [...this.children].reverse()) this.system.kill(this.system.refFor(child), `parent ${this.path} stopped`);
+    }
+    this.state = 'stopped';
+    const refusal = new ActorStoppedError(this.path, 'the actor stopped before handling it');
+    for (const envelope of this.mailbox.drain()) this.system.refuse(envelope, refusal);
+    this.signals.length = 0;
+    for (const watcher of this.watchers) {
+      this.system.route({ k: 'terminated', to: watcher, target: this.path, incarnation: this.incarnation, reason });
+    }
+    this.watchers.clear();
+    this.system.reportStopped(this.path, this.incarnation, reason);
+    this.resolveTerminated(reason);
+  }
+
+  private makeContext(): ActorContext<M> {
+    const cell = this;
+    const system = this.system;
+    const self = system.refFor<M>(this.path);
+    return {
+      self,
+      system,
+      incarnation: this.incarnation,
+      get mailbox() {
+        return cell.mailbox.stats();
+      },
+      tell<T>(to: ActorRef<T>, message: T) {
+        system.tell(to.path, message, cell.path);
+      },
+      watch(ref: ActorRef<unknown>) {
+        system.route({ k: 'watch', to: ref.path, watcher: cell.path });
+      },
+      unwatch(ref: ActorRef<unknown>) {
+        system.route({ k: 'unwatch', to: ref.path, watcher: cell.path });
+      },
+      async spawn<C>(name: string, spec: ActorSpec<C>) {
+        const child = await system.spawn<C>(`${cell.path}/${name}`, spec);
+        cell.children.push(child.path);
+        return child;
+      },
+      stop() {
+        cell.requestStop();
+      },
+    };
+  }
+}
