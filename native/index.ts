@@ -1,0 +1,133 @@
+// Loader for the C++ addon (native/src, built by `npm run build:native`).
+//
+// The addon is context-aware: every thread that calls loadNative() gets its
+// own instance (main thread and each worker_thread alike). Within a thread the
+// loaded module is cached per path.
+//
+// ISA selection: the best path the CPU supports ('avx512bf16' > 'avx512' >
+// 'avx2' > 'scalar'), unless TROUPE_ISA names one (read once, at the first
+// load in a thread). Forcing a path the CPU cannot run makes loadNative()
+// throw, naming the path and what the CPU has. Each kernel call may also name
+// its ISA explicitly, so one process can exercise every path.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ISAS = ['avx512bf16', 'avx512', 'avx2', 'scalar'] as const;
+/** A kernel instruction-set path, best first in ISAS. */
+export type Isa = (typeof ISAS)[number];
+
+/** CPU features as detected by cpuid, counted only when the OS enables their register state. */
+export interface CpuFeatures {
+  avx2: boolean;
+  fma: boolean;
+  f16c: boolean;
+  avx512f: boolean;
+  avx512bw: boolean;
+  avx512vl: boolean;
+  avx512dq: boolean;
+  avx512bf16: boolean;
+}
+
+export interface NativeAddon {
+  /** What this CPU (and OS) support. */
+  cpuFeatures(): CpuFeatures;
+  /** The ISA kernels use when a call names none: TROUPE_ISA, else the best available. */
+  selectedIsa(): Isa;
+  /** Every ISA this CPU can run, best first; always ends with 'scalar'. */
+  availableIsas(): Isa[];
+  /**
+   * out[m, n] = sum_k bf16(x[m, k]) * w[n, k], accumulated in fp32.
+   *   w   [N, K] row-major bf16 bits (Uint16Array, N*K elements)
+   *   x   [M, K] row-major fp32, rounded to bf16 (nearest-even) inside
+   *   out [M, N] row-major fp32, overwritten; may alias x, must not overlap w
+   * Row m of out depends only on row m of x (bitwise, for every M) within one ISA.
+   * Throws TypeError / RangeError on bad arguments, Error for an ISA the CPU lacks.
+   */
+  matmulBf16(w: Uint16Array, x: Float32Array, out: Float32Array, M: number, N: number, K: number, isa?: Isa): void;
+}
+
+/** The addon binary is missing, or present but unloadable / outdated. */
+export class NativeAddonError extends Error {
+  override readonly name = 'NativeAddonError';
+  readonly addonPath: string;
+  constructor(message: string, addonPath: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.addonPath = addonPath;
+  }
+}
+
+export interface LoadNativeOptions {
+  /** Load this .node file instead of the default build output (tests use it). */
+  path?: string;
+}
+
+/** What the binary itself exports (addon.cc). */
+interface RawAddon {
+  cpuFeatures(): CpuFeatures;
+  availableIsas(): Isa[];
+  bestIsa(): Isa;
+  resolveIsa(name: string | undefined, label: string): Isa;
+  matmulBf16(w: Uint16Array, x: Float32Array, out: Float32Array, M: number, N: number, K: number, isa?: Isa): void;
+}
+const RAW_EXPORTS: readonly (keyof RawAddon)[] = ['cpuFeatures', 'availableIsas', 'bestIsa', 'resolveIsa', 'matmulBf16'];
+
+const ADDON_FILE = join('native', 'build', 'Release', 'troupe_native.node');
+const REBUILD_HINT = 'Rebuild it with `npm run build:native` (or `npm install`).';
+
+/**
+ * Where the build puts the addon. This file runs compiled as dist/native/index.js
+ * (addon at ../../native/build/...), or as native/index.* straight from source
+ * (addon at ./build/...); the first candidate that exists wins.
+ */
+export function defaultAddonPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [resolve(here, '..', '..', ADDON_FILE), resolve(here, '..', ADDON_FILE)];
+  return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
+}
+
+const cache = new Map<string, NativeAddon>();
+const requireAddon = createRequire(import.meta.url);
+
+/** Loads (once per thread and path) and returns the native addon. */
+export function loadNative(options: LoadNativeOptions = {}): NativeAddon {
+  const addonPath = resolve(options.path ?? defaultAddonPath());
+  const cached = cache.get(addonPath);
+  if (cached) return cached;
+  const addon = wrap(loadRaw(addonPath));
+  cache.set(addonPath, addon);
+  return addon;
+}
+
+function loadRaw(addonPath: string): RawAddon {
+  if (!existsSync(addonPath)) {
+    throw new NativeAddonError(`Troupe native addon is missing: no file at ${addonPath}. ${REBUILD_HINT}`, addonPath);
+  }
+  let raw: Partial<RawAddon>;
+  try {
+    raw = requireAddon(addonPath) as Partial<RawAddon>;
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new NativeAddonError(`Troupe native addon at ${addonPath} is broken and failed to load: ${detail}. ${REBUILD_HINT}`, addonPath, err);
+  }
+  const missing = RAW_EXPORTS.filter((name) => typeof raw[name] !== 'function');
+  if (missing.length > 0) {
+    throw new NativeAddonError(
+      `Troupe native addon at ${addonPath} is outdated or broken: it does not export ${missing.join(', ')}. ${REBUILD_HINT}`,
+      addonPath,
+    );
+  }
+  return raw as RawAddon;
+}
+
+function wrap(raw: RawAddon): NativeAddon {
+  // Throws (naming the ISA and the CPU's features) when TROUPE_ISA asks for a path this CPU lacks.
+  const selected = raw.resolveIsa(process.env.TROUPE_ISA, 'TROUPE_ISA');
+  return {
+    cpuFeatures: () => raw.cpuFeatures(),
+    selectedIsa: () => selected,
+    availableIsas: () => raw.availableIsas(),
+    matmulBf16: (w, x, out, M, N, K, isa) => raw.matmulBf16(w, x, out, M, N, K, isa ?? selected),
+  };
+}

@@ -1,0 +1,65 @@
+// Module entry. Context-aware: all state lives in one TroupeAddon instance per
+// Node environment (main thread, each worker thread), created by Node when
+// that environment loads the addon; there are no mutable globals.
+//
+// Exports (raw; native/index.ts wraps them with types and TROUPE_ISA handling):
+//   cpuFeatures(): { avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512bf16 }
+//   availableIsas(): string[]          best first, always ends with 'scalar'
+//   bestIsa(): string
+//   resolveIsa(name?: string, label?: string): string   validates a requested ISA
+//   matmulBf16(w, x, out, M, N, K, isa?): undefined      see matmul_bf16_binding.h
+#include <napi.h>
+
+#include "args.h"
+#include "cpu_features.h"
+#include "isa.h"
+#include "matmul_bf16_binding.h"
+
+namespace troupe {
+
+class TroupeAddon : public Napi::Addon<TroupeAddon> {
+ public:
+  TroupeAddon(Napi::Env, Napi::Object exports) : cpu_(detect_cpu_features()) {
+    DefineAddon(exports, {
+                             InstanceMethod("cpuFeatures", &TroupeAddon::CpuFeaturesJs),
+                             InstanceMethod("availableIsas", &TroupeAddon::AvailableIsas),
+                             InstanceMethod("bestIsa", &TroupeAddon::BestIsa),
+                             InstanceMethod("resolveIsa", &TroupeAddon::ResolveIsa),
+                             InstanceMethod("matmulBf16", &TroupeAddon::MatmulBf16),
+                         });
+  }
+
+ private:
+  Napi::Value CpuFeaturesJs(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    for (int i = 0; i < kCpuFeatureFieldCount; ++i)
+      o.Set(kCpuFeatureFields[i].name, cpu_.*kCpuFeatureFields[i].flag);
+    return o;
+  }
+
+  Napi::Value AvailableIsas(const Napi::CallbackInfo& info) {
+    Napi::Array a = Napi::Array::New(info.Env());
+    uint32_t n = 0;
+    for (int i = 0; i < kIsaCount; ++i)
+      if (isa_supported(static_cast<Isa>(i), cpu_)) a.Set(n++, isa_name(static_cast<Isa>(i)));
+    return a;
+  }
+
+  Napi::Value BestIsa(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), isa_name(best_isa(cpu_)));
+  }
+
+  Napi::Value ResolveIsa(const Napi::CallbackInfo& info) {
+    const std::string label = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "isa";
+    return Napi::String::New(info.Env(), isa_name(isa_arg(info.Env(), info[0], cpu_, label)));
+  }
+
+  Napi::Value MatmulBf16(const Napi::CallbackInfo& info) { return matmul_bf16_js(info, cpu_); }
+
+  const CpuFeatures cpu_;
+};
+
+}  // namespace troupe
+
+using troupe::TroupeAddon;
+NODE_API_NAMED_ADDON(troupe_native, TroupeAddon)

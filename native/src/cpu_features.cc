@@ -1,0 +1,73 @@
+#include "cpu_features.h"
+
+#if defined(TROUPE_X86)
+#include <cpuid.h>
+#include <cstdint>
+#endif
+
+namespace troupe {
+
+const CpuFeatureField kCpuFeatureFields[] = {
+    {"avx2", &CpuFeatures::avx2},         {"fma", &CpuFeatures::fma},
+    {"f16c", &CpuFeatures::f16c},         {"avx512f", &CpuFeatures::avx512f},
+    {"avx512bw", &CpuFeatures::avx512bw}, {"avx512vl", &CpuFeatures::avx512vl},
+    {"avx512dq", &CpuFeatures::avx512dq}, {"avx512bf16", &CpuFeatures::avx512bf16},
+};
+const int kCpuFeatureFieldCount = sizeof(kCpuFeatureFields) / sizeof(kCpuFeatureFields[0]);
+
+#if defined(TROUPE_X86)
+namespace {
+
+// XCR0 via the xgetbv instruction (inline asm, so this baseline TU needs no -mxsave).
+uint64_t read_xcr0() {
+  uint32_t eax = 0, edx = 0;
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return (static_cast<uint64_t>(edx) << 32) | eax;
+}
+
+bool bit(uint32_t reg, int n) { return (reg >> n) & 1u; }
+
+}  // namespace
+
+CpuFeatures detect_cpu_features() {
+  CpuFeatures f;
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const unsigned max_leaf = __get_cpuid_max(0, nullptr);
+  if (max_leaf < 1) return f;
+
+  __cpuid(1, eax, ebx, ecx, edx);
+  const bool cpu_fma = bit(ecx, 12), osxsave = bit(ecx, 27), cpu_avx = bit(ecx, 28),
+             cpu_f16c = bit(ecx, 29);
+  if (!osxsave || !cpu_avx) return f;
+
+  const uint64_t xcr0 = read_xcr0();
+  const bool os_avx = (xcr0 & 0x6) == 0x6;            // XMM | YMM state
+  const bool os_avx512 = os_avx && (xcr0 & 0xE0) == 0xE0;  // opmask | ZMM_Hi256 | Hi16_ZMM
+  if (!os_avx) return f;
+  f.fma = cpu_fma;
+  f.f16c = cpu_f16c;
+
+  if (max_leaf < 7) return f;
+  __cpuid_count(7, 0, eax, ebx, ecx, edx);
+  const unsigned leaf7_max_subleaf = eax;
+  f.avx2 = bit(ebx, 5);
+  if (os_avx512) {
+    f.avx512f = bit(ebx, 16);
+    f.avx512dq = bit(ebx, 17);
+    f.avx512bw = bit(ebx, 30);
+    f.avx512vl = bit(ebx, 31);
+    if (leaf7_max_subleaf >= 1) {
+      __cpuid_count(7, 1, eax, ebx, ecx, edx);
+      f.avx512bf16 = f.avx512f && bit(eax, 5);
+    }
+  }
+  return f;
+}
+
+#else   // not x86: only the scalar kernels exist
+
+CpuFeatures detect_cpu_features() { return CpuFeatures{}; }
+
+#endif
+
+}  // namespace troupe

@@ -1,0 +1,30 @@
+// CPU feature detection (cpuid + xgetbv). A feature counts only when the CPU
+// has it AND the OS saves the register state it needs (XCR0), so a kernel
+// selected from these flags can always run.
+#pragma once
+
+namespace troupe {
+
+struct CpuFeatures {
+  bool avx2 = false;
+  bool fma = false;
+  bool f16c = false;
+  bool avx512f = false;
+  bool avx512bw = false;
+  bool avx512vl = false;
+  bool avx512dq = false;
+  bool avx512bf16 = false;
+};
+
+// Queries the CPU. Pure (no caching, no globals): callers keep the result.
+CpuFeatures detect_cpu_features();
+
+// Flags by name, in a fixed order, for messages and for JS.
+struct CpuFeatureField {
+  const char* name;
+  bool CpuFeatures::*flag;
+};
+extern const CpuFeatureField kCpuFeatureFields[];
+extern const int kCpuFeatureFieldCount;
+
+}  // namespace troupe

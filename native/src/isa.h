@@ -1,0 +1,29 @@
+// Kernel instruction-set paths and which CPU features each one needs.
+// Preference order (best first): avx512bf16 > avx512 > avx2 > scalar.
+#pragma once
+
+#include <string>
+
+#include "cpu_features.h"
+
+namespace troupe {
+
+enum class Isa { Avx512Bf16 = 0, Avx512 = 1, Avx2 = 2, Scalar = 3 };
+constexpr int kIsaCount = 4;
+
+const char* isa_name(Isa isa);
+// Parses "avx512bf16" | "avx512" | "avx2" | "scalar"; false when unknown.
+bool parse_isa(const std::string& name, Isa* out);
+// All names, "a, b, c" (for messages).
+std::string isa_names_list();
+
+// True when this build has the kernels AND the CPU has every feature they need.
+bool isa_supported(Isa isa, const CpuFeatures& cpu);
+// The best supported path (scalar always is).
+Isa best_isa(const CpuFeatures& cpu);
+// Names of the CPU features `isa` needs that `cpu` lacks ("avx512bf16, ...").
+std::string missing_features(Isa isa, const CpuFeatures& cpu);
+// Names of the features `cpu` has ("avx2, fma, ..."), or "none".
+std::string present_features(const CpuFeatures& cpu);
+
+}  // namespace troupe

@@ -1,0 +1,18 @@
+// Dispatcher: ISA -> kernel entry point.
+#include "matmul_bf16.h"
+
+namespace troupe {
+
+MatmulBf16Fn matmul_bf16_kernel(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return &matmul_bf16_scalar;
+#if defined(TROUPE_X86)
+    case Isa::Avx2: return &matmul_bf16_avx2;
+    case Isa::Avx512: return &matmul_bf16_avx512;
+    case Isa::Avx512Bf16: return &matmul_bf16_avx512bf16;
+#endif
+    default: return nullptr;
+  }
+}
+
+}  // namespace troupe
