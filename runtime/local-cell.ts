@@ -94,6 +94,12 @@ export class LocalCell<M> implements Cell {
 
   kill(detail: string): void {
     if (this.state === 'stopped') return;
+    if (this.state === 'stopping') {
+      // a graceful stop is stuck (in postStop, or in a child's stop): cut it short
+      this.killChildren(detail);
+      this.finalize({ kind: 'killed', detail });
+      return;
+    }
     void this.finish({ kind: 'killed', detail }, false);
   }
 
@@ -168,13 +174,13 @@ export class LocalCell<M> implements Cell {
   }
 
   /**
-   * The single way out. Children stop first (reverse order), then postStop
-   * (graceful ends only), then queued messages are refused to their senders,
-   * then watchers are told.
+   * The way out. Children stop first (reverse order), then postStop (graceful
+   * ends only), then finalize(). A kill during a stuck graceful stop calls
+   * finalize() itself; whichever comes first wins.
    */
   private async finish(reason: StopReason, graceful: boolean): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
-    this.state = graceful ? 'stopping' : 'stopped';
+    this.state = 'stopping';
     this.system.unregister(this.path, this);
     if (graceful) {
       for (const child of [...this.children].reverse()) await this.system.stop(this.system.refFor(child));
@@ -184,9 +190,20 @@ export class LocalCell<M> implements Cell {
         console.warn(`[troupe] ${this.path}: postStop threw: ${(error as Error).message}`);
       }
     } else {
-      for (const child of [...this.children].reverse()) this.system.kill(this.system.refFor(child), `parent ${this.path} stopped`);
+      this.killChildren(`parent ${this.path} stopped`);
     }
+    this.finalize(reason);
+  }
+
+  private killChildren(detail: string): void {
+    for (const child of [...this.children].reverse()) this.system.kill(this.system.refFor(child), detail);
+  }
+
+  /** Queued messages are refused to their senders, then watchers are told. Runs once. */
+  private finalize(reason: StopReason): void {
+    if (this.state === 'stopped') return;
     this.state = 'stopped';
+    this.system.unregister(this.path, this);
     const refusal = new ActorStoppedError(this.path, 'the actor stopped before handling it');
     for (const envelope of this.mailbox.drain()) this.system.refuse(envelope, refusal);
     this.signals.length = 0;

@@ -113,7 +113,7 @@ test('a worker-thread actor and a local actor talk to each other through refs', 
   await new Promise((r) => setTimeout(r, 50));
   await system.stop(local);
   await probe.until((events) => events.some((e) => e.event === 'signal' && e.id === 'remote' && e.target === 'local'));
-  t.pass();
+  t.like(probe.events.find((e) => e.event === 'signal' && e.id === 'remote'), { signal: 'terminated', reason: 'normal' });
   await system.shutdown();
 });
 
