@@ -12,7 +12,8 @@ import { Subject } from 'rxjs';
 import type { MessagePort } from 'node:worker_threads';
 import { instantiate, type ActorSpec, type StopReason } from './actor.js';
 import type { ActorStats, Cell } from './cell.js';
-import { assertSerializable, decodeFrame, encodeFrame, roundTrip, type Frame } from './codec.js';
+import { assertSerializable, decodeFrame, roundTrip, type Frame } from './codec.js';
+import { FrameBatcher } from './frame-batcher.js';
 import { askPath, askSystemOf, checkActorPath, type Envelope } from './envelope.js';
 import { ActorStoppedError, AskTimeoutError, reviveError, toErrorInfo, type ErrorInfo } from './errors.js';
 import { LocalCell } from './local-cell.js';
@@ -54,11 +55,13 @@ export class ActorSystem implements RefResolver {
   private readonly childSystems = new Map<string, ThreadCell>();
   private readonly pending = new Map<string, PendingReply>();
   private readonly router: RefRouter;
+  private readonly toParent?: FrameBatcher;
 
   /** `parent` is set in a worker thread: unknown paths go up to it. */
   constructor(options: SystemOptions = {}, private readonly parent?: MessagePort, id?: string) {
     this.id = id ?? nanoid(10);
     this.debugSerialize = options.debugSerialize ?? process.env.TROUPE_DEBUG_SERIALIZE === '1';
+    if (parent) this.toParent = new FrameBatcher(parent);
     this.router = {
       tell: (path, message, from) => this.tell(path, message, from),
       send: (path, message) => this.send(path, message),
@@ -332,12 +335,12 @@ export class ActorSystem implements RefResolver {
   }
 
   private postToParent(envelope: Envelope): void {
-    const frame = encodeFrame(envelope);
-    this.notifyParent({ t: 'env', frame }, [frame.bytes.buffer as ArrayBuffer, ...frame.transfer]);
+    this.toParent!.push(envelope);
   }
 
-  private notifyParent(message: ToParent, transfer: ArrayBuffer[] = []): void {
-    this.parent?.postMessage(message, transfer);
+  /** Control messages to the parent thread; they flush pending envelopes first, so order is kept. */
+  notifyParent(message: ToParent): void {
+    this.toParent?.control(message);
   }
 }
 

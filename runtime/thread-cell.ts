@@ -9,8 +9,8 @@
 import { Worker } from 'node:worker_threads';
 import type { ActorSpec, StopReason } from './actor.js';
 import type { Cell } from './cell.js';
-import { encodeFrame } from './codec.js';
 import type { Envelope } from './envelope.js';
+import { FrameBatcher } from './frame-batcher.js';
 import { toErrorInfo, type ErrorInfo } from './errors.js';
 import type { ActorSystem } from './system.js';
 import type { ToParent, ToWorker, WorkerBoot } from './thread-protocol.js';
@@ -24,6 +24,7 @@ export class ThreadCell implements Cell {
   private stopped = false;
   private startSettled = false;
   private rejectStart?: (error: Error) => void;
+  private readonly outbox: FrameBatcher;
 
   private constructor(
     private readonly system: ActorSystem,
@@ -33,6 +34,7 @@ export class ThreadCell implements Cell {
     readonly worker: Worker,
   ) {
     this.terminated = new Promise((resolve) => (this.resolveTerminated = resolve));
+    this.outbox = new FrameBatcher(worker);
   }
 
   get threadId(): number {
@@ -92,15 +94,13 @@ export class ThreadCell implements Cell {
 
   /** Forwards an envelope for a path that the worker hosts (its own actor or one it spawned). */
   post(envelope: Envelope): void {
-    const frame = encodeFrame(envelope);
-    const message: ToWorker = { t: 'env', frame };
-    this.worker.postMessage(message, [frame.bytes.buffer as ArrayBuffer, ...frame.transfer]);
+    this.outbox.push(envelope);
   }
 
   requestStop(): void {
     if (this.stopped) return;
     const message: ToWorker = { t: 'stop' };
-    this.worker.postMessage(message);
+    this.outbox.control(message);
   }
 
   kill(detail: string): void {
@@ -112,7 +112,7 @@ export class ThreadCell implements Cell {
   private onMessage(message: ToParent): void {
     switch (message.t) {
       case 'env':
-        this.system.routeFrame(message.frame, 'child');
+        for (const frame of message.frames) this.system.routeFrame(frame, 'child');
         return;
       case 'start-failed':
         this.failStart(message.error);

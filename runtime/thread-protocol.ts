@@ -14,10 +14,11 @@ export interface WorkerBoot {
   debugSerialize: boolean;
 }
 
-export type ToWorker = { t: 'env'; frame: Frame } | { t: 'stop' };
+/** `frames`: the envelopes of one tick, in send order (see FrameBatcher). */
+export type ToWorker = { t: 'env'; frames: Frame[] } | { t: 'stop' };
 
 export type ToParent =
-  | { t: 'env'; frame: Frame }
+  | { t: 'env'; frames: Frame[] }
   | { t: 'started' }
   | { t: 'start-failed'; error: ErrorInfo }
   | { t: 'stopped'; reason: StopReason }

@@ -10,7 +10,7 @@ const boot = workerData as WorkerBoot;
 const system = new ActorSystem({ debugSerialize: boot.debugSerialize }, port, boot.systemId);
 
 function post(message: ToParent): void {
-  port.postMessage(message);
+  system.notifyParent(message);
 }
 
 try {
@@ -29,6 +29,6 @@ void system.watch(hosted).then((reason) => {
 
 port.on('message', (message: ToWorker) => {
   if (message.t === 'stop') void system.stop(hosted);
-  else system.routeFrame(message.frame, 'parent');
+  else for (const frame of message.frames) system.routeFrame(frame, 'parent');
 });
 post({ t: 'started' });
