@@ -48,7 +48,15 @@ export abstract class Actor<M> {
   postStop(_reason: StopReason): void | Promise<void> {}
 }
 
-export type Placement = 'local' | 'thread';
+/**
+ * Where an actor runs: in this thread, in a new worker thread, in a new child
+ * process, or on a joined node (by name).
+ */
+export type Placement = 'local' | 'thread' | 'process' | { node: string };
+
+export function placementLabel(placement: Placement): string {
+  return typeof placement === 'string' ? placement : `node:${placement.node}`;
+}
 
 /**
  * How to make an actor. A factory works for `local` placement only; a module

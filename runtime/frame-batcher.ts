@@ -5,6 +5,7 @@
 // reordered.
 import { encodeFrame, type Frame } from './codec.js';
 import type { Envelope } from './envelope.js';
+import { UnserializableMessageError } from './errors.js';
 
 export interface FramePort {
   postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
@@ -17,10 +18,14 @@ export class FrameBatcher {
   private frames: Frame[] = [];
   private transfer: ArrayBuffer[] = [];
 
-  constructor(private readonly port: FramePort) {}
+  /** `crossesProcess`: the port leaves this process, so SharedArrayBuffers cannot go (refused at push). */
+  constructor(private readonly port: FramePort, private readonly crossesProcess = false) {}
 
   push(envelope: Envelope): void {
     const frame = encodeFrame(envelope);
+    if (this.crossesProcess && frame.shared.length > 0) {
+      throw new UnserializableMessageError('a SharedArrayBuffer', 'not shareable with another process; use the native shared-memory collectives');
+    }
     this.frames.push(frame);
     this.transfer.push(frame.bytes.buffer as ArrayBuffer, ...frame.transfer);
     if (this.frames.length >= MAX_BATCH) this.flush();

@@ -4,13 +4,13 @@
 // Routing (the same code in every thread):
 //   1. a path in this thread's registry        -> that cell
 //   2. `$ask/<id>/...` with this system's id    -> settle the pending ask
-//      `$ask/<id>/...` of a child system        -> that worker thread
-//   3. anything else: a worker forwards it to its parent (the main thread knows
-//      every path); the main thread reports it as a dead letter.
+//      `$ask/<id>/...` of a child system        -> that child host
+//   3. anything else: a child host (worker thread, child process, node agent)
+//      forwards it to its parent, which knows every path; the root system
+//      reports it as a dead letter.
 import { nanoid } from 'nanoid';
 import { Subject } from 'rxjs';
-import type { MessagePort } from 'node:worker_threads';
-import { instantiate, type ActorSpec, type StopReason } from './actor.js';
+import { instantiate, placementLabel, type ActorSpec, type StopReason } from './actor.js';
 import type { ActorStats, Cell } from './cell.js';
 import { assertSerializable, decodeFrame, roundTrip, type Frame } from './codec.js';
 import { FrameBatcher } from './frame-batcher.js';
@@ -19,8 +19,11 @@ import { ActorStoppedError, AskTimeoutError, reviveError, toErrorInfo, type Erro
 import { LocalCell } from './local-cell.js';
 import { DEFAULT_MAILBOX } from './mailbox.js';
 import { ActorRef, type AskOptions, type RefResolver, type RefRouter } from './ref.js';
-import { ThreadCell } from './thread-cell.js';
-import type { ToParent } from './thread-protocol.js';
+import type { Link, ToParent } from './host-protocol.js';
+import type { ParentHost } from './hosts/parent-host.js';
+import { ProcessHost } from './hosts/process-host.js';
+import { ThreadHost } from './hosts/thread-host.js';
+import { RemoteCell } from './remote-cell.js';
 
 export const DEFAULT_ASK_TIMEOUT_MS = 5000;
 export const DEFAULT_STOP_TIMEOUT_MS = 5000;
@@ -31,14 +34,15 @@ export interface SystemOptions {
 }
 
 export type SystemEvent =
-  | { type: 'started'; path: string; incarnation: string; placement: 'local' | 'thread' }
+  | { type: 'started'; path: string; incarnation: string; placement: string }
   | { type: 'stopped'; path: string; incarnation: string; reason: StopReason }
   | { type: 'dead-letter'; to: string; why: string; envelope: Envelope }
   | { type: 'delivery-failed'; to: string; error: ErrorInfo };
 
+/** Where an actor runs now. `id` is the thread id, the pid or the node name of its host. */
 export type Placement =
   | { kind: 'local'; incarnation: string }
-  | { kind: 'thread'; incarnation: string; threadId: number; terminate: () => Promise<number> };
+  | { kind: 'thread' | 'process' | 'node'; incarnation: string; id: number | string; terminate: () => Promise<unknown> };
 
 interface PendingReply {
   resolve: (value: unknown) => void;
@@ -52,16 +56,20 @@ export class ActorSystem implements RefResolver {
   /** Lifecycle, dead letters and delivery failures, for logs, metrics and tests. */
   readonly events$ = new Subject<SystemEvent>();
   private readonly registry = new Map<string, Cell>();
-  private readonly childSystems = new Map<string, ThreadCell>();
+  private readonly childSystems = new Map<string, ParentHost>();
+  /** Joined nodes by name (see node/listener.ts). */
+  private readonly nodes = new Map<string, ParentHost>();
+  /** Envelopes for local paths whose actor is still being constructed. */
+  private readonly spawning = new Map<string, Envelope[]>();
   private readonly pending = new Map<string, PendingReply>();
   private readonly router: RefRouter;
   private readonly toParent?: FrameBatcher;
 
-  /** `parent` is set in a worker thread: unknown paths go up to it. */
-  constructor(options: SystemOptions = {}, private readonly parent?: MessagePort, id?: string) {
+  /** `parent` is set in a child host (worker thread, child process, node agent): unknown paths go up to it. */
+  constructor(options: SystemOptions = {}, private readonly parent?: Link, id?: string) {
     this.id = id ?? nanoid(10);
     this.debugSerialize = options.debugSerialize ?? process.env.TROUPE_DEBUG_SERIALIZE === '1';
-    if (parent) this.toParent = new FrameBatcher(parent);
+    if (parent) this.toParent = new FrameBatcher(parent, !('threadId' in parent));
     this.router = {
       tell: (path, message, from) => this.tell(path, message, from),
       send: (path, message) => this.send(path, message),
@@ -83,37 +91,81 @@ export class ActorSystem implements RefResolver {
   /** Spawns and returns the new incarnation's id (supervisors match death notices against it). */
   async spawnIncarnation<M>(path: string, spec: ActorSpec<M>): Promise<string> {
     checkActorPath(path);
-    if (this.registry.has(path)) throw new Error(`an actor already runs at ${path}; stop it first or pick another path`);
+    if (this.registry.has(path) || this.spawning.has(path)) throw new Error(`an actor already runs at ${path}; stop it first or pick another path`);
     const incarnation = nanoid(10);
     const placement = spec.placement ?? 'local';
-    if (placement === 'thread') {
-      if (this.parent) throw new Error(`actor ${path}: a worker thread cannot host another worker thread yet; spawn it from the main thread`);
-      const childSystemId = nanoid(10);
-      await ThreadCell.start(this, path, incarnation, childSystemId, spec as ActorSpec<unknown>, (cell) => {
-        this.registry.set(path, cell);
-        this.childSystems.set(childSystemId, cell);
-      });
-    } else if (placement === 'local') {
+    if (placement === 'local') {
       await this.spawnLocal(path, incarnation, spec, true);
     } else {
-      throw new TypeError(`actor ${path}: unknown placement "${String(placement)}" (use "local" or "thread")`);
+      const host = this.hostFor(path, placement);
+      try {
+        await host.spawnActor(path, incarnation, spec as ActorSpec<unknown>, (cell) => this.registry.set(path, cell));
+      } catch (error) {
+        if (placement === 'thread' || placement === 'process') void host.terminate();
+        throw error;
+      }
     }
-    this.events$.next({ type: 'started', path, incarnation, placement });
+    this.events$.next({ type: 'started', path, incarnation, placement: placementLabel(placement) });
     return incarnation;
   }
 
-  /** In a worker thread: the actor the thread exists for (the parent already routes its path here). */
+  /** In a child host: an actor the parent asked for (the parent already routes its path here). */
   async spawnHosted<M>(path: string, incarnation: string, spec: ActorSpec<M>): Promise<void> {
     await this.spawnLocal(path, incarnation, spec, false);
   }
 
+  /** Registers a joined node so actors can be placed on it by name. */
+  addNode(name: string, host: ParentHost): void {
+    if (this.nodes.has(name)) throw new Error(`a node named "${name}" has already joined; give each node its own --name`);
+    this.nodes.set(name, host);
+    this.childSystems.set(host.childSystemId, host);
+  }
+
+  nodeNames(): string[] {
+    return [...this.nodes.keys()];
+  }
+
+  private hostFor(path: string, placement: Exclude<ActorSpec<unknown>['placement'], 'local' | undefined>): ParentHost {
+    let host: ParentHost;
+    if (placement === 'thread' || placement === 'process') {
+      if (this.parent) throw new Error(`actor ${path}: only the root system places actors in new threads or processes; spawn it from there`);
+      host = placement === 'thread' ? new ThreadHost(this) : new ProcessHost(this);
+    } else if (typeof placement === 'object' && typeof placement.node === 'string') {
+      const node = this.nodes.get(placement.node);
+      if (!node) {
+        const known = this.nodeNames();
+        throw new Error(`actor ${path}: no node named "${placement.node}" has joined (joined: ${known.length ? known.join(', ') : 'none'}); ` +
+          'start it with `troupe node --join HOST:PORT --token SECRET --name NAME`');
+      }
+      return node;
+    } else {
+      throw new TypeError(`actor ${path}: unknown placement ${JSON.stringify(placement)} (use "local", "thread", "process" or { node: NAME })`);
+    }
+    this.childSystems.set(host.childSystemId, host);
+    return host;
+  }
+
   private async spawnLocal<M>(path: string, incarnation: string, spec: ActorSpec<M>, announce: boolean): Promise<void> {
-    const actor = await instantiate(spec);
-    if (this.registry.has(path)) throw new Error(`an actor already runs at ${path}; stop it first or pick another path`);
+    this.spawning.set(path, []);
+    let actor;
+    try {
+      actor = await instantiate(spec);
+    } catch (error) {
+      this.flushSpawning(path);
+      throw error;
+    }
     const cell = new LocalCell<M>(this, path, incarnation, actor, { ...DEFAULT_MAILBOX, ...spec.mailbox });
     this.registry.set(path, cell);
     if (announce) this.notifyParent({ t: 'register', path });
+    this.flushSpawning(path);
     await cell.start();
+  }
+
+  /** Delivers what arrived while the actor at `path` was being constructed (or refuses it if that failed). */
+  private flushSpawning(path: string): void {
+    const queued = this.spawning.get(path) ?? [];
+    this.spawning.delete(path);
+    for (const envelope of queued) this.route(envelope, 'child');
   }
 
   /** Stops an actor gracefully; past the timeout it is killed. Resolves with why it stopped. */
@@ -153,8 +205,9 @@ export class ActorSystem implements RefResolver {
   /** Where an actor runs; for a worker thread, a handle to terminate it from outside (tests, operators). */
   placementOf(ref: ActorRef<unknown>): Placement | undefined {
     const cell = this.registry.get(ref.path);
-    if (cell instanceof ThreadCell) {
-      return { kind: 'thread', incarnation: cell.incarnation, threadId: cell.threadId, terminate: () => cell.worker.terminate() };
+    if (cell instanceof RemoteCell) {
+      const host = cell.host;
+      return { kind: host.kind, incarnation: cell.incarnation, id: host.id, terminate: () => host.terminate() };
     }
     return cell ? { kind: 'local', incarnation: cell.incarnation } : undefined;
   }
@@ -209,6 +262,10 @@ export class ActorSystem implements RefResolver {
    */
   route(envelope: Envelope, origin: 'self' | 'parent' | 'child' = 'self'): void {
     const cell = this.registry.get(envelope.to);
+    if (!cell) {
+      const queue = this.spawning.get(envelope.to);
+      if (queue) return void queue.push(envelope);
+    }
     if (cell) {
       if (origin === 'self' && envelope.k === 'msg' && this.debugSerialize) {
         if (cell instanceof LocalCell) envelope = { ...envelope, body: roundTrip(envelope.body, this) };
@@ -257,17 +314,19 @@ export class ActorSystem implements RefResolver {
     if (cell instanceof LocalCell) this.notifyParent({ t: 'unregister', path });
   }
 
-  registerForwarded(path: string, host: ThreadCell): void {
+  registerForwarded(path: string, host: ParentHost): void {
     if (!this.registry.has(path)) this.registry.set(path, new ForwardedCell(path, host));
   }
 
-  unregisterForwarded(path: string, host: ThreadCell): void {
+  unregisterForwarded(path: string, host: ParentHost): void {
     const cell = this.registry.get(path);
     if (cell instanceof ForwardedCell && cell.host === host) this.registry.delete(path);
   }
 
-  forgetChildSystem(childSystemId: string, host: ThreadCell): void {
-    if (this.childSystems.get(childSystemId) === host) this.childSystems.delete(childSystemId);
+  /** A child host is gone: forget its system id, its forwarded paths, and its node name. */
+  forgetHost(host: ParentHost): void {
+    if (this.childSystems.get(host.childSystemId) === host) this.childSystems.delete(host.childSystemId);
+    for (const [name, node] of this.nodes) if (node === host) this.nodes.delete(name);
     for (const [path, cell] of this.registry) {
       if (cell instanceof ForwardedCell && cell.host === host) this.registry.delete(path);
     }
@@ -344,21 +403,23 @@ export class ActorSystem implements RefResolver {
   }
 }
 
-/** A path spawned inside a worker thread, reached through that thread's proxy. */
+/**
+ * A path an actor spawned inside a child host (not one the parent placed
+ * there), reached through that host. Its lifecycle is the child's business;
+ * watches and stops are forwarded.
+ */
 class ForwardedCell implements Cell {
   readonly incarnation = '';
-  readonly terminated: Promise<StopReason>;
-  constructor(readonly path: string, readonly host: ThreadCell) {
-    this.terminated = host.terminated;
-  }
+  readonly terminated = new Promise<StopReason>(() => {});
+  constructor(readonly path: string, readonly host: ParentHost) {}
   deliver(envelope: Envelope): void {
     this.host.post(envelope);
   }
   requestStop(): void {
     this.host.post({ k: 'stop', to: this.path });
   }
-  kill(detail: string): void {
-    this.host.kill(detail);
+  kill(): void {
+    this.requestStop();
   }
 }
 

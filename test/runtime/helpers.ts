@@ -1,10 +1,16 @@
 // Shared set-up for runtime tests: a system, a probe, and specs for the test actor.
-import { ActorSystem, moduleActor, type ActorSpec, type PlacementKind, type SystemOptions } from '../../runtime/index.js';
+import { nanoid } from 'nanoid';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ActorSystem, moduleActor, type ActorSpec, type SystemOptions } from '../../runtime/index.js';
 import { Probe, type ProbeEvent, type TestMessage } from './fixtures/actors.js';
 
 export const FIXTURES = new URL('./fixtures/actors.js', import.meta.url);
 
-export const PLACEMENTS: PlacementKind[] = ['local', 'thread'];
+/** The placements a test can create on its own (nodes need a listener and an agent: see node tests). */
+export const PLACEMENTS = ['local', 'thread', 'process'] as const;
+export type TestPlacement = (typeof PLACEMENTS)[number];
 
 export function testActor(id: string, probePath = '', options: Omit<ActorSpec<TestMessage>, 'module' | 'export' | 'args' | 'factory'> & { hangInPostStop?: boolean } = {}): ActorSpec<TestMessage> {
   const { hangInPostStop = false, ...rest } = options;
@@ -18,9 +24,12 @@ export async function withProbe(options: SystemOptions = {}) {
   return { system, probe, probeRef };
 }
 
-/** A flag an actor can wait on (across threads) until the test raises it. */
+/** A flag an actor can wait on until the test raises it: a file, so it works across threads and processes. */
 export function gate() {
-  const buffer = new SharedArrayBuffer(4);
-  const flag = new Int32Array(buffer);
-  return { buffer, open: () => Atomics.store(flag, 0, 1) };
+  const path = join(tmpdir(), `troupe-gate-${process.pid}-${nanoid(8)}`);
+  return {
+    path,
+    open: () => writeFileSync(path, ''),
+    remove: () => rmSync(path, { force: true }),
+  };
 }

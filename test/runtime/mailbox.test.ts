@@ -49,7 +49,7 @@ for (const placement of PLACEMENTS) {
     const busy = await system.spawn('busy', testActor('busy', probeRef.path, { placement, mailbox: { capacity: 2, overflow: 'reject' } }));
     const sender = await system.spawn('sender', testActor('sender', probeRef.path));
     const blocker = gate();
-    await busy.send({ type: 'block', until: blocker.buffer }); // being handled, not queued
+    await busy.send({ type: 'block', untilFileExists: blocker.path }); // being handled, not queued
     await new Promise((r) => setTimeout(r, 50));
     await busy.send({ type: 'count', n: 1 });
     await busy.send({ type: 'count', n: 2 });
@@ -61,6 +61,7 @@ for (const placement of PLACEMENTS) {
     await probe.until((events) => events.some((e) => e.event === 'signal' && e.id === 'sender' && e.signal === 'delivery-failed'));
     t.like(probe.events.find((e) => e.event === 'signal' && e.id === 'sender'), { target: 'busy', reason: 'MailboxFullError' });
     blocker.open();
+    t.teardown(blocker.remove);
     await probe.until((events) => events.filter((e) => e.event === 'got' && e.id === 'busy').length === 2);
     const got = probe.events.flatMap((e) => (e.event === 'got' && e.id === 'busy' ? [e.n] : []));
     t.deepEqual(got, [1, 2], 'what was accepted is handled, in order; nothing refused sneaks in');
@@ -72,11 +73,12 @@ for (const placement of PLACEMENTS) {
     const { system, probe, probeRef } = await withProbe();
     const telemetry = await system.spawn('telemetry', testActor('telemetry', probeRef.path, { placement, mailbox: { capacity: 3, overflow: 'drop-oldest' } }));
     const blocker = gate();
-    await telemetry.send({ type: 'block', until: blocker.buffer });
+    await telemetry.send({ type: 'block', untilFileExists: blocker.path });
     await new Promise((r) => setTimeout(r, 50));
     for (let n = 1; n <= 10; n++) await telemetry.send({ type: 'count', n } satisfies TestMessage);
     t.like((await system.inspect(telemetry)).mailbox, { depth: 3, dropped: 7 });
     blocker.open();
+    t.teardown(blocker.remove);
     await probe.until((events) => events.filter((e) => e.event === 'got').length === 3);
     t.deepEqual(probe.events.flatMap((e) => (e.event === 'got' ? [e.n] : [])), [8, 9, 10]);
     await system.shutdown();

@@ -2,7 +2,7 @@
 // way against an actor in this thread and one in a worker thread.
 import test from 'ava';
 import { threadId } from 'node:worker_threads';
-import { AskTimeoutError, ActorStoppedError, type ActorRef } from '../../runtime/index.js';
+import { AskTimeoutError, ActorStoppedError, UnserializableMessageError, type ActorRef } from '../../runtime/index.js';
 import type { TestMessage } from './fixtures/actors.js';
 import { PLACEMENTS, testActor, withProbe } from './helpers.js';
 
@@ -35,30 +35,38 @@ for (const placement of PLACEMENTS) {
       t.is(floats.byteLength, 0);
       t.is(bytes.byteLength, 0);
       t.is(pooled.toString(), 'a small pooled buffer', 'a view on part of a pooled buffer is copied, not taken');
+    } else if (placement === 'process') {
+      t.is(floats.byteLength, 4000, 'to another process the bytes are written as binary frames; the sender keeps its copy');
     } else {
       t.is(back.floats, floats, 'in-thread messages pass by reference');
     }
     await system.shutdown();
   });
 
-  test(`${placement}: a SharedArrayBuffer is shared, not copied`, async (t) => {
+  test(`${placement}: a SharedArrayBuffer is shared, not copied${placement === 'process' ? ' (or refused: it cannot reach another process)' : ''}`, async (t) => {
     const { system } = await withProbe();
     const ref = await system.spawn('filler', testActor('filler', '', { placement }));
     const shared = new Float32Array(new SharedArrayBuffer(4 * 64));
-    const done = await ref.ask<'done'>((replyTo) => ({ type: 'fill', shared, value: 2.5, replyTo }));
-    t.is(done, 'done');
-    t.true(shared.every((v) => v === 2.5));
+    const fill = () => ref.ask<'done'>((replyTo) => ({ type: 'fill', shared, value: 2.5, replyTo }));
+    if (placement === 'process') {
+      await t.throwsAsync(fill(), { instanceOf: UnserializableMessageError, message: /not shareable with another process/ });
+    } else {
+      t.is(await fill(), 'done');
+      t.true(shared.every((v) => v === 2.5));
+    }
     await system.shutdown();
   });
 
   test(`${placement}: the actor runs where it was placed`, async (t) => {
     const { system } = await withProbe();
     const ref = await system.spawn('where', testActor('where', '', { placement }));
-    const info = await ref.ask<{ threadId: number; incarnation: string; path: string }>((replyTo) => ({ type: 'whoami', replyTo }));
+    const info = await ref.ask<{ threadId: number; pid: number; incarnation: string; path: string }>((replyTo) => ({ type: 'whoami', replyTo }));
     t.is(info.path, 'where');
-    if (placement === 'thread') t.not(info.threadId, threadId);
-    else t.is(info.threadId, threadId);
-    t.is(system.placementOf(ref)?.kind, placement);
+    t.is(info.threadId !== threadId, placement === 'thread', 'another thread exactly when placed in a thread');
+    t.is(info.pid !== process.pid, placement === 'process', 'another process exactly when placed in a process');
+    const where = system.placementOf(ref);
+    t.is(where?.kind, placement);
+    if (placement === 'process') t.is((where as { id: number }).id, info.pid);
     await system.shutdown();
   });
 

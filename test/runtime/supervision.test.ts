@@ -2,16 +2,16 @@
 // intensity limit with escalation, ordered start and stop, stop timeouts, and
 // a worker thread killed from outside.
 import test from 'ava';
-import { supervise, validateSupervisorSpec, type ActorRef, type ChildInfo, type ChildSpec, type PlacementKind, type Restart, type Strategy, type SupervisorMessage } from '../../runtime/index.js';
+import { supervise, validateSupervisorSpec, type ActorRef, type ChildInfo, type ChildSpec, type Restart, type Strategy, type SupervisorMessage } from '../../runtime/index.js';
 import type { ProbeEvent, TestMessage } from './fixtures/actors.js';
-import { testActor, withProbe } from './helpers.js';
+import { testActor, withProbe, type TestPlacement } from './helpers.js';
 
 const children = (sup: ActorRef<SupervisorMessage>) => sup.ask<ChildInfo[]>((replyTo) => ({ type: 'children', replyTo }));
 const incarnations = async (sup: ActorRef<SupervisorMessage>) => Object.fromEntries((await children(sup)).map((c) => [c.id, c.incarnation]));
 const started = (events: ProbeEvent[]) => events.flatMap((e) => (e.event === 'started' ? [e.id] : []));
 const stopped = (events: ProbeEvent[]) => events.flatMap((e) => (e.event === 'stopped' ? [e.id] : []));
 
-function abc(probePath: string, restart: Restart = 'permanent', placement: PlacementKind = 'local'): ChildSpec[] {
+function abc(probePath: string, restart: Restart = 'permanent', placement: TestPlacement = 'local'): ChildSpec[] {
   return ['a', 'b', 'c'].map((id) => ({ id, restart, actor: testActor(id, probePath, { placement }) }));
 }
 
@@ -143,15 +143,16 @@ test('a child that ignores stop past its shutdown timeout is killed', async (t) 
   await system.shutdown();
 });
 
-test('a worker thread killed from outside is restarted and its watchers are told', async (t) => {
+for (const placement of ['thread', 'process'] as const) {
+test(`a ${placement === 'thread' ? 'worker thread' : 'child process (SIGKILL)'} killed from outside is restarted and its watchers are told`, async (t) => {
   const { system, probe, probeRef } = await withProbe();
   await supervise(system, 'sup', {
     strategy: 'one_for_one', intensity: 3, periodMs: 10_000,
-    children: [{ id: 'rank0', actor: testActor('rank0', probeRef.path, { placement: 'thread' }) }],
+    children: [{ id: 'rank0', actor: testActor('rank0', probeRef.path, { placement }) }],
   });
   const rank = system.refFor<TestMessage>('sup/rank0');
   const before = system.placementOf(rank);
-  t.is(before?.kind, 'thread');
+  t.is(before?.kind, placement);
   const watcher = await system.spawn('watcher', testActor('watcher', probeRef.path));
   watcher.tell({ type: 'watch', target: rank as ActorRef<unknown> });
   const watched = system.watch(rank);
@@ -162,14 +163,15 @@ test('a worker thread killed from outside is restarted and its watchers are told
   await probe.until((events) => events.some((e) => e.event === 'signal' && e.id === 'watcher' && e.reason === 'killed'));
   await probe.until((events) => started(events).filter((id) => id === 'rank0').length === 2);
   const after = system.placementOf(rank);
-  t.is(after?.kind, 'thread');
+  t.is(after?.kind, placement);
   t.not(after?.incarnation, before?.incarnation);
-  t.not((after as { threadId: number }).threadId, (before as { threadId: number }).threadId);
+  t.not((after as { id: number }).id, (before as { id: number }).id, `a new ${placement}`);
   // the same ref reaches the new incarnation
   const back = await rank.ask<string>((replyTo) => ({ type: 'echo', payload: 'alive again', replyTo: replyTo as ActorRef<unknown> }));
   t.is(back, 'alive again');
   await system.shutdown();
 });
+}
 
 test('a bad supervisor spec is refused before anything starts', (t) => {
   const child = { id: 'x', actor: testActor('x') };

@@ -1,0 +1,54 @@
+// The child side of a link: runs an ActorSystem whose unknown paths go to the
+// parent, spawns the actors the parent asks for, and reports their ends. The
+// same code runs in a worker thread, a child process and a node agent.
+import type { ActorSpec } from './actor.js';
+import { toErrorInfo } from './errors.js';
+import type { ChildBoot, HostedActorBoot, Link, ToChild } from './host-protocol.js';
+import { ActorSystem } from './system.js';
+
+export interface ChildHostOptions {
+  /** Called when the last hosted actor stopped (threads and processes exit then). */
+  onIdle?: () => void;
+}
+
+/** A link this side can listen on: a worker's parentPort or a StreamPort. */
+export type ListeningLink = Link & { on(event: 'message', listener: (message: ToChild) => void): unknown };
+
+export function runChildHost(link: ListeningLink, boot: ChildBoot, options: ChildHostOptions = {}): ActorSystem {
+  const system = new ActorSystem({ debugSerialize: boot.debugSerialize }, link, boot.systemId);
+  let hosted = 0;
+
+  async function spawn(actor: HostedActorBoot): Promise<void> {
+    hosted++;
+    const spec: ActorSpec<unknown> = { ...actor.spec, placement: 'local' };
+    try {
+      await system.spawnHosted(actor.path, actor.incarnation, spec);
+    } catch (error) {
+      system.notifyParent({ t: 'start-failed', path: actor.path, error: toErrorInfo(error) });
+      if (--hosted === 0) options.onIdle?.();
+      return;
+    }
+    void system.watch(system.refFor(actor.path)).then((reason) => {
+      system.notifyParent({ t: 'stopped', path: actor.path, reason });
+      if (--hosted === 0) options.onIdle?.();
+    });
+    system.notifyParent({ t: 'started', path: actor.path });
+  }
+
+  link.on('message', (message: ToChild) => {
+    switch (message.t) {
+      case 'env':
+        for (const frame of message.frames) system.routeFrame(frame, 'parent');
+        return;
+      case 'spawn':
+        void spawn(message.boot);
+        return;
+      case 'stop':
+        void system.stop(system.refFor(message.path));
+        return;
+      case 'ping':
+        return;
+    }
+  });
+  return system;
+}

@@ -1,0 +1,91 @@
+// StreamPort: a MessagePort look-alike over a byte stream (a socket), so a
+// child process or a remote node talks to its parent exactly as a worker
+// thread does. postMessage() encodes with the codec; the buffers it puts out
+// of band go as raw binary frames (see wire.ts). SharedArrayBuffers cannot
+// cross a process: sending one is an error at the sender.
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { decodeFrame, encodeFrame } from './codec.js';
+import { UnserializableMessageError } from './errors.js';
+import { DEFAULT_MAX_FRAME_BYTES, FRAME_BINARY, FRAME_MESSAGE, frameHeader, WireReader } from './wire.js';
+
+export interface StreamPortOptions {
+  maxFrameBytes?: number;
+  /** Used in log lines: what is at the other end. */
+  peer?: string;
+}
+
+/**
+ * Events: 'message' (decoded value), 'close' (once, with a reason string).
+ * A protocol error (oversized or malformed frame, undecodable message) is
+ * logged and closes the connection; it never throws into the process.
+ */
+export class StreamPort extends EventEmitter {
+  private readonly reader: WireReader;
+  private closed = false;
+  readonly peer: string;
+
+  constructor(private readonly stream: Duplex, options: StreamPortOptions = {}) {
+    super();
+    this.peer = options.peer ?? 'peer';
+    this.reader = new WireReader(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('error', (error) => this.close(`connection error: ${error.message}`));
+    stream.on('close', () => this.close('connection closed'));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  postMessage(message: unknown): void {
+    if (this.closed) return;
+    const frame = encodeFrame(message);
+    if (frame.shared.length > 0) {
+      throw new UnserializableMessageError('a SharedArrayBuffer', 'not shareable with another process; use the native shared-memory collectives');
+    }
+    const count = Buffer.allocUnsafe(4);
+    count.writeUInt32LE(frame.transfer.length, 0);
+    this.stream.write(frameHeader(FRAME_MESSAGE, 4 + frame.bytes.byteLength));
+    this.stream.write(count);
+    this.stream.write(frame.bytes);
+    for (const buffer of frame.transfer) {
+      this.stream.write(frameHeader(FRAME_BINARY, buffer.byteLength));
+      this.stream.write(new Uint8Array(buffer));
+    }
+  }
+
+  /** Ends the connection after what was written has been sent. */
+  end(): void {
+    if (!this.closed) this.stream.end();
+  }
+
+  close(reason = 'closed by this side'): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stream.destroy();
+    this.emit('close', reason);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    let messages;
+    try {
+      messages = this.reader.push(chunk);
+    } catch (error) {
+      console.error(`[troupe] closing the connection to ${this.peer}: ${(error as Error).message}`);
+      return this.close(`protocol error: ${(error as Error).message}`);
+    }
+    for (const { bytes, attachments } of messages) {
+      let value: unknown;
+      try {
+        value = decodeFrame({ bytes, transfer: attachments, shared: [] });
+      } catch (error) {
+        console.error(`[troupe] closing the connection to ${this.peer}: undecodable message (${(error as Error).message})`);
+        return this.close(`protocol error: undecodable message`);
+      }
+      this.emit('message', value);
+      if (this.closed) return;
+    }
+  }
+}
