@@ -20,4 +20,15 @@ program
     console.log(JSON.stringify({ cpu: native.cpuFeatures(), isa: native.selectedIsa() }, null, 2));
   });
 
+program
+  .command('node')
+  .description('join a leader as a node agent and host the actors it places here')
+  .requiredOption('--join <host:port>', "the leader's node listener")
+  .option('--token <secret>', 'the join token (default: $TROUPE_JOIN_TOKEN)')
+  .option('--name <name>', 'this node\'s name in topology files (default: hostname-pid)')
+  .action(async (options: { join: string; token?: string; name?: string }) => {
+    const { runNodeAgent } = await import('./node-command.js');
+    process.exit(await runNodeAgent(options));
+  });
+
 await program.parseAsync(process.argv);

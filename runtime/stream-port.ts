@@ -23,6 +23,8 @@ export interface StreamPortOptions {
 export class StreamPort extends EventEmitter {
   private readonly reader: WireReader;
   private closed = false;
+  /** While paused, decoded messages wait here (a handshake reply and what follows it can share one chunk). */
+  private held: unknown[] | null = null;
   readonly peer: string;
 
   constructor(private readonly stream: Duplex, options: StreamPortOptions = {}) {
@@ -55,6 +57,21 @@ export class StreamPort extends EventEmitter {
     }
   }
 
+  /** Holds back 'message' events until resume(): call it from a handler that must finish setting up first. */
+  pause(): void {
+    this.held ??= [];
+  }
+
+  resume(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (let i = 0; i < held.length && !this.closed; i++) {
+      const pausedAgain = this.held as unknown[] | null; // a handler may have paused again
+      if (pausedAgain) return void pausedAgain.push(...held.slice(i));
+      this.emit('message', held[i]);
+    }
+  }
+
   /** Ends the connection after what was written has been sent. */
   end(): void {
     if (!this.closed) this.stream.end();
@@ -84,7 +101,8 @@ export class StreamPort extends EventEmitter {
         console.error(`[troupe] closing the connection to ${this.peer}: undecodable message (${(error as Error).message})`);
         return this.close(`protocol error: undecodable message`);
       }
-      this.emit('message', value);
+      if (this.held) this.held.push(value);
+      else this.emit('message', value);
       if (this.closed) return;
     }
   }
