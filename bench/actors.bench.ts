@@ -1,12 +1,15 @@
 // Actor runtime benchmark: ask round-trip latency and one-way message
-// throughput, in-thread and across a worker thread, with 1 KB and 1 MB
-// payloads. The peer baseline, measured in the same run, is a bare worker
+// throughput per placement (in-thread, worker thread, child process, TCP node
+// on 127.0.0.1), with 1 KB and 1 MB payloads. The peer baseline, measured in the same run, is a bare worker
 // thread with postMessage and a transfer list (no runtime): the ratio says
 // what the runtime costs on top of what Node itself allows.
 //
 //   npm run bench            (node dist/bench/actors.bench.js)
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { ActorSystem, moduleActor } from '../runtime/index.js';
+import { ActorSystem, moduleActor, type ActorSpec } from '../runtime/index.js';
+import { NodeListener } from '../runtime/node/listener.js';
 import type { EchoMessage } from './fixtures/echo-actor.js';
 import { median, writeRecord } from './record.js';
 
@@ -17,11 +20,29 @@ const REPEATS = 5;
 
 type Figures = Record<string, number>;
 
-async function actorFigures(placement: 'local' | 'thread', label: string, bytes: number): Promise<Figures> {
+type BenchPlacement = 'local' | 'thread' | 'process' | 'node';
+
+/** A system with the echo actor placed as asked; for 'node', a listener plus a `troupe node` agent process. */
+async function echoSystem(placement: BenchPlacement) {
   const system = new ActorSystem();
+  let cleanup = async () => {};
+  let where: ActorSpec<EchoMessage>['placement'] = placement === 'node' ? { node: 'bench' } : placement;
+  if (placement === 'node') {
+    const listener = await NodeListener.listen(system, { token: 'bench-token' });
+    const cli = fileURLToPath(new URL('../gateway/cli.js', import.meta.url));
+    const agent = spawn(process.execPath, [cli, 'node', '--join', `127.0.0.1:${listener.address.port}`, '--token', 'bench-token', '--name', 'bench'], { stdio: 'ignore' });
+    await listener.waitForNode('bench');
+    cleanup = async () => { agent.kill('SIGKILL'); await listener.close(); };
+    where = { node: 'bench' };
+  }
   const echo = await system.spawn<EchoMessage>('echo', moduleActor(new URL('./fixtures/echo-actor.js', import.meta.url), 'EchoActor', [], {
-    placement, mailbox: { capacity: 1 << 20 },
+    placement: where, mailbox: { capacity: 1 << 20 },
   }));
+  return { system, echo, cleanup };
+}
+
+async function actorFigures(placement: BenchPlacement, label: string, bytes: number): Promise<Figures> {
+  const { system, echo, cleanup } = await echoSystem(placement);
   const latencies: number[] = [];
   const rates: number[] = [];
   for (let r = 0; r < REPEATS; r++) {
@@ -40,6 +61,7 @@ async function actorFigures(placement: 'local' | 'thread', label: string, bytes:
     rates.push(m / ((performance.now() - t0) / 1000));
   }
   await system.shutdown();
+  await cleanup();
   return { askRoundTripUs: median(latencies), messagesPerSecond: median(rates), megabytesPerSecond: (median(rates) * bytes) / 1e6 };
 }
 
@@ -73,22 +95,20 @@ async function rawWorkerFigures(label: string, bytes: number): Promise<Figures> 
   return { askRoundTripUs: median(latencies), messagesPerSecond: median(rates), megabytesPerSecond: (median(rates) * bytes) / 1e6 };
 }
 
-const figures: Record<string, Record<string, Figures | Record<string, number>>> = {};
+const PLACEMENTS: BenchPlacement[] = ['local', 'thread', 'process', 'node'];
+const figures: Record<string, Record<string, unknown>> = {};
+const f = (x: number, d = 1) => x.toFixed(d);
 for (const { label, bytes } of SIZES) {
-  const local = await actorFigures('local', label, bytes);
-  const thread = await actorFigures('thread', label, bytes);
   const raw = await rawWorkerFigures(label, bytes);
-  figures[label] = {
-    local,
-    thread,
-    rawWorkerBaseline: raw,
-    threadVsBaseline: {
-      latencyRatio: thread.askRoundTripUs! / raw.askRoundTripUs!,
-      throughputRatio: thread.messagesPerSecond! / raw.messagesPerSecond!,
-    },
-  };
-  const f = (x: number, d = 1) => x.toFixed(d);
-  console.log(`${label.padEnd(4)} ask round trip  local ${f(local.askRoundTripUs!)} µs   thread ${f(thread.askRoundTripUs!)} µs   bare worker ${f(raw.askRoundTripUs!)} µs   (thread/bare ${f(thread.askRoundTripUs! / raw.askRoundTripUs!, 2)}×)`);
-  console.log(`${label.padEnd(4)} throughput      local ${f(local.messagesPerSecond!, 0)} msg/s   thread ${f(thread.messagesPerSecond!, 0)} msg/s (${f(thread.megabytesPerSecond!, 0)} MB/s)   bare worker ${f(raw.messagesPerSecond!, 0)} msg/s   (thread/bare ${f(thread.messagesPerSecond! / raw.messagesPerSecond!, 2)})`);
+  const row: Record<string, unknown> = { bareWorkerBaseline: raw };
+  console.log(`${label}: bare worker (postMessage + transfer, no runtime): round trip ${f(raw.askRoundTripUs!)} µs, ${f(raw.messagesPerSecond!, 0)} msg/s`);
+  for (const placement of PLACEMENTS) {
+    const got = await actorFigures(placement, label, bytes);
+    row[placement] = { ...got, latencyVsBareWorker: got.askRoundTripUs! / raw.askRoundTripUs!, throughputVsBareWorker: got.messagesPerSecond! / raw.messagesPerSecond! };
+    console.log(`${label}  ${placement.padEnd(7)} ask round trip ${f(got.askRoundTripUs!).padStart(7)} µs (${f(got.askRoundTripUs! / raw.askRoundTripUs!, 2)}× bare)   ` +
+      `throughput ${f(got.messagesPerSecond!, 0).padStart(8)} msg/s, ${f(got.megabytesPerSecond!, 0)} MB/s (${f(got.messagesPerSecond! / raw.messagesPerSecond!, 2)}× bare)`);
+  }
+  figures[label] = row;
 }
 console.log(`medians of ${REPEATS} runs; record: ${writeRecord('actors', figures)}`);
+process.exit(0);
