@@ -13,6 +13,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RAW_COLLECTIVE_EXPORTS, pickCollectives, type RawCollectives } from './collectives-raw.js';
+import { RAW_MODEL_EXPORTS, pickModelExports, type RawModelExports } from './model-raw.js';
 
 export const ISAS = ['avx512bf16', 'avx512', 'avx2', 'scalar'] as const;
 /** A kernel instruction-set path, best first in ISAS. */
@@ -46,6 +48,10 @@ export interface NativeAddon {
    * Throws TypeError / RangeError on bad arguments, Error for an ISA the CPU lacks.
    */
   matmulBf16(w: Uint16Array, x: Float32Array, out: Float32Array, M: number, N: number, K: number, isa?: Isa): void;
+  /** Raw shared-memory collective functions; use native/collectives.ts (CollectiveGroup, CollectiveRank). */
+  readonly collectives: RawCollectives;
+  /** Raw model, kernel and sampling functions; use models/ (LlamaModel) — tests call the kernels directly. */
+  readonly model: RawModelExports;
 }
 
 /** The addon binary is missing, or present but unloadable / outdated. */
@@ -64,14 +70,14 @@ export interface LoadNativeOptions {
 }
 
 /** What the binary itself exports (addon.cc). */
-interface RawAddon {
+interface RawAddon extends RawCollectives, RawModelExports {
   cpuFeatures(): CpuFeatures;
   availableIsas(): Isa[];
   bestIsa(): Isa;
   resolveIsa(name: string | undefined, label: string): Isa;
   matmulBf16(w: Uint16Array, x: Float32Array, out: Float32Array, M: number, N: number, K: number, isa?: Isa): void;
 }
-const RAW_EXPORTS: readonly (keyof RawAddon)[] = ['cpuFeatures', 'availableIsas', 'bestIsa', 'resolveIsa', 'matmulBf16'];
+const RAW_EXPORTS: readonly (keyof RawAddon)[] = ['cpuFeatures', 'availableIsas', 'bestIsa', 'resolveIsa', 'matmulBf16', ...RAW_COLLECTIVE_EXPORTS, ...RAW_MODEL_EXPORTS];
 
 const ADDON_FILE = join('native', 'build', 'Release', 'troupe_native.node');
 const REBUILD_HINT = 'Rebuild it with `npm run build:native` (or `npm install`).';
@@ -129,5 +135,7 @@ function wrap(raw: RawAddon): NativeAddon {
     selectedIsa: () => selected,
     availableIsas: () => raw.availableIsas(),
     matmulBf16: (w, x, out, M, N, K, isa) => raw.matmulBf16(w, x, out, M, N, K, isa ?? selected),
+    collectives: pickCollectives(raw),
+    model: pickModelExports(raw),
   };
 }

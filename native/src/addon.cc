@@ -8,18 +8,22 @@
 //   bestIsa(): string
 //   resolveIsa(name?: string, label?: string): string   validates a requested ISA
 //   matmulBf16(w, x, out, M, N, K, isa?): undefined      see matmul_bf16_binding.h
+//   shm*(...)                                             shared-memory collectives, see collectives/collectives_binding.h
+//   allocAligned, model*, modelKernel, sampleLogits, fillUniform, measure*   see model_binding.h
 #include <napi.h>
 
 #include "args.h"
+#include "collectives/collectives_binding.h"
 #include "cpu_features.h"
 #include "isa.h"
 #include "matmul_bf16_binding.h"
+#include "model_binding.h"
 
 namespace troupe {
 
 class TroupeAddon : public Napi::Addon<TroupeAddon> {
  public:
-  TroupeAddon(Napi::Env, Napi::Object exports) : cpu_(detect_cpu_features()) {
+  TroupeAddon(Napi::Env env, Napi::Object exports) : cpu_(detect_cpu_features()) {
     DefineAddon(exports, {
                              InstanceMethod("cpuFeatures", &TroupeAddon::CpuFeaturesJs),
                              InstanceMethod("availableIsas", &TroupeAddon::AvailableIsas),
@@ -27,6 +31,8 @@ class TroupeAddon : public Napi::Addon<TroupeAddon> {
                              InstanceMethod("resolveIsa", &TroupeAddon::ResolveIsa),
                              InstanceMethod("matmulBf16", &TroupeAddon::MatmulBf16),
                          });
+    register_collectives(env, exports);  // shm*: see collectives/collectives_binding.h
+    register_model_exports(env, exports, cpu_);  // model*, kernels, sampling: see model_binding.h
   }
 
  private:

@@ -1,48 +1,9 @@
-// bf16 matmul, AVX2 path: 8 bf16 of K per step, widened to fp32 by a 16-bit
-// shift, then one fused multiply-add per lane. Compiled with -mavx2 -mfma -mf16c.
-#include <immintrin.h>
-
-#include <cstring>
-
+// bf16 matmul, AVX2 path (Ops: gemm_ops_avx2.h, widen + FMA).
+// Compiled with -mavx2 -mfma -mf16c.
+#include "gemm_ops_avx2.h"
 #include "matmul_bf16_impl.h"
 
 namespace troupe {
-namespace {
-
-// 8 bf16 (in an xmm) -> 8 fp32.
-inline __m256 widen_bf16(__m128i h) {
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-struct Avx2Ops {
-  using Acc = __m256;
-  using XVec = __m256;
-  using WVec = __m256;
-  static constexpr size_t kChunk = 8;
-  static constexpr int kMB = 2, kNB = 4;  // 8 accumulators + 4 w + 1 x of 16 ymm
-
-  static Acc zero() { return _mm256_setzero_ps(); }
-  static __m256 load(const uint16_t* p) {
-    return widen_bf16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  }
-  static __m256 load_tail(const uint16_t* p, size_t n) {  // AVX2 has no 16-bit masked load
-    uint16_t buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    std::memcpy(buf, p, n * sizeof(uint16_t));
-    return load(buf);
-  }
-  static XVec load_x(const uint16_t* p) { return load(p); }
-  static WVec load_w(const uint16_t* p) { return load(p); }
-  static XVec load_x_tail(const uint16_t* p, size_t n) { return load_tail(p, n); }
-  static WVec load_w_tail(const uint16_t* p, size_t n) { return load_tail(p, n); }
-  static Acc dot(Acc acc, XVec x, WVec w) { return _mm256_fmadd_ps(x, w, acc); }
-  static float reduce(Acc a) {
-    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
-  }
-};
-
-}  // namespace
 
 void matmul_bf16_avx2(const uint16_t* w, const uint16_t* xb, float* out, size_t M, size_t N,
                       size_t K) {

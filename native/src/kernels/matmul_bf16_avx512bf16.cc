@@ -1,47 +1,9 @@
-// bf16 matmul, AVX-512 BF16 path: vdpbf16ps consumes 32 bf16 of K per
-// instruction (lane l accumulates the pair k = 2l, 2l+1 of each 32-chunk).
+// bf16 matmul, AVX-512 BF16 path (Ops: gemm_ops_avx512bf16.h, vdpbf16ps).
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mfma.
-// Note: vdpbf16ps treats bf16 denormal inputs as zero and flushes denormal
-// results (DAZ/FTZ are implied by the instruction).
-#include <immintrin.h>
-
+#include "gemm_ops_avx512bf16.h"
 #include "matmul_bf16_impl.h"
 
 namespace troupe {
-namespace {
-
-inline float reduce_add_512(__m512 a) {
-  const __m256 lo = _mm512_castps512_ps256(a);
-  const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
-  const __m256 s8 = _mm256_add_ps(lo, hi);
-  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
-}
-
-struct Avx512Bf16Ops {
-  using Acc = __m512;
-  using XVec = __m512i;  // 32 bf16
-  using WVec = __m512i;
-  static constexpr size_t kChunk = 32;
-  static constexpr int kMB = 4, kNB = 4;  // 16 accumulators + 4 w + 1 x of 32 zmm
-
-  static Acc zero() { return _mm512_setzero_ps(); }
-  static __m512i load(const uint16_t* p) { return _mm512_loadu_si512(p); }
-  static __m512i load_tail(const uint16_t* p, size_t n) {
-    return _mm512_maskz_loadu_epi16(static_cast<__mmask32>((1u << n) - 1u), p);
-  }
-  static XVec load_x(const uint16_t* p) { return load(p); }
-  static WVec load_w(const uint16_t* p) { return load(p); }
-  static XVec load_x_tail(const uint16_t* p, size_t n) { return load_tail(p, n); }
-  static WVec load_w_tail(const uint16_t* p, size_t n) { return load_tail(p, n); }
-  static Acc dot(Acc acc, XVec x, WVec w) {
-    return _mm512_dpbf16_ps(acc, (__m512bh)x, (__m512bh)w);  // bit casts
-  }
-  static float reduce(Acc a) { return reduce_add_512(a); }
-};
-
-}  // namespace
 
 void matmul_bf16_avx512bf16(const uint16_t* w, const uint16_t* xb, float* out, size_t M,
                             size_t N, size_t K) {

@@ -1,0 +1,97 @@
+// Model options as the CLI and the future `serve` take them (vLLM's names),
+// validated and resolved against a checkpoint's config. Policy only: no I/O.
+import { availableParallelism } from 'node:os';
+import type { Isa } from '../native/index.js';
+import type { LlamaConfig } from './config.js';
+import { ModelOptionError } from './errors.js';
+
+/** Arithmetic mode of the forward pass (DESIGN.md, Numerics). */
+export type ModelDtype = 'bfloat16' | 'float32';
+
+export interface ModelOptions {
+  /** --dtype: 'auto' (default: bfloat16 for bf16 / fp16 checkpoints, float32 for fp32 ones), 'bfloat16' / 'bf16', 'float32' / 'fp32'. */
+  dtype?: string;
+  /** --cpu-offload-gb: belongs to a GPU backend, which Troupe lacks; anything but 0 is refused. */
+  cpuOffloadGb?: number;
+  /** Compute threads (default: the machine's cores). */
+  threads?: number;
+  /** Kernel path (default: TROUPE_ISA, else the best the CPU has). */
+  isa?: Isa;
+  /** --block-size: token slots per KV page (default 16). */
+  blockSize?: number;
+  /** KV pages (default: enough for one sequence of maxModelLen tokens). */
+  numBlocks?: number;
+  /** --max-model-len (default: max_position_embeddings, at most 16384 unless given). */
+  maxModelLen?: number;
+  /**
+   * Where weights live: 'anonymous' (default: read into aligned anonymous
+   * memory) or 'mmap' (tensors used as stored are read through a file
+   * mapping; fused and converted ones are still copied). File-mapped reads
+   * measured slower and erratic on these machines.
+   */
+  weightMemory?: WeightMemory;
+}
+
+export type WeightMemory = 'anonymous' | 'mmap';
+
+export interface ResolvedModelOptions {
+  dtype: ModelDtype;
+  threads: number;
+  isa: Isa | undefined;
+  blockSize: number;
+  numBlocks: number;
+  maxModelLen: number;
+  weightMemory: WeightMemory;
+}
+
+const DEFAULT_MAX_MODEL_LEN = 16384;
+
+/** Throws ModelOptionError for an option Troupe cannot honour. */
+export function validateCpuOffload(cpuOffloadGb: number | undefined): void {
+  if (cpuOffloadGb === undefined || cpuOffloadGb === 0) return;
+  if (!Number.isFinite(cpuOffloadGb) || cpuOffloadGb < 0) throw new ModelOptionError('--cpu-offload-gb', `must be a non-negative number of GiB, got ${cpuOffloadGb}`);
+  throw new ModelOptionError(
+    '--cpu-offload-gb',
+    `offloads GPU weights to CPU memory, and Troupe has no GPU backend yet: every weight already lives in CPU memory. Remove the option (got ${cpuOffloadGb}).`,
+  );
+}
+
+export function resolveDtype(dtype: string | undefined, config: LlamaConfig): ModelDtype {
+  switch (dtype ?? 'auto') {
+    case 'auto':
+      return config.torchDtype === 'float32' ? 'float32' : 'bfloat16';
+    case 'bfloat16':
+    case 'bf16':
+      return 'bfloat16';
+    case 'float32':
+    case 'fp32':
+      return 'float32';
+    case 'float16':
+    case 'half':
+    case 'fp16':
+      throw new ModelOptionError('--dtype', `${dtype} arithmetic is not supported on CPU (no fp16 instructions); fp16 checkpoints load as bfloat16 by default, or use float32`);
+    default:
+      throw new ModelOptionError('--dtype', `unknown dtype '${dtype}' (expected auto, bfloat16, float32)`);
+  }
+}
+
+function positiveInt(option: string, v: number | undefined, fallback: number): number {
+  const x = v ?? fallback;
+  if (!Number.isInteger(x) || x <= 0) throw new ModelOptionError(option, `must be a positive integer, got ${v}`);
+  return x;
+}
+
+export function resolveModelOptions(options: ModelOptions, config: LlamaConfig): ResolvedModelOptions {
+  validateCpuOffload(options.cpuOffloadGb);
+  const dtype = resolveDtype(options.dtype, config);
+  const blockSize = positiveInt('--block-size', options.blockSize, 16);
+  if (blockSize > 256) throw new ModelOptionError('--block-size', `must be at most 256, got ${blockSize}`);
+  const maxModelLen = positiveInt('--max-model-len', options.maxModelLen, Math.min(config.maxPositionEmbeddings, DEFAULT_MAX_MODEL_LEN));
+  if (maxModelLen > config.maxPositionEmbeddings)
+    throw new ModelOptionError('--max-model-len', `${maxModelLen} exceeds the model's max_position_embeddings (${config.maxPositionEmbeddings})`);
+  const numBlocks = positiveInt('numBlocks', options.numBlocks, Math.ceil(maxModelLen / blockSize) + 1);
+  const threads = positiveInt('threads', options.threads, availableParallelism());
+  const weightMemory = options.weightMemory ?? 'anonymous';
+  if (weightMemory !== 'anonymous' && weightMemory !== 'mmap') throw new ModelOptionError('weightMemory', `must be 'anonymous' or 'mmap', got '${weightMemory}'`);
+  return { dtype, threads, isa: options.isa, blockSize, numBlocks, maxModelLen, weightMemory };
+}

@@ -1,0 +1,134 @@
+// Per-request sampling parameters (vLLM's names and defaults), their
+// validation, and their packing into the parallel arrays the native sampler
+// reads (native/src/sampling.h has the order of operations).
+import type { SamplingArrays } from '../native/model-raw.js';
+
+export interface SamplingParams {
+  /** 0: greedy. Default 1. */
+  temperature?: number;
+  /** Keep the k most likely tokens; 0 or -1: off. */
+  topK?: number;
+  /** Keep the smallest set of most likely tokens with this much mass; 1: off. */
+  topP?: number;
+  /** Keep tokens at least minP times as likely as the most likely; 0: off. */
+  minP?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  /** > 1 discourages tokens seen in the prompt or output; 1: off. */
+  repetitionPenalty?: number;
+  /** Added to the logits of these token ids. */
+  logitBias?: Record<number, number>;
+  /** Top-n raw log-probabilities to return with each sampled token. */
+  logprobs?: number;
+  /** Seed of the request's counter-based random numbers. */
+  seed?: number;
+}
+
+/** One row to sample: params plus what the counter-based RNG and the penalties need. */
+export interface SampleRequest {
+  params: SamplingParams;
+  /** Resolved seed (resolveSeed), fixed for the request's life so recompute reproduces it. */
+  seed: number;
+  /** Index of the token being sampled within the request's output (0 for the first). */
+  outputIndex: number;
+  /** Prompt tokens (repetition penalty). */
+  promptTokens?: ArrayLike<number>;
+  /** Output tokens so far (all penalties). */
+  outputTokens?: ArrayLike<number>;
+}
+
+export const MAX_LOGPROBS = 20;
+
+/** Throws RangeError naming the first invalid field. */
+export function validateSamplingParams(p: SamplingParams, vocabSize: number): void {
+  const check = (ok: boolean, field: string, want: string, got: unknown): void => {
+    if (!ok) throw new RangeError(`sampling: ${field} must be ${want}, got ${JSON.stringify(got)}`);
+  };
+  const t = p.temperature ?? 1;
+  check(Number.isFinite(t) && t >= 0, 'temperature', 'a number >= 0', p.temperature);
+  const k = p.topK ?? 0;
+  check(Number.isInteger(k) && k >= -1, 'topK', '-1, 0 (off) or a positive integer', p.topK);
+  const tp = p.topP ?? 1;
+  check(tp > 0 && tp <= 1, 'topP', 'in (0, 1]', p.topP);
+  const mp = p.minP ?? 0;
+  check(mp >= 0 && mp <= 1, 'minP', 'in [0, 1]', p.minP);
+  for (const f of ['presencePenalty', 'frequencyPenalty'] as const) {
+    const v = p[f] ?? 0;
+    check(v >= -2 && v <= 2, f, 'in [-2, 2]', p[f]);
+  }
+  const rp = p.repetitionPenalty ?? 1;
+  check(Number.isFinite(rp) && rp > 0, 'repetitionPenalty', 'a number > 0', p.repetitionPenalty);
+  if (p.logprobs !== undefined) check(Number.isInteger(p.logprobs) && p.logprobs >= 0 && p.logprobs <= MAX_LOGPROBS, 'logprobs', `an integer in [0, ${MAX_LOGPROBS}]`, p.logprobs);
+  if (p.seed !== undefined) check(Number.isSafeInteger(p.seed) && p.seed >= 0, 'seed', 'a non-negative safe integer', p.seed);
+  for (const [id, bias] of Object.entries(p.logitBias ?? {})) {
+    const n = Number(id);
+    check(Number.isInteger(n) && n >= 0 && n < vocabSize, `logitBias key`, `a token id in [0, ${vocabSize})`, id);
+    check(Number.isFinite(bias) && bias >= -100 && bias <= 100, `logitBias[${id}]`, 'in [-100, 100]', bias);
+  }
+}
+
+/** The request's seed: its own, else a fresh random one (to be stored with the request). */
+export function resolveSeed(p: SamplingParams): number {
+  return p.seed ?? Math.floor(Math.random() * 2 ** 52);
+}
+
+function flat(lists: (ArrayLike<number> | undefined)[]): { values: Int32Array; offsets: Int32Array } {
+  const offsets = new Int32Array(lists.length + 1);
+  for (let i = 0; i < lists.length; i++) offsets[i + 1] = offsets[i]! + (lists[i]?.length ?? 0);
+  const values = new Int32Array(offsets[lists.length]!);
+  lists.forEach((l, i) => {
+    if (l) values.set(Array.from(l), offsets[i]!);
+  });
+  return { values, offsets };
+}
+
+/** Packs R rows into the native sampler's arrays. Only rows with penalties carry token lists. */
+export function packSampling(rows: SampleRequest[]): SamplingArrays {
+  const R = rows.length;
+  const a: SamplingArrays = {
+    temperature: new Float32Array(R),
+    topK: new Int32Array(R),
+    topP: new Float32Array(R),
+    minP: new Float32Array(R),
+    presencePenalty: new Float32Array(R),
+    frequencyPenalty: new Float32Array(R),
+    repetitionPenalty: new Float32Array(R),
+    seed: new Float64Array(R),
+    outputIndex: new Float64Array(R),
+    numLogprobs: new Int32Array(R),
+    promptTokens: new Int32Array(0),
+    promptOffsets: new Int32Array(R + 1),
+    outputTokens: new Int32Array(0),
+    outputOffsets: new Int32Array(R + 1),
+    biasIds: new Int32Array(0),
+    biasValues: new Float32Array(0),
+    biasOffsets: new Int32Array(R + 1),
+  };
+  rows.forEach((row, i) => {
+    const p = row.params;
+    a.temperature[i] = p.temperature ?? 1;
+    a.topK[i] = p.topK ?? 0;
+    a.topP[i] = p.topP ?? 1;
+    a.minP[i] = p.minP ?? 0;
+    a.presencePenalty[i] = p.presencePenalty ?? 0;
+    a.frequencyPenalty[i] = p.frequencyPenalty ?? 0;
+    a.repetitionPenalty[i] = p.repetitionPenalty ?? 1;
+    a.seed[i] = row.seed;
+    a.outputIndex[i] = row.outputIndex;
+    a.numLogprobs[i] = p.logprobs ?? -1;
+  });
+  const repetition = rows.map((r) => (r.params.repetitionPenalty ?? 1) !== 1);
+  const outputNeeded = rows.map((r, i) => repetition[i] || (r.params.presencePenalty ?? 0) !== 0 || (r.params.frequencyPenalty ?? 0) !== 0);
+  const prompt = flat(rows.map((r, i) => (repetition[i] ? r.promptTokens : undefined)));
+  const output = flat(rows.map((r, i) => (outputNeeded[i] ? r.outputTokens : undefined)));
+  a.promptTokens = prompt.values;
+  a.promptOffsets = prompt.offsets;
+  a.outputTokens = output.values;
+  a.outputOffsets = output.offsets;
+  const biases = rows.map((r) => Object.entries(r.params.logitBias ?? {}));
+  const ids = flat(biases.map((b) => b.map(([id]) => Number(id))));
+  a.biasIds = ids.values;
+  a.biasOffsets = ids.offsets;
+  a.biasValues = Float32Array.from(biases.flat().map(([, v]) => v));
+  return a;
+}

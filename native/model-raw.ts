@@ -1,0 +1,144 @@
+// Types of the model exports of the addon (native/src/model_binding.h,
+// kernel_binding.h). models/ wraps them; tests call the kernels directly.
+import type { Isa } from './index.js';
+
+/** Sampling params of R rows as parallel arrays (native/src/sampling.h has the order of operations). */
+export interface SamplingArrays {
+  temperature: Float32Array; // [R] 0 = greedy
+  topK: Int32Array; // [R] <= 0: off
+  topP: Float32Array; // [R] 1: off
+  minP: Float32Array; // [R] 0: off
+  presencePenalty: Float32Array; // [R]
+  frequencyPenalty: Float32Array; // [R]
+  repetitionPenalty: Float32Array; // [R] 1: off
+  seed: Float64Array; // [R] non-negative integers < 2^53
+  outputIndex: Float64Array; // [R] index of the token being sampled in the request's output
+  numLogprobs: Int32Array; // [R] top-n raw logprobs to return, < 0: none
+  promptTokens: Int32Array; // flat; row r's are [promptOffsets[r], promptOffsets[r+1])
+  promptOffsets: Int32Array; // [R + 1]
+  outputTokens: Int32Array; // flat, as promptTokens
+  outputOffsets: Int32Array; // [R + 1]
+  biasIds: Int32Array; // flat logit-bias ids
+  biasValues: Float32Array; // flat logit-bias values
+  biasOffsets: Int32Array; // [R + 1]
+}
+
+/** Weights and shape for modelCreate; the arrays must stay untouched while the model lives. */
+export interface NativeModelDesc {
+  isa?: Isa;
+  threads: number;
+  dtype: 'bfloat16' | 'float32';
+  hidden: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  intermediate: number;
+  vocab: number;
+  rmsEps: number;
+  invFreq: Float32Array; // [headDim / 2]
+  blockSize: number;
+  numBlocks: number;
+  embed: Uint16Array | Float32Array; // [V, H] bf16 bits (bfloat16) or fp32 (float32)
+  lmHead: Uint16Array | Float32Array; // [V, H]
+  finalNorm: Float32Array; // [H]
+  layerWeights: {
+    inputNorm: Float32Array; // [H]
+    qkv: Uint16Array | Float32Array; // [(Hq + 2 Hkv) D, H]
+    o: Uint16Array | Float32Array; // [H, Hq D]
+    postNorm: Float32Array; // [H]
+    gateUp: Uint16Array | Float32Array; // [2 I, H]
+    down: Uint16Array | Float32Array; // [H, I]
+  }[];
+}
+
+/** One step's flat batch (native/src/model.h). */
+export interface NativeStepInput {
+  tokens: Int32Array; // [T]
+  positions: Int32Array; // [T]
+  slotMapping: Int32Array; // [T]
+  queryLens: Int32Array; // [S]
+  contextLens: Int32Array; // [S]
+  blockTables: Int32Array; // [S, maxBlocksPerSeq]
+  maxBlocksPerSeq: number;
+  sampleRows?: Int32Array; // [R]
+  sampling?: SamplingArrays; // R rows
+  promptTargets?: Int32Array; // [T], -1: no prompt logprob for that row
+  promptTopN?: number;
+  /** Also return the sampled rows' raw logits (tests, tools). */
+  returnLogits?: boolean;
+}
+
+export interface NativeStepOutput {
+  sampled: Int32Array; // [R]
+  sampledLogprobs: Float32Array; // [R]
+  topN: number;
+  topIds: Int32Array; // [R, topN]
+  topLogprobs: Float32Array; // [R, topN]
+  promptLogprobs?: Float32Array; // [T], NaN where no target
+  promptTopIds?: Int32Array; // [T, promptTopN]
+  promptTopLogprobs?: Float32Array; // [T, promptTopN]
+  logits?: Float32Array; // [R, V] when returnLogits
+}
+
+export interface NativeModelStats {
+  steps: number;
+  tokens: number;
+  gemmCalls: number;
+  weightBytesRead: number;
+  peakScratchBytes: number;
+  kvCacheBytes: number;
+  threads: number;
+}
+
+/** Opaque handle of a native model. */
+export type NativeModelHandle = { readonly __nativeModel: unique symbol };
+
+export interface KvLayoutArgs {
+  numBlocks: number;
+  blockSize: number;
+  kvHeads: number;
+  headDim: number;
+  bf16: boolean;
+}
+
+export interface RawModelExports {
+  allocAligned(bytes: number): ArrayBuffer;
+  /** A read-only mapping of a whole file (never write through it). */
+  mapFile(path: string): ArrayBuffer;
+  modelCreate(desc: NativeModelDesc): NativeModelHandle;
+  modelStep(handle: NativeModelHandle, input: NativeStepInput): Promise<NativeStepOutput>;
+  modelStats(handle: NativeModelHandle): NativeModelStats;
+  modelRelease(handle: NativeModelHandle): void;
+  modelKernel(name: string, isa: Isa | undefined, args: object): number | undefined;
+  sampleLogits(
+    logits: Float32Array,
+    V: number,
+    sampling: SamplingArrays,
+  ): { tokens: Int32Array; logprobs: Float32Array; topN: number; topIds: Int32Array; topLogprobs: Float32Array };
+  counterUniform(seed: number, index: number): number;
+  fillUniform(out: Uint16Array | Float32Array, seed: number, stream: number, offset: number, scale: number): void;
+  measureReadBandwidth(bytes: number, threads: number, passes: number): number;
+  measureBf16Peak(threads: number, seconds: number): { flops: number; instruction: string };
+}
+
+export const RAW_MODEL_EXPORTS: readonly (keyof RawModelExports)[] = [
+  'allocAligned',
+  'mapFile',
+  'modelCreate',
+  'modelStep',
+  'modelStats',
+  'modelRelease',
+  'modelKernel',
+  'sampleLogits',
+  'counterUniform',
+  'fillUniform',
+  'measureReadBandwidth',
+  'measureBf16Peak',
+];
+
+export function pickModelExports(raw: RawModelExports): RawModelExports {
+  const picked = {} as Record<string, unknown>;
+  for (const name of RAW_MODEL_EXPORTS) picked[name] = (raw[name] as (...args: unknown[]) => unknown).bind(raw);
+  return picked as unknown as RawModelExports;
+}

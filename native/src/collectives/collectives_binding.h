@@ -1,0 +1,23 @@
+// JS bindings of the shared-memory collectives (shm_group.h). Raw exports,
+// wrapped with types by native/collectives.ts:
+//   shmCreate(ranks, capacityBytes, broadcastCapacityBytes): handle      (the owner)
+//   shmAttach(descriptor, rank, spinMicros): handle                       (a rank)
+//   shmDescriptor(handle): descriptor object     shmRank(handle): number (-1: owner)
+//   shmAllReduce(handle, Float32Array, timeoutMs): undefined              (in place)
+//   shmAllReduceAsync(handle, Float32Array, timeoutMs): Promise<Float32Array>
+//   shmBroadcast(handle, root, buffer | undefined, timeoutMs): Uint8Array
+//   shmBroadcastAsync(handle, root, buffer | undefined, timeoutMs): Promise<Uint8Array>
+//   shmBumpEpoch(handle): number   shmEpoch(handle): number   shmStats(handle): object
+//   shmClose(handle): undefined
+// A handle is an External (type-tagged); errors carry a `code`
+// ('TROUPE_COLLECTIVE_TIMEOUT', 'TROUPE_COLLECTIVE_ABORTED', ...).
+#pragma once
+
+#include <napi.h>
+
+namespace troupe {
+
+// Adds the functions above to `exports`. Stateless: context-aware as it is.
+void register_collectives(Napi::Env env, Napi::Object exports);
+
+}  // namespace troupe

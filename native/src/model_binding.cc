@@ -1,0 +1,281 @@
+#include "model_binding.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "args.h"
+#include "kernel_binding.h"
+#include "model.h"
+#include "model_args.h"
+
+namespace troupe {
+namespace {
+
+// What a JS model handle (an External) points at.
+struct ModelHandle {
+  std::unique_ptr<Model> model;
+  Napi::ObjectReference weights;  // keeps the weight arrays alive while the model uses them
+  bool in_flight = false;
+};
+
+ModelHandle* handle_arg(const Napi::CallbackInfo& info, const char* fn) {
+  if (!info[0].IsExternal())
+    throw Napi::TypeError::New(info.Env(), std::string(fn) + ": handle must be a model handle from modelCreate, got " + describe(info[0]));
+  ModelHandle* h = info[0].As<Napi::External<ModelHandle>>().Data();
+  if (!h->model) throw Napi::Error::New(info.Env(), std::string(fn) + ": the model was released");
+  return h;
+}
+
+Napi::Value AllocAligned(const Napi::CallbackInfo& info) {
+  const size_t bytes = dim_arg(info, 0, "allocAligned", "bytes");
+  void* p = bytes == 0 ? nullptr : alloc_anonymous(bytes);
+  if (p == nullptr) return Napi::ArrayBuffer::New(info.Env(), 0);
+  return Napi::ArrayBuffer::New(info.Env(), p, bytes, [](Napi::Env, void* data, size_t* len) {
+    free_anonymous(data, *len);
+    delete len;
+  }, new size_t(bytes));
+}
+
+// Maps a whole file read-only (MAP_PRIVATE) as an ArrayBuffer; unmapped when collected.
+Napi::Value MapFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "mapFile: path must be a string");
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Napi::Error::New(env, "mapFile: cannot open " + path + ": " + std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_size == 0) {
+    close(fd);
+    throw Napi::Error::New(env, "mapFile: cannot map " + path + " (empty or unreadable)");
+  }
+  const size_t bytes = static_cast<size_t>(st.st_size);
+  void* p = mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) throw Napi::Error::New(env, "mapFile: mmap of " + path + " failed: " + std::strerror(errno));
+  return Napi::ArrayBuffer::New(env, p, bytes, [](Napi::Env, void* data, size_t* len) {
+    munmap(data, *len);
+    delete len;
+  }, new size_t(bytes));
+}
+
+// A weight matrix / vector of the expected element count; bf16 (Uint16Array) or fp32.
+const void* weight_arg(const PropReader& r, const char* name, bool bf16, size_t elems) {
+  size_t n;
+  const void* p = bf16 ? static_cast<const void*>(r.data<uint16_t>(name, napi_uint16_array, "Uint16Array (bf16 bits)", &n))
+                       : static_cast<const void*>(r.data<float>(name, napi_float32_array, "Float32Array", &n));
+  if (n != elems) r.fail_range(std::string(name) + " has " + std::to_string(n) + " elements, expected " + std::to_string(elems));
+  return p;
+}
+
+const float* norm_arg(const PropReader& r, const char* name, size_t elems) {
+  size_t n;
+  const float* p = r.data<float>(name, napi_float32_array, "Float32Array", &n);
+  if (n != elems) r.fail_range(std::string(name) + " has " + std::to_string(n) + " elements, expected " + std::to_string(elems));
+  return p;
+}
+
+Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "modelCreate: desc must be an object");
+  PropReader r{env, info[0].As<Napi::Object>(), "modelCreate: desc"};
+  const Isa isa = isa_arg(env, r.obj.Get("isa"), cpu, "modelCreate: isa");
+  const std::string dtype = r.string("dtype");
+  if (dtype != "bfloat16" && dtype != "float32") r.fail_range("dtype must be 'bfloat16' or 'float32', got '" + dtype + "'");
+  ModelShape s;
+  s.bf16 = dtype == "bfloat16";
+  s.hidden = static_cast<size_t>(r.number("hidden"));
+  s.layers = static_cast<size_t>(r.number("layers"));
+  s.heads = static_cast<size_t>(r.number("heads"));
+  s.kv_heads = static_cast<size_t>(r.number("kvHeads"));
+  s.head_dim = static_cast<size_t>(r.number("headDim"));
+  s.intermediate = static_cast<size_t>(r.number("intermediate"));
+  s.vocab = static_cast<size_t>(r.number("vocab"));
+  s.rms_eps = static_cast<float>(r.number("rmsEps"));
+  if (s.hidden == 0 || s.heads == 0 || s.kv_heads == 0 || s.head_dim == 0 || s.vocab == 0 || s.intermediate == 0)
+    r.fail_range("every dimension must be positive");
+  if (s.heads % s.kv_heads != 0) r.fail_range("heads must be a multiple of kvHeads");
+  if (s.head_dim % 2 != 0 || s.head_dim > 256) r.fail_range("headDim must be even and at most 256");
+  KvLayout kv;
+  kv.bf16 = s.bf16;
+  kv.block_size = static_cast<size_t>(r.number("blockSize"));
+  kv.num_blocks = static_cast<size_t>(r.number("numBlocks"));
+  kv.num_kv_heads = s.kv_heads;
+  kv.head_dim = s.head_dim;
+  if (kv.block_size == 0 || kv.block_size > kMaxBlockSize) r.fail_range("blockSize must be in 1.." + std::to_string(kMaxBlockSize));
+  if (kv.num_blocks == 0) r.fail_range("numBlocks must be positive");
+  const size_t threads = static_cast<size_t>(r.number_or("threads", 1));
+
+  ModelWeights w;
+  const size_t H = s.hidden;
+  w.embed = weight_arg(r, "embed", s.bf16, s.vocab * H);
+  w.lm_head = weight_arg(r, "lmHead", s.bf16, s.vocab * H);
+  w.final_norm = norm_arg(r, "finalNorm", H);
+  w.inv_freq = r.float32s("invFreq");
+  if (w.inv_freq.size() != s.head_dim / 2) r.fail_range("invFreq must have headDim / 2 entries");
+  const Napi::Value layers_v = r.obj.Get("layerWeights");
+  if (!layers_v.IsArray()) throw Napi::TypeError::New(env, "modelCreate: desc.layerWeights must be an array");
+  Napi::Array layers = layers_v.As<Napi::Array>();
+  if (layers.Length() != s.layers) r.fail_range("layerWeights has " + std::to_string(layers.Length()) + " layers, expected " + std::to_string(s.layers));
+  for (uint32_t l = 0; l < layers.Length(); ++l) {
+    PropReader lr{env, layers.Get(l).As<Napi::Object>(), "modelCreate: desc.layerWeights[" + std::to_string(l) + "]"};
+    LayerWeights lw;
+    lw.input_norm = norm_arg(lr, "inputNorm", H);
+    lw.qkv = weight_arg(lr, "qkv", s.bf16, s.qkv_cols() * H);
+    lw.o = weight_arg(lr, "o", s.bf16, H * s.q_cols());
+    lw.post_norm = norm_arg(lr, "postNorm", H);
+    lw.gate_up = weight_arg(lr, "gateUp", s.bf16, 2 * s.intermediate * H);
+    lw.down = weight_arg(lr, "down", s.bf16, H * s.intermediate);
+    w.layers.push_back(lw);
+  }
+
+  auto* h = new ModelHandle();
+  try {
+    h->model = std::make_unique<Model>(s, std::move(w), kv, isa, threads);
+  } catch (const std::bad_alloc&) {
+    delete h;
+    throw Napi::Error::New(env, "modelCreate: cannot allocate the KV cache (" + std::to_string(kv.layer_bytes() * s.layers) + " bytes)");
+  }
+  h->weights = Napi::Persistent(r.obj);
+  return Napi::External<ModelHandle>::New(env, h, [](Napi::Env, ModelHandle* p) { delete p; });
+}
+
+StepInput read_step_input(const PropReader& r) {
+  StepInput in;
+  in.tokens = r.int32s("tokens");
+  in.positions = r.int32s("positions");
+  in.slot_mapping = r.int32s("slotMapping");
+  in.query_lens = r.int32s("queryLens");
+  in.context_lens = r.int32s("contextLens");
+  in.block_tables = r.int32s("blockTables");
+  const double mb = r.number("maxBlocksPerSeq");
+  if (!(mb >= 0)) r.fail_range("maxBlocksPerSeq must be a non-negative integer");
+  in.max_blocks = static_cast<size_t>(mb);
+  in.sample_rows = r.has("sampleRows") ? r.int32s("sampleRows") : std::vector<int32_t>();
+  if (!in.sample_rows.empty()) {
+    PropReader sr{r.env, r.object("sampling"), r.where + ".sampling"};
+    in.sampling = read_sampling(sr, in.sample_rows.size());
+  }
+  if (r.has("promptTargets")) in.prompt_targets = r.int32s("promptTargets");
+  in.prompt_top_n = static_cast<size_t>(r.number_or("promptTopN", 0));
+  in.return_logits = r.has("returnLogits") && r.boolean("returnLogits");
+  return in;
+}
+
+template <typename T, typename A>
+A copy_to_js(Napi::Env env, const std::vector<T>& v) {
+  A a = A::New(env, v.size());
+  if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * sizeof(T));
+  return a;
+}
+
+class StepWorker : public Napi::AsyncWorker {
+ public:
+  StepWorker(Napi::Env env, ModelHandle* h, Napi::Value handle, StepInput in)
+      : Napi::AsyncWorker(env, "troupe:modelStep"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        h_(h),
+        handle_(Napi::Persistent(handle)),
+        in_(std::move(in)) {}
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      out_ = h_->model->step(in_);
+    } catch (const std::exception& e) {
+      SetError(std::string("modelStep: ") + e.what());
+    }
+  }
+
+  void OnOK() override {
+    h_->in_flight = false;
+    Napi::Env env = Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("sampled", copy_to_js<int32_t, Napi::Int32Array>(env, out_.sampled));
+    o.Set("sampledLogprobs", copy_to_js<float, Napi::Float32Array>(env, out_.sampled_logprob));
+    o.Set("topN", Napi::Number::New(env, static_cast<double>(out_.top_n)));
+    o.Set("topIds", copy_to_js<int32_t, Napi::Int32Array>(env, out_.top_ids));
+    o.Set("topLogprobs", copy_to_js<float, Napi::Float32Array>(env, out_.top_logprobs));
+    if (!in_.prompt_targets.empty()) {
+      o.Set("promptLogprobs", copy_to_js<float, Napi::Float32Array>(env, out_.prompt_logprob));
+      o.Set("promptTopIds", copy_to_js<int32_t, Napi::Int32Array>(env, out_.prompt_top_ids));
+      o.Set("promptTopLogprobs", copy_to_js<float, Napi::Float32Array>(env, out_.prompt_top_logprobs));
+    }
+    if (in_.return_logits) o.Set("logits", copy_to_js<float, Napi::Float32Array>(env, out_.logits));
+    deferred_.Resolve(o);
+  }
+
+  void OnError(const Napi::Error& e) override {
+    h_->in_flight = false;
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  ModelHandle* h_;
+  Napi::Reference<Napi::Value> handle_;  // keeps the handle (and the model) alive meanwhile
+  StepInput in_;
+  StepOutput out_;
+};
+
+Napi::Value ModelStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ModelHandle* h = handle_arg(info, "modelStep");
+  if (!info[1].IsObject()) throw Napi::TypeError::New(env, "modelStep: input must be an object");
+  if (h->in_flight) throw Napi::Error::New(env, "modelStep: a step is already running on this model (steps are sequential)");
+  StepInput in = read_step_input(PropReader{env, info[1].As<Napi::Object>(), "modelStep: input"});
+  const std::string problem = h->model->validate(in);
+  if (!problem.empty()) throw Napi::RangeError::New(env, "modelStep: " + problem);
+  auto* worker = new StepWorker(env, h, info[0], std::move(in));
+  Napi::Promise p = worker->promise();
+  h->in_flight = true;
+  worker->Queue();
+  return p;
+}
+
+Napi::Value ModelStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ModelHandle* h = handle_arg(info, "modelStats");
+  const ModelCounters& c = h->model->counters();
+  Napi::Object o = Napi::Object::New(env);
+  auto num = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
+  o.Set("steps", num(c.steps.load()));
+  o.Set("tokens", num(c.tokens.load()));
+  o.Set("gemmCalls", num(c.gemm_calls.load()));
+  o.Set("weightBytesRead", num(c.weight_bytes_read.load()));
+  o.Set("peakScratchBytes", num(c.peak_scratch_bytes.load()));
+  o.Set("kvCacheBytes", num(h->model->kv_cache_bytes()));
+  o.Set("threads", num(h->model->threads()));
+  return o;
+}
+
+Napi::Value ModelRelease(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsExternal()) throw Napi::TypeError::New(env, "modelRelease: handle must be a model handle");
+  ModelHandle* h = info[0].As<Napi::External<ModelHandle>>().Data();
+  if (h->in_flight) throw Napi::Error::New(env, "modelRelease: a step is still running");
+  h->model.reset();
+  h->weights.Reset();
+  return env.Undefined();
+}
+
+}  // namespace
+
+void register_model_exports(Napi::Env env, Napi::Object exports, const CpuFeatures& cpu) {
+  exports.Set("allocAligned", Napi::Function::New(env, AllocAligned, "allocAligned"));
+  exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
+  exports.Set("modelCreate", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return ModelCreate(info, cpu); }, "modelCreate"));
+  exports.Set("modelStep", Napi::Function::New(env, ModelStep, "modelStep"));
+  exports.Set("modelStats", Napi::Function::New(env, ModelStats, "modelStats"));
+  exports.Set("modelRelease", Napi::Function::New(env, ModelRelease, "modelRelease"));
+  register_kernel_exports(env, exports, cpu);
+}
+
+}  // namespace troupe

@@ -1,0 +1,18 @@
+// Dispatcher: ISA -> the forward pass's kernel table.
+#include "model_kernels.h"
+
+namespace troupe {
+
+const ModelKernels* model_kernels(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return model_kernels_scalar();
+#if defined(TROUPE_X86)
+    case Isa::Avx2: return model_kernels_avx2();
+    case Isa::Avx512: return model_kernels_avx512();
+    case Isa::Avx512Bf16: return model_kernels_avx512bf16();
+#endif
+    default: return nullptr;
+  }
+}
+
+}  // namespace troupe
