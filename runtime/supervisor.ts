@@ -42,7 +42,10 @@ export interface ChildInfo {
   restarts: number;
 }
 
-export type SupervisorMessage = { type: 'children'; replyTo: ActorRef<ChildInfo[]> };
+export type SupervisorMessage =
+  | { type: 'children'; replyTo: ActorRef<ChildInfo[]> }
+  /** Adds a child after the others and starts it (Erlang's start_child); replies with its path, or an error text. */
+  | { type: 'start-child'; child: ChildSpec; replyTo: ActorRef<{ path: string } | { error: string }> };
 
 interface ChildState {
   spec: ChildSpec;
@@ -90,11 +93,22 @@ export class Supervisor extends Actor<SupervisorMessage> {
     }
   }
 
-  receive(message: SupervisorMessage): void {
+  async receive(message: SupervisorMessage): Promise<void> {
     if (message.type === 'children') {
       message.replyTo.tell(this.children.map((c) => ({
         id: c.spec.id, path: c.path, running: c.incarnation !== null, incarnation: c.incarnation, restarts: c.restarts,
       })));
+    } else if (message.type === 'start-child') {
+      const spec = message.child;
+      try {
+        validateSupervisorSpec({ ...this.spec, children: [...this.children.map((c) => c.spec), spec] }, this.context.self.path);
+        const child: ChildState = { spec, path: `${this.context.self.path}/${spec.id}`, incarnation: null, restarts: 0 };
+        await this.startChild(child);
+        this.children.push(child);
+        message.replyTo.tell({ path: child.path });
+      } catch (error) {
+        message.replyTo.tell({ error: (error as Error).message });
+      }
     }
   }
 

@@ -31,7 +31,7 @@ export class KvBlocks {
    * At least the last token is always left to compute: its logits are needed.
    */
   findPrefix(request: SchedulerRequest): PrefixHit {
-    if (!this.pool.prefixCaching) return { blocks: [], tokens: 0 };
+    if (!this.pool.prefixCaching || request.skipPrefixCache) return { blocks: [], tokens: 0 };
     const numTokens = request.numTokens;
     extendBlockHashes(request.blockHashes, numTokens, (i) => request.tokenAt(i), this.blockSize);
     const maxBlocks = Math.floor((numTokens - 1) / this.blockSize);

@@ -25,12 +25,17 @@ export interface NewRequest<S = unknown> {
   priority?: number;
   /** Passed through to the rank untouched (sampling parameters). */
   sampling?: S;
+  /** Tokens generated before (a request resubmitted after a restart continues from them). */
+  outputTokens?: readonly number[];
+  /** Compute every prompt position (prompt log-probabilities need them all). */
+  skipPrefixCache?: boolean;
 }
 
 export class SchedulerRequest<S = unknown> {
   readonly id: string;
   readonly promptTokens: readonly number[];
-  readonly outputTokens: number[] = [];
+  readonly outputTokens: number[];
+  readonly skipPrefixCache: boolean;
   readonly stop: StopRules;
   readonly priority: number;
   readonly arrival: number;
@@ -53,6 +58,8 @@ export class SchedulerRequest<S = unknown> {
     this.priority = request.priority ?? 0;
     this.arrival = arrival;
     this.sampling = request.sampling;
+    this.outputTokens = [...(request.outputTokens ?? [])];
+    this.skipPrefixCache = request.skipPrefixCache ?? false;
   }
 
   get numTokens(): number {

@@ -74,8 +74,8 @@ export class Scheduler<S = unknown> {
 
   add(request: NewRequest<S>): void {
     if (this.requests.has(request.id)) throw new Error(`request id "${request.id}" is already in use`);
-    const total = request.promptTokens.length;
-    if (total === 0) throw new RangeError(`request ${request.id}: the prompt is empty`);
+    const total = request.promptTokens.length + (request.outputTokens?.length ?? 0);
+    if (request.promptTokens.length === 0) throw new RangeError(`request ${request.id}: the prompt is empty`);
     if (total >= this.config.maxModelLen) {
       throw new RangeError(`request ${request.id}: the prompt has ${total} tokens, max_model_len is ${this.config.maxModelLen} ` +
         '(prompt plus at least one generated token must fit); shorten the prompt or raise --max-model-len');

@@ -180,3 +180,16 @@ test('a bad supervisor spec is refused before anything starts', (t) => {
   t.throws(() => validateSupervisorSpec({ strategy: 'one_for_one', intensity: 1, periodMs: 1, children: [child, child] }), { message: /two children have the id "x"/ });
   t.throws(() => validateSupervisorSpec({ strategy: 'one_for_one', intensity: 1, periodMs: 1, children: [{ id: 'y' } as ChildSpec] }), { message: /exactly one of "actor" or "supervisor"/ });
 });
+
+test('a child added at run time is supervised like the others', async (t) => {
+  const { system, probe, probeRef } = await withProbe();
+  const sup = await supervise(system, 'sup', { strategy: 'one_for_one', intensity: 3, periodMs: 10_000, children: [] });
+  const added = await sup.ask<{ path: string } | { error: string }>((replyTo) => ({ type: 'start-child', child: { id: 'late', actor: testActor('late', probeRef.path) }, replyTo }));
+  t.deepEqual(added, { path: 'sup/late' });
+  const dup = await sup.ask<{ path: string } | { error: string }>((replyTo) => ({ type: 'start-child', child: { id: 'late', actor: testActor('late') }, replyTo }));
+  t.regex((dup as { error: string }).error, /two children have the id "late"/);
+  system.refFor<TestMessage>('sup/late').tell({ type: 'crash', why: 'x' });
+  await probe.until((events) => started(events).filter((id) => id === 'late').length === 2);
+  t.is((await children(sup))[0]!.restarts, 1);
+  await system.shutdown();
+});

@@ -1,0 +1,172 @@
+// The engine front: owns the request records, above the engine subtree, so a
+// restart below it loses nothing. It hands requests to the scheduler, turns
+// the scheduler's tokens into text deltas through the detokenizer, and
+// streams them to subscribers (an rxjs Subject per request).
+//
+// Exactly-once deltas across restarts: a token is accepted only at the next
+// output index the record expects, and the detokenizer's state is rebuilt by
+// replaying the tokens already accepted (which re-yields exactly the text
+// already sent, discarded), so the stream continues where it left off.
+import type { Observable } from 'rxjs';
+import { Actor, ActorStoppedError, type ActorRef } from '../../runtime/index.js';
+import { stopStrings, type GenerationParams } from '../engine/request-params.js';
+import type { DetokenizeReply, DetokenizerMessage } from '../messages/detokenizer.js';
+import type { FrontMessage, GeneratedToken, PromptLogprobChunk, RequestEvent } from '../messages/front.js';
+import type { EngineRequest, SchedulerMessage } from '../messages/scheduler.js';
+import type { FinishReason } from '../scheduler/request.js';
+import { RequestRecord, type RequestDelta } from './request-record.js';
+
+export interface EngineFrontOptions {
+  schedulerPath: string;
+  detokenizerPath: string;
+}
+
+const RETRIES = 50;
+const RETRY_MS = 20;
+
+export class EngineFront extends Actor<FrontMessage> {
+  private readonly records = new Map<string, RequestRecord>();
+  private readonly subscribers: ActorRef<RequestEvent>[] = [];
+  private scheduler!: ActorRef<SchedulerMessage>;
+  private detokenizer!: ActorRef<DetokenizerMessage>;
+
+  constructor(private readonly options: EngineFrontOptions) {
+    super();
+  }
+
+  override preStart(): void {
+    this.scheduler = this.context.system.refFor(this.options.schedulerPath);
+    this.detokenizer = this.context.system.refFor(this.options.detokenizerPath);
+  }
+
+  /**
+   * In-process entry (the offline API and the gateway hold this actor's
+   * instance): records the request, hands it to the scheduler, returns its deltas.
+   */
+  submit(id: string, promptTokens: number[], params: GenerationParams, seed: number, eosTokenIds: number[]): Observable<RequestDelta> {
+    if (this.records.has(id)) throw new Error(`request id "${id}" is already in use`);
+    const record = new RequestRecord(id, promptTokens, params, seed, eosTokenIds);
+    this.records.set(id, record);
+    this.publish({ type: 'submitted', requestId: id, promptTokens: promptTokens.length });
+    // If the scheduler is restarting, the send fails; the fresh scheduler collects the request with resubmit-all.
+    this.scheduler.send({ type: 'add', requests: [toEngineRequest(record)] }).catch(() => undefined);
+    return record.deltas.asObservable();
+  }
+
+  /** The client went away (or asked to stop): the request ends now and its blocks are freed. */
+  abort(id: string): void {
+    const record = this.records.get(id);
+    if (!record) return;
+    this.scheduler.tell({ type: 'abort', requestId: id, reason: 'abort' });
+    this.finish(record, 'abort');
+  }
+
+  get unfinished(): number {
+    return this.records.size;
+  }
+
+  async receive(message: FrontMessage): Promise<void> {
+    switch (message.type) {
+      case 'step-output':
+        return this.onStepOutput(message.tokens, message.promptLogprobs, message.finished);
+      case 'resubmit-all': {
+        const unfinished = [...this.records.values()].map(toEngineRequest);
+        if (unfinished.length) this.publish({ type: 'resubmitted', requestIds: unfinished.map((r) => r.id) });
+        message.replyTo.tell(unfinished);
+        return;
+      }
+      case 'watch-requests':
+        this.subscribers.push(message.subscriber);
+        return;
+    }
+  }
+
+  private async onStepOutput(tokens: GeneratedToken[], promptLogprobs: PromptLogprobChunk[], finished: { requestId: string; reason: FinishReason }[]): Promise<void> {
+    for (const chunk of promptLogprobs) {
+      const record = this.records.get(chunk.requestId);
+      if (!record) continue;
+      chunk.values.forEach((value, i) => {
+        if (value !== null) record.promptLogprobs[chunk.start + i + 1] = { logprob: value, ...(chunk.top ? { top: chunk.top[i]! } : {}) };
+      });
+    }
+    const fresh = new Map<string, GeneratedToken[]>();
+    for (const token of tokens) {
+      const record = this.records.get(token.requestId);
+      if (!record || token.outputIndex !== record.outputTokens.length) continue; // old news, from before a restart
+      record.outputTokens.push(token.token);
+      if (token.logprob !== undefined) record.logprobs.push({ token: token.token, logprob: token.logprob, ...(token.top ? { top: token.top } : {}) });
+      fresh.set(token.requestId, [...(fresh.get(token.requestId) ?? []), token]);
+    }
+    const ending = new Map(finished.map((f) => [f.requestId, f.reason]));
+    for (const [requestId, got] of fresh) {
+      const record = this.records.get(requestId)!;
+      const reason = ending.get(requestId);
+      const reply = await this.detokenize(record, got.map((g) => g.token), reason !== undefined);
+      const stopMatched = reply.stopMatched && reason === undefined;
+      const wantLogprobs = record.params.logprobs !== undefined;
+      this.emit(record, {
+        requestId, text: reply.text, tokenIds: got.map((g) => g.token),
+        ...(wantLogprobs ? { logprobs: got.map((g) => ({ token: g.token, logprob: g.logprob!, ...(g.top ? { top: g.top } : {}) })) } : {}),
+      });
+      if (stopMatched) {
+        this.scheduler.tell({ type: 'abort', requestId, reason: 'stop' });
+        this.finish(record, 'stop');
+      } else if (reply.stopMatched && reason !== undefined) {
+        this.finish(record, 'stop');
+      }
+    }
+    for (const { requestId, reason } of finished) {
+      const record = this.records.get(requestId);
+      if (record) this.finish(record, reason);
+    }
+  }
+
+  /** Pushes tokens through the detokenizer, reopening the request's state if the detokenizer restarted. */
+  private async detokenize(record: RequestRecord, tokens: number[], final: boolean): Promise<{ text: string; stopMatched: boolean }> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const reply = await this.detokenizer.ask<DetokenizeReply>((replyTo) => ({ type: 'push', requestId: record.id, tokens, final, replyTo }));
+        if (reply.known) return reply;
+        const before = record.outputTokens.slice(0, record.outputTokens.length - tokens.length);
+        this.detokenizer.tell({ type: 'open', requestId: record.id, options: detokenizeOptions(record.params), outputTokens: before });
+      } catch (error) {
+        if (!(error instanceof ActorStoppedError) || attempt >= RETRIES) throw error;
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS)); // the detokenizer is restarting
+      }
+    }
+  }
+
+  private emit(record: RequestRecord, delta: RequestDelta): void {
+    record.sentText += delta.text;
+    record.deltas.next(delta);
+  }
+
+  private finish(record: RequestRecord, reason: FinishReason): void {
+    if (record.finishReason) return;
+    record.finishReason = reason;
+    this.records.delete(record.id);
+    this.detokenizer.tell({ type: 'close', requestId: record.id });
+    const last: RequestDelta = { requestId: record.id, text: '', tokenIds: [], finishReason: reason };
+    if (record.params.promptLogprobs !== undefined) {
+      last.promptLogprobs = record.promptTokens.map((_, i) => record.promptLogprobs[i] ?? null);
+    }
+    record.deltas.next(last);
+    record.deltas.complete();
+    this.publish({ type: 'finished', requestId: record.id, reason, outputTokens: record.outputTokens.length });
+  }
+
+  private publish(event: RequestEvent): void {
+    for (const subscriber of this.subscribers) subscriber.tell(event);
+  }
+}
+
+function toEngineRequest(record: RequestRecord): EngineRequest {
+  return {
+    id: record.id, promptTokens: record.promptTokens, outputTokens: [...record.outputTokens],
+    params: record.params, seed: record.seed, eosTokenIds: record.eosTokenIds,
+  };
+}
+
+function detokenizeOptions(params: GenerationParams) {
+  return { skipSpecialTokens: params.skipSpecialTokens ?? true, stop: stopStrings(params), includeStopStrInOutput: params.includeStopStrInOutput ?? false };
+}

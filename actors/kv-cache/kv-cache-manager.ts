@@ -1,0 +1,36 @@
+// The KV-cache manager actor: the physical side of the cache. The plan (how
+// many blocks the budget buys) is made before the ranks start, since each rank
+// allocates its pages when it loads; this actor reports it, answers usage
+// (from the scheduler's block pool) and resets the prefix cache.
+import { Actor, type ActorRef } from '../../runtime/index.js';
+import type { KvCacheMessage } from '../messages/kv-cache.js';
+import type { SchedulerActorStats, SchedulerMessage } from '../messages/scheduler.js';
+import type { KvPlan } from './kv-plan.js';
+
+export class KvCacheManager extends Actor<KvCacheMessage> {
+  private scheduler!: ActorRef<SchedulerMessage>;
+
+  constructor(private readonly plan: KvPlan, private readonly schedulerPath: string) {
+    super();
+  }
+
+  override preStart(): void {
+    this.scheduler = this.context.system.refFor(this.schedulerPath);
+  }
+
+  async receive(message: KvCacheMessage): Promise<void> {
+    switch (message.type) {
+      case 'usage': {
+        const stats = await this.scheduler.ask<SchedulerActorStats>((replyTo) => ({ type: 'stats', replyTo }));
+        message.replyTo.tell({
+          plan: this.plan, usage: stats.kvUsage, running: stats.running, waiting: stats.waiting,
+          prefixQueries: stats.prefixQueries, prefixHits: stats.prefixHits, preemptions: stats.preemptions,
+        });
+        return;
+      }
+      case 'reset-prefix-cache':
+        message.replyTo.tell(await this.scheduler.ask<boolean>((replyTo) => ({ type: 'reset-prefix-cache', replyTo })));
+        return;
+    }
+  }
+}

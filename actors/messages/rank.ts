@@ -1,0 +1,47 @@
+// Messages a rank receives.
+import type { SamplingParams } from '../../models/sampling.js';
+import type { ActorRef } from '../../runtime/index.js';
+
+/** One request's share of a step, as the rank runs it (see models/batch.ts for the flat layout it becomes). */
+export interface RankSequence {
+  requestId: string;
+  tokens: number[];
+  cachedTokens: number;
+  blockTable: number[];
+  sample?: {
+    params: SamplingParams;
+    seed: number;
+    outputIndex: number;
+    promptTokens?: number[];
+    outputTokens?: number[];
+  };
+  /** targets[i]: the token whose log-probability after tokens[i] is wanted (-1: none). */
+  promptLogprobs?: { targets: number[]; topN: number };
+}
+
+export interface TokenLogprobInfo {
+  id: number;
+  logprob: number;
+}
+
+export interface RankSequenceResult {
+  requestId: string;
+  token?: number;
+  logprob?: number;
+  top?: TokenLogprobInfo[];
+  /** Per query token: the log-probability of its target (null where none). */
+  promptLogprobs?: (number | null)[];
+  promptTop?: TokenLogprobInfo[][];
+}
+
+export interface RankInfo {
+  pid: number;
+  threadId: number;
+  residentWeightBytes: number;
+  kvCacheBytes: number;
+  steps: number;
+}
+
+export type RankMessage =
+  | { type: 'step'; step: number; sequences: RankSequence[]; replyTo: ActorRef<RankSequenceResult[]> }
+  | { type: 'info'; replyTo: ActorRef<RankInfo> };

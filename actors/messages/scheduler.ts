@@ -1,0 +1,26 @@
+// Messages the scheduler receives.
+import type { ActorRef } from '../../runtime/index.js';
+import type { GenerationParams } from '../engine/request-params.js';
+import type { SchedulerStats } from '../scheduler/scheduler.js';
+
+/** A request as the front hands it over; after a restart, with the tokens it had generated. */
+export interface EngineRequest {
+  id: string;
+  promptTokens: number[];
+  outputTokens: number[];
+  params: GenerationParams;
+  /** Resolved once by the front, so a recompute reproduces seeded samples. */
+  seed: number;
+  eosTokenIds: number[];
+}
+
+export interface SchedulerActorStats extends SchedulerStats {
+  steps: number;
+}
+
+export type SchedulerMessage =
+  | { type: 'add'; requests: EngineRequest[] }
+  | { type: 'abort'; requestId: string; reason: 'abort' | 'stop' }
+  | { type: 'stats'; replyTo: ActorRef<SchedulerActorStats> }
+  | { type: 'reset-prefix-cache'; replyTo: ActorRef<boolean> }
+  | { type: 'fail'; why: string };

@@ -1,0 +1,183 @@
+// The scheduler's actor: a thin shell that runs the engine loop around the
+// plain Scheduler class (schedule -> rank step -> update -> tell the front).
+//
+// It watches the rank. If the rank dies, the KV cache died with it, so this
+// actor fails on purpose: its supervisor restarts it (and what follows it),
+// and the fresh incarnation asks the front for every unfinished request and
+// recomputes them from their tokens so far.
+import { Actor, type ActorRef, type Signal } from '../../runtime/index.js';
+import { DEFAULT_MAX_TOKENS } from '../engine/request-params.js';
+import type { FrontMessage, GeneratedToken, PromptLogprobChunk } from '../messages/front.js';
+import type { RankMessage, RankSequence, RankSequenceResult } from '../messages/rank.js';
+import type { EngineRequest, SchedulerMessage } from '../messages/scheduler.js';
+import { Scheduler, type SchedulerConfig, type StepPlan } from './scheduler.js';
+
+export interface SchedulerActorOptions {
+  config: SchedulerConfig;
+  frontPath: string;
+  rankPath: string;
+  /** A backstop only: a dead rank is noticed through death watch at once. */
+  stepTimeoutMs?: number;
+}
+
+export class SchedulerActor extends Actor<SchedulerMessage> {
+  private readonly scheduler: Scheduler<EngineRequest>;
+  private front!: ActorRef<FrontMessage>;
+  private rank!: ActorRef<RankMessage>;
+  private steps = 0;
+  private looping = false;
+  private stopped = false;
+
+  constructor(private readonly options: SchedulerActorOptions) {
+    super();
+    this.scheduler = new Scheduler<EngineRequest>(options.config);
+  }
+
+  override async preStart(): Promise<void> {
+    const { system } = this.context;
+    this.front = system.refFor(this.options.frontPath);
+    this.rank = system.refFor(this.options.rankPath);
+    this.context.watch(this.rank);
+    const unfinished = await this.front.ask<EngineRequest[]>((replyTo) => ({ type: 'resubmit-all', replyTo }));
+    this.add(unfinished);
+  }
+
+  receive(message: SchedulerMessage): void {
+    switch (message.type) {
+      case 'add':
+        return this.add(message.requests);
+      case 'abort':
+        this.scheduler.abort(message.requestId, message.reason);
+        return;
+      case 'stats':
+        message.replyTo.tell({ ...this.scheduler.stats(), steps: this.steps });
+        return;
+      case 'reset-prefix-cache':
+        message.replyTo.tell(this.scheduler.kv.pool.resetPrefixCache());
+        return;
+      case 'fail':
+        throw new Error(message.why);
+    }
+  }
+
+  override onSignal(signal: Signal): void | Promise<void> {
+    if (signal.type === 'terminated' && signal.ref.path === this.rank.path) {
+      throw new Error(`rank ${signal.ref.path} stopped (${signal.reason.kind}); every unfinished request will be recomputed`);
+    }
+    return super.onSignal(signal);
+  }
+
+  override postStop(): void {
+    this.stopped = true;
+  }
+
+  private add(requests: EngineRequest[]): void {
+    for (const r of requests) {
+      if (this.scheduler.has(r.id)) continue; // a resubmission raced a direct add
+      try {
+        this.addOne(r);
+      } catch (error) {
+        // the front validates first; this is a last line, never a crash of the scheduler
+        console.error(`[troupe] scheduler refused request ${r.id}: ${(error as Error).message}`);
+        this.front.tell({ type: 'step-output', tokens: [], promptLogprobs: [], finished: [{ requestId: r.id, reason: 'abort' }] });
+      }
+    }
+    this.kick();
+  }
+
+  private addOne(r: EngineRequest): void {
+    this.scheduler.add({
+      id: r.id,
+      promptTokens: r.promptTokens,
+      outputTokens: r.outputTokens,
+      stop: {
+        maxTokens: r.params.maxTokens ?? DEFAULT_MAX_TOKENS,
+        minTokens: r.params.minTokens ?? 0,
+        eosTokenIds: r.eosTokenIds,
+        ignoreEos: r.params.ignoreEos ?? false,
+        stopTokenIds: r.params.stopTokenIds ?? [],
+      },
+      priority: r.params.priority ?? 0,
+      skipPrefixCache: r.params.promptLogprobs !== undefined,
+      sampling: r,
+    });
+  }
+
+  private kick(): void {
+    if (!this.looping && this.scheduler.hasWork) void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    this.looping = true;
+    try {
+      while (!this.stopped && this.scheduler.hasWork) {
+        const plan = this.scheduler.schedule();
+        if (plan.sequences.length === 0) break; // nothing can run until something is added or freed
+        const step = this.steps++;
+        const results = await this.rank.ask<RankSequenceResult[]>(
+          (replyTo) => ({ type: 'step', step, sequences: plan.sequences.map((s) => this.toRankSequence(s)), replyTo }),
+          { timeoutMs: this.options.stepTimeoutMs ?? 600_000 },
+        );
+        if (this.stopped) return;
+        this.apply(plan, results);
+      }
+    } catch (error) {
+      if (!this.stopped) this.context.self.tell({ type: 'fail', why: `engine step failed: ${(error as Error).message}` });
+    } finally {
+      this.looping = false;
+    }
+  }
+
+  private apply(plan: StepPlan<EngineRequest>, results: RankSequenceResult[]): void {
+    const sampled = new Map<string, number>();
+    const byId = new Map(results.map((r) => [r.requestId, r]));
+    for (const r of results) if (r.token !== undefined) sampled.set(r.requestId, r.token);
+    const tokens: GeneratedToken[] = [];
+    const promptLogprobs: PromptLogprobChunk[] = [];
+    for (const seq of plan.sequences) {
+      const result = byId.get(seq.requestId);
+      if (result?.promptLogprobs) {
+        promptLogprobs.push({ requestId: seq.requestId, start: seq.cachedTokens, values: result.promptLogprobs, ...(result.promptTop ? { top: result.promptTop } : {}) });
+      }
+    }
+    const update = this.scheduler.update(plan, sampled);
+    for (const { requestId, token } of update.appended) {
+      const result = byId.get(requestId)!;
+      const outputIndex = plan.sequences.find((s) => s.requestId === requestId)!.outputIndex;
+      tokens.push({ requestId, token, outputIndex, ...(result.logprob !== undefined ? { logprob: result.logprob } : {}), ...(result.top ? { top: result.top } : {}) });
+    }
+    this.front.tell({ type: 'step-output', tokens, promptLogprobs, finished: update.finished });
+  }
+
+  private toRankSequence(seq: StepPlan<EngineRequest>['sequences'][number]): RankSequence {
+    const request = seq.sampling!;
+    const entry = this.scheduler.request(seq.requestId)!;
+    const out: RankSequence = { requestId: seq.requestId, tokens: seq.tokens, cachedTokens: seq.cachedTokens, blockTable: seq.blockTable };
+    const { params } = request;
+    if (seq.sample) {
+      const penalties = (params.presencePenalty ?? 0) !== 0 || (params.frequencyPenalty ?? 0) !== 0 || (params.repetitionPenalty ?? 1) !== 1;
+      out.sample = {
+        params: samplerParams(params),
+        seed: request.seed,
+        outputIndex: seq.outputIndex,
+        ...(penalties ? { promptTokens: [...entry.promptTokens], outputTokens: [...entry.outputTokens] } : {}),
+      };
+    }
+    if (params.promptLogprobs !== undefined && seq.cachedTokens < entry.promptTokens.length) {
+      const targets = seq.tokens.map((_, i) => {
+        const next = seq.cachedTokens + i + 1;
+        return next < entry.promptTokens.length ? entry.promptTokens[next]! : -1;
+      });
+      out.promptLogprobs = { targets, topN: params.promptLogprobs };
+    }
+    return out;
+  }
+}
+
+/** The sampler's share of the parameters. */
+function samplerParams(p: EngineRequest['params']) {
+  const { temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, logitBias, logprobs } = p;
+  return Object.fromEntries(Object.entries({ temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, logitBias, logprobs })
+    .filter(([, v]) => v !== undefined));
+}
+
