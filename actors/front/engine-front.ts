@@ -10,7 +10,7 @@
 import type { Observable } from 'rxjs';
 import { Actor, ActorStoppedError, type ActorRef } from '../../runtime/index.js';
 import { stopStrings, type GenerationParams } from '../engine/request-params.js';
-import type { DetokenizeReply, DetokenizerMessage } from '../messages/detokenizer.js';
+import type { DeltaReply, DetokenizerMessage } from '../detokenizer/messages.js';
 import type { FrontMessage, GeneratedToken, PromptLogprobChunk, RequestEvent } from '../messages/front.js';
 import type { EngineRequest, SchedulerMessage } from '../messages/scheduler.js';
 import type { FinishReason } from '../scheduler/request.js';
@@ -48,6 +48,7 @@ export class EngineFront extends Actor<FrontMessage> {
     const record = new RequestRecord(id, promptTokens, params, seed, eosTokenIds);
     this.records.set(id, record);
     this.publish({ type: 'submitted', requestId: id, promptTokens: promptTokens.length });
+    this.detokenizer.tell({ type: 'create', requestId: id, params: detokenizeParams(params) });
     // If the scheduler is restarting, the send fails; the fresh scheduler collects the request with resubmit-all.
     this.scheduler.send({ type: 'add', requests: [toEngineRequest(record)] }).catch(() => undefined);
     return record.deltas.asObservable();
@@ -121,14 +122,16 @@ export class EngineFront extends Actor<FrontMessage> {
     }
   }
 
-  /** Pushes tokens through the detokenizer, reopening the request's state if the detokenizer restarted. */
+  /** Pushes tokens through the detokenizer, recreating the request's state if the detokenizer restarted. */
   private async detokenize(record: RequestRecord, tokens: number[], final: boolean): Promise<{ text: string; stopMatched: boolean }> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const reply = await this.detokenizer.ask<DetokenizeReply>((replyTo) => ({ type: 'push', requestId: record.id, tokens, final, replyTo }));
-        if (reply.known) return reply;
-        const before = record.outputTokens.slice(0, record.outputTokens.length - tokens.length);
-        this.detokenizer.tell({ type: 'open', requestId: record.id, options: detokenizeOptions(record.params), outputTokens: before });
+        const reply = await this.detokenizer.ask<DeltaReply>((replyTo) => ({ type: 'add', requestId: record.id, tokenIds: tokens, final, replyTo }));
+        if (reply.ok) return { text: reply.delta, stopMatched: reply.stop !== null };
+        if (attempt >= RETRIES) throw new Error(`detokenizer: ${reply.error.message}`);
+        // no state (a fresh detokenizer): replay what was already sent, silently, then add again
+        const replayTokens = record.outputTokens.slice(0, record.outputTokens.length - tokens.length);
+        this.detokenizer.tell({ type: 'create', requestId: record.id, params: detokenizeParams(record.params), replayTokens });
       } catch (error) {
         if (!(error instanceof ActorStoppedError) || attempt >= RETRIES) throw error;
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS)); // the detokenizer is restarting
@@ -145,7 +148,7 @@ export class EngineFront extends Actor<FrontMessage> {
     if (record.finishReason) return;
     record.finishReason = reason;
     this.records.delete(record.id);
-    this.detokenizer.tell({ type: 'close', requestId: record.id });
+    this.detokenizer.tell({ type: 'free', requestId: record.id });
     const last: RequestDelta = { requestId: record.id, text: '', tokenIds: [], finishReason: reason };
     if (record.params.promptLogprobs !== undefined) {
       last.promptLogprobs = record.promptTokens.map((_, i) => record.promptLogprobs[i] ?? null);
@@ -167,6 +170,11 @@ function toEngineRequest(record: RequestRecord): EngineRequest {
   };
 }
 
-function detokenizeOptions(params: GenerationParams) {
-  return { skipSpecialTokens: params.skipSpecialTokens ?? true, stop: stopStrings(params), includeStopStrInOutput: params.includeStopStrInOutput ?? false };
+function detokenizeParams(params: GenerationParams) {
+  return {
+    skipSpecialTokens: params.skipSpecialTokens ?? true,
+    stop: stopStrings(params),
+    includeStopStrInOutput: params.includeStopStrInOutput ?? false,
+    minTokens: params.minTokens ?? 0,
+  };
 }

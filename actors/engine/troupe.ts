@@ -1,0 +1,288 @@
+// Troupe's offline and extension API: start the engine's supervision tree in
+// this process, generate or stream, spawn extension actors into the tree.
+//
+//   const llm = await Troupe.start({ model: dir });
+//   const [out] = await llm.generate('The capital of France is', { maxTokens: 8, temperature: 0 });
+//   llm.stream({ messages: [{ role: 'user', content: 'Hi' }] }).subscribe((d) => process.stdout.write(d.text));
+//   await llm.shutdown();
+//
+// The tree (DESIGN.md, Supervision tree):
+//
+//   troupe (one_for_one)
+//   ├─ tokenizer            piscina pool behind an actor
+//   ├─ front                request records; survives engine restarts
+//   ├─ extensions           user actors (one_for_one), added at run time
+//   └─ engine (rest_for_one)
+//      ├─ ranks (one_for_all)
+//      ├─ kv-cache
+//      ├─ scheduler         a restart recomputes every unfinished request
+//      └─ detokenizer
+import { nanoid } from 'nanoid';
+import { lastValueFrom, Observable, toArray } from 'rxjs';
+import { Checkpoint } from '../../models/checkpoint.js';
+import { resolveDtype, validateCpuOffload, type ModelOptions } from '../../models/options.js';
+import { resolveSeed } from '../../models/sampling.js';
+import { ActorSystem, moduleActor, supervise, type ActorRef, type ActorSpec, type ChildSpec, type SupervisorMessage } from '../../runtime/index.js';
+import { reviveTokenizerError } from '../tokenizer/errors.js';
+import type { TokenizeReply, TokenizerMessage } from '../tokenizer/messages.js';
+import type { ChatMessage, PromptInput } from '../tokenizer/prompt.js';
+import { EngineFront } from '../front/engine-front.js';
+import type { RequestDelta, TokenLogprob } from '../front/request-record.js';
+import type { FrontMessage, RequestEvent } from '../messages/front.js';
+import type { KvCacheMessage, KvUsage } from '../messages/kv-cache.js';
+import type { RankFaults } from '../rank/rank-actor.js';
+import { DEFAULT_KV_CACHE_MEMORY, planKvCache, type KvPlan } from '../kv-cache/kv-plan.js';
+import type { FinishReason } from '../scheduler/request.js';
+import { validateGenerationParams, type GenerationParams } from './request-params.js';
+
+/** Engine flags (vLLM's names, camelCased). */
+export interface TroupeOptions {
+  model: string;
+  dtype?: string;
+  /** Default: the model's max_position_embeddings, capped to what the KV cache holds (with a message). */
+  maxModelLen?: number;
+  maxNumSeqs?: number;
+  /** Step token budget; every prefill is chunked to it. Default 256: a step of a 1B model stays around a second here. */
+  maxNumBatchedTokens?: number;
+  blockSize?: number;
+  /** With units, e.g. '2GiB'. Default DEFAULT_KV_CACHE_MEMORY. */
+  kvCacheMemory?: string | number;
+  enablePrefixCaching?: boolean;
+  schedulingPolicy?: 'fcfs' | 'priority';
+  /** Compute threads of the rank (default: the cores this process may use). */
+  threads?: number;
+  cpuOffloadGb?: number;
+  /** --chat-template: a file path or the template itself. */
+  chatTemplate?: string;
+  tokenizerThreads?: number;
+  /** Where the rank runs: this thread (default; steps are native async work), a worker thread or a child process. */
+  rankPlacement?: 'local' | 'thread' | 'process';
+  /** Test hook: crash the rank at an engine step (see RankFaults). */
+  faults?: RankFaults;
+  /** Startup lines (KV cache size, capped lengths). Default console.log. */
+  log?: (line: string) => void;
+}
+
+export type Prompt = string | number[] | { promptTokenIds: number[] } | { messages: ChatMessage[] };
+
+export interface CompletionOutput {
+  index: number;
+  text: string;
+  tokenIds: number[];
+  finishReason: FinishReason;
+  logprobs?: TokenLogprob[];
+}
+
+export interface GenerationResult {
+  requestId: string;
+  promptTokenIds: number[];
+  outputs: CompletionOutput[];
+  promptLogprobs?: RequestDelta['promptLogprobs'];
+}
+
+export const DEFAULT_MAX_NUM_SEQS = 64;
+export const DEFAULT_MAX_NUM_BATCHED_TOKENS = 256;
+
+const ACTORS = {
+  rank: new URL('../rank/rank-actor.js', import.meta.url).href,
+  scheduler: new URL('../scheduler/scheduler-actor.js', import.meta.url).href,
+  kv: new URL('../kv-cache/kv-cache-manager.js', import.meta.url).href,
+  detokenizer: new URL('../detokenizer/actor.js', import.meta.url).href,
+  tokenizer: new URL('../tokenizer/actor.js', import.meta.url).href,
+};
+
+export const PATHS = {
+  root: 'troupe',
+  tokenizer: 'troupe/tokenizer',
+  front: 'troupe/front',
+  extensions: 'troupe/extensions',
+  rank0: 'troupe/engine/ranks/rank0',
+  kv: 'troupe/engine/kv-cache',
+  scheduler: 'troupe/engine/scheduler',
+  detokenizer: 'troupe/engine/detokenizer',
+};
+
+export class Troupe {
+  private constructor(
+    readonly system: ActorSystem,
+    readonly kvPlan: KvPlan,
+    readonly maxModelLen: number,
+    private readonly vocabSize: number,
+    private readonly eosTokenIds: number[],
+    private readonly frontInstance: () => EngineFront,
+    private readonly root: ActorRef<SupervisorMessage>,
+  ) {}
+
+  static async start(options: TroupeOptions): Promise<Troupe> {
+    const log = options.log ?? ((line: string) => console.log(line));
+    validateCpuOffload(options.cpuOffloadGb);
+    const checkpoint = Checkpoint.open(options.model);
+    const config = checkpoint.config;
+    const dtype = resolveDtype(options.dtype, config);
+    const blockSize = options.blockSize ?? 16;
+    const plan = planKvCache({
+      config, dtype, blockSize, memory: options.kvCacheMemory ?? DEFAULT_KV_CACHE_MEMORY,
+      ...(options.maxModelLen !== undefined ? { maxModelLen: options.maxModelLen } : {}),
+    });
+    if (plan.capped) log(plan.capped);
+    log(plan.summary);
+    const maxModelLen = plan.maxModelLen;
+    const modelOptions: ModelOptions = {
+      dtype, blockSize, numBlocks: plan.numBlocks, maxModelLen,
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    };
+    const eosTokenIds = checkpoint.generationConfig.eosTokenIds.length ? checkpoint.generationConfig.eosTokenIds : config.eosTokenIds;
+
+    const system = new ActorSystem();
+    let front: EngineFront | undefined;
+    const actor = (module: string, name: string, args: unknown[], extra: Partial<ActorSpec<unknown>> = {}): ActorSpec<unknown> =>
+      moduleActor(module, name, args, extra);
+    const children: ChildSpec[] = [
+      { id: 'tokenizer', actor: actor(ACTORS.tokenizer, 'TokenizerActor', [{ modelDir: options.model, maxModelLen, vocabSize: config.vocabSize,
+        ...(options.chatTemplate ? { chatTemplate: options.chatTemplate } : {}), ...(options.tokenizerThreads ? { threads: options.tokenizerThreads } : {}) }]) },
+      { id: 'front', actor: { factory: () => (front = new EngineFront({ schedulerPath: PATHS.scheduler, detokenizerPath: PATHS.detokenizer })), mailbox: { capacity: 1 << 16 } } },
+      { id: 'extensions', supervisor: { strategy: 'one_for_one', intensity: 5, periodMs: 60_000, children: [] } },
+      {
+        id: 'engine',
+        supervisor: {
+          strategy: 'rest_for_one', intensity: 5, periodMs: 60_000,
+          children: [
+            { id: 'ranks', supervisor: { strategy: 'one_for_all', intensity: 3, periodMs: 60_000, children: [
+              { id: 'rank0', actor: actor(ACTORS.rank, 'RankActor', [{ model: options.model, modelOptions, ...(options.faults ? { faults: options.faults } : {}) }],
+                { placement: options.rankPlacement ?? 'local' }) },
+            ] } },
+            { id: 'kv-cache', actor: actor(ACTORS.kv, 'KvCacheManager', [plan, PATHS.scheduler]) },
+            { id: 'scheduler', actor: actor(ACTORS.scheduler, 'SchedulerActor', [{
+              frontPath: PATHS.front, rankPath: PATHS.rank0,
+              config: {
+                maxNumBatchedTokens: options.maxNumBatchedTokens ?? DEFAULT_MAX_NUM_BATCHED_TOKENS,
+                maxNumSeqs: options.maxNumSeqs ?? DEFAULT_MAX_NUM_SEQS,
+                maxModelLen, blockSize, numBlocks: plan.numBlocks,
+                policy: options.schedulingPolicy ?? 'fcfs',
+                enablePrefixCaching: options.enablePrefixCaching ?? true,
+              },
+            }]) },
+            { id: 'detokenizer', actor: actor(ACTORS.detokenizer, 'DetokenizerActor', [{ modelDir: options.model }], { mailbox: { capacity: 1 << 16 } }) },
+          ],
+        },
+      },
+    ];
+    let root: ActorRef<SupervisorMessage>;
+    try {
+      root = await supervise(system, PATHS.root, { strategy: 'one_for_one', intensity: 3, periodMs: 60_000, children });
+    } catch (error) {
+      await system.shutdown();
+      throw error;
+    }
+    return new Troupe(system, plan, maxModelLen, config.vocabSize, eosTokenIds, () => front!, root);
+  }
+
+  /** Generates for each prompt; resolves when every request finished. */
+  async generate(prompts: Prompt | Prompt[], params: GenerationParams = {}): Promise<GenerationResult[]> {
+    const list = Array.isArray(prompts) && (prompts.length === 0 || typeof prompts[0] !== 'number') ? (prompts as Prompt[]) : [prompts as Prompt];
+    return Promise.all(list.map((prompt) => this.generateOne(prompt, params)));
+  }
+
+  /** Streams one completion's deltas (n must be 1); unsubscribing aborts the request. */
+  stream(prompt: Prompt, params: GenerationParams = {}): Observable<RequestDelta> {
+    if ((params.n ?? 1) !== 1) throw new RangeError('stream() streams one completion: use n = 1, or generate() for several');
+    const id = nanoid();
+    return new Observable<RequestDelta>((subscriber) => {
+      let inner: { unsubscribe(): void } | undefined;
+      let done = false;
+      this.submit(id, prompt, params).then((deltas) => {
+        inner = deltas.subscribe({
+          next: (d) => subscriber.next(d),
+          error: (e) => subscriber.error(e),
+          complete: () => { done = true; subscriber.complete(); },
+        });
+      }, (error) => subscriber.error(error));
+      return () => {
+        inner?.unsubscribe();
+        if (!done) this.frontInstance().abort(id);
+      };
+    });
+  }
+
+  /** Ends a request now (its stream completes with finishReason 'abort'). */
+  abort(requestId: string): void {
+    this.frontInstance().abort(requestId);
+  }
+
+  /** Spawns an extension actor into the tree (supervised under troupe/extensions); returns its ref. */
+  async spawnExtension<M>(id: string, spec: ActorSpec<M>, restart: 'permanent' | 'transient' | 'temporary' = 'permanent'): Promise<ActorRef<M>> {
+    const extensions = this.system.refFor<SupervisorMessage>(PATHS.extensions);
+    const reply = await extensions.ask<{ path: string } | { error: string }>((replyTo) => ({ type: 'start-child', child: { id, restart, actor: spec }, replyTo }));
+    if ('error' in reply) throw new Error(`extension ${id}: ${reply.error}`);
+    return this.system.refFor<M>(reply.path);
+  }
+
+  /** Tells `subscriber` about every request submitted and finished (and resubmissions after a restart). */
+  watchRequests(subscriber: ActorRef<RequestEvent>): void {
+    this.system.refFor<FrontMessage>(PATHS.front).tell({ type: 'watch-requests', subscriber });
+  }
+
+  kvUsage(): Promise<KvUsage> {
+    return this.system.refFor<KvCacheMessage>(PATHS.kv).ask<KvUsage>((replyTo) => ({ type: 'usage', replyTo }));
+  }
+
+  resetPrefixCache(): Promise<boolean> {
+    return this.system.refFor<KvCacheMessage>(PATHS.kv).ask<boolean>((replyTo) => ({ type: 'reset-prefix-cache', replyTo }));
+  }
+
+  /** Tokenizes a prompt the way generate() would (chat template, BOS, length checks). */
+  async tokenize(prompt: Prompt, maxTokens?: number): Promise<number[]> {
+    const tokenizer = this.system.refFor<TokenizerMessage>(PATHS.tokenizer);
+    const reply = await tokenizer.ask<TokenizeReply>((replyTo) => ({
+      type: 'tokenize', prompt: toPromptInput(prompt), ...(maxTokens !== undefined ? { options: { maxTokens } } : {}), replyTo,
+    }));
+    if (!reply.ok) throw reviveTokenizerError(reply.error);
+    return reply.promptTokenIds;
+  }
+
+  async shutdown(): Promise<void> {
+    await this.system.stop(this.root, 30_000);
+    await this.system.shutdown();
+  }
+
+  private async submit(id: string, prompt: Prompt, params: GenerationParams): Promise<Observable<RequestDelta>> {
+    validateGenerationParams(params, this.vocabSize);
+    const tokens = await this.tokenize(prompt, params.maxTokens);
+    return this.frontInstance().submit(id, tokens, params, resolveSeed(params), this.eosTokenIds);
+  }
+
+  private async generateOne(prompt: Prompt, params: GenerationParams): Promise<GenerationResult> {
+    validateGenerationParams(params, this.vocabSize);
+    const promptTokenIds = await this.tokenize(prompt, params.maxTokens);
+    const n = params.n ?? 1;
+    const requestId = nanoid();
+    const baseSeed = resolveSeed(params);
+    const { n: _n, ...perRequest } = params;
+    const runs = Array.from({ length: n }, (_, i) => {
+      // sample i of n: its own seed, derived so a seeded request stays reproducible
+      const deltas = this.frontInstance().submit(n === 1 ? requestId : `${requestId}-${i}`, promptTokenIds, perRequest, baseSeed + i, this.eosTokenIds);
+      return lastValueFrom(deltas.pipe(toArray()));
+    });
+    const all = await Promise.all(runs);
+    const outputs = all.map((deltas, index): CompletionOutput => {
+      const last = deltas[deltas.length - 1]!;
+      const logprobs = deltas.flatMap((d) => d.logprobs ?? []);
+      return {
+        index,
+        text: deltas.map((d) => d.text).join(''),
+        tokenIds: deltas.flatMap((d) => d.tokenIds),
+        finishReason: last.finishReason!,
+        ...(params.logprobs !== undefined ? { logprobs } : {}),
+      };
+    });
+    const promptLogprobs = all[0]![all[0]!.length - 1]!.promptLogprobs;
+    return { requestId, promptTokenIds, outputs, ...(promptLogprobs ? { promptLogprobs } : {}) };
+  }
+}
+
+function toPromptInput(prompt: Prompt): PromptInput {
+  if (typeof prompt === 'string') return { kind: 'text', text: prompt };
+  if (Array.isArray(prompt)) return { kind: 'tokens', tokenIds: prompt };
+  if ('promptTokenIds' in prompt) return { kind: 'tokens', tokenIds: prompt.promptTokenIds };
+  return { kind: 'chat', messages: prompt.messages };
+}
