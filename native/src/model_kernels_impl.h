@@ -289,6 +289,17 @@ inline void attend_tile_page(const float* const* qp, const size_t* n, const T* k
   for (size_t j = 0; j < bs; ++j)
     for (size_t i = 0; i < Q; ++i) l[i] = l[i] + S[i][j];
   constexpr size_t kV = kD / 16;
+  // The page's V widened to fp32 once for the whole tile (exact for bf16).
+  alignas(64) float vf[kMaxBlockSize * kD];
+  if constexpr (sizeof(T) == 2) {
+    size_t rows = 0;
+    for (size_t i = 0; i < Q; ++i) rows = n[i] > rows ? n[i] : rows;
+    for (size_t e = 0; e < rows * kD; e += 16) {
+      const F16x v = load16(vp + e);
+      std::memcpy(vf + e, &v, sizeof v);
+    }
+  }
+  const float* vsrc = sizeof(T) == 2 ? vf : reinterpret_cast<const float*>(vp);
   for (size_t i = 0; i < Q; ++i) {
     if (n[i] == 0) continue;
     m[i] = m_new[i];
@@ -299,7 +310,7 @@ inline void attend_tile_page(const float* const* qp, const size_t* n, const T* k
     }
     for (size_t j = 0; j < n[i]; ++j) {
       const float pj = S[i][j];
-      for (size_t c = 0; c < kV; ++c) av[c] = av[c] + pj * load16(vp + j * kD + c * 16);
+      for (size_t c = 0; c < kV; ++c) av[c] = av[c] + pj * load16(vsrc + j * kD + c * 16);
     }
     for (size_t c = 0; c < kV; ++c) std::memcpy(&acc[i][c * 16], &av[c], sizeof(F16x));
   }

@@ -4,23 +4,22 @@
 // repeated token.
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { packStep } from '../../models/batch.js';
 import { Checkpoint } from '../../models/checkpoint.js';
 import { LlamaModel } from '../../models/llama.js';
 import { getPreset } from '../../models/presets.js';
-import { generatedModel, greedy, randomTokens } from './helpers.js';
+import { generatedModel, greedy, randomTokens, tempDir } from './helpers.js';
 
 const execFileAsync = promisify(execFile);
 const CLI = new URL('../../gateway/cli.js', import.meta.url).pathname;
 const require = createRequire(import.meta.url);
 
 test('npx troupe make-model writes the exact HF layout with the real tokenizer files', async (t) => {
-  const out = join(mkdtempSync(join(tmpdir(), 'troupe-make-')), 'tiny');
+  const out = join(tempDir('make'), 'tiny');
   const { stdout } = await execFileAsync(process.execPath, [CLI, 'make-model', '--preset', 'tiny', '--seed', '5', '--out', out]);
   t.regex(stdout, /wrote tiny \(bf16\)/);
   t.deepEqual(readdirSync(out).sort(), ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
@@ -49,7 +48,7 @@ test('the real-shape presets are the Llama shapes the issue names', (t) => {
 });
 
 test('make-model is reproducible by seed, shards above --max-shard-size, and --layers shortens', async (t) => {
-  const base = mkdtempSync(join(tmpdir(), 'troupe-make-'));
+  const base = tempDir('make');
   const run = (args: string[]) => execFileAsync(process.execPath, [CLI, 'make-model', ...args]);
   await run(['--preset', 'tiny', '--seed', '1', '--out', join(base, 'a')]);
   await run(['--preset', 'tiny', '--seed', '1', '--out', join(base, 'b')]);

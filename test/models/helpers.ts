@@ -1,6 +1,6 @@
 // Shared helpers for model tests: generated models (cached per process),
 // the golden fixture, and driving a LlamaModel over whole prompts.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,13 +29,24 @@ export function loadGolden(): Golden {
   return JSON.parse(readFileSync(join(GOLDEN_DIR, 'golden.json'), 'utf8')) as Golden;
 }
 
+const tempDirs: string[] = [];
+process.once('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+/** A fresh temporary directory, removed when this test process exits. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `troupe-${prefix}-`));
+  tempDirs.push(dir);
+  return dir;
+}
+
 const generated = new Map<string, string>();
 /** A generated model directory (one per preset / seed / dtype / layers in this process). */
 export function generatedModel(preset: string, seed = 1, dtype: GeneratedDtype = 'bf16', extra: { layers?: number; maxShardBytes?: number } = {}): string {
   const key = JSON.stringify([preset, seed, dtype, extra]);
   let dir = generated.get(key);
   if (!dir) {
-    dir = mkdtempSync(join(tmpdir(), `troupe-${preset}-`));
+    dir = tempDir(preset);
     generateModel({ preset, seed, out: dir, dtype, ...extra });
     generated.set(key, dir);
   }

@@ -3,19 +3,18 @@
 // wrong: missing file, unsupported architecture or dtype, shape mismatch,
 // truncated or corrupt header, truncated data.
 import test from 'ava';
-import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Checkpoint } from '../../models/checkpoint.js';
 import { bf16ToFp32 } from '../../models/dtype.js';
 import { ModelLoadError } from '../../models/errors.js';
 import { LlamaModel } from '../../models/llama.js';
 import { readSafetensorsHeader, readTensorInto } from '../../models/safetensors.js';
-import { GOLDEN_DIR, generatedModel, randomTokens, teacherForced, bitsEqual } from './helpers.js';
+import { GOLDEN_DIR, bitsEqual, generatedModel, randomTokens, teacherForced, tempDir } from './helpers.js';
 
 /** A writable copy of the golden checkpoint. */
 function copyOfGolden(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'troupe-load-'));
+  const dir = tempDir('load');
   cpSync(GOLDEN_DIR, dir, { recursive: true });
   return dir;
 }
@@ -117,7 +116,7 @@ test('sharded checkpoints: the index maps tensors to shards; a missing shard or 
   await a.close();
   await b.close();
 
-  const dir = mkdtempSync(join(tmpdir(), 'troupe-shards-'));
+  const dir = tempDir('shards');
   cpSync(sharded, dir, { recursive: true });
   rmSync(ckpt.files[1]!.replace(sharded, dir));
   const missing = ckpt.files[1]!.replace(sharded, dir);

@@ -2,7 +2,7 @@
 // preset, teacher forced: float32 within 1e-4; bfloat16 within 5e-2 of the
 // reference with bf16-rounded matrix inputs (bfloat16 mode's definition), and
 // logged against the pure fp64 one. The prompt crosses several KV pages and
-// GQA groups; an fp16 checkpoint is converted at load and checked the same way.
+// GQA groups; fp16 and fp32 checkpoints are converted at load and checked the same way.
 import test from 'ava';
 import { LlamaModel } from '../../models/llama.js';
 import { generatedModel, maxAbsDiff, randomTokens, teacherForced } from './helpers.js';
@@ -11,7 +11,7 @@ import { ReferenceLlama } from './reference-model.js';
 const TOKENS = randomTokens(40, 128256, 11);
 
 for (const [dtype, tol] of [['float32', 1e-4], ['bfloat16', 5e-2]] as const) {
-  for (const checkpoint of ['bf16', 'fp16'] as const) {
+  for (const checkpoint of ['bf16', 'fp16', 'fp32'] as const) {
     test(`tiny (${checkpoint} checkpoint) in ${dtype} matches the fp64 reference within ${tol}, teacher forced`, async (t) => {
       const dir = generatedModel('tiny', 3, checkpoint);
       const ref = new ReferenceLlama(dir, { bf16: dtype === 'bfloat16' }).logprobs(TOKENS);
