@@ -8,7 +8,7 @@
 // replaying the tokens already accepted (which re-yields exactly the text
 // already sent, discarded), so the stream continues where it left off.
 import type { Observable } from 'rxjs';
-import { Actor, ActorStoppedError, type ActorRef } from '../../runtime/index.js';
+import { Actor, ActorStoppedError, AskTimeoutError, type ActorRef } from '../../runtime/index.js';
 import { stopStrings, type GenerationParams } from '../engine/request-params.js';
 import type { DeltaReply, DetokenizerMessage } from '../detokenizer/messages.js';
 import type { FrontMessage, GeneratedToken, PromptLogprobChunk, RequestEvent } from '../messages/front.js';
@@ -20,9 +20,6 @@ export interface EngineFrontOptions {
   schedulerPath: string;
   detokenizerPath: string;
 }
-
-const RETRIES = 50;
-const RETRY_MS = 20;
 
 export class EngineFront extends Actor<FrontMessage> {
   private readonly records = new Map<string, RequestRecord>();
@@ -103,6 +100,11 @@ export class EngineFront extends Actor<FrontMessage> {
       const record = this.records.get(requestId)!;
       const reason = ending.get(requestId);
       const reply = await this.detokenize(record, got.map((g) => g.token), reason !== undefined);
+      if (!reply) {
+        this.requeue(record, got.length);
+        ending.delete(requestId);
+        continue;
+      }
       const stopMatched = reply.stopMatched && reason === undefined;
       const wantLogprobs = record.params.logprobs !== undefined;
       this.emit(record, {
@@ -116,26 +118,47 @@ export class EngineFront extends Actor<FrontMessage> {
         this.finish(record, 'stop');
       }
     }
-    for (const { requestId, reason } of finished) {
+    for (const [requestId, reason] of ending) {
       const record = this.records.get(requestId);
       if (record) this.finish(record, reason);
     }
   }
 
-  /** Pushes tokens through the detokenizer, recreating the request's state if the detokenizer restarted. */
-  private async detokenize(record: RequestRecord, tokens: number[], final: boolean): Promise<{ text: string; stopMatched: boolean }> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const reply = await this.detokenizer.ask<DeltaReply>((replyTo) => ({ type: 'add', requestId: record.id, tokenIds: tokens, final, replyTo }));
-        if (reply.ok) return { text: reply.delta, stopMatched: reply.stop !== null };
-        if (attempt >= RETRIES) throw new Error(`detokenizer: ${reply.error.message}`);
-        // no state (a fresh detokenizer): replay what was already sent, silently, then add again
+  /**
+   * The detokenizer could not take this step's tokens (it is restarting).
+   * They are not accepted: the record drops them, and the request is
+   * recomputed from what was accepted (seeded and greedy sampling give the
+   * same tokens again), by this scheduler or, if it is restarting too, by the
+   * next one through resubmit-all.
+   */
+  private requeue(record: RequestRecord, dropped: number): void {
+    record.outputTokens.length -= dropped;
+    if (record.logprobs.length > record.outputTokens.length) record.logprobs.length = record.outputTokens.length;
+    this.scheduler.tell({ type: 'abort', requestId: record.id, reason: 'abort' });
+    this.scheduler.tell({ type: 'add', requests: [toEngineRequest(record)] });
+  }
+
+  /**
+   * Pushes tokens through the detokenizer; a fresh detokenizer (after a
+   * restart) gets the request's state rebuilt first. Undefined when the
+   * detokenizer is not there: the front never waits for a restart, since the
+   * restarting scheduler needs the front's answer to come back up.
+   */
+  private async detokenize(record: RequestRecord, tokens: number[], final: boolean): Promise<{ text: string; stopMatched: boolean } | undefined> {
+    const add = () => this.detokenizer.ask<DeltaReply>((replyTo) => ({ type: 'add', requestId: record.id, tokenIds: tokens, final, replyTo }));
+    try {
+      let reply = await add();
+      if (!reply.ok) {
+        // replay what was already sent, silently, then add again
         const replayTokens = record.outputTokens.slice(0, record.outputTokens.length - tokens.length);
         this.detokenizer.tell({ type: 'create', requestId: record.id, params: detokenizeParams(record.params), replayTokens });
-      } catch (error) {
-        if (!(error instanceof ActorStoppedError) || attempt >= RETRIES) throw error;
-        await new Promise((resolve) => setTimeout(resolve, RETRY_MS)); // the detokenizer is restarting
+        reply = await add();
+        if (!reply.ok) throw new Error(`detokenizer refused request ${record.id}: ${reply.error.message}`);
       }
+      return { text: reply.delta, stopMatched: reply.stop !== null };
+    } catch (error) {
+      if (error instanceof ActorStoppedError || error instanceof AskTimeoutError) return undefined;
+      throw error;
     }
   }
 
