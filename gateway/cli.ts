@@ -50,4 +50,31 @@ program
     }
   });
 
+const bench = program.command('bench').description('benchmarks (figures printed and written to bench/results/)');
+const engineFlags = (command: Command) => command
+  .requiredOption('--model <dir>', 'model directory (HF layout)')
+  .option('--dtype <dtype>', 'auto, bfloat16 or float32')
+  .option('--max-model-len <n>', 'context length')
+  .option('--max-num-seqs <n>', 'requests running at once')
+  .option('--max-num-batched-tokens <n>', 'token budget of one step')
+  .option('--kv-cache-memory <size>', 'KV cache budget, e.g. 2GiB')
+  .option('--threads <n>', 'compute threads');
+engineFlags(bench.command('throughput').description('offline throughput on unique random prompts, like vLLM benchmark_throughput'))
+  .option('--input-len <n>', 'prompt tokens', '1024')
+  .option('--output-len <n>', 'generated tokens', '128')
+  .option('--num-prompts <n>', 'prompts', '16')
+  .action(async (flags) => {
+    const { runThroughput } = await import('./bench-command.js');
+    await runThroughput(flags);
+    process.exit(0);
+  });
+engineFlags(bench.command('decode').description('aggregate decode tokens/s at fixed concurrencies'))
+  .option('--concurrency <list>', 'comma-separated concurrencies', '1,8,32')
+  .option('--output-len <n>', 'generated tokens per sequence', '32')
+  .action(async (flags) => {
+    const { runDecodeSweep } = await import('./bench-command.js');
+    await runDecodeSweep(flags);
+    process.exit(0);
+  });
+
 await program.parseAsync(process.argv);
