@@ -50,6 +50,17 @@ program
     }
   });
 
+program
+  .command('topology')
+  .description('topology files')
+  .command('check <file>')
+  .description('print the plan a topology file makes (layers per stage, shards, memory, threads) or why it cannot run')
+  .option('--model <dir>', 'check shards and memory against this model')
+  .action(async (file: string, options: { model?: string }) => {
+    const { runTopologyCheck } = await import('../topology/check-command.js');
+    process.exit(runTopologyCheck(file, options));
+  });
+
 const bench = program.command('bench').description('benchmarks (figures printed and written to bench/results/)');
 const engineFlags = (command: Command) => command
   .requiredOption('--model <dir>', 'model directory (HF layout)')
