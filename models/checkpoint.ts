@@ -53,6 +53,13 @@ export class Checkpoint {
     return entry;
   }
 
+  /** The tensor `name` as stored (no shape check against the config). */
+  entry(name: string): TensorEntry {
+    const entry = this.tensors.get(name);
+    if (entry === undefined) throw new ModelLoadError(this.files.length === 1 ? this.files[0]! : join(this.dir, INDEX_FILE), 'tensor is missing', { tensor: name });
+    return entry;
+  }
+
   get tensorNames(): string[] {
     return [...this.tensors.keys()];
   }
