@@ -50,6 +50,8 @@ export class SchedulerRequest<S = unknown> {
   readonly blockHashes: string[] = [];
   /** Leading blocks of its table already entered in the prefix index. */
   registeredBlocks = 0;
+  /** Part of a step that has not come back yet (pipeline parallelism keeps several in flight). */
+  inFlight = false;
 
   constructor(request: NewRequest<S>, arrival: number) {
     this.id = request.id;

@@ -60,6 +60,8 @@ export class Scheduler<S = unknown> {
   private readonly waiting: SchedulerRequest<S>[] = [];
   private readonly running: SchedulerRequest<S>[] = [];
   private readonly requests = new Map<string, SchedulerRequest<S>>();
+  /** Finished (aborted) while in a step in flight; their blocks wait for that step. */
+  private readonly finishedInFlight = new Map<string, SchedulerRequest<S>>();
   private arrivals = 0;
   private preemptions = 0;
   private readonly policy: SchedulingPolicy;
@@ -118,6 +120,8 @@ export class Scheduler<S = unknown> {
    *      that cannot get blocks preempts the lowest-priority running one
    *   2. then waiting requests, while budget, max_num_seqs and blocks allow
    *      (none after a preemption in this step)
+   * A request in a step still in flight (pipeline parallelism runs up to
+   * `pp` steps at once) is not scheduled again until that step comes back.
    */
   schedule(): StepPlan<S> {
     const plan: StepPlan<S> = { sequences: [], numBatchedTokens: 0, preempted: [] };
@@ -130,8 +134,13 @@ export class Scheduler<S = unknown> {
   update(plan: StepPlan<S>, sampled: ReadonlyMap<string, number>): StepUpdate {
     const result: StepUpdate = { appended: [], finished: [] };
     for (const seq of plan.sequences) {
-      const request = this.requests.get(seq.requestId);
-      if (!request || request.status !== 'running') continue; // aborted while the step ran
+      const request = this.requests.get(seq.requestId) ?? this.finishedInFlight.get(seq.requestId);
+      if (request) request.inFlight = false;
+      if (request && this.finishedInFlight.delete(request.id)) {
+        this.kv.free(request); // finished while its step ran: its blocks are safe to reuse only now
+        continue;
+      }
+      if (!request || request.status !== 'running') continue;
       request.numComputedTokens += seq.tokens.length;
       this.kv.cacheComputed(request);
       if (!seq.sample) continue;
@@ -165,7 +174,7 @@ export class Scheduler<S = unknown> {
     for (const request of order) {
       const budget = this.config.maxNumBatchedTokens - plan.numBatchedTokens;
       if (budget <= 0) break;
-      if (request.status !== 'running') continue; // preempted earlier in this loop
+      if (request.status !== 'running' || request.inFlight) continue; // preempted earlier in this loop, or in a step in flight
       const n = Math.min(remaining(request), budget);
       if (!this.allocateOrPreempt(request, request.numComputedTokens + n, plan)) continue;
       this.plan(plan, request, n);
@@ -176,6 +185,7 @@ export class Scheduler<S = unknown> {
   private allocateOrPreempt(request: SchedulerRequest<S>, upTo: number, plan: StepPlan<S>): boolean {
     while (!this.kv.allocate(request, upTo)) {
       const victim = this.pickVictim();
+      if (!victim) return false; // every candidate is in flight: try again next step
       this.preempt(victim, plan);
       if (victim === request) return false;
     }
@@ -203,6 +213,7 @@ export class Scheduler<S = unknown> {
     const start = request.numComputedTokens;
     const tokens: number[] = new Array(n);
     for (let i = 0; i < n; i++) tokens[i] = request.tokenAt(start + i);
+    request.inFlight = true;
     plan.sequences.push({
       requestId: request.id,
       tokens,
@@ -215,10 +226,15 @@ export class Scheduler<S = unknown> {
     plan.numBatchedTokens += n;
   }
 
-  /** FCFS: the most recently admitted running request; priority: the lowest priority, then the latest. */
-  private pickVictim(): SchedulerRequest<S> {
-    if (this.policy === 'fcfs') return this.running[this.running.length - 1]!;
-    return this.running.reduce((worst, r) => (compare(r, worst) > 0 ? r : worst));
+  /**
+   * FCFS: the most recently admitted running request; priority: the lowest
+   * priority, then the latest. Never one whose KV a step in flight is writing.
+   */
+  private pickVictim(): SchedulerRequest<S> | undefined {
+    const candidates = this.running.filter((r) => !r.inFlight);
+    if (candidates.length === 0) return undefined;
+    if (this.policy === 'fcfs') return candidates[candidates.length - 1]!;
+    return candidates.reduce((worst, r) => (compare(r, worst) > 0 ? r : worst));
   }
 
   /** Preemption by recompute: the request's blocks are freed and it waits again, first in line. */
@@ -228,6 +244,7 @@ export class Scheduler<S = unknown> {
     if (planned >= 0) {
       plan.numBatchedTokens -= plan.sequences[planned]!.tokens.length;
       plan.sequences.splice(planned, 1);
+      request.inFlight = false;
     }
     this.kv.free(request);
     request.status = 'waiting';
@@ -263,7 +280,8 @@ export class Scheduler<S = unknown> {
   private finish(request: SchedulerRequest<S>, reason: FinishReason): void {
     if (request.status === 'running') this.running.splice(this.running.indexOf(request), 1);
     else if (request.status === 'waiting') this.waiting.splice(this.waiting.indexOf(request), 1);
-    this.kv.free(request);
+    if (request.inFlight) this.finishedInFlight.set(request.id, request); // freed when its step comes back
+    else this.kv.free(request);
     request.status = 'finished';
     request.finishReason = reason;
     this.requests.delete(request.id);

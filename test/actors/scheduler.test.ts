@@ -195,3 +195,25 @@ test('block pool: LRU eviction keeps the most recently freed prefix; ref counts 
   t.true(pool.resetPrefixCache());
   t.is(pool.cachedBlock('A'), undefined);
 });
+
+test('pipeline: a second step in flight takes other requests; an abort in flight frees blocks only when that step returns', (t) => {
+  const s = new Scheduler(config({ maxNumBatchedTokens: 64, numBlocks: 32 }));
+  for (const id of ['a', 'b', 'c', 'd']) s.add({ id, promptTokens: prompt(32, id.charCodeAt(0)), stop: { ...STOP, maxTokens: 5 } });
+  const first = s.schedule();
+  t.deepEqual(first.sequences.map((q) => q.requestId), ['a', 'b']);
+  const second = s.schedule();
+  t.deepEqual(second.sequences.map((q) => q.requestId), ['c', 'd'], 'a and b are in flight');
+  t.deepEqual(s.schedule().sequences, [], 'everything is in flight');
+  const free = s.kv.pool.numFree;
+  s.abort('a');
+  t.is(s.kv.pool.numFree, free, 'a\'s blocks stay until its step returns');
+  s.update(first, fakeSample(first));
+  t.is(s.kv.pool.numFree, free + 2);
+  s.update(second, fakeSample(second));
+  const third = s.schedule();
+  t.deepEqual(third.sequences.map((q) => q.requestId).sort(), ['b', 'c', 'd']);
+  s.update(third, fakeSample(third));
+  const { outputs } = runToEnd(s);
+  t.true(outputs.size > 0);
+  t.is(s.kv.pool.numFree, 32);
+});
