@@ -22,6 +22,15 @@ async function engine(t: { teardown(fn: () => Promise<void> | void): void }, opt
   return llm;
 }
 
+/** KV usage once the engine has caught up (an abort for a stop string reaches the scheduler just after the output). */
+async function settled(llm: Troupe) {
+  for (let i = 0; ; i++) {
+    const usage = await llm.kvUsage();
+    if ((usage.usage === 0 && usage.running === 0) || i === 100) return usage;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** 64 prompts of mixed lengths (token ids, so no tokenizer quirks), with mixed parameters. */
 function mixedRequests(count: number) {
   return Array.from({ length: count }, (_, i) => ({
@@ -156,4 +165,34 @@ test('startup: max_model_len defaults to the model context, capped to the KV bud
   t.regex(lines.join('\n'), /KV cache: \d+ tokens \(\d+ blocks of 16\), 4\.00 MiB; max concurrency 1\.00x at max_model_len \d+/);
   await t.throwsAsync(Troupe.start({ model: MODEL, kvCacheMemory: '4MiB', maxModelLen: 100_000, ...quiet }), { message: /--max-model-len 100000 needs .* raise --kv-cache-memory or lower --max-model-len/ });
   await t.throwsAsync(Troupe.start({ model: MODEL, cpuOffloadGb: 4, ...quiet }), { message: /--cpu-offload-gb/ });
+});
+
+test('logprobs, prompt logprobs and stop strings come through the whole engine', async (t) => {
+  const llm = await engine(t);
+  const prompt = randomTokens(20, VOCAB, 11);
+  const [plain] = await llm.generate([prompt], { temperature: 0, maxTokens: 6, ignoreEos: true });
+  const [withLogprobs] = await llm.generate([prompt], { temperature: 0, maxTokens: 6, ignoreEos: true, logprobs: 3, promptLogprobs: 1 });
+  const out = withLogprobs!.outputs[0]!;
+  t.deepEqual(out.tokenIds, plain!.outputs[0]!.tokenIds, 'asking for logprobs changes nothing else');
+  t.is(out.logprobs!.length, 6);
+  for (const lp of out.logprobs!) {
+    t.true(lp.logprob <= 0);
+    t.is(lp.top!.length, 3);
+    t.is(lp.top![0]!.id, lp.token, 'greedy: the sampled token is the most likely');
+  }
+  const promptLogprobs = withLogprobs!.promptLogprobs!;
+  t.is(promptLogprobs.length, 20);
+  t.is(promptLogprobs[0], null, 'nothing before the first token');
+  t.true(promptLogprobs.slice(1).every((p) => p !== null && p.logprob <= 0 && p.top!.length === 1));
+  // a stop string taken from the greedy text itself ends the output right before it
+  const text = plain!.outputs[0]!.text;
+  const stop = text.slice(Math.floor(text.length / 2), Math.floor(text.length / 2) + 3);
+  if (stop.trim().length === 3) {
+    const [stopped] = await llm.generate([prompt], { temperature: 0, maxTokens: 6, ignoreEos: true, stop: [stop] });
+    t.is(stopped!.outputs[0]!.finishReason, 'stop');
+    t.is(stopped!.outputs[0]!.text, text.slice(0, text.indexOf(stop)));
+  } else {
+    t.log(`greedy text ${JSON.stringify(text)} has no 3-character stop string in its middle; stop strings are covered by the detokenizer tests`);
+  }
+  t.like(await settled(llm), { running: 0, usage: 0 });
 });
