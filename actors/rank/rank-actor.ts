@@ -3,6 +3,7 @@
 // holds the whole model; tensor and pipeline parallelism split it later.
 import { existsSync, writeFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
+import { modelChecksum, ModelChecksumMismatchError } from '../../models/checksum.js';
 import { LlamaModel } from '../../models/llama.js';
 import type { ModelOptions } from '../../models/options.js';
 import { Actor } from '../../runtime/index.js';
@@ -22,6 +23,8 @@ export interface RankOptions {
   model: string;
   modelOptions: ModelOptions;
   faults?: RankFaults;
+  /** The leader's modelChecksum(): a rank on another node refuses to load different files. */
+  expectedChecksum?: string;
 }
 
 export class RankActor extends Actor<RankMessage> {
@@ -32,6 +35,12 @@ export class RankActor extends Actor<RankMessage> {
   }
 
   override preStart(): void {
+    if (this.options.expectedChecksum) {
+      const actual = modelChecksum(this.options.model);
+      if (actual !== this.options.expectedChecksum) {
+        throw new ModelChecksumMismatchError(this.options.model, this.options.expectedChecksum, actual, `rank ${this.context.self.path} (pid ${process.pid})`);
+      }
+    }
     this.model = LlamaModel.load(this.options.model, this.options.modelOptions);
   }
 
