@@ -32,8 +32,8 @@ export interface RawCollectives {
   shmAttach(descriptor: unknown, rank: number, spinMicros: number): RawCollectiveHandle;
   shmDescriptor(handle: RawCollectiveHandle): RawCollectiveDescriptor;
   shmRank(handle: RawCollectiveHandle): number;
-  shmAllReduce(handle: RawCollectiveHandle, data: Float32Array, timeoutMs: number): void;
-  shmAllReduceAsync(handle: RawCollectiveHandle, data: Float32Array, timeoutMs: number): Promise<Float32Array>;
+  shmAllReduce(handle: RawCollectiveHandle, data: Float32Array, timeoutMs: number, segments?: number): void;
+  shmAllReduceAsync(handle: RawCollectiveHandle, data: Float32Array, timeoutMs: number, segments?: number): Promise<Float32Array>;
   shmBroadcast(handle: RawCollectiveHandle, root: number, buffer: Uint8Array | undefined, timeoutMs: number): Uint8Array;
   shmBroadcastAsync(handle: RawCollectiveHandle, root: number, buffer: Uint8Array | undefined, timeoutMs: number): Promise<Uint8Array>;
   shmBumpEpoch(handle: RawCollectiveHandle): number;

@@ -208,6 +208,18 @@ export class CollectiveRank {
     return data;
   }
 
+  /**
+   * The row-parallel all-reduce of tensor parallelism: `data` holds this
+   * rank's `segments` partial sums of m = data.length / segments elements
+   * each; every rank gets, in data[0, m), the fold of all ranks' parts left to
+   * right in (rank, part) order: exactly the additions one rank holding every
+   * part would make, so tp = 1, 2, 4, 8 agree bit for bit. Returns that view.
+   */
+  allReduceSegments(data: Float32Array, segments: number, options?: CollectiveCallOptions): Float32Array {
+    raw().shmAllReduce(this.#live('allReduceSegments'), data, options?.timeoutMs ?? this.timeoutMs, segments);
+    return data.subarray(0, data.length / segments);
+  }
+
   /** allReduce with the wait on the libuv pool; `data` must not be touched until the Promise settles. */
   allReduceAsync(data: Float32Array, options?: CollectiveCallOptions): Promise<Float32Array> {
     try {

@@ -191,14 +191,21 @@ Napi::Value ShmRank(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), group_arg(info, "rank")->rank());
 }
 
+// Optional segment count of an all-reduce (1 when absent).
+size_t segments_arg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  if (info.Length() <= index || info[index].IsUndefined()) return 1;
+  return size_t(number_arg(info.Env(), info[index], std::string(what) + ": segments", 1, 1024, true));
+}
+
 Napi::Value ShmAllReduce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::shared_ptr<ShmGroup> g = group_arg(info, "allReduce");
   Napi::Float32Array data = float32_arg(info, 1, "allReduce: data");
   const double timeout = timeout_arg(info, 2, "allReduce");
+  const size_t segments = segments_arg(info, 3, "allReduce");
   BusyGuard busy(env, *g, "allReduce");
   try {
-    g->AllReduce(data.Data(), data.ElementLength(), timeout);
+    g->AllReduce(data.Data(), data.ElementLength(), timeout, segments);
   } catch (const CollectiveError& e) {
     rethrow(env, e);
   }
@@ -279,15 +286,16 @@ class CollectiveWorker : public Napi::AsyncWorker {
 
 class AllReduceWorker : public CollectiveWorker {
  public:
-  AllReduceWorker(Napi::Env env, std::shared_ptr<ShmGroup> g, Napi::Float32Array data, double timeout)
+  AllReduceWorker(Napi::Env env, std::shared_ptr<ShmGroup> g, Napi::Float32Array data, double timeout, size_t segments)
       : CollectiveWorker(env, "troupe.allReduce", std::move(g)),
         keep_(Napi::Persistent(data.As<Napi::Object>())),
         data_(data.Data()),
         n_(data.ElementLength()),
-        timeout_(timeout) {}
+        timeout_(timeout),
+        segments_(segments) {}
 
  protected:
-  void Run() override { group_->AllReduce(data_, n_, timeout_); }
+  void Run() override { group_->AllReduce(data_, n_, timeout_, segments_); }
   Napi::Value Result() override { return keep_.Value(); }
 
  private:
@@ -295,6 +303,7 @@ class AllReduceWorker : public CollectiveWorker {
   float* data_;
   size_t n_;
   double timeout_;
+  size_t segments_;
 };
 
 class BroadcastWorker : public CollectiveWorker {
@@ -349,8 +358,9 @@ Napi::Value ShmAllReduceAsync(const Napi::CallbackInfo& info) {
   std::shared_ptr<ShmGroup> g = group_arg(info, "allReduceAsync");
   Napi::Float32Array data = float32_arg(info, 1, "allReduceAsync: data");
   const double timeout = timeout_arg(info, 2, "allReduceAsync");
+  const size_t segments = segments_arg(info, 3, "allReduceAsync");
   BusyGuard busy(env, *g, "allReduceAsync");
-  auto* worker = new AllReduceWorker(env, g, data, timeout);
+  auto* worker = new AllReduceWorker(env, g, data, timeout, segments);
   busy.hand_over();
   worker->Queue();
   return worker->promise();

@@ -512,11 +512,12 @@ void ShmGroup::CheckUsable(const char* what) const {
 
 // ---- all-reduce ------------------------------------------------------------------
 
-void ShmGroup::AllReduce(float* data, size_t n, double timeout_ms) {
+void ShmGroup::AllReduce(float* data, size_t n, double timeout_ms, size_t segments) {
 #if !TROUPE_HAVE_SHM_COLLECTIVES
   (void)data;
   (void)n;
   (void)timeout_ms;
+  (void)segments;
   unsupported();
 #else
   CheckUsable("allReduce");
@@ -527,6 +528,9 @@ void ShmGroup::AllReduce(float* data, size_t n, double timeout_ms) {
                                                  std::to_string(n * sizeof(float)) +
                                                  " bytes) exceed the group's capacity of " +
                                                  std::to_string(desc_.capacity) + " bytes");
+  if (segments == 0 || n % segments != 0)
+    throw CollectiveError(ErrorCode::kRange, "allReduce: " + std::to_string(n) + " elements do not split into " +
+                                                 std::to_string(segments) + " equal segments");
   const uint32_t me = uint32_t(rank_);
   const uint32_t g = ar_gen_ + 1;
   const uint32_t p = g & 1;
@@ -562,10 +566,15 @@ void ShmGroup::AllReduce(float* data, size_t n, double timeout_ms) {
 
   // Every rank published generation g; its slot of parity p is stable until it
   // arrives at g+1, which needs our arrival at g+1 (see the header).
-  const float* src[kMaxRanks];
+  // With segments, every rank's vector is `segments` parts of m elements and
+  // the result (m elements, into data[0, m)) folds all parts left to right in
+  // (rank, part) order: the same additions a single rank summing those parts
+  // in order would make (tensor parallelism's row-parallel layers rely on it).
+  const size_t m = n / segments;
+  std::vector<const float*> src(size_t(nranks) * segments);
   bool same = true;
   for (uint32_t q = 0; q < nranks; ++q) {
-    src[q] = R.slot(q, p);
+    for (size_t s = 0; s < segments; ++s) src[q * segments + s] = R.slot(q, p) + s * m;
     if (__atomic_load_n(&R.rank(q)->len[p], __ATOMIC_RELAXED) != n) same = false;
   }
   if (!same) {
@@ -576,7 +585,7 @@ void ShmGroup::AllReduce(float* data, size_t n, double timeout_ms) {
     throw CollectiveError(ErrorCode::kMismatch, "allReduce: ranks passed different lengths in generation " +
                                                     std::to_string(g) + ": " + lens + " elements");
   }
-  if (nranks > 1 && n != 0) sum_rank_order(data, src, nranks, n);
+  if (src.size() > 1 && m != 0) sum_rank_order(data, src.data(), uint32_t(src.size()), m);
   n_all_reduces_.fetch_add(1, std::memory_order_relaxed);
   n_bytes_reduced_.fetch_add(n * sizeof(float), std::memory_order_relaxed);
 #endif

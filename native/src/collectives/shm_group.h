@@ -161,7 +161,8 @@ class ShmGroup {
   int32_t rank() const { return rank_; }
 
   // In place: data[0..n) becomes the rank-order sum over all ranks.
-  void AllReduce(float* data, size_t n, double timeout_ms);
+  // segments > 1: see shm_group.cc (a fold of every rank's parts in order; result in data[0, n / segments)).
+  void AllReduce(float* data, size_t n, double timeout_ms, size_t segments = 1);
 
   // Root: sends src[0..n) (dst_or_src = src, n = its length); returns n.
   // Reader: waits for the root's message of this generation; copies it into
