@@ -3,6 +3,7 @@
 // this file only wires them into one program.
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { defineBenchServeCommand, defineServeCommand } from './serve-flags.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -79,7 +80,10 @@ program
     process.exit(runTopologyCheck(file, options));
   });
 
+defineServeCommand(program);
+
 const bench = program.command('bench').description('benchmarks (figures printed and written to bench/results/)');
+defineBenchServeCommand(bench);
 const engineFlags = (command: Command) => command
   .requiredOption('--model <dir>', 'model directory (HF layout)')
   .option('--dtype <dtype>', 'auto, bfloat16 or float32')

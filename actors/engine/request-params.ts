@@ -2,6 +2,7 @@
 // validated with errors that name the field. The sampler's share is checked
 // by models/sampling.ts; this adds the engine's (lengths, stops, n).
 import { validateSamplingParams, type SamplingParams } from '../../models/sampling.js';
+import { checkStopStrings } from '../detokenizer/stop-strings.js';
 
 export interface GenerationParams extends SamplingParams {
   /** Completions per prompt. */
@@ -51,6 +52,11 @@ export function validateGenerationParams(p: GenerationParams, vocabSize: number)
   if (p.priority !== undefined && !Number.isInteger(p.priority)) fail('priority', 'an integer', p.priority);
   const stops = p.stop === undefined ? [] : Array.isArray(p.stop) ? p.stop : [p.stop];
   if (stops.some((s) => typeof s !== 'string' || s.length === 0)) fail('stop', 'a non-empty string or a list of them', p.stop);
+  try {
+    checkStopStrings(stops); // what the detokenizer will accept (e.g. no unpaired surrogates)
+  } catch (error) {
+    throw new InvalidParamsError((error as Error).message);
+  }
   if (p.stopTokenIds !== undefined && !(Array.isArray(p.stopTokenIds) && p.stopTokenIds.every((t) => Number.isInteger(t) && t >= 0 && t < vocabSize))) {
     fail('stopTokenIds', `a list of token ids in [0, ${vocabSize})`, p.stopTokenIds);
   }

@@ -190,7 +190,10 @@ export class Troupe {
     return new Observable<RequestDelta>((subscriber) => {
       let inner: { unsubscribe(): void } | undefined;
       let done = false;
+      let closed = false;
       this.submit(id, prompt, params).then((deltas) => {
+        // unsubscribed while the prompt was being tokenized: the request was submitted all the same, so end it
+        if (closed) return this.frontInstance().abort(id);
         inner = deltas.subscribe({
           next: (d) => subscriber.next(d),
           error: (e) => subscriber.error(e),
@@ -198,6 +201,7 @@ export class Troupe {
         });
       }, (error) => subscriber.error(error));
       return () => {
+        closed = true;
         inner?.unsubscribe();
         if (!done) this.frontInstance().abort(id);
       };

@@ -100,8 +100,15 @@ export class EngineFront extends Actor<FrontMessage> {
       const record = this.records.get(requestId)!;
       const reason = ending.get(requestId);
       const reply = await this.detokenize(record, got.map((g) => g.token), reason !== undefined);
-      if (!reply) {
+      if (reply === 'unavailable') {
         this.requeue(record, got.length);
+        ending.delete(requestId);
+        continue;
+      }
+      if (reply === 'refused') {
+        // one request the detokenizer cannot serve ends; the front and the others carry on
+        this.scheduler.tell({ type: 'abort', requestId, reason: 'abort' });
+        this.finish(record, 'abort');
         ending.delete(requestId);
         continue;
       }
@@ -140,11 +147,12 @@ export class EngineFront extends Actor<FrontMessage> {
 
   /**
    * Pushes tokens through the detokenizer; a fresh detokenizer (after a
-   * restart) gets the request's state rebuilt first. Undefined when the
+   * restart) gets the request's state rebuilt first. 'unavailable' when the
    * detokenizer is not there: the front never waits for a restart, since the
    * restarting scheduler needs the front's answer to come back up.
+   * 'refused' when it cannot serve this request at all.
    */
-  private async detokenize(record: RequestRecord, tokens: number[], final: boolean): Promise<{ text: string; stopMatched: boolean } | undefined> {
+  private async detokenize(record: RequestRecord, tokens: number[], final: boolean): Promise<{ text: string; stopMatched: boolean } | 'unavailable' | 'refused'> {
     const add = () => this.detokenizer.ask<DeltaReply>((replyTo) => ({ type: 'add', requestId: record.id, tokenIds: tokens, final, replyTo }));
     try {
       let reply = await add();
@@ -153,11 +161,14 @@ export class EngineFront extends Actor<FrontMessage> {
         const replayTokens = record.outputTokens.slice(0, record.outputTokens.length - tokens.length);
         this.detokenizer.tell({ type: 'create', requestId: record.id, params: detokenizeParams(record.params), replayTokens });
         reply = await add();
-        if (!reply.ok) throw new Error(`detokenizer refused request ${record.id}: ${reply.error.message}`);
+        if (!reply.ok) {
+          console.error(`[troupe] the detokenizer refused request ${record.id}: ${reply.error.message}; the request ends`);
+          return 'refused';
+        }
       }
       return { text: reply.delta, stopMatched: reply.stop !== null };
     } catch (error) {
-      if (error instanceof ActorStoppedError || error instanceof AskTimeoutError) return undefined;
+      if (error instanceof ActorStoppedError || error instanceof AskTimeoutError) return 'unavailable';
       throw error;
     }
   }

@@ -150,6 +150,7 @@ test('bad parameters and prompts get clear errors; nothing is left behind', asyn
   await t.throwsAsync(llm.generate([prompt], { maxTokens: 0 }), { message: /maxTokens must be an integer in \[1,/ });
   await t.throwsAsync(llm.generate([prompt], { n: 0 }), { message: /n must be an integer in \[1, 16\]/ });
   await t.throwsAsync(llm.generate([prompt], { stop: [''] }), { message: /stop must be a non-empty string/ });
+  await t.throwsAsync(llm.generate([prompt], { stop: ['\ud800'] }), { message: /unpaired UTF-16 surrogate/ });
   await t.throwsAsync(llm.generate([prompt], { bestOf: 2 } as never), { message: /bestOf must be one of the supported parameters/ });
   await t.throwsAsync(llm.generate([[VOCAB + 5]], {}), { message: /out of range/ });
   await t.throwsAsync(llm.generate([randomTokens(2048, VOCAB, 4)], { maxTokens: 1 }), { message: /2048|max_model_len/ });

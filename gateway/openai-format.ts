@@ -1,0 +1,207 @@
+// Engine deltas -> OpenAI response bodies and stream chunks, in vLLM's shapes.
+// Plain classes with no I/O: a route feeds them the engine's deltas and
+// sends what they return.
+//
+//   completions:  { id: "cmpl-...", object: "text_completion", created, model,
+//                   choices: [{ index, text, logprobs, finish_reason, stop_reason }], usage }
+//   chat:         { id: "chatcmpl-...", object: "chat.completion", created, model,
+//                   choices: [{ index, message: { role, content, tool_calls: [] }, logprobs, finish_reason, stop_reason }], usage }
+//   chat chunks:  object "chat.completion.chunk", choices[].delta; each choice's
+//                 first chunk is { role: "assistant", content: "" }
+//   usage chunk (stream_options.include_usage): the last chunk, choices: [] and usage.
+//
+// Choice `index` = prompt index * n + sample index, as vLLM numbers them.
+import { randomUUID } from 'node:crypto';
+import type { RequestDelta } from '../actors/front/request-record.js';
+import type { FinishReason } from '../actors/scheduler/request.js';
+import { chatLogprobs, codePointLength, completionLogprobs, promptPositions, type PositionLogprob, type TokenTexts } from './logprobs-format.js';
+import type { GenerationPlan } from './request-mapping.js';
+
+export interface Usage {
+  prompt_tokens: number;
+  total_tokens: number;
+  completion_tokens: number;
+  prompt_tokens_details: null;
+}
+
+/** A tokenized prompt: its ids, and the text echo returns. */
+export interface PreparedPrompt {
+  tokenIds: number[];
+  text: string;
+}
+
+/** One engine delta of choice `index`. */
+export interface ChoiceDelta {
+  index: number;
+  delta: RequestDelta;
+}
+
+export function newRequestId(kind: GenerationPlan['kind']): string {
+  return `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
+}
+
+export function usage(promptTokens: number, completionTokens: number): Usage {
+  return { prompt_tokens: promptTokens, total_tokens: promptTokens + completionTokens, completion_tokens: completionTokens, prompt_tokens_details: null };
+}
+
+interface ChoiceState {
+  promptIndex: number;
+  text: string;
+  /** Text length sent so far (code points), where the next logprob text_offset starts. */
+  sentLength: number;
+  positions: PositionLogprob[];
+  tokens: number;
+  started: boolean;
+  finishReason: FinishReason | null;
+  promptLogprobs?: RequestDelta['promptLogprobs'];
+}
+
+/** What both formatters share: the request's identity, its prompts and per-choice progress. */
+abstract class ResponseShaper {
+  readonly id: string;
+  readonly created = Math.floor(Date.now() / 1000);
+  protected readonly choices: ChoiceState[];
+
+  constructor(
+    protected readonly plan: GenerationPlan,
+    protected readonly model: string,
+    protected readonly prompts: PreparedPrompt[],
+    protected readonly texts: TokenTexts,
+  ) {
+    this.id = newRequestId(plan.kind);
+    this.choices = Array.from({ length: prompts.length * plan.n }, (_, index) => ({
+      promptIndex: Math.floor(index / plan.n), text: '', sentLength: 0, positions: [], tokens: 0, started: false, finishReason: null,
+    }));
+  }
+
+  get choiceCount(): number {
+    return this.choices.length;
+  }
+
+  /** Total usage: each prompt counted once, every choice's tokens. */
+  usage(): Usage {
+    const promptTokens = this.prompts.reduce((sum, p) => sum + p.tokenIds.length, 0);
+    return usage(promptTokens, this.plan.promptOnly ? 0 : this.choices.reduce((sum, c) => sum + c.tokens, 0));
+  }
+
+  /** The usage chunk that ends a stream with include_usage. */
+  usageChunk(): Record<string, unknown> | null {
+    return this.plan.includeUsage ? { ...this.envelope(true), choices: [], usage: this.usage() } : null;
+  }
+
+  /** Records a delta (for the final response); returns the choice's state. */
+  protected record(event: ChoiceDelta): ChoiceState {
+    const choice = this.choices[event.index]!;
+    const d = event.delta;
+    if (!this.plan.promptOnly) {
+      choice.text += d.text;
+      choice.tokens += d.tokenIds.length;
+      for (const lp of d.logprobs ?? []) choice.positions.push({ token: lp.token, logprob: lp.logprob, ...(lp.top ? { top: lp.top } : {}) });
+    }
+    if (d.finishReason) choice.finishReason = this.plan.promptOnly ? 'length' : d.finishReason;
+    if (d.promptLogprobs) choice.promptLogprobs = d.promptLogprobs;
+    return choice;
+  }
+
+  protected choiceUsage(choice: ChoiceState): Usage {
+    return usage(this.prompts[choice.promptIndex]!.tokenIds.length, this.plan.promptOnly ? 0 : choice.tokens);
+  }
+
+  protected envelope(chunk: boolean): Record<string, unknown> {
+    const object = this.plan.kind === 'chat' ? (chunk ? 'chat.completion.chunk' : 'chat.completion') : 'text_completion';
+    return { id: this.id, object, created: this.created, model: this.model };
+  }
+
+  protected chunk(choice: Record<string, unknown>, state: ChoiceState): Record<string, unknown> {
+    return { ...this.envelope(true), choices: [choice], ...(this.plan.continuousUsage ? { usage: this.choiceUsage(state) } : {}) };
+  }
+
+  /** Chunks to send for this delta (possibly none). */
+  abstract onDelta(event: ChoiceDelta): Record<string, unknown>[];
+  /** The whole (non-streaming) response, once every choice finished. */
+  abstract response(): Record<string, unknown>;
+}
+
+export class CompletionShaper extends ResponseShaper {
+  /** With echo and logprobs (or max_tokens 0), a choice is sent whole when it ends: the prompt's logprobs arrive last. */
+  private get holdsChoices(): boolean {
+    return this.plan.echo && (this.plan.logprobs !== null || this.plan.promptOnly);
+  }
+
+  onDelta(event: ChoiceDelta): Record<string, unknown>[] {
+    const choice = this.record(event);
+    const d = event.delta;
+    if (this.holdsChoices) return d.finishReason ? [this.chunk(this.wholeChoice(event.index), choice)] : [];
+    let text = d.text;
+    if (!choice.started && this.plan.echo) text = this.prompts[choice.promptIndex]!.text + text;
+    choice.started = true;
+    const wantLogprobs = this.plan.logprobs !== null && (d.logprobs?.length ?? 0) > 0;
+    if (!text && !wantLogprobs && !d.finishReason) return [];
+    const logprobs = wantLogprobs
+      ? completionLogprobs(d.logprobs!.map((lp) => ({ token: lp.token, logprob: lp.logprob, ...(lp.top ? { top: lp.top } : {}) })), this.plan.logprobs!, this.texts, choice.sentLength)
+      : null;
+    choice.sentLength += codePointLength(text);
+    return [this.chunk({ index: event.index, text, logprobs, finish_reason: d.finishReason ?? null, stop_reason: null }, choice)];
+  }
+
+  response(): Record<string, unknown> {
+    return {
+      ...this.envelope(false),
+      choices: this.choices.map((_, index) => this.wholeChoice(index)),
+      usage: this.usage(),
+    };
+  }
+
+  private wholeChoice(index: number): Record<string, unknown> {
+    const choice = this.choices[index]!;
+    const prompt = this.prompts[choice.promptIndex]!;
+    const text = (this.plan.echo ? prompt.text : '') + choice.text;
+    let logprobs = null;
+    if (this.plan.logprobs !== null) {
+      const positions = this.plan.echo ? [...promptPositions(prompt.tokenIds, choice.promptLogprobs), ...choice.positions] : choice.positions;
+      logprobs = completionLogprobs(positions, this.plan.logprobs, this.texts);
+    }
+    return { index, text, logprobs, finish_reason: choice.finishReason, stop_reason: null, prompt_logprobs: null };
+  }
+}
+
+export class ChatShaper extends ResponseShaper {
+  /** The first chunks of a stream: each choice's role (and, with echo, the echoed text). */
+  start(): Record<string, unknown>[] {
+    const out: Record<string, unknown>[] = [];
+    this.choices.forEach((choice, index) => {
+      choice.started = true;
+      out.push(this.chunk({ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }, choice));
+      if (this.plan.chatEchoText) out.push(this.chunk({ index, delta: { content: this.plan.chatEchoText }, logprobs: null, finish_reason: null }, choice));
+    });
+    return out;
+  }
+
+  onDelta(event: ChoiceDelta): Record<string, unknown>[] {
+    const choice = this.record(event);
+    const d = event.delta;
+    const out: Record<string, unknown>[] = [];
+    const wantLogprobs = this.plan.logprobs !== null && (d.logprobs?.length ?? 0) > 0;
+    if (d.text || wantLogprobs) {
+      const logprobs = wantLogprobs ? chatLogprobs(d.logprobs!.map((lp) => ({ token: lp.token, logprob: lp.logprob, ...(lp.top ? { top: lp.top } : {}) })), this.plan.logprobs!, this.texts) : null;
+      out.push(this.chunk({ index: event.index, delta: { content: d.text }, logprobs, finish_reason: null }, choice));
+    }
+    if (d.finishReason) out.push(this.chunk({ index: event.index, delta: {}, logprobs: null, finish_reason: choice.finishReason, stop_reason: null }, choice));
+    return out;
+  }
+
+  response(): Record<string, unknown> {
+    return {
+      ...this.envelope(false),
+      choices: this.choices.map((choice, index) => ({
+        index,
+        message: { role: 'assistant', content: (this.plan.chatEchoText ?? '') + choice.text, tool_calls: [] },
+        logprobs: this.plan.logprobs !== null ? chatLogprobs(choice.positions, this.plan.logprobs, this.texts) : null,
+        finish_reason: choice.finishReason,
+        stop_reason: null,
+      })),
+      usage: this.usage(),
+      prompt_logprobs: null,
+    };
+  }
+}

@@ -1,0 +1,205 @@
+// OpenAI / vLLM request -> what the engine is asked to do. Plain functions,
+// no I/O: a validated body (schemas.ts) becomes a GenerationPlan listing the
+// prompts to tokenize, the engine parameters of each choice and how the
+// answer is to be shaped (echo, logprobs, streaming, usage).
+import type { GenerationParams } from '../actors/engine/request-params.js';
+import type { TokenizeOptions } from '../actors/tokenizer/messages.js';
+import type { ChatMessage, PromptInput } from '../actors/tokenizer/prompt.js';
+import type { SamplingDefaults } from './sampling-defaults.js';
+import { badRequest } from './errors.js';
+import type { ChatRequest, CompletionRequest } from './schemas.js';
+
+/** vLLM's default for /v1/completions (OpenAI's too). */
+export const DEFAULT_COMPLETION_MAX_TOKENS = 16;
+/** Seeds stay below the engine's bound on resolved seeds. */
+const SEED_SPACE = 2 ** 52;
+
+export interface GenerationPlan {
+  kind: 'completion' | 'chat';
+  prompts: PromptInput[];
+  tokenizeOptions: Omit<TokenizeOptions, 'maxTokens'>;
+  /** Choices per prompt. */
+  n: number;
+  /**
+   * Engine parameters shared by every choice; maxTokens left out when the
+   * client did not set it (see maxTokens), seed resolved per choice (seedOf).
+   */
+  params: Omit<GenerationParams, 'n' | 'maxTokens' | 'seed'>;
+  /** The client's max_tokens; null: the default (16 for completions, the rest of the context for chat). */
+  maxTokens: number | null;
+  /** max_tokens 0 with echo (completions): score the prompt, generate nothing. */
+  promptOnly: boolean;
+  /** The request's seed, or null for a random one per request. */
+  seed: number | null;
+  stream: boolean;
+  includeUsage: boolean;
+  continuousUsage: boolean;
+  /** Completions: return the prompt before the completion. Chat: the text to put before the answer (vLLM's echo). */
+  echo: boolean;
+  chatEchoText: string | null;
+  /**
+   * Completions: top-n per token (0: the token's own only). Chat: top_logprobs
+   * (0 when only logprobs: true). null: no logprobs.
+   */
+  logprobs: number | null;
+}
+
+/** Seed of choice `index`: the request's seed + index, so choice 0 reproduces a request with n = 1. */
+export function seedOf(base: number, index: number): number {
+  return (base + index) % SEED_SPACE;
+}
+
+/** A client seed as the engine's non-negative seed (negative seeds are valid in vLLM). */
+export function normalizeSeed(seed: number): number {
+  return ((seed % SEED_SPACE) + SEED_SPACE) % SEED_SPACE;
+}
+
+export function completionPlan(request: CompletionRequest, defaults: SamplingDefaults): GenerationPlan {
+  refuseUnsupported(request);
+  if (present(request.suffix) && request.suffix !== '') throw badRequest('suffix is not supported', 'suffix');
+  const echo = request.echo ?? false;
+  const maxTokens = request.max_tokens ?? null;
+  if (maxTokens === 0 && !echo) throw badRequest('max_tokens must be at least 1 (0 is allowed only with echo, to score the prompt)', 'max_tokens');
+  const logprobs = request.logprobs ?? null;
+  return {
+    kind: 'completion',
+    prompts: completionPrompts(request.prompt),
+    tokenizeOptions: { addSpecialTokens: request.add_special_tokens ?? true },
+    n: request.n ?? 1,
+    params: {
+      ...engineSampling(request, defaults),
+      ...(logprobs !== null ? { logprobs } : {}),
+      ...(echo && logprobs !== null ? { promptLogprobs: logprobs } : {}),
+    },
+    maxTokens,
+    promptOnly: maxTokens === 0,
+    seed: request.seed !== undefined && request.seed !== null ? normalizeSeed(request.seed) : null,
+    ...streaming(request),
+    echo,
+    chatEchoText: null,
+    logprobs,
+  };
+}
+
+export function chatPlan(request: ChatRequest, defaults: SamplingDefaults): GenerationPlan {
+  refuseUnsupported(request);
+  if (request.top_logprobs !== undefined && request.top_logprobs !== null && request.top_logprobs > 0 && !request.logprobs) {
+    throw badRequest('when using `top_logprobs`, `logprobs` must be set to true', 'top_logprobs');
+  }
+  const messages: ChatMessage[] = request.messages.map((m) => ({ role: m.role, content: m.content, ...(m.name ? { name: m.name } : {}) }));
+  if (request.continue_final_message) throw badRequest('continue_final_message is not supported yet', 'continue_final_message');
+  const addGenerationPrompt = request.add_generation_prompt ?? true;
+  const last = messages[messages.length - 1]!;
+  const echo = request.echo ?? false;
+  const logprobs = request.logprobs ? (request.top_logprobs ?? 0) : null;
+  const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? null;
+  if (maxTokens === 0) throw badRequest('max_tokens must be at least 1', 'max_tokens');
+  return {
+    kind: 'chat',
+    prompts: [{ kind: 'chat', messages }],
+    tokenizeOptions: {
+      addGenerationPrompt,
+      addSpecialTokens: request.add_special_tokens ?? false,
+      ...(request.chat_template_kwargs ? { templateKwargs: request.chat_template_kwargs } : {}),
+    },
+    n: request.n ?? 1,
+    params: { ...engineSampling(request, defaults), ...(logprobs !== null ? { logprobs } : {}) },
+    maxTokens,
+    promptOnly: false,
+    seed: request.seed !== undefined && request.seed !== null ? normalizeSeed(request.seed) : null,
+    ...streaming(request),
+    echo,
+    // vLLM: with echo, the answer starts with the last message's text when that message is the assistant's
+    chatEchoText: echo && last.role === 'assistant' ? contentString(last.content) : null,
+    logprobs,
+  };
+}
+
+/** The engine parameters of a choice: the plan's, its max tokens and its seed. */
+export function choiceParams(plan: GenerationPlan, maxTokens: number, seed: number): GenerationParams {
+  return { ...plan.params, maxTokens, seed };
+}
+
+function completionPrompts(prompt: CompletionRequest['prompt']): PromptInput[] {
+  if (typeof prompt === 'string') return [{ kind: 'text', text: prompt }];
+  if (prompt.length > 0 && typeof prompt[0] === 'number') return [{ kind: 'tokens', tokenIds: prompt as number[] }];
+  return (prompt as (string | number[])[]).map((p): PromptInput => (typeof p === 'string' ? { kind: 'text', text: p } : { kind: 'tokens', tokenIds: p }));
+}
+
+type SamplingFields = Pick<CompletionRequest, 'temperature' | 'top_p' | 'top_k' | 'min_p' | 'presence_penalty' | 'frequency_penalty'
+  | 'repetition_penalty' | 'logit_bias' | 'min_tokens' | 'stop' | 'stop_token_ids' | 'ignore_eos' | 'include_stop_str_in_output'
+  | 'skip_special_tokens' | 'priority'>;
+
+/** snake_case sampling fields -> the engine's camelCase ones; unset fields take the model's defaults. */
+function engineSampling(r: SamplingFields, defaults: SamplingDefaults): GenerationPlan['params'] {
+  const out: GenerationPlan['params'] = {};
+  const set = <K extends keyof GenerationPlan['params']>(key: K, value: GenerationPlan['params'][K] | null | undefined) => {
+    if (value !== undefined && value !== null) out[key] = value;
+  };
+  set('temperature', r.temperature ?? defaults.temperature);
+  set('topP', r.top_p ?? defaults.topP);
+  set('topK', r.top_k ?? defaults.topK);
+  set('minP', r.min_p ?? defaults.minP);
+  set('repetitionPenalty', r.repetition_penalty ?? defaults.repetitionPenalty);
+  set('presencePenalty', r.presence_penalty);
+  set('frequencyPenalty', r.frequency_penalty);
+  if (r.logit_bias) set('logitBias', Object.fromEntries(Object.entries(r.logit_bias).map(([id, bias]) => [Number(id), bias])));
+  set('minTokens', r.min_tokens);
+  set('stop', r.stop);
+  set('stopTokenIds', r.stop_token_ids);
+  set('ignoreEos', r.ignore_eos);
+  set('includeStopStrInOutput', r.include_stop_str_in_output);
+  set('skipSpecialTokens', r.skip_special_tokens);
+  set('priority', r.priority);
+  return out;
+}
+
+function streaming(r: Pick<CompletionRequest, 'stream' | 'stream_options'>) {
+  const stream = r.stream ?? false;
+  if (!stream && r.stream_options) throw badRequest('stream_options can only be set when stream is true', 'stream_options');
+  return {
+    stream,
+    includeUsage: r.stream_options?.include_usage ?? false,
+    continuousUsage: (r.stream_options?.include_usage ?? false) && (r.stream_options?.continuous_usage_stats ?? false),
+  };
+}
+
+const UNSUPPORTED: [field: string, message: string][] = [
+  ['tools', 'tools (function calling) are not supported yet'],
+  ['functions', 'functions (function calling) are not supported yet'],
+  ['function_call', 'function_call (function calling) is not supported yet'],
+  ['response_format', 'response_format (structured output) is not supported yet'],
+  ['guided_json', 'guided_json (structured output) is not supported yet'],
+  ['guided_regex', 'guided_regex (structured output) is not supported yet'],
+  ['guided_choice', 'guided_choice (structured output) is not supported yet'],
+  ['guided_grammar', 'guided_grammar (structured output) is not supported yet'],
+  ['structured_outputs', 'structured_outputs is not supported yet'],
+  ['prompt_logprobs', 'prompt_logprobs is not supported yet; use echo with logprobs on /v1/completions'],
+];
+
+/** Features we do not have are refused by name, never silently ignored. */
+function refuseUnsupported(r: Record<string, unknown>): void {
+  for (const [field, message] of UNSUPPORTED) {
+    const value = r[field];
+    if (!present(value)) continue;
+    if (Array.isArray(value) && value.length === 0) continue; // "tools": [] asks for nothing
+    if (field === 'response_format' && isPlainText(value)) continue; // {"type": "text"} is what we do anyway
+    throw badRequest(message, field);
+  }
+  const toolChoice = r['tool_choice'];
+  if (present(toolChoice) && toolChoice !== 'none' && toolChoice !== 'auto') throw badRequest('tool_choice is not supported yet (no tools)', 'tool_choice');
+  const bestOf = r['best_of'];
+  if (present(bestOf) && bestOf !== 1 && bestOf !== r['n']) throw badRequest('best_of is not supported', 'best_of');
+}
+
+function isPlainText(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'text';
+}
+
+function present(value: unknown): boolean {
+  return value !== undefined && value !== null;
+}
+
+function contentString(content: ChatMessage['content']): string {
+  return typeof content === 'string' ? content : content.map((p) => p.text).join('\n');
+}

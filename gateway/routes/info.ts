@@ -1,0 +1,45 @@
+// The small read-only routes: GET /v1/models, /health, /version, /metrics.
+import type { KvUsage } from '../../actors/messages/kv-cache.js';
+import type { GatewayContext } from '../context.js';
+
+/** GET /v1/models, vLLM's model cards (max_model_len included). */
+export function modelList(ctx: GatewayContext): unknown {
+  const { models } = ctx;
+  return {
+    object: 'list',
+    data: models.names.map((id) => ({
+      id,
+      object: 'model',
+      created: models.created,
+      owned_by: 'troupe',
+      root: models.root,
+      parent: null,
+      max_model_len: ctx.engine.maxModelLen,
+      permission: [{
+        id: `modelperm-${id}`,
+        object: 'model_permission',
+        created: models.created,
+        allow_create_engine: false,
+        allow_sampling: true,
+        allow_logprobs: true,
+        allow_search_indices: false,
+        allow_view: true,
+        allow_fine_tuning: false,
+        organization: '*',
+        group: null,
+        is_blocking: false,
+      }],
+    })),
+  };
+}
+
+export function versionInfo(ctx: GatewayContext): unknown {
+  return { version: ctx.version };
+}
+
+/** GET /metrics: the gauges are read from the KV-cache manager now, then everything is rendered. */
+export async function metricsText(ctx: GatewayContext): Promise<string> {
+  const usage: KvUsage = await ctx.engine.troupe.kvUsage();
+  ctx.metrics.update(usage);
+  return ctx.metrics.text();
+}

@@ -1,0 +1,205 @@
+// `troupe serve [MODEL_DIR] [--topology FILE] [flags]`: resolves the model
+// (the generated default when none is given), the topology and the flags,
+// starts the engine with progress bars, starts the gateway, prints where it
+// listens, and on SIGTERM / SIGINT drains and exits 0:
+//
+//   stop accepting (listen socket closed, new requests 503) -> requests in
+//   flight finish for up to --shutdown-timeout s -> the rest are aborted ->
+//   connections closed -> engine shut down -> exit 0
+import { readFileSync } from 'node:fs';
+import { Troupe, DEFAULT_MAX_NUM_SEQS, type TroupeOptions } from '../actors/engine/troupe.js';
+import { Checkpoint } from '../models/checkpoint.js';
+import { parseByteSize } from '../models/make-model.js';
+import { probeHardware } from '../topology/hardware.js';
+import { loadTopology, topologyFromFlags } from '../topology/load.js';
+import { modelShape } from '../topology/model-shape.js';
+import { buildPlan, describePlan } from '../topology/plan.js';
+import type { Topology } from '../topology/schema.js';
+import { DEFAULT_MODEL, ensureDefaultModel } from './default-model.js';
+import { LoadingProgress } from './loading-progress.js';
+import { describeDefaults, samplingDefaults } from './sampling-defaults.js';
+import type { ServeFlags } from './serve-flags.js';
+import { GatewayServer } from './server.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export class ServeFlagError extends Error {}
+
+/** Everything `troupe serve` decided before starting anything. */
+export interface ServeConfig {
+  modelDir: string;
+  generatedDefault: boolean;
+  servedModelNames: string[];
+  host: string;
+  port: number;
+  engine: TroupeOptions;
+  topology: Topology;
+  topologySource: string;
+  apiKeys: string[];
+  generationConfig: 'auto' | 'vllm';
+  seed?: number;
+  maxRequestBytes: number;
+  maxPendingRequests: number;
+  shutdownTimeoutS: number;
+}
+
+/** Runs the server until a signal; returns the exit code, or null when the process exits by itself. */
+export async function runServe(model: string | undefined, flags: ServeFlags): Promise<number | null> {
+  let config: ServeConfig;
+  const progress = new LoadingProgress();
+  try {
+    config = resolveServeConfig(model, flags);
+  } catch (error) {
+    console.error(`troupe serve: ${(error as Error).message}`);
+    return 2;
+  }
+  const startupLines: string[] = [];
+  let troupe: Troupe;
+  let server: GatewayServer;
+  try {
+    const checkpoint = Checkpoint.open(config.modelDir);
+    await progress.readWeights(checkpoint.files);
+    troupe = await progress.step('engine', () => Troupe.start({ ...config.engine, log: (line) => startupLines.push(line) }));
+    const defaults = samplingDefaults(checkpoint.generationConfig.raw, config.generationConfig);
+    server = await GatewayServer.start(troupe, {
+      host: config.host, port: config.port, modelDir: config.modelDir, servedModelNames: config.servedModelNames,
+      apiKeys: config.apiKeys, maxNumSeqs: config.engine.maxNumSeqs ?? DEFAULT_MAX_NUM_SEQS,
+      maxPendingRequests: config.maxPendingRequests, maxRequestBytes: config.maxRequestBytes,
+      defaults, version: pkg.version, ...(config.seed !== undefined ? { seed: config.seed } : {}),
+    });
+    progress.stop();
+    printBanner(config, server, startupLines, describeDefaults(defaults));
+  } catch (error) {
+    progress.stop();
+    console.error(`troupe serve: ${(error as Error).message}`);
+    return 1;
+  }
+  const stopped = new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      console.log(`troupe serve: ${signal}: no new requests; waiting up to ${config.shutdownTimeoutS}s for ${server.ctx.admission.admitted} in flight`);
+      void (async () => {
+        const finished = await server.drain(config.shutdownTimeoutS * 1000);
+        if (!finished) console.log('troupe serve: shutdown timeout reached; the remaining requests were aborted');
+        server.close();
+        await troupe.shutdown();
+        console.log('troupe serve: stopped');
+        resolve(0);
+      })();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return stopped;
+}
+
+export function resolveServeConfig(model: string | undefined, flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  const topology = flags.topology ? loadTopology(flags.topology) : topologyFromFlags({
+    ...(flags.tensorParallelSize ? { tensorParallelSize: int('--tensor-parallel-size', flags.tensorParallelSize, 1) } : {}),
+    ...(flags.pipelineParallelSize ? { pipelineParallelSize: int('--pipeline-parallel-size', flags.pipelineParallelSize, 1) } : {}),
+  });
+  const serve = topology.serve;
+  const tp = flags.tensorParallelSize ? int('--tensor-parallel-size', flags.tensorParallelSize, 1) : topology.tensor_parallel_size;
+  const pp = flags.pipelineParallelSize ? int('--pipeline-parallel-size', flags.pipelineParallelSize, 1) : topology.pipeline_parallel_size;
+  if (tp * pp > 1) {
+    throw new ServeFlagError(`tensor_parallel_size ${tp} x pipeline_parallel_size ${pp}: the engine serves one rank for now; ` +
+      'multi-rank serving arrives with the topology work (`troupe topology check` validates the file meanwhile)');
+  }
+  const placementFlag = flags.rankPlacement ?? (typeof topology.placement === 'string' ? topology.placement : undefined);
+  if (typeof topology.placement !== 'string' && !flags.rankPlacement) throw new ServeFlagError('placing the rank on another node needs multi-rank serving, which is not wired in yet');
+  if (placementFlag !== undefined && !['local', 'thread', 'process'].includes(placementFlag)) {
+    throw new ServeFlagError(`--rank-placement must be local, thread or process, got "${placementFlag}"`);
+  }
+
+  let modelDir = model ?? topology.model;
+  let generatedDefault = false;
+  if (!modelDir) {
+    modelDir = ensureDefaultModel(env).dir;
+    generatedDefault = true;
+  }
+  // the embedded default is tiny: a modest context and cache instead of the full 131072 tokens and 2 GiB
+  const fallback: { maxModelLen?: number; kvCacheMemory?: string } = generatedDefault ? DEFAULT_MODEL.engine : {};
+  const generationConfig = flags.generationConfig ?? 'auto';
+  if (generationConfig !== 'auto' && generationConfig !== 'vllm') throw new ServeFlagError(`--generation-config must be auto or vllm, got "${generationConfig}"`);
+  const policy = flags.schedulingPolicy;
+  if (policy !== undefined && policy !== 'fcfs' && policy !== 'priority') throw new ServeFlagError(`--scheduling-policy must be fcfs or priority, got "${policy}"`);
+
+  const engine: TroupeOptions = { model: modelDir };
+  const set = <K extends keyof TroupeOptions>(key: K, value: TroupeOptions[K] | undefined) => {
+    if (value !== undefined) engine[key] = value;
+  };
+  set('dtype', flags.dtype ?? serve.dtype);
+  set('maxModelLen', flags.maxModelLen ? int('--max-model-len', flags.maxModelLen, 1) : serve.max_model_len ?? fallback.maxModelLen);
+  set('maxNumSeqs', flags.maxNumSeqs ? int('--max-num-seqs', flags.maxNumSeqs, 1) : serve.max_num_seqs);
+  set('maxNumBatchedTokens', flags.maxNumBatchedTokens ? int('--max-num-batched-tokens', flags.maxNumBatchedTokens, 1) : serve.max_num_batched_tokens);
+  set('blockSize', flags.blockSize ? int('--block-size', flags.blockSize, 1) : serve.block_size);
+  set('kvCacheMemory', flags.kvCacheMemory ?? topology.memory.kv_cache ?? fallback.kvCacheMemory);
+  set('enablePrefixCaching', flags.enablePrefixCaching ?? serve.enable_prefix_caching);
+  set('schedulingPolicy', policy as TroupeOptions['schedulingPolicy']);
+  set('cpuOffloadGb', flags.cpuOffloadGb !== undefined ? Number(flags.cpuOffloadGb) : undefined);
+  set('chatTemplate', flags.chatTemplate);
+  set('threads', flags.threads ? int('--threads', flags.threads, 1) : topology.threads_per_rank);
+  set('rankPlacement', placementFlag as TroupeOptions['rankPlacement']);
+
+  const envKey = env['TROUPE_API_KEY'];
+  const names = flags.servedModelName ?? (serve.served_model_name ? [serve.served_model_name] : [generatedDefault ? DEFAULT_MODEL.servedName : modelDir]);
+  return {
+    modelDir, generatedDefault,
+    servedModelNames: names,
+    host: flags.host ?? serve.host ?? '127.0.0.1',
+    port: flags.port !== undefined ? int('--port', flags.port, 0, 65535) : serve.port ?? 8000,
+    engine, topology,
+    topologySource: flags.topology ?? 'flags',
+    apiKeys: flags.apiKey?.length ? flags.apiKey : envKey ? [envKey] : [],
+    generationConfig,
+    ...(flags.seed !== undefined ? { seed: int('--seed', flags.seed, 0) } : {}),
+    maxRequestBytes: byteSize('--max-request-bytes', flags.maxRequestBytes ?? '16MiB'),
+    maxPendingRequests: int('--max-pending-requests', flags.maxPendingRequests ?? '256', 0),
+    shutdownTimeoutS: number('--shutdown-timeout', flags.shutdownTimeout ?? '30', 0),
+  };
+}
+
+function printBanner(config: ServeConfig, server: GatewayServer, engineLines: string[], defaults: string): void {
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.port}`;
+  const lines = [
+    `troupe serve ${pkg.version}: model ${config.modelDir}` +
+      (config.generatedDefault ? ` (the embedded default: generated ${DEFAULT_MODEL.preset} preset, random weights)` : ''),
+    `served as: ${config.servedModelNames.join(', ')}; max_model_len ${server.ctx.engine.maxModelLen}; sampling defaults: ${defaults}`,
+    `topology (${config.topologySource}):`,
+    ...topologyLines(config),
+    ...engineLines,
+    `admission: ${server.ctx.admission.capacity} sequences (max_num_seqs ${config.engine.maxNumSeqs ?? DEFAULT_MAX_NUM_SEQS} + ${config.maxPendingRequests} pending); ` +
+      `bodies up to ${config.maxRequestBytes} bytes${config.apiKeys.length ? '; API key required on /v1/*' : ''}`,
+    `OpenAI API on ${url}/v1 (completions, chat/completions, models), WebSocket ${url.replace('http', 'ws')}/v1/stream, ${url}/metrics`,
+  ];
+  for (const line of lines) console.log(line);
+}
+
+function topologyLines(config: ServeConfig): string[] {
+  try {
+    const kvCache = config.engine.kvCacheMemory ?? config.topology.memory.kv_cache;
+    const topology = { ...config.topology, memory: { ...config.topology.memory, ...(kvCache !== undefined ? { kv_cache: kvCache } : {}) } };
+    const plan = buildPlan(topology, probeHardware(), modelShape(config.modelDir, config.engine.dtype), config.topologySource);
+    return describePlan(plan).split('\n').map((l) => `  ${l}`);
+  } catch (error) {
+    return [`  1 rank (${config.engine.rankPlacement ?? 'local'}); ${(error as Error).message.split('\n')[0]}`];
+  }
+}
+
+function int(flag: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) throw new ServeFlagError(`${flag} must be an integer in [${min}, ${max}], got "${text}"`);
+  return Number(text);
+}
+
+function number(flag: string, text: string, min: number): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < min) throw new ServeFlagError(`${flag} must be a number >= ${min}, got "${text}"`);
+  return value;
+}
+
+function byteSize(flag: string, text: string): number {
+  try {
+    return parseByteSize(text);
+  } catch {
+    throw new ServeFlagError(`${flag} must be a size like 16MiB or 1000000, got "${text}"`);
+  }
+}

@@ -1,0 +1,127 @@
+// The flags of `troupe serve` (vLLM's names where the concept is the same)
+// and of `troupe bench serve`. Only commander here, so `troupe --help` stays
+// fast; the commands load their implementations when they run.
+import type { Command } from 'commander';
+
+export interface ServeFlags {
+  topology?: string;
+  host?: string;
+  port?: string;
+  servedModelName?: string[];
+  apiKey?: string[];
+  dtype?: string;
+  maxModelLen?: string;
+  maxNumSeqs?: string;
+  maxNumBatchedTokens?: string;
+  blockSize?: string;
+  kvCacheMemory?: string;
+  enablePrefixCaching?: boolean;
+  schedulingPolicy?: string;
+  cpuOffloadGb?: string;
+  chatTemplate?: string;
+  generationConfig?: string;
+  tensorParallelSize?: string;
+  pipelineParallelSize?: string;
+  enableChunkedPrefill?: boolean;
+  threads?: string;
+  rankPlacement?: string;
+  seed?: string;
+  maxRequestBytes?: string;
+  maxPendingRequests?: string;
+  shutdownTimeout?: string;
+}
+
+/** A repeatable option: each occurrence adds a value (a variadic one would swallow the model directory after it). */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+export function defineServeCommand(program: Command): void {
+  program
+    .command('serve [model]')
+    .description('serve a model (HF directory) behind an OpenAI-compatible API; with no model, a small generated one')
+    .option('--topology <file>', 'topology file (tensor/pipeline layout, placement, memory, serve settings); flags override it')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+    .option('--port <port>', 'port to listen on (default 8000; 0: any free port)')
+    .option('--served-model-name <names...>', 'model name(s) in the API (default: the model directory as given)')
+    .option('--api-key <key>', 'require "Authorization: Bearer <key>" on /v1/*; repeat for several keys (default: $TROUPE_API_KEY if set)', collect)
+    .option('--dtype <dtype>', 'auto, bfloat16 or float32')
+    .option('--max-model-len <n>', 'context length (default: the model\'s, capped to what the KV cache holds)')
+    .option('--max-num-seqs <n>', 'sequences running at once (default 64)')
+    .option('--max-num-batched-tokens <n>', 'token budget of one engine step; prefills are chunked to it (default 256)')
+    .option('--block-size <n>', 'tokens per KV-cache block (default 16)')
+    .option('--kv-cache-memory <size>', 'KV-cache budget, e.g. 2GiB')
+    .option('--enable-prefix-caching', 'reuse KV blocks of shared prompt prefixes (default on)')
+    .option('--no-enable-prefix-caching', 'turn prefix caching off')
+    .option('--scheduling-policy <policy>', 'fcfs or priority')
+    .option('--cpu-offload-gb <n>', 'GiB of weights to keep in CPU memory (CPU engine: must be 0)')
+    .option('--chat-template <template>', 'chat template: a file or the template text (default: tokenizer_config.json\'s)')
+    .option('--generation-config <mode>', 'auto: sampling defaults from generation_config.json (as vLLM); vllm: ignore it', 'auto')
+    .option('--tensor-parallel-size <n>', 'tensor-parallel ranks')
+    .option('--pipeline-parallel-size <n>', 'pipeline stages')
+    .option('--enable-chunked-prefill', 'accepted for vLLM compatibility: prefills are always chunked to the step budget')
+    .option('--threads <n>', 'compute threads (default: the cores this process may use)')
+    .option('--rank-placement <placement>', 'where the rank runs: local (this thread), thread or process')
+    .option('--seed <n>', 'seed for requests that bring none (reproducible runs)')
+    .option('--max-request-bytes <size>', 'largest request body accepted, e.g. 16MiB (413 above)', '16MiB')
+    .option('--max-pending-requests <n>', 'sequences that may wait beyond --max-num-seqs; more get 429', '256')
+    .option('--shutdown-timeout <seconds>', 'on SIGTERM, how long requests in flight may finish before they are aborted', '30')
+    .action(async (model: string | undefined, flags: ServeFlags) => {
+      const { runServe } = await import('./serve-command.js');
+      const code = await runServe(model, flags);
+      if (code !== null) process.exit(code);
+    });
+}
+
+export interface BenchServeFlags {
+  baseUrl?: string;
+  host: string;
+  port: string;
+  endpoint: string;
+  model?: string;
+  tokenizer?: string;
+  apiKey?: string;
+  inputLen: string;
+  outputLen: string;
+  rangeRatio: string;
+  numPrompts: string;
+  requestRate: string;
+  burstiness: string;
+  maxConcurrency?: string;
+  seed: string;
+  ignoreEos?: boolean;
+  promptFormat: string;
+  json?: boolean;
+  progress: boolean;
+  record: boolean;
+}
+
+export function defineBenchServeCommand(bench: Command): void {
+  bench
+    .command('serve')
+    .description('serving benchmark against any OpenAI-compatible server, like vLLM benchmark_serving (random dataset)')
+    .option('--base-url <url>', 'server URL, e.g. http://127.0.0.1:8000 (default: http://HOST:PORT)')
+    .option('--host <host>', 'server host', '127.0.0.1')
+    .option('--port <port>', 'server port', '8000')
+    .option('--endpoint <path>', 'completions endpoint', '/v1/completions')
+    .option('--model <name>', 'model name to request (default: the first of GET /v1/models)')
+    .option('--tokenizer <dir>', 'directory with tokenizer.json for building prompts (default: the Llama 3.1 tokenizer)')
+    .option('--api-key <key>', 'sent as "Authorization: Bearer <key>" (default: $OPENAI_API_KEY if set)')
+    .option('--input-len <n>', 'prompt tokens (random dataset)', '1024')
+    .option('--output-len <n>', 'tokens to generate per request', '128')
+    .option('--range-ratio <r>', 'lengths drawn uniformly in [len * (1 - r), len * (1 + r)]', '0')
+    .option('--num-prompts <n>', 'requests to send', '100')
+    .option('--request-rate <rate>', 'requests per second (Poisson arrivals); inf sends all at once', 'inf')
+    .option('--burstiness <b>', 'gamma shape of the arrival gaps (1: Poisson)', '1')
+    .option('--max-concurrency <n>', 'requests in flight at most')
+    .option('--seed <n>', 'seed of the dataset and the arrivals', '0')
+    .option('--ignore-eos', 'generate exactly --output-len tokens (sends ignore_eos)')
+    .option('--prompt-format <format>', 'text (prompts as text) or tokens (token-id prompts, exact lengths)', 'text')
+    .option('--json', 'print the results as JSON instead of a table')
+    .option('--no-progress', 'no progress bar')
+    .option('--no-record', 'do not write a record under bench/results/')
+    .action(async (flags: BenchServeFlags) => {
+      const { runBenchServe } = await import('./bench-serve-command.js');
+      process.exit(await runBenchServe(flags));
+    });
+}
