@@ -6,7 +6,7 @@ import { Observable } from 'rxjs';
 import { Actor } from '../runtime/index.js';
 import type { RequestDelta } from '../actors/front/request-record.js';
 import { InvalidParamsError, validateGenerationParams, type GenerationParams } from '../actors/engine/request-params.js';
-import { PATHS, type Troupe } from '../actors/engine/troupe.js';
+import { API_ASK_TIMEOUT_MS, PATHS, type Troupe } from '../actors/engine/troupe.js';
 import { reviveTokenizerError } from '../actors/tokenizer/errors.js';
 import type { DecodeReply, TokenizeOptions, TokenizeReply, TokenizerInfo, TokenizerMessage } from '../actors/tokenizer/messages.js';
 import type { PromptInput } from '../actors/tokenizer/prompt.js';
@@ -54,7 +54,7 @@ export class EngineClient {
 
   static async create(troupe: Troupe, modelDir: string, metrics: GatewayMetrics): Promise<EngineClient> {
     const tokenizer = troupe.system.refFor<TokenizerMessage>(PATHS.tokenizer);
-    const info = await tokenizer.ask<TokenizerInfo>((replyTo) => ({ type: 'info', replyTo }));
+    const info = await tokenizer.ask<TokenizerInfo>((replyTo) => ({ type: 'info', replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
     const vocab = Vocabulary.load(modelDir);
     const client = new EngineClient(troupe, info, vocab, vocabularyTexts(vocab), metrics);
     const listener = await troupe.spawnExtension<RequestEvent>('gateway-metrics', { factory: () => new RequestEventsListener((e) => metrics.onRequestEvent(e)), mailbox: { capacity: 1 << 16 } });
@@ -73,7 +73,7 @@ export class EngineClient {
   /** Token ids of a prompt, and the text echo returns; no length check beyond max_model_len (the caller words it). */
   async tokenize(prompt: PromptInput, options: Omit<TokenizeOptions, 'maxTokens'>): Promise<PreparedPrompt> {
     const tokenizer = this.troupe.system.refFor<TokenizerMessage>(PATHS.tokenizer);
-    const reply = await tokenizer.ask<TokenizeReply>((replyTo) => ({ type: 'tokenize', prompt, options, replyTo }));
+    const reply = await tokenizer.ask<TokenizeReply>((replyTo) => ({ type: 'tokenize', prompt, options, replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
     if (!reply.ok) throw this.clientError(reply.error.name, reply.error.message);
     const text = reply.prompt ?? this.vocab.decode(reply.promptTokenIds, false);
     return { tokenIds: reply.promptTokenIds, text: prompt.kind === 'chat' ? '' : text };
@@ -81,7 +81,7 @@ export class EngineClient {
 
   async detokenize(tokenIds: number[]): Promise<string> {
     const tokenizer = this.troupe.system.refFor<TokenizerMessage>(PATHS.tokenizer);
-    const reply = await tokenizer.ask<DecodeReply>((replyTo) => ({ type: 'decode', tokenIds, replyTo }));
+    const reply = await tokenizer.ask<DecodeReply>((replyTo) => ({ type: 'decode', tokenIds, replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
     if (!reply.ok) throw this.clientError(reply.error.name, reply.error.message);
     return reply.text;
   }

@@ -80,6 +80,12 @@ export interface GenerationResult {
   promptLogprobs?: RequestDelta['promptLogprobs'];
 }
 
+/**
+ * How long the API waits on the engine's actors: generous, since under load
+ * (a long prefill, a busy machine) their mailboxes legitimately queue.
+ */
+export const API_ASK_TIMEOUT_MS = 60_000;
+
 export const DEFAULT_MAX_NUM_SEQS = 64;
 export const DEFAULT_MAX_NUM_BATCHED_TOKENS = 256;
 
@@ -216,7 +222,7 @@ export class Troupe {
   /** Spawns an extension actor into the tree (supervised under troupe/extensions); returns its ref. */
   async spawnExtension<M>(id: string, spec: ActorSpec<M>, restart: 'permanent' | 'transient' | 'temporary' = 'permanent'): Promise<ActorRef<M>> {
     const extensions = this.system.refFor<SupervisorMessage>(PATHS.extensions);
-    const reply = await extensions.ask<{ path: string } | { error: string }>((replyTo) => ({ type: 'start-child', child: { id, restart, actor: spec }, replyTo }));
+    const reply = await extensions.ask<{ path: string } | { error: string }>((replyTo) => ({ type: 'start-child', child: { id, restart, actor: spec }, replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
     if ('error' in reply) throw new Error(`extension ${id}: ${reply.error}`);
     return this.system.refFor<M>(reply.path);
   }
@@ -227,11 +233,11 @@ export class Troupe {
   }
 
   kvUsage(): Promise<KvUsage> {
-    return this.system.refFor<KvCacheMessage>(PATHS.kv).ask<KvUsage>((replyTo) => ({ type: 'usage', replyTo }));
+    return this.system.refFor<KvCacheMessage>(PATHS.kv).ask<KvUsage>((replyTo) => ({ type: 'usage', replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
   }
 
   resetPrefixCache(): Promise<boolean> {
-    return this.system.refFor<KvCacheMessage>(PATHS.kv).ask<boolean>((replyTo) => ({ type: 'reset-prefix-cache', replyTo }));
+    return this.system.refFor<KvCacheMessage>(PATHS.kv).ask<boolean>((replyTo) => ({ type: 'reset-prefix-cache', replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
   }
 
   /** Tokenizes a prompt the way generate() would (chat template, BOS, length checks). */
@@ -239,7 +245,7 @@ export class Troupe {
     const tokenizer = this.system.refFor<TokenizerMessage>(PATHS.tokenizer);
     const reply = await tokenizer.ask<TokenizeReply>((replyTo) => ({
       type: 'tokenize', prompt: toPromptInput(prompt), ...(maxTokens !== undefined ? { options: { maxTokens } } : {}), replyTo,
-    }));
+    }), { timeoutMs: API_ASK_TIMEOUT_MS });
     if (!reply.ok) throw reviveTokenizerError(reply.error);
     return reply.promptTokenIds;
   }

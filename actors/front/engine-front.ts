@@ -153,7 +153,7 @@ export class EngineFront extends Actor<FrontMessage> {
    * 'refused' when it cannot serve this request at all.
    */
   private async detokenize(record: RequestRecord, tokens: number[], final: boolean): Promise<{ text: string; stopMatched: boolean } | 'unavailable' | 'refused'> {
-    const add = () => this.detokenizer.ask<DeltaReply>((replyTo) => ({ type: 'add', requestId: record.id, tokenIds: tokens, final, replyTo }));
+    const add = () => this.detokenizer.ask<DeltaReply>((replyTo) => ({ type: 'add', requestId: record.id, tokenIds: tokens, final, replyTo }), { timeoutMs: 30_000 });
     try {
       let reply = await add();
       if (!reply.ok) {

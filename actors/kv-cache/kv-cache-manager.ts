@@ -21,7 +21,7 @@ export class KvCacheManager extends Actor<KvCacheMessage> {
   async receive(message: KvCacheMessage): Promise<void> {
     switch (message.type) {
       case 'usage': {
-        const stats = await this.scheduler.ask<SchedulerActorStats>((replyTo) => ({ type: 'stats', replyTo }));
+        const stats = await this.scheduler.ask<SchedulerActorStats>((replyTo) => ({ type: 'stats', replyTo }), { timeoutMs: 30_000 });
         message.replyTo.tell({
           plan: this.plan, usage: stats.kvUsage, running: stats.running, waiting: stats.waiting,
           prefixQueries: stats.prefixQueries, prefixHits: stats.prefixHits, preemptions: stats.preemptions,
@@ -29,7 +29,7 @@ export class KvCacheManager extends Actor<KvCacheMessage> {
         return;
       }
       case 'reset-prefix-cache':
-        message.replyTo.tell(await this.scheduler.ask<boolean>((replyTo) => ({ type: 'reset-prefix-cache', replyTo })));
+        message.replyTo.tell(await this.scheduler.ask<boolean>((replyTo) => ({ type: 'reset-prefix-cache', replyTo }), { timeoutMs: 30_000 }));
         return;
     }
   }

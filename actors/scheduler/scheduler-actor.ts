@@ -38,7 +38,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
     this.front = system.refFor(this.options.frontPath);
     this.rank = system.refFor(this.options.rankPath);
     this.context.watch(this.rank);
-    const unfinished = await this.front.ask<EngineRequest[]>((replyTo) => ({ type: 'resubmit-all', replyTo }));
+    const unfinished = await this.front.ask<EngineRequest[]>((replyTo) => ({ type: 'resubmit-all', replyTo }), { timeoutMs: 30_000 });
     this.add(unfinished);
   }
 
