@@ -97,7 +97,10 @@ export class EngineFront extends Actor<FrontMessage> {
     }
     const ending = new Map(finished.map((f) => [f.requestId, f.reason]));
     for (const [requestId, got] of fresh) {
-      const record = this.records.get(requestId)!;
+      // A request can finish while an earlier one's tokens are being detokenized
+      // (a client hanging up aborts it): its record is gone, nothing more to send.
+      const record = this.records.get(requestId);
+      if (!record) continue;
       const reason = ending.get(requestId);
       const reply = await this.detokenize(record, got.map((g) => g.token), reason !== undefined);
       if (reply === 'unavailable') {
