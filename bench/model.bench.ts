@@ -1,6 +1,5 @@
 // Model benchmark: decode and prefill tokens/s of the `llama-3.2-1b` preset in
-// bfloat16 (Model I's first, correct-first implementation), beside this
-// machine's limits measured in the same run (DESIGN.md, "Performance targets
+// bfloat16, beside this machine's limits measured in the same run (DESIGN.md, "Performance targets
 // and how they are measured"):
 //   bandwidth   read-only sum over >= 2 GiB, 8 interleaved streams per thread, all compute threads
 //   bf16 peak   register-only vdpbf16ps loop on all compute threads
@@ -9,18 +8,22 @@
 //   8-seq limit     = min(8 x decode limit, bf16 peak / (2 x matmul parameters per token))
 // Bandwidth and peak on these shared VMs drift between runs (16 to 33 GB/s
 // seen within minutes), so both are measured before and after the model runs
-// and the larger of each is the limit; all are printed and recorded. The model is generated
-// (seeded) into ~/.cache/troupe/models when absent.
+// and the larger of each is the limit; all are printed and recorded. Each figure's samples
+// are repeated while other processes use the cores (bench/quiet.ts: foreign CPU load above
+// 5%), and the load of the kept samples is recorded. The model is generated (seeded) into
+// ~/.cache/troupe/models when absent.
 //
-//   npm run bench:model [-- --decode-steps 32 --prefill-len 512 --runs 3]
+//   npm run bench:model [-- --decode-steps 32 --prefill-len 512 --runs 3 --block-size 32 --context 32]
 import { existsSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateModel } from '../models/generator.js';
 import { LlamaModel } from '../models/llama.js';
+import { DEFAULT_BLOCK_SIZE } from '../models/options.js';
 import { PageAllocator } from '../models/pages.js';
 import { loadNative } from '../native/index.js';
+import { quietSample } from './quiet.js';
 import { median, writeRecord } from './record.js';
 
 const { values: args } = parseArgs({
@@ -30,6 +33,8 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     batch: { type: 'string', default: '8' },
     threads: { type: 'string', default: String(availableParallelism()) },
+    'block-size': { type: 'string' },
+    context: { type: 'string', default: '32' },
     dir: { type: 'string' },
   },
 });
@@ -38,6 +43,8 @@ const PREFILL_LEN = Number(args['prefill-len']);
 const RUNS = Number(args.runs);
 const BATCH = Number(args.batch);
 const THREADS = Number(args.threads);
+const BLOCK_SIZE = args['block-size'] === undefined ? DEFAULT_BLOCK_SIZE : Number(args['block-size']);
+const CONTEXT = Number(args.context); // prompt tokens cached before the decode steps
 const PRESET = 'llama-3.2-1b';
 const SEED = 1;
 
@@ -56,7 +63,10 @@ const peakBefore = native.measureBf16Peak(THREADS, 1.0);
 console.log(`limits before (${THREADS} threads): read bandwidth ${(bandwidthBefore / 1e9).toFixed(1)} GB/s; bf16 peak ${(peakBefore.flops / 1e9).toFixed(0)} GFLOP/s (${peakBefore.instruction})`);
 
 const loadStart = performance.now();
-const model = LlamaModel.load(dir, { dtype: 'bfloat16', threads: THREADS, maxModelLen: 4096, numBlocks: 2048 });
+const model = LlamaModel.load(dir, {
+  dtype: 'bfloat16', threads: THREADS, blockSize: BLOCK_SIZE, maxModelLen: Math.max(4096, CONTEXT + 1024),
+  numBlocks: Math.ceil(((BATCH + 1) * (CONTEXT + 64) + PREFILL_LEN) / BLOCK_SIZE) + 16, maxNumBatchedTokens: Math.max(PREFILL_LEN, CONTEXT),
+});
 const loadSeconds = (performance.now() - loadStart) / 1000;
 const c = model.config;
 const H = c.hiddenSize, D = c.headDim, I = c.intermediateSize, V = c.vocabSize;
@@ -72,14 +82,14 @@ const randomPrompt = (n: number): number[] =>
   Array.from({ length: n }, () => (tokenSeed = (Math.imul(tokenSeed, 1103515245) + 12345) >>> 0) % 128000);
 const greedy = (outputIndex: number) => ({ params: { temperature: 0 }, seed: 0, outputIndex });
 
-/** Seconds per decode step for `seqs` sequences, each prefilled with a 32-token prompt. */
+/** Seconds per decode step for `seqs` sequences, each prefilled with a CONTEXT-token prompt. */
 async function decode(seqs: number, steps: number): Promise<{ perStep: number[]; weightBytesPerStep: number }> {
   const states = Array.from({ length: seqs }, () => ({ table: [] as number[], cached: 0, next: 0 }));
   for (const s of states) {
-    const prompt = randomPrompt(32);
-    pages.ensure(s.table, 32, bs);
+    const prompt = randomPrompt(CONTEXT);
+    pages.ensure(s.table, CONTEXT, bs);
     const [r] = await model.step([{ tokens: prompt, cachedTokens: 0, blockTable: s.table, sample: greedy(0) }]);
-    s.cached = 32;
+    s.cached = CONTEXT;
     s.next = r!.token!;
   }
   const perStep: number[] = [];
@@ -107,16 +117,25 @@ async function prefill(len: number): Promise<number> {
 
 await decode(1, 2); // warm up (page faults, thread start)
 
-const single = await decode(1, DECODE_STEPS);
+const singleQ = await quietSample(() => decode(1, DECODE_STEPS));
+const single = singleQ.value;
 const decodeTps = 1 / median(single.perStep);
 
 const prefillTimes: number[] = [];
-for (let r = 0; r < RUNS; r++) prefillTimes.push(await prefill(PREFILL_LEN));
+const prefillLoads: number[] = [];
+for (let r = 0; r < RUNS; r++) {
+  const q = await quietSample(() => prefill(PREFILL_LEN));
+  prefillTimes.push(q.value);
+  prefillLoads.push(q.foreign);
+}
 const prefillTps = PREFILL_LEN / median(prefillTimes);
 const prefillFlopsPerToken = 2 * matmulParams + (2 * V * H) / PREFILL_LEN;
 
-const batched = await decode(BATCH, Math.max(8, DECODE_STEPS / 2));
+const batchedQ = await quietSample(() => decode(BATCH, Math.max(8, DECODE_STEPS / 2)));
+const batched = batchedQ.value;
 const batchTps = BATCH / median(batched.perStep);
+const stats = model.stats();
+console.log(`foreign CPU load of the kept samples: decode ${(100 * singleQ.foreign).toFixed(1)}%, prefill ${prefillLoads.map((l) => (100 * l).toFixed(1) + '%').join(' ')}, ${BATCH} seqs ${(100 * batchedQ.foreign).toFixed(1)}%`);
 
 await model.close();
 const bandwidthAfter = native.measureReadBandwidth(2 * 2 ** 30, THREADS, 5);
@@ -141,7 +160,12 @@ console.log(`weights streamed per decode step: 1 sequence ${(single.weightBytesP
 const file = writeRecord('model', {
   model: { preset: PRESET, dtype: 'bfloat16', seed: SEED, residentWeightBytes: model.residentWeightBytes, decodeBytesPerToken: decodeBytes, matmulParamsPerToken: matmulParams, loadSeconds },
   threads: THREADS,
+  blockSize: BLOCK_SIZE,
+  contextTokens: CONTEXT,
   isa: loadNative().selectedIsa(),
+  scratch: { peakBytes: stats.peakScratchBytes, capacityBytes: stats.scratchCapacityBytes, growths: stats.scratchGrowths },
+  pool: { jobs: stats.poolJobs, sleeps: stats.poolSleeps },
+  foreignLoad: { decode1: singleQ.foreign, prefill: prefillLoads, decodeBatch: batchedQ.foreign },
   limits: { readBandwidthBytesPerS: bandwidth, readBandwidthBefore: bandwidthBefore, readBandwidthAfter: bandwidthAfter, bf16PeakFlops: peak.flops, bf16PeakBefore: peakBefore.flops, bf16PeakAfter: peakAfter.flops, peakInstruction: peak.instruction },
   decode1: { tokPerS: decodeTps, limitTokPerS: decodeLimit, ratio: decodeTps / decodeLimit, steps: DECODE_STEPS, medianStepS: median(single.perStep) },
   prefill: { promptLen: PREFILL_LEN, tokPerS: prefillTps, limitTokPerS: prefillLimit, ratio: prefillTps / prefillLimit, runs: prefillTimes },

@@ -49,7 +49,7 @@ export function defineServeCommand(program: Command): void {
     .option('--max-model-len <n>', 'context length (default: the model\'s, capped to what the KV cache holds)')
     .option('--max-num-seqs <n>', 'sequences running at once (default 64)')
     .option('--max-num-batched-tokens <n>', 'token budget of one engine step; prefills are chunked to it (default 256)')
-    .option('--block-size <n>', 'tokens per KV-cache block (default 16)')
+    .option('--block-size <n>', 'tokens per KV-cache block (default 32)')
     .option('--kv-cache-memory <size>', 'KV-cache budget, e.g. 2GiB')
     .option('--enable-prefix-caching', 'reuse KV blocks of shared prompt prefixes (default on)')
     .option('--no-enable-prefix-caching', 'turn prefix caching off')

@@ -69,6 +69,8 @@ export class LlamaModel {
       invFreq,
       blockSize: options.blockSize,
       numBlocks: options.numBlocks,
+      maxBatchTokens: options.maxNumBatchedTokens,
+      maxSeqs: options.maxNumSeqs,
       embed: this.weights.embed,
       lmHead: this.weights.lmHead,
       finalNorm: this.weights.finalNorm,

@@ -1,6 +1,6 @@
 // Model options as the CLI and the future `serve` take them (vLLM's names),
 // validated and resolved against a checkpoint's config. Policy only: no I/O.
-import { availableParallelism } from 'node:os';
+import { usableCores } from './cores.js';
 import type { Isa } from '../native/index.js';
 import type { LlamaConfig } from './config.js';
 import { ModelOptionError } from './errors.js';
@@ -13,16 +13,28 @@ export interface ModelOptions {
   dtype?: string;
   /** --cpu-offload-gb: belongs to a GPU backend, which Troupe lacks; anything but 0 is refused. */
   cpuOffloadGb?: number;
-  /** Compute threads (default: the machine's cores). */
+  /** Compute threads (default: the cores this process may use: its CPU affinity, capped by a cgroup CPU quota). */
   threads?: number;
   /** Kernel path (default: TROUPE_ISA, else the best the CPU has). */
   isa?: Isa;
-  /** --block-size: token slots per KV page (default 16). */
+  /**
+   * --block-size: token slots per KV page (default 32, chosen by measurement:
+   * `npm run bench:attention` and `npm run bench:model -- --block-size N --prefill-len 2048
+   * --context 512`; native/README.md has the figures: 32 beat 16 by ~5-10% in the attention
+   * kernel and by 1-5% end to end, 64 was no better than 32 and noisier).
+   */
   blockSize?: number;
   /** KV pages (default: enough for one sequence of maxModelLen tokens). */
   numBlocks?: number;
   /** --max-model-len (default: max_position_embeddings, at most 16384 unless given). */
   maxModelLen?: number;
+  /**
+   * --max-num-batched-tokens: tokens of the largest step expected (default 2048). Sizes the
+   * native scratch arena at load; a larger step still runs (the arena grows, counted in stats).
+   */
+  maxNumBatchedTokens?: number;
+  /** --max-num-seqs: sequences of the largest step expected (default 256); sizes the sampled-logits scratch. */
+  maxNumSeqs?: number;
   /**
    * Where weights live: 'anonymous' (default: read into aligned anonymous
    * memory) or 'mmap' (tensors used as stored are read through a file
@@ -41,10 +53,14 @@ export interface ResolvedModelOptions {
   blockSize: number;
   numBlocks: number;
   maxModelLen: number;
+  maxNumBatchedTokens: number;
+  maxNumSeqs: number;
   weightMemory: WeightMemory;
 }
 
 const DEFAULT_MAX_MODEL_LEN = 16384;
+/** KV page size when none is given (see ModelOptions.blockSize for how it was chosen). */
+export const DEFAULT_BLOCK_SIZE = 32;
 
 /** Throws ModelOptionError for an option Troupe cannot honour. */
 export function validateCpuOffload(cpuOffloadGb: number | undefined): void {
@@ -84,14 +100,16 @@ function positiveInt(option: string, v: number | undefined, fallback: number): n
 export function resolveModelOptions(options: ModelOptions, config: LlamaConfig): ResolvedModelOptions {
   validateCpuOffload(options.cpuOffloadGb);
   const dtype = resolveDtype(options.dtype, config);
-  const blockSize = positiveInt('--block-size', options.blockSize, 16);
+  const blockSize = positiveInt('--block-size', options.blockSize, DEFAULT_BLOCK_SIZE);
   if (blockSize > 256) throw new ModelOptionError('--block-size', `must be at most 256, got ${blockSize}`);
   const maxModelLen = positiveInt('--max-model-len', options.maxModelLen, Math.min(config.maxPositionEmbeddings, DEFAULT_MAX_MODEL_LEN));
   if (maxModelLen > config.maxPositionEmbeddings)
     throw new ModelOptionError('--max-model-len', `${maxModelLen} exceeds the model's max_position_embeddings (${config.maxPositionEmbeddings})`);
   const numBlocks = positiveInt('numBlocks', options.numBlocks, Math.ceil(maxModelLen / blockSize) + 1);
-  const threads = positiveInt('threads', options.threads, availableParallelism());
+  const threads = positiveInt('threads', options.threads, usableCores());
+  const maxNumBatchedTokens = positiveInt('--max-num-batched-tokens', options.maxNumBatchedTokens, 2048);
+  const maxNumSeqs = positiveInt('--max-num-seqs', options.maxNumSeqs, 256);
   const weightMemory = options.weightMemory ?? 'anonymous';
   if (weightMemory !== 'anonymous' && weightMemory !== 'mmap') throw new ModelOptionError('weightMemory', `must be 'anonymous' or 'mmap', got '${weightMemory}'`);
-  return { dtype, threads, isa: options.isa, blockSize, numBlocks, maxModelLen, weightMemory };
+  return { dtype, threads, isa: options.isa, blockSize, numBlocks, maxModelLen, maxNumBatchedTokens, maxNumSeqs, weightMemory };
 }

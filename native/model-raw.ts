@@ -39,6 +39,10 @@ export interface NativeModelDesc {
   invFreq: Float32Array; // [headDim / 2]
   blockSize: number;
   numBlocks: number;
+  /** Sizes the scratch arena at load: tokens of the largest step expected (larger steps grow it). */
+  maxBatchTokens?: number;
+  /** Sizes the arena's sampled-logits region: sequences of the largest step expected. */
+  maxSeqs?: number;
   embed: Uint16Array | Float32Array; // [V, H] bf16 bits (bfloat16) or fp32 (float32)
   lmHead: Uint16Array | Float32Array; // [V, H]
   finalNorm: Float32Array; // [H]
@@ -86,7 +90,15 @@ export interface NativeModelStats {
   tokens: number;
   gemmCalls: number;
   weightBytesRead: number;
+  /** High-water mark of the scratch arena. */
   peakScratchBytes: number;
+  /** The arena's size (reserved at load from maxBatchTokens / maxSeqs; pages faulted in on use). */
+  scratchCapacityBytes: number;
+  /** Steps that needed more scratch than the arena had (each grew it). */
+  scratchGrowths: number;
+  /** Parallel jobs the compute threads ran, and how often a thread blocked in a futex wait. */
+  poolJobs: number;
+  poolSleeps: number;
   kvCacheBytes: number;
   threads: number;
 }
@@ -115,11 +127,17 @@ export interface RawModelExports {
     logits: Float32Array,
     V: number,
     sampling: SamplingArrays,
+    /** summaries: sample through the lm head's tile summaries as the model does (default true), or from the raw rows alone. */
+    options?: { summaries?: boolean },
   ): { tokens: Int32Array; logprobs: Float32Array; topN: number; topIds: Int32Array; topLogprobs: Float32Array };
   counterUniform(seed: number, index: number): number;
   fillUniform(out: Uint16Array | Float32Array, seed: number, stream: number, offset: number, scale: number): void;
   measureReadBandwidth(bytes: number, threads: number, passes: number): number;
   measureBf16Peak(threads: number, seconds: number): { flops: number; instruction: string };
+  /** Times the model's GEMM driver on bf16 weights: per rep, seconds per matrix (bench/gemm.bench.ts). */
+  gemmBench(args: { isa?: Isa; threads: number; M: number; N: number; K: number; segments?: number; copies?: number; reps?: number }): { seconds: number[] };
+  /** Times the step's lm-head log-sum-exp and sampling phases over rows of logits (bench/sampling.bench.ts). */
+  sampleBench(logits: Float32Array, V: number, sampling: SamplingArrays, options: { isa?: Isa; threads: number; reps?: number }): { lseMs: number[]; sampleMs: number[]; tokens: Int32Array };
 }
 
 export const RAW_MODEL_EXPORTS: readonly (keyof RawModelExports)[] = [
@@ -135,6 +153,8 @@ export const RAW_MODEL_EXPORTS: readonly (keyof RawModelExports)[] = [
   'fillUniform',
   'measureReadBandwidth',
   'measureBf16Peak',
+  'gemmBench',
+  'sampleBench',
 ];
 
 export function pickModelExports(raw: RawModelExports): RawModelExports {

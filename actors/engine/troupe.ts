@@ -20,7 +20,7 @@
 import { nanoid } from 'nanoid';
 import { lastValueFrom, Observable, toArray } from 'rxjs';
 import { Checkpoint } from '../../models/checkpoint.js';
-import { resolveDtype, validateCpuOffload, type ModelOptions } from '../../models/options.js';
+import { DEFAULT_BLOCK_SIZE, resolveDtype, validateCpuOffload, type ModelOptions } from '../../models/options.js';
 import { resolveSeed } from '../../models/sampling.js';
 import { ActorSystem, moduleActor, supervise, type ActorRef, type ActorSpec, type ChildSpec, type SupervisorMessage } from '../../runtime/index.js';
 import { reviveTokenizerError } from '../tokenizer/errors.js';
@@ -125,7 +125,7 @@ export class Troupe {
     const checkpoint = Checkpoint.open(options.model);
     const config = checkpoint.config;
     const dtype = resolveDtype(options.dtype, config);
-    const blockSize = options.blockSize ?? 16;
+    const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
     const plan = planKvCache({
       config, dtype, blockSize, memory: options.kvCacheMemory ?? DEFAULT_KV_CACHE_MEMORY,
       ...(options.maxModelLen !== undefined ? { maxModelLen: options.maxModelLen } : {}),

@@ -8,8 +8,13 @@
 //   Acc                      fp32 accumulator vector
 //   XVec, WVec               one K-chunk of x / w, in the form dot() consumes
 //   kChunk                   K elements one dot() consumes
-//   kMB, kNB                 register block: rows of x by rows of w per micro-kernel
+//   kNB1                     register block for M = 1: 1 x kNB1 rows of w
+//   kMBs, kNBs, kSmallM      register block for 1 < M <= kSmallM (decode batches)
+//   kMB, kNB                 register block for larger M (prefill)
 //   zero(), load_x(p), load_w(p), load_x_tail(p, n), load_w_tail(p, n), dot(acc, x, w), reduce(acc)
+//   prefetch(p)              a software prefetch of the cache line holding p (may be a no-op)
+//   kReduce16, reduce16(a, out)  when true: 16 accumulators reduced at once, each exactly as
+//                            reduce() would (a transposed tree: fewer shuffles per result)
 //
 // What is computed, for n in [n0, n1) and every m < M:
 //   out[m * ldo + n] = P_0 + P_1 + ... + P_{S-1}      (added left to right, in fp32)
@@ -17,13 +22,28 @@
 // S = `segments`. Each P_s is one accumulator per output, K consumed in kChunk
 // steps in increasing order (the tail chunk zero padded), lanes reduced in a
 // fixed tree: the same instruction sequence for every M, every [n0, n1) split
-// and every blocking, so a row's result never depends on the rest of the batch
-// or on how threads divide N. Row-parallel layers (o_proj, down_proj) use
-// S = 8 so that a tensor-parallel split of K over 1, 2, 4 or 8 ranks can
-// reproduce the same sum bit for bit.
+// and every register block, so a row's result never depends on the rest of
+// the batch, on the block shape chosen for this M, or on how threads divide
+// N. Row-parallel layers (o_proj, down_proj) use S = 8 so that a
+// tensor-parallel split of K over 1, 2, 4 or 8 ranks can reproduce the same
+// sum bit for bit.
 //
-// Loop order: n-blocks outside, m-blocks inside, so a block of kNB weight rows
-// is read from memory once per call and reused for the whole batch.
+// Loop order: n-blocks outside, m-blocks inside, so a block of NB weight rows
+// is read from memory once per call and reused for the whole batch (from L1 /
+// L2 for the later m-blocks). The weights are the HF [N, K] rows as stored
+// (no repacking: the mmap option and the tied embedding use them in place).
+//
+// Memory streaming. For the 1-row decode the GEMV is bandwidth bound and the
+// hardware prefetcher alone restarts at every 4 KiB page (one row of a
+// K = 2048 bf16 matrix). So the first m-block of an n-block treats its NB rows
+// as NB streams, each going on in the same row of the next block, and
+// prefetches kPrefetchBytes ahead in each: one prefetch per 64-byte line.
+// Prefetches never reach past n1, the end of the caller's tile. Measured on
+// the llama-3.2-1b shapes against the read-bandwidth probe (2 threads): the
+// 1-row GEMV over a step's matrices went from ~81% without prefetch to ~94%;
+// for K = 8192 a 2 KiB distance beat prefetching the next block's rows at the
+// same offsets (0.96 vs 0.905 of the probe); the 8 x 3 block took M = 8 from
+// ~66% to ~90% of the bf16 peak (bench/gemm.bench.ts).
 #pragma once
 
 #include <cstddef>
@@ -32,51 +52,93 @@
 namespace troupe {
 namespace {
 
-// out[i * ldo + j] (i < MB, j < NB) = partial dot over klen elements.
-//   w  points at w[n0, k0] (row stride ldk), x at x[m0, k0] (row stride ldk)
+// Reduces n accumulators into out[0..n): Ops::reduce16 (a transposed
+// reduction of 16 accumulators at once, the same additions as reduce()) where
+// the ISA has one, else one reduce() each.
+template <class Ops, int N>
+inline void reduce_accs(const typename Ops::Acc* acc, float* out) {
+  if constexpr (Ops::kReduce16) {
+    int i = 0;
+    for (; i + 16 <= N; i += 16) Ops::reduce16(acc + i, out + i);
+    if (i < N) {
+      typename Ops::Acc tail[16];
+      float r[16];
+      for (int j = 0; j < 16; ++j) tail[j] = i + j < N ? acc[i + j] : Ops::zero();
+      Ops::reduce16(tail, r);
+      for (int j = 0; i + j < N; ++j) out[i + j] = r[j];
+    }
+  } else {
+    for (int i = 0; i < N; ++i) out[i] = Ops::reduce(acc[i]);
+  }
+}
+
+// Software prefetch distance: this many bytes ahead in each weight row's stream.
+constexpr size_t kPrefetchBytes = 2048;
+
+// out[i * ldo + j] (i < MB, j < NB) = P_0 + ... + P_{S-1}, P_s the dot over K segment s.
+//   w    points at w[n0, 0] (row stride K), x at x[m0, 0] (row stride K)
+//   pf   whether to prefetch: each of the NB rows is a stream that goes on in row j of
+//        the next block (`next`, null at the end of the caller's range); a line
+//        kPrefetchBytes ahead is prefetched per 64 bytes read
 template <class Ops, int MB, int NB>
-void gemm_block(const typename Ops::Elem* w, const typename Ops::Elem* x, size_t ldk,
-                size_t klen, float* out, size_t ldo) {
-  typename Ops::Acc acc[MB][NB];
+void gemm_block(const typename Ops::Elem* w, const typename Ops::Elem* x, size_t K, size_t segments,
+                float* out, size_t ldo, bool pf, const typename Ops::Elem* next) {
+  using Elem = typename Ops::Elem;
+  // Chunks per 64-byte line (1 when a chunk is a whole line or more).
+  constexpr size_t kLineChunks =
+      Ops::kChunk * sizeof(Elem) >= 64 ? 1 : 64 / (Ops::kChunk * sizeof(Elem));
+  constexpr size_t kAhead = kPrefetchBytes / sizeof(Elem);
+  for (size_t s = 0; s < segments; ++s) {
+    const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments;
+    typename Ops::Acc acc[MB * NB];
+#pragma GCC unroll 32
+    for (int a = 0; a < MB * NB; ++a) acc[a] = Ops::zero();
+    size_t k = k0;
+    for (; k + Ops::kChunk <= k1; k += Ops::kChunk) {
+      typename Ops::WVec wv[NB];
 #pragma GCC unroll 16
-  for (int i = 0; i < MB; ++i)
+      for (int j = 0; j < NB; ++j) wv[j] = Ops::load_w(w + j * K + k);
+      if (pf && ((k - k0) / Ops::kChunk) % kLineChunks == 0) {
+        if (k + kAhead < K) {
 #pragma GCC unroll 16
-    for (int j = 0; j < NB; ++j) acc[i][j] = Ops::zero();
-
-  size_t k = 0;
-  for (; k + Ops::kChunk <= klen; k += Ops::kChunk) {
-    typename Ops::WVec wv[NB];
+          for (int j = 0; j < NB; ++j) Ops::prefetch(w + j * K + k + kAhead);
+        } else if (next != nullptr) {
 #pragma GCC unroll 16
-    for (int j = 0; j < NB; ++j) wv[j] = Ops::load_w(w + j * ldk + k);
+          for (int j = 0; j < NB; ++j) Ops::prefetch(next + j * K + (k + kAhead - K));
+        }
+      }
 #pragma GCC unroll 16
-    for (int i = 0; i < MB; ++i) {
-      const typename Ops::XVec xv = Ops::load_x(x + i * ldk + k);
+      for (int i = 0; i < MB; ++i) {
+        const typename Ops::XVec xv = Ops::load_x(x + i * K + k);
 #pragma GCC unroll 16
-      for (int j = 0; j < NB; ++j) acc[i][j] = Ops::dot(acc[i][j], xv, wv[j]);
+        for (int j = 0; j < NB; ++j) acc[i * NB + j] = Ops::dot(acc[i * NB + j], xv, wv[j]);
+      }
     }
-  }
-  if (k < klen) {  // tail: same dot on a zero-padded chunk
-    const size_t n = klen - k;
-    typename Ops::WVec wv[NB];
+    if (k < k1) {  // tail: same dot on a zero-padded chunk
+      const size_t n = k1 - k;
+      typename Ops::WVec wv[NB];
 #pragma GCC unroll 16
-    for (int j = 0; j < NB; ++j) wv[j] = Ops::load_w_tail(w + j * ldk + k, n);
+      for (int j = 0; j < NB; ++j) wv[j] = Ops::load_w_tail(w + j * K + k, n);
 #pragma GCC unroll 16
-    for (int i = 0; i < MB; ++i) {
-      const typename Ops::XVec xv = Ops::load_x_tail(x + i * ldk + k, n);
+      for (int i = 0; i < MB; ++i) {
+        const typename Ops::XVec xv = Ops::load_x_tail(x + i * K + k, n);
 #pragma GCC unroll 16
-      for (int j = 0; j < NB; ++j) acc[i][j] = Ops::dot(acc[i][j], xv, wv[j]);
+        for (int j = 0; j < NB; ++j) acc[i * NB + j] = Ops::dot(acc[i * NB + j], xv, wv[j]);
+      }
     }
+    float p[MB * NB];
+    reduce_accs<Ops, MB * NB>(acc, p);
+#pragma GCC unroll 16
+    for (int i = 0; i < MB; ++i)
+#pragma GCC unroll 16
+      for (int j = 0; j < NB; ++j)
+        out[i * ldo + j] = s == 0 ? p[i * NB + j] : out[i * ldo + j] + p[i * NB + j];
   }
-
-#pragma GCC unroll 16
-  for (int i = 0; i < MB; ++i)
-#pragma GCC unroll 16
-    for (int j = 0; j < NB; ++j) out[i * ldo + j] = Ops::reduce(acc[i][j]);
 }
 
 template <class Ops>
-using GemmBlockFn = void (*)(const typename Ops::Elem*, const typename Ops::Elem*, size_t,
-                             size_t, float*, size_t);
+using GemmBlockFn = void (*)(const typename Ops::Elem*, const typename Ops::Elem*, size_t, size_t,
+                             float*, size_t, bool, const typename Ops::Elem*);
 
 // The micro-kernel for an mb x nb block (1 <= mb <= MB, 1 <= nb <= NB).
 template <class Ops, int MB, int NB>
@@ -90,32 +152,30 @@ GemmBlockFn<Ops> gemm_block_fn(size_t mb, size_t nb) {
   return &gemm_block<Ops, MB, NB>;
 }
 
+// Every n-block of NB rows in [n0, n1), every m-block of MB rows.
+template <class Ops, int MB, int NB>
+void gemm_blocks(const typename Ops::Elem* w, const typename Ops::Elem* x, float* out, size_t M,
+                 size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
+  for (size_t nb0 = n0; nb0 < n1; nb0 += NB) {
+    const size_t nb = n1 - nb0 < static_cast<size_t>(NB) ? n1 - nb0 : NB;
+    // The next block is prefetched only when it is a whole block inside the range.
+    const typename Ops::Elem* next = nb0 + 2 * NB <= n1 ? w + (nb0 + NB) * K : nullptr;
+    for (size_t m0 = 0; m0 < M; m0 += MB) {
+      const size_t mb = M - m0 < static_cast<size_t>(MB) ? M - m0 : MB;
+      gemm_block_fn<Ops, MB, NB>(mb, nb)(w + nb0 * K, x + m0 * K, K, segments, out + m0 * ldo + nb0,
+                                         ldo, m0 == 0, next);
+    }
+  }
+}
+
 template <class Ops>
 void gemm_run(const typename Ops::Elem* w, const typename Ops::Elem* x, float* out, size_t M,
               size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
-  constexpr size_t MB = Ops::kMB, NB = Ops::kNB;
   if (segments == 0) segments = 1;
-  float partial[MB * NB];
-  for (size_t nb0 = n0; nb0 < n1; nb0 += NB) {
-    const size_t nb = n1 - nb0 < NB ? n1 - nb0 : NB;
-    for (size_t m0 = 0; m0 < M; m0 += MB) {
-      const size_t mb = M - m0 < MB ? M - m0 : MB;
-      const GemmBlockFn<Ops> block = gemm_block_fn<Ops, Ops::kMB, Ops::kNB>(mb, nb);
-      float* o = out + m0 * ldo + nb0;
-      for (size_t s = 0; s < segments; ++s) {
-        const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments;
-        const typename Ops::Elem* ws = w + nb0 * K + k0;
-        const typename Ops::Elem* xs = x + m0 * K + k0;
-        if (s == 0) {
-          block(ws, xs, K, k1 - k0, o, ldo);
-        } else {
-          block(ws, xs, K, k1 - k0, partial, NB);
-          for (size_t i = 0; i < mb; ++i)
-            for (size_t j = 0; j < nb; ++j) o[i * ldo + j] = o[i * ldo + j] + partial[i * NB + j];
-        }
-      }
-    }
-  }
+  if (M == 1) return gemm_blocks<Ops, 1, Ops::kNB1>(w, x, out, M, n0, n1, ldo, K, segments);
+  if (M <= Ops::kSmallM)
+    return gemm_blocks<Ops, Ops::kMBs, Ops::kNBs>(w, x, out, M, n0, n1, ldo, K, segments);
+  gemm_blocks<Ops, Ops::kMB, Ops::kNB>(w, x, out, M, n0, n1, ldo, K, segments);
 }
 
 }  // namespace

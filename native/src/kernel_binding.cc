@@ -1,13 +1,15 @@
 #include "kernel_binding.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "args.h"
+#include "bench_binding.h"
 #include "bf16.h"
-#include "limits.h"
+#include "machine_limits.h"
 #include "model_args.h"
 #include "model_kernels.h"
 #include "sampling.h"
@@ -90,7 +92,22 @@ Napi::Value ModelKernel(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
     k->rope(f32(r, "x", rows * ld), ld, heads, D, f32(r, "cosSin", rows * D), 0, rows);
   } else if (name == "siluMul") {
     const size_t rows = dim(r, "rows"), I = dim(r, "I");
-    k->silu_mul(f32(r, "gateUp", rows * 2 * I), f32(r, "out", rows * I), 0, rows, I);
+    // {gateUp [rows, 2I], out [rows, I], rows, I, c0?, c1?, outBf16?: Uint16Array [rows, I]}
+    const size_t c0 = r.has("c0") ? dim(r, "c0") : 0, c1 = r.has("c1") ? dim(r, "c1") : I;
+    if (c0 > c1 || c1 > I) r.fail_range("need c0 <= c1 <= I");
+    uint16_t* ob = nullptr;
+    if (r.has("outBf16")) {
+      size_t n;
+      ob = r.data<uint16_t>("outBf16", napi_uint16_array, "Uint16Array", &n);
+      if (n < rows * I) r.fail_range("outBf16 too short");
+    }
+    k->silu_mul(f32(r, "gateUp", rows * 2 * I), I, 0, rows, c0, c1, f32(r, "out", rows * I), ob);
+  } else if (name == "roundBf16") {
+    size_t n, no;
+    const float* x = r.data<float>("x", napi_float32_array, "Float32Array", &n);
+    uint16_t* o = r.data<uint16_t>("out", napi_uint16_array, "Uint16Array", &no);
+    if (no < n) r.fail_range("out too short");
+    k->round_bf16(x, o, n);
   } else if (name == "exp") {
     size_t n;
     const float* x = r.data<float>("x", napi_float32_array, "Float32Array", &n);
@@ -147,9 +164,9 @@ Napi::Value ModelKernel(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
     std::vector<AttentionTask> tasks;
     const size_t split = r.has("taskRows") ? dim(r, "taskRows") : 1u << 30;
     for (size_t s = 0; s < S; ++s)
-      for (size_t h = 0; h < a.num_heads; ++h)
+      for (size_t g = 0; g < L.num_kv_heads; ++g)
         for (size_t q0 = 0; q0 < static_cast<size_t>(qlens[s]); q0 += split)
-          tasks.push_back({static_cast<uint32_t>(s), static_cast<uint32_t>(h), static_cast<uint32_t>(q0),
+          tasks.push_back({static_cast<uint32_t>(s), static_cast<uint32_t>(g), static_cast<uint32_t>(q0),
                            static_cast<uint32_t>(std::min<size_t>(qlens[s], q0 + split))});
     k->attention(a, tasks.data(), 0, tasks.size());
   } else {
@@ -179,10 +196,28 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info, const CpuFeatures& cpu)
     top_lps[i] = NAN;
   }
   SamplingScratch scratch;
+  // The lm head's tile summaries, as the model records them; {summaries: false}
+  // samples from the raw rows alone (tests compare the two).
+  const bool summarize = !(info[3].IsObject() && info[3].As<Napi::Object>().Has("summaries") &&
+                           !info[3].As<Napi::Object>().Get("summaries").ToBoolean().Value());
+  const size_t tiles = (V + kVocabTile - 1) / kVocabTile;
+  std::vector<TileSummary> summaries(tiles);
+  std::vector<int32_t> cand(tiles * kCandStride);
   for (size_t i = 0; i < R; ++i) {
     const float* row = logits.data + i * V;
-    const double lse = row_logsumexp(row, V, k->tile_lse);
-    sample_row(row, V, lse, b.params[i], scratch, tokens.Data() + i, lps.Data() + i,
+    RowBounds kth;
+    RowStats stats{-INFINITY, summaries.data(), tiles, cand.data()};
+    float run_max = -INFINITY;
+    double run_sum = 0.0;
+    for (size_t t = 0; t < tiles; ++t) {
+      const size_t n = std::min(kVocabTile, V - t * kVocabTile);
+      k->tile_lse(row + t * kVocabTile, n, &summaries[t].max, &summaries[t].sum);
+      lse_combine(summaries[t].max, summaries[t].sum, &run_max, &run_sum);
+      stats.max = std::max(stats.max, summaries[t].max);
+      if (summarize) summarize_tile(row + t * kVocabTile, n, t * kVocabTile, b.params[i], *k, scratch, &summaries[t], &cand[t * kCandStride], &kth);
+    }
+    const double lse = static_cast<double>(run_max) + std::log(run_sum);
+    sample_row(row, V, lse, summarize ? &stats : nullptr, b.params[i], scratch, *k, tokens.Data() + i, lps.Data() + i,
                top_ids.Data() + i * top_n, top_lps.Data() + i * top_n);
   }
   Napi::Object o = Napi::Object::New(env);
@@ -248,6 +283,7 @@ void register_kernel_exports(Napi::Env env, Napi::Object exports, const CpuFeatu
   exports.Set("fillUniform", Napi::Function::New(env, FillUniform, "fillUniform"));
   exports.Set("measureReadBandwidth", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return MeasureReadBandwidth(info, cpu); }, "measureReadBandwidth"));
   exports.Set("measureBf16Peak", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return MeasureBf16Peak(info, cpu); }, "measureBf16Peak"));
+  register_bench_exports(env, exports, cpu);
 }
 
 }  // namespace troupe

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "bf16.h"
+#include "gemm_parallel.h"
 
 namespace troupe {
 namespace {
@@ -22,10 +23,6 @@ float bits_to_float(uint32_t u) {
   return f;
 }
 
-template <typename T>
-void grow(std::vector<T>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-}
 
 }  // namespace
 
@@ -43,12 +40,35 @@ void free_anonymous(void* p, size_t bytes) {
   if (p != nullptr) munmap(p, bytes);
 }
 
+ScratchArena::~ScratchArena() { free_anonymous(base_, capacity_); }
+
+bool ScratchArena::reserve(size_t bytes) {
+  if (bytes <= capacity_) return false;
+  const bool grew = capacity_ > 0;
+  bytes = (bytes + (size_t{2} << 20) - 1) / (size_t{2} << 20) * (size_t{2} << 20);  // whole 2 MiB
+  void* p = alloc_anonymous(bytes);
+  free_anonymous(base_, capacity_);
+  base_ = static_cast<uint8_t*>(p);
+  capacity_ = bytes;
+  used_ = 0;
+  return grew;
+}
+
 Model::Model(const ModelShape& shape, ModelWeights weights, const KvLayout& kv, Isa isa,
-             size_t threads)
+             size_t threads, size_t max_batch_tokens, size_t max_seqs)
     : shape_(shape), w_(std::move(weights)), kv_(kv), k_(model_kernels(isa)), pool_(threads) {
   kv_pages_.resize(shape_.layers, nullptr);
   try {
     for (size_t l = 0; l < shape_.layers; ++l) kv_pages_[l] = alloc_anonymous(kv_.layer_bytes());
+    // The arena for the largest step expected: every token of a full batch, every
+    // sequence sampled, prompt logprobs with the largest top-n (20) on a full row chunk.
+    StepSizes z;
+    z.tokens = std::max<size_t>(max_batch_tokens, 1);
+    z.sampled_rows = std::min(std::max<size_t>(max_seqs, 1), z.tokens);
+    z.sample_entries = z.sampled_rows;
+    z.logit_rows = z.tokens;
+    z.prompt_top_n = 20;
+    arena_.reserve(scratch_bytes(z));
   } catch (...) {
     for (void* p : kv_pages_) free_anonymous(p, kv_.layer_bytes());
     throw;
@@ -123,55 +143,94 @@ void Model::parallel_rows(size_t rows, size_t grain, F fn) {
   pool_.parallel_for(tasks, [&](size_t t) { fn(t * grain, std::min(rows, (t + 1) * grain)); });
 }
 
-void Model::gemm(const void* w, const float* x, float* out, size_t M, size_t N, size_t K,
-                 size_t segments, std::vector<uint16_t>& xb) {
-  counters_.gemm_calls.fetch_add(1, std::memory_order_relaxed);
-  counters_.weight_bytes_read.fetch_add(N * K * (shape_.bf16 ? 2 : 4), std::memory_order_relaxed);
-  if (M == 0 || N == 0) return;
-  const uint16_t* xr = nullptr;
-  if (shape_.bf16) {
-    grow(xb, M * K);
-    round_fp32_to_bf16(x, xb.data(), M * K);
-    xr = xb.data();
-  }
-  // Threads split N (never K) in slices of whole register blocks.
-  const size_t work = M * N * K;
-  const size_t slices = work < (size_t{1} << 16) ? 1 : std::min<size_t>(N / 16 + 1, pool_.threads() * 8);
-  const size_t step = ((N + slices - 1) / slices + 15) / 16 * 16;
-  const size_t tasks = (N + step - 1) / step;
-  auto run = [&](size_t t) {
-    const size_t n0 = t * step, n1 = std::min(N, n0 + step);
-    if (shape_.bf16)
-      k_->gemm_bf16(static_cast<const uint16_t*>(w), xr, out, M, n0, n1, N, K, segments);
-    else
-      k_->gemm_f32(static_cast<const float*>(w), x, out, M, n0, n1, N, K, segments);
-  };
-  if (tasks <= 1) run(0);
-  else pool_.parallel_for(tasks, run);
+// This step's regions of the arena. Activations are fp32 row-major [T, cols];
+// xb / actb are the bf16 GEMM inputs of bfloat16 mode.
+struct Model::Buffers {
+  float* h;          // [T, H] residual stream
+  float* xn;         // [T, H] normalized
+  float* qkv;        // [T, QKV]
+  float* attn;       // [T, QC]
+  float* gu;         // [T, 2I]
+  float* act;        // [T, I] fp32 (float32 mode only)
+  float* tmp;        // [T, H] o_proj / down_proj outputs before the residual add
+  uint16_t* xb;      // [T, max(H, QC)] bf16 GEMM input (bfloat16 mode)
+  uint16_t* actb;    // [T, I] bf16 SiLU-and-mul output (bfloat16 mode)
+  float* cos_sin;    // [T, D]
+  // Logits (rows needing them, in passes of at most kLogitRowChunk rows).
+  float* lxn;        // [rc, H]
+  uint16_t* lxb;     // [rc, H] bf16 lm-head input (bfloat16 mode)
+  float* tiles;      // [threads, rc * kVocabTile] one vocab tile of logits per thread
+  float* tile_max;   // [rc, vocab tiles]
+  double* tile_sum;  // [rc, vocab tiles]
+  float* top_v;      // [rc, vocab tiles, pn] per-tile top-n of prompt rows
+  int32_t* top_i;    // [rc, vocab tiles, pn]
+  float* target;     // [rc] the target token's logit
+  float* full;       // [sampled rows, V] raw logits kept for sampling
+  TileSummary* summaries;  // [sample entries, vocab tiles] the lm head's tile summaries (sampling.h)
+  int32_t* candidates;     // [sample entries, vocab tiles, kCandStride] top-k / logprob candidates
+};
+
+size_t Model::scratch_bytes(const StepSizes& z) const {
+  const ModelShape& s = shape_;
+  const size_t T = z.tokens, H = s.hidden, I = s.intermediate, V = s.vocab;
+  const size_t rc = std::min(z.logit_rows, kLogitRowChunk);
+  const size_t tiles = (V + kVocabTile - 1) / kVocabTile;
+  auto f = [](size_t n) { return ScratchArena::bytes_for(n, 4); };
+  auto h2 = [](size_t n) { return ScratchArena::bytes_for(n, 2); };
+  return f(T * H) * 3 + f(T * s.qkv_cols()) + f(T * s.q_cols()) + f(T * 2 * I) +
+         (s.bf16 ? 0 : f(T * I)) + (s.bf16 ? h2(T * std::max(H, s.q_cols())) + h2(T * I) : 0) +
+         f(T * s.head_dim) + f(rc * H) + (s.bf16 ? h2(rc * H) : 0) +
+         f(pool_.threads() * rc * kVocabTile) + f(rc * tiles) + ScratchArena::bytes_for(rc * tiles, 8) +
+         2 * f(rc * tiles * z.prompt_top_n) + f(rc) + f(z.sampled_rows * V) +
+         ScratchArena::bytes_for(z.sample_entries * tiles, sizeof(TileSummary)) +
+         f(z.sample_entries * tiles * kCandStride);
 }
 
-void Model::layer(size_t l, float* x, size_t T, const StepInput& in,
-                  const std::vector<int32_t>& qstart, const std::vector<AttentionTask>& tasks,
-                  const std::vector<float>& cos_sin) {
+const void* Model::gemm_input(const float* x, uint16_t* xb, size_t M, size_t K) {
+  if (!shape_.bf16) return x;
+  const size_t n = M * K;
+  constexpr size_t kGrain = size_t{1} << 15;
+  if (n <= kGrain) {
+    k_->round_bf16(x, xb, n);
+  } else {
+    parallel_rows(n, kGrain, [&](size_t i0, size_t i1) { k_->round_bf16(x + i0, xb + i0, i1 - i0); });
+  }
+  return xb;
+}
+
+template <typename After>
+void Model::gemm(const void* w, const void* input, float* out, size_t M, size_t N, size_t K,
+                 size_t segments, After after) {
+  counters_.gemm_calls.fetch_add(1, std::memory_order_relaxed);
+  counters_.weight_bytes_read.fetch_add(N * K * (shape_.bf16 ? 2 : 4), std::memory_order_relaxed);
+  gemm_parallel(pool_, *k_, shape_.bf16, w, input, out, M, N, K, N, segments, after);
+}
+
+void Model::layer(size_t l, float* x, size_t T, const StepInput& in, const Buffers& b,
+                  const std::vector<int32_t>& qstart, const std::vector<AttentionTask>& tasks) {
   const ModelShape& s = shape_;
   const LayerWeights& lw = w_.layers[l];
   const size_t H = s.hidden, D = s.head_dim, QKV = s.qkv_cols(), QC = s.q_cols(), KC = s.kv_cols(),
                I = s.intermediate;
   const size_t row_grain = std::max<size_t>(1, 8192 / H);
+  const size_t elem = s.bf16 ? 2 : 4;
+  auto residual_add = [&](size_t n0, size_t n1) {  // x += tmp, columns [n0, n1) of every row
+    for (size_t r = 0; r < T; ++r)
+      for (size_t n = n0; n < n1; ++n) x[r * H + n] = x[r * H + n] + b.tmp[r * H + n];
+  };
 
-  parallel_rows(T, row_grain, [&](size_t r0, size_t r1) { k_->rms_norm(x, lw.input_norm, xn_.data(), r0, r1, H, s.rms_eps); });
-  gemm(lw.qkv, xn_.data(), qkv_.data(), T, QKV, H, 1, xb_);
+  // Attention block.
+  parallel_rows(T, row_grain, [&](size_t r0, size_t r1) { k_->rms_norm(x, lw.input_norm, b.xn, r0, r1, H, s.rms_eps); });
+  gemm(lw.qkv, gemm_input(b.xn, b.xb, T, H), b.qkv, T, QKV, H, 1, NoEpilogue{});
   parallel_rows(T, std::max<size_t>(1, 4096 / QKV), [&](size_t r0, size_t r1) {
-    k_->rope(qkv_.data(), QKV, s.heads, D, cos_sin.data(), r0, r1);
-    k_->rope(qkv_.data() + QC, QKV, s.kv_heads, D, cos_sin.data(), r0, r1);
-    k_->kv_write(qkv_.data() + QC, qkv_.data() + QC + KC, QKV, in.slot_mapping.data(), r0, r1,
-                 kv_pages_[l], kv_);
+    k_->rope(b.qkv, QKV, s.heads, D, b.cos_sin, r0, r1);
+    k_->rope(b.qkv + QC, QKV, s.kv_heads, D, b.cos_sin, r0, r1);
+    k_->kv_write(b.qkv + QC, b.qkv + QC + KC, QKV, in.slot_mapping.data(), r0, r1, kv_pages_[l], kv_);
   });
-
   AttentionArgs a;
-  a.q = qkv_.data();
+  a.q = b.qkv;
   a.ld_q = QKV;
-  a.out = attn_.data();
+  a.out = b.attn;
   a.ld_out = QC;
   a.kv = kv_pages_[l];
   a.layout = kv_;
@@ -182,15 +241,28 @@ void Model::layer(size_t l, float* x, size_t T, const StepInput& in,
   a.num_heads = s.heads;
   a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
   pool_.parallel_for(tasks.size(), [&](size_t t) { k_->attention(a, tasks.data(), t, t + 1); });
+  gemm(lw.o, gemm_input(b.attn, b.xb, T, QC), b.tmp, T, H, QC, kRowSegments, residual_add);
 
-  gemm(lw.o, attn_.data(), tmp_.data(), T, H, QC, kRowSegments, xb_);
-  for (size_t i = 0; i < T * H; ++i) x[i] = x[i] + tmp_[i];
-
-  parallel_rows(T, row_grain, [&](size_t r0, size_t r1) { k_->rms_norm(x, lw.post_norm, xn_.data(), r0, r1, H, s.rms_eps); });
-  gemm(lw.gate_up, xn_.data(), gu_.data(), T, 2 * I, H, 1, xb_);
-  parallel_rows(T, std::max<size_t>(1, 8192 / I), [&](size_t r0, size_t r1) { k_->silu_mul(gu_.data(), act_.data(), r0, r1, I); });
-  gemm(lw.down, act_.data(), tmp_.data(), T, H, I, kRowSegments, xb_);
-  for (size_t i = 0; i < T * H; ++i) x[i] = x[i] + tmp_[i];
+  // MLP block: gate and up columns [n0, n1) are computed by the same tile, then
+  // SiLU-and-mul of those columns while they are in cache (bf16 mode: rounded
+  // straight into the down projection's input).
+  parallel_rows(T, row_grain, [&](size_t r0, size_t r1) { k_->rms_norm(x, lw.post_norm, b.xn, r0, r1, H, s.rms_eps); });
+  {
+    const void* input = gemm_input(b.xn, b.xb, T, H);
+    counters_.gemm_calls.fetch_add(1, std::memory_order_relaxed);
+    counters_.weight_bytes_read.fetch_add(2 * I * H * elem, std::memory_order_relaxed);
+    const uint8_t* up = static_cast<const uint8_t*>(lw.gate_up) + I * H * elem;
+    // gate into gu[:, 0:I), up into gu[:, I:2I) (row stride 2I), one tile of columns at a time.
+    gemm_parallel(pool_, *k_, s.bf16, lw.gate_up, input, b.gu, T, I, H, 2 * I, 1, [&](size_t n0, size_t n1) {
+      if (s.bf16)
+        k_->gemm_bf16(static_cast<const uint16_t*>(static_cast<const void*>(up)), static_cast<const uint16_t*>(input),
+                      b.gu + I, T, n0, n1, 2 * I, H, 1);
+      else
+        k_->gemm_f32(reinterpret_cast<const float*>(up), static_cast<const float*>(input), b.gu + I, T, n0, n1, 2 * I, H, 1);
+      k_->silu_mul(b.gu, I, 0, T, n0, n1, s.bf16 ? nullptr : b.act, s.bf16 ? b.actb : nullptr);
+    });
+  }
+  gemm(lw.down, s.bf16 ? static_cast<const void*>(b.actb) : b.act, b.tmp, T, H, I, kRowSegments, residual_add);
 }
 
 StepOutput Model::step(const StepInput& in) {
@@ -200,20 +272,49 @@ StepOutput Model::step(const StepInput& in) {
   counters_.steps.fetch_add(1, std::memory_order_relaxed);
   counters_.tokens.fetch_add(T, std::memory_order_relaxed);
 
-  grow(h_, T * H);
-  grow(xn_, T * H);
-  grow(qkv_, T * s.qkv_cols());
-  grow(attn_, T * s.q_cols());
-  grow(gu_, T * 2 * s.intermediate);
-  grow(act_, T * s.intermediate);
-  grow(tmp_, T * H);
-  const size_t scratch = 4 * (h_.size() + xn_.size() + qkv_.size() + attn_.size() + gu_.size() +
-                              act_.size() + tmp_.size()) +
-                         2 * xb_.size();
-  if (scratch > counters_.peak_scratch_bytes.load()) counters_.peak_scratch_bytes.store(scratch);
+  // Rows that need logits (sampled rows and rows with a prompt-logprob target), in increasing order.
+  StepSizes z;
+  z.tokens = T;
+  z.sample_entries = in.sample_rows.size();
+  {
+    std::vector<uint8_t> sampled(T, 0);
+    for (int32_t r : in.sample_rows) sampled[r] = 1;
+    for (size_t t = 0; t < T; ++t) {
+      z.sampled_rows += sampled[t];
+      if (sampled[t] || (!in.prompt_targets.empty() && in.prompt_targets[t] >= 0)) ++z.logit_rows;
+    }
+    z.prompt_top_n = in.prompt_targets.empty() ? 0 : std::min(in.prompt_top_n, s.vocab);
+  }
+  if (arena_.reserve(scratch_bytes(z))) counters_.scratch_growths.fetch_add(1, std::memory_order_relaxed);
+  arena_.reset();
+  Buffers b{};
+  const size_t rc = std::min(z.logit_rows, kLogitRowChunk);
+  const size_t vtiles = (s.vocab + kVocabTile - 1) / kVocabTile;
+  b.h = arena_.take<float>(T * H);
+  b.xn = arena_.take<float>(T * H);
+  b.tmp = arena_.take<float>(T * H);
+  b.qkv = arena_.take<float>(T * s.qkv_cols());
+  b.attn = arena_.take<float>(T * s.q_cols());
+  b.gu = arena_.take<float>(T * 2 * s.intermediate);
+  b.act = s.bf16 ? nullptr : arena_.take<float>(T * s.intermediate);
+  b.xb = s.bf16 ? arena_.take<uint16_t>(T * std::max(H, s.q_cols())) : nullptr;
+  b.actb = s.bf16 ? arena_.take<uint16_t>(T * s.intermediate) : nullptr;
+  b.cos_sin = arena_.take<float>(T * D);
+  b.lxn = arena_.take<float>(rc * H);
+  b.lxb = s.bf16 ? arena_.take<uint16_t>(rc * H) : nullptr;
+  b.tiles = arena_.take<float>(pool_.threads() * rc * kVocabTile);
+  b.tile_max = arena_.take<float>(rc * vtiles);
+  b.tile_sum = arena_.take<double>(rc * vtiles);
+  b.top_v = arena_.take<float>(rc * vtiles * z.prompt_top_n);
+  b.top_i = arena_.take<int32_t>(rc * vtiles * z.prompt_top_n);
+  b.target = arena_.take<float>(rc);
+  b.full = arena_.take<float>(z.sampled_rows * s.vocab);
+  b.summaries = arena_.take<TileSummary>(z.sample_entries * vtiles);
+  b.candidates = arena_.take<int32_t>(z.sample_entries * vtiles * kCandStride);
+  counters_.peak_scratch_bytes.store(arena_.high_water(), std::memory_order_relaxed);
 
   // Embedding lookup.
-  float* x = h_.data();
+  float* x = b.h;
   for (size_t t = 0; t < T; ++t) {
     const size_t id = static_cast<size_t>(in.tokens[t]);
     if (s.bf16) {
@@ -227,52 +328,67 @@ StepOutput Model::step(const StepInput& in) {
 
   // RoPE angles per token: angle = fp32(inv_freq) * fp32(pos), rounded to fp32
   // (as HF computes them), then cos / sin of that angle rounded to fp32.
-  std::vector<float> cos_sin(T * D);
   const size_t half = D / 2;
   for (size_t t = 0; t < T; ++t) {
     const float pos = static_cast<float>(in.positions[t]);
     for (size_t i = 0; i < half; ++i) {
       const float angle = w_.inv_freq[i] * pos;
-      cos_sin[t * D + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-      cos_sin[t * D + half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+      b.cos_sin[t * D + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      b.cos_sin[t * D + half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
     }
   }
 
+  // Attention tasks: per sequence, per kv head (its whole GQA group), per kAttentionRows query rows.
   std::vector<int32_t> qstart(S + 1, 0);
   for (size_t q = 0; q < S; ++q) qstart[q + 1] = qstart[q] + in.query_lens[q];
   std::vector<AttentionTask> tasks;
   for (size_t q = 0; q < S; ++q)
-    for (size_t h = 0; h < s.heads; ++h)
+    for (size_t g = 0; g < s.kv_heads; ++g)
       for (int32_t r = 0; r < in.query_lens[q]; r += kAttentionRows)
-        tasks.push_back({static_cast<uint32_t>(q), static_cast<uint32_t>(h), static_cast<uint32_t>(r),
+        tasks.push_back({static_cast<uint32_t>(q), static_cast<uint32_t>(g), static_cast<uint32_t>(r),
                          static_cast<uint32_t>(std::min<int32_t>(in.query_lens[q], r + kAttentionRows))});
 
-  for (size_t l = 0; l < s.layers; ++l) layer(l, x, T, in, qstart, tasks, cos_sin);
+  for (size_t l = 0; l < s.layers; ++l) layer(l, x, T, in, b, qstart, tasks);
 
   StepOutput out;
-  logits_and_sampling(x, T, in, out);
+  logits_and_sampling(x, T, in, b, out);
   return out;
 }
 
-void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, StepOutput& out) {
+// The lm head, per pass of up to kLogitRowChunk rows: one parallel job whose
+// items are vocab tiles (kVocabTile columns). An item computes its tile's
+// logits for all the pass's rows into its thread's tile buffer, then per row
+// the tile's (max, sum of exp) for the streaming log-sum-exp, the sampled
+// rows' copy into `full`, the prompt target's logit and the tile's top-n.
+// Tiles are combined afterwards in tile order, so the results are those of a
+// sequential sweep over the vocabulary, whatever thread ran which tile.
+void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, const Buffers& b,
+                                StepOutput& out) {
   const ModelShape& s = shape_;
   const size_t H = s.hidden, V = s.vocab, R = in.sample_rows.size();
   const bool prompt = !in.prompt_targets.empty();
   const size_t pn = prompt ? std::min(in.prompt_top_n, V) : 0;
+  const size_t vtiles = (V + kVocabTile - 1) / kVocabTile;
 
-  // Rows that need logits, in increasing order; sampled rows keep full logits.
   std::vector<int32_t> rows;
   std::vector<int32_t> sample_slot(T, -1);  // row -> index into the full-logits buffer
   for (size_t r = 0; r < R; ++r) sample_slot[in.sample_rows[r]] = 0;
   for (size_t t = 0; t < T; ++t)
     if (sample_slot[t] >= 0 || (prompt && in.prompt_targets[t] >= 0)) rows.push_back(static_cast<int32_t>(t));
-  std::vector<int32_t> uniq_sampled;
+  size_t uniq = 0;
   for (size_t t = 0; t < T; ++t)
-    if (sample_slot[t] >= 0) {
-      sample_slot[t] = static_cast<int32_t>(uniq_sampled.size());
-      uniq_sampled.push_back(static_cast<int32_t>(t));
-    }
-  std::vector<float> full(uniq_sampled.size() * V);  // [sampled rows, V]
+    if (sample_slot[t] >= 0) sample_slot[t] = static_cast<int32_t>(uniq++);
+  float* full = b.full;  // [uniq sampled rows, V]
+  // Sample entries by row (entry_order[entry_start[t] .. entry_start[t + 1]) sample row t),
+  // and each entry's running k-th best for the top-k candidates of its tiles.
+  std::vector<uint32_t> entry_start(T + 1, 0), entry_order(R);
+  for (size_t r = 0; r < R; ++r) ++entry_start[in.sample_rows[r] + 1];
+  for (size_t t = 0; t < T; ++t) entry_start[t + 1] += entry_start[t];
+  {
+    std::vector<uint32_t> fill(entry_start.begin(), entry_start.end() - 1);
+    for (size_t r = 0; r < R; ++r) entry_order[fill[in.sample_rows[r]]++] = static_cast<uint32_t>(r);
+  }
+  std::unique_ptr<RowBounds[]> kth(new RowBounds[R > 0 ? R : 1]);
   std::vector<double> lse(T, 0.0);
 
   if (prompt) {
@@ -281,67 +397,106 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, S
     out.prompt_top_logprobs.assign(T * pn, NAN);
   }
 
-  std::vector<float> xn(kLogitRowChunk * H), logits(kLogitRowChunk * kVocabTile);
-  std::vector<float> run_max(kLogitRowChunk), target_logit(kLogitRowChunk);
-  std::vector<double> run_sum(kLogitRowChunk);
-  // Per-row top-n of the prompt rows: sorted (value desc, id asc), pn entries.
-  std::vector<float> top_v(kLogitRowChunk * pn);
-  std::vector<int32_t> top_i(kLogitRowChunk * pn);
+  const size_t elem = s.bf16 ? 2 : 4;
   for (size_t c0 = 0; c0 < rows.size(); c0 += kLogitRowChunk) {
     const size_t rc = std::min(kLogitRowChunk, rows.size() - c0);
     for (size_t i = 0; i < rc; ++i) {
-      std::copy(x + rows[c0 + i] * H, x + (rows[c0 + i] + 1) * H, xn.data() + i * H);
-      run_max[i] = -INFINITY;
-      run_sum[i] = 0.0;
-      target_logit[i] = NAN;
+      std::copy(x + rows[c0 + i] * H, x + (rows[c0 + i] + 1) * H, b.lxn + i * H);
+      b.target[i] = NAN;
     }
-    std::fill(top_v.begin(), top_v.end(), -INFINITY);
-    std::fill(top_i.begin(), top_i.end(), -1);
-    k_->rms_norm(xn.data(), w_.final_norm, xn.data(), 0, rc, H, s.rms_eps);
-    for (size_t v0 = 0; v0 < V; v0 += kVocabTile) {
-      const size_t vt = std::min(kVocabTile, V - v0);
-      const void* wt = s.bf16 ? static_cast<const void*>(static_cast<const uint16_t*>(w_.lm_head) + v0 * H)
-                              : static_cast<const void*>(static_cast<const float*>(w_.lm_head) + v0 * H);
-      gemm(wt, xn.data(), logits.data(), rc, vt, H, 1, xb_);
-      parallel_rows(rc, 1, [&](size_t i0, size_t i1) {
-        for (size_t i = i0; i < i1; ++i) {
-          const float* li = logits.data() + i * vt;
-          const int32_t row = rows[c0 + i];
-          float tm;
-          double ts;
-          k_->tile_lse(li, vt, &tm, &ts);
-          lse_combine(tm, ts, &run_max[i], &run_sum[i]);
-          if (sample_slot[row] >= 0) std::copy(li, li + vt, full.data() + sample_slot[row] * V + v0);
-          if (prompt && in.prompt_targets[row] >= 0) {
-            const size_t target = static_cast<size_t>(in.prompt_targets[row]);
-            if (target >= v0 && target < v0 + vt) target_logit[i] = li[target - v0];
-            float* tv = top_v.data() + i * pn;
-            int32_t* ti = top_i.data() + i * pn;
-            for (size_t j = 0; pn > 0 && j < vt; ++j) {
-              if (!(li[j] > tv[pn - 1])) continue;  // ties keep the lower id (seen first)
-              size_t k = pn - 1;
-              while (k > 0 && li[j] > tv[k - 1]) {
-                tv[k] = tv[k - 1];
-                ti[k] = ti[k - 1];
-                --k;
-              }
-              tv[k] = li[j];
-              ti[k] = static_cast<int32_t>(v0 + j);
-            }
+    k_->rms_norm(b.lxn, w_.final_norm, b.lxn, 0, rc, H, s.rms_eps);
+    const void* input = gemm_input(b.lxn, b.lxb, rc, H);
+    counters_.gemm_calls.fetch_add(1, std::memory_order_relaxed);
+    counters_.weight_bytes_read.fetch_add(V * H * elem, std::memory_order_relaxed);
+    pool_.parallel_for(vtiles, [&](size_t vt_i) {
+      const size_t v0 = vt_i * kVocabTile, vt = std::min(kVocabTile, V - v0);
+      float* logits = b.tiles + ThreadPool::current_index() * rc * kVocabTile;  // [rc, vt]
+      if (s.bf16)
+        k_->gemm_bf16(static_cast<const uint16_t*>(w_.lm_head) + v0 * H, static_cast<const uint16_t*>(input),
+                      logits, rc, 0, vt, vt, H, 1);
+      else
+        k_->gemm_f32(static_cast<const float*>(w_.lm_head) + v0 * H, static_cast<const float*>(input), logits,
+                     rc, 0, vt, vt, H, 1);
+      for (size_t i = 0; i < rc; ++i) {
+        const float* li = logits + i * vt;
+        const int32_t row = rows[c0 + i];
+        k_->tile_lse(li, vt, &b.tile_max[i * vtiles + vt_i], &b.tile_sum[i * vtiles + vt_i]);
+        if (sample_slot[row] >= 0) {
+          std::copy(li, li + vt, full + sample_slot[row] * V + v0);
+          // What the row's sampling can use of this tile, while it is in cache.
+          static thread_local SamplingScratch sc;
+          for (size_t e = entry_start[row]; e < entry_start[row + 1]; ++e) {
+            const size_t r = entry_order[e];
+            TileSummary* ts = b.summaries + r * vtiles + vt_i;
+            ts->max = b.tile_max[i * vtiles + vt_i];
+            ts->sum = b.tile_sum[i * vtiles + vt_i];
+            summarize_tile(li, vt, v0, in.sampling.params[r], *k_, sc, ts,
+                           b.candidates + (r * vtiles + vt_i) * kCandStride, &kth[r]);
           }
         }
-      });
-    }
-    for (size_t i = 0; i < rc; ++i) {
-      const int32_t row = rows[c0 + i];
-      lse[row] = static_cast<double>(run_max[i]) + std::log(run_sum[i]);
-      if (prompt && in.prompt_targets[row] >= 0) {
-        out.prompt_logprob[row] = static_cast<float>(static_cast<double>(target_logit[i]) - lse[row]);
-        for (size_t k = 0; k < pn; ++k) {
-          out.prompt_top_ids[row * pn + k] = top_i[i * pn + k];
-          out.prompt_top_logprobs[row * pn + k] = static_cast<float>(static_cast<double>(top_v[i * pn + k]) - lse[row]);
+        if (prompt && in.prompt_targets[row] >= 0) {
+          const size_t target = static_cast<size_t>(in.prompt_targets[row]);
+          if (target >= v0 && target < v0 + vt) b.target[i] = li[target - v0];
+          // This tile's top pn by (value desc, id asc): ties keep the lower id (seen first).
+          float* tv = b.top_v + (i * vtiles + vt_i) * pn;
+          int32_t* ti = b.top_i + (i * vtiles + vt_i) * pn;
+          for (size_t k = 0; k < pn; ++k) tv[k] = -INFINITY, ti[k] = -1;
+          for (size_t j = 0; pn > 0 && j < vt; ++j) {
+            if (!(li[j] > tv[pn - 1])) continue;
+            size_t k = pn - 1;
+            while (k > 0 && li[j] > tv[k - 1]) {
+              tv[k] = tv[k - 1];
+              ti[k] = ti[k - 1];
+              --k;
+            }
+            tv[k] = li[j];
+            ti[k] = static_cast<int32_t>(v0 + j);
+          }
         }
       }
+    });
+    // Combine the tiles in order: log-sum-exp, then the prompt rows' top-n (the
+    // tiles' lists merged by the same insertion rule, which keeps the sequential order).
+    std::vector<float> tv(pn);
+    std::vector<int32_t> ti(pn);
+    for (size_t i = 0; i < rc; ++i) {
+      const int32_t row = rows[c0 + i];
+      float run_max = -INFINITY;
+      double run_sum = 0.0;
+      for (size_t t = 0; t < vtiles; ++t) lse_combine(b.tile_max[i * vtiles + t], b.tile_sum[i * vtiles + t], &run_max, &run_sum);
+      lse[row] = static_cast<double>(run_max) + std::log(run_sum);
+
+      if (prompt && in.prompt_targets[row] >= 0) {
+        out.prompt_logprob[row] = static_cast<float>(static_cast<double>(b.target[i]) - lse[row]);
+        std::fill(tv.begin(), tv.end(), -INFINITY);
+        std::fill(ti.begin(), ti.end(), -1);
+        for (size_t t = 0; t < vtiles; ++t)
+          for (size_t j = 0; j < pn; ++j) {
+            const float v = b.top_v[(i * vtiles + t) * pn + j];
+            if (!(v > tv[pn - 1])) break;  // this tile's list is sorted: nothing after it enters either
+            size_t k = pn - 1;
+            while (k > 0 && v > tv[k - 1]) {
+              tv[k] = tv[k - 1];
+              ti[k] = ti[k - 1];
+              --k;
+            }
+            tv[k] = v;
+            ti[k] = b.top_i[(i * vtiles + t) * pn + j];
+          }
+        for (size_t k = 0; k < pn; ++k) {
+          out.prompt_top_ids[row * pn + k] = ti[k];
+          out.prompt_top_logprobs[row * pn + k] = static_cast<float>(static_cast<double>(tv[k]) - lse[row]);
+        }
+      }
+    }
+  }
+
+  // Raw logits go out before sampling may modify its rows in place.
+  if (in.return_logits) {
+    out.logits.resize(R * V);
+    for (size_t r = 0; r < R; ++r) {
+      const float* row = full + static_cast<size_t>(sample_slot[in.sample_rows[r]]) * V;
+      std::copy(row, row + V, out.logits.data() + r * V);
     }
   }
 
@@ -359,16 +514,12 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, S
     const int32_t row = in.sample_rows[r];
     SamplingParams p = in.sampling.params[r];
     if (p.num_logprobs > static_cast<int32_t>(top_n)) p.num_logprobs = static_cast<int32_t>(top_n);
-    sample_row(full.data() + sample_slot[row] * V, V, lse[row], p, sc, &out.sampled[r],
+    const size_t slot = static_cast<size_t>(sample_slot[row]);
+    RowStats stats{-INFINITY, b.summaries + r * vtiles, vtiles, b.candidates + r * vtiles * kCandStride};
+    for (size_t t = 0; t < vtiles; ++t) stats.max = std::max(stats.max, stats.tiles[t].max);
+    sample_row(full + slot * V, V, lse[row], &stats, p, sc, *k_, &out.sampled[r],
                &out.sampled_logprob[r], out.top_ids.data() + r * top_n, out.top_logprobs.data() + r * top_n);
   });
-  if (in.return_logits) {
-    out.logits.resize(R * V);
-    for (size_t r = 0; r < R; ++r) {
-      const float* row = full.data() + static_cast<size_t>(sample_slot[in.sample_rows[r]]) * V;
-      std::copy(row, row + V, out.logits.data() + r * V);
-    }
-  }
 }
 
 }  // namespace troupe

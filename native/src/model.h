@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -95,13 +96,59 @@ struct ModelCounters {
   std::atomic<uint64_t> gemm_calls{0};
   std::atomic<uint64_t> weight_bytes_read{0};  // bytes of weight matrices each GEMM call streams
   std::atomic<uint64_t> tokens{0};
-  std::atomic<uint64_t> peak_scratch_bytes{0};
+  std::atomic<uint64_t> peak_scratch_bytes{0};  // high-water mark of the scratch arena
+  std::atomic<uint64_t> scratch_growths{0};     // steps that outgrew the arena sized at load
+};
+
+// Scratch memory of the forward step: one anonymous mapping, reserved at load
+// for the largest step the model expects (max batched tokens, max sequences;
+// pages are faulted in on first use, so the reservation costs address space,
+// not memory), carved into 64-byte aligned regions at the start of each step.
+// A step larger than the reservation grows it once (counted in
+// ModelCounters::scratch_growths) before any region is handed out.
+class ScratchArena {
+ public:
+  ScratchArena() = default;
+  ~ScratchArena();
+  ScratchArena(const ScratchArena&) = delete;
+  ScratchArena& operator=(const ScratchArena&) = delete;
+
+  // Makes the capacity at least `bytes`; true when it had to grow. Invalidates regions.
+  bool reserve(size_t bytes);
+  // Starts a step: every region handed out before is dead.
+  void reset() { used_ = 0; }
+  template <typename T>
+  T* take(size_t n) {
+    const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
+    if (used_ + bytes > capacity_) throw std::logic_error("scratch arena: step needs were under-estimated");
+    T* p = reinterpret_cast<T*>(base_ + used_);
+    used_ += bytes;
+    if (used_ > high_) high_ = used_;
+    return p;
+  }
+  static size_t bytes_for(size_t n, size_t elem) { return (n * elem + 63) / 64 * 64; }
+  size_t capacity() const { return capacity_; }
+  size_t high_water() const { return high_; }
+
+ private:
+  uint8_t* base_ = nullptr;
+  size_t capacity_ = 0, used_ = 0, high_ = 0;
+};
+
+// What a step needs from the arena: the sizes that vary per step.
+struct StepSizes {
+  size_t tokens = 0;        // T
+  size_t logit_rows = 0;    // rows needing logits, at most kLogitRowChunk per pass
+  size_t sampled_rows = 0;  // distinct rows whose full logits are kept
+  size_t sample_entries = 0;  // sampled (row, params) entries
+  size_t prompt_top_n = 0;
 };
 
 class Model {
  public:
+  // max_batch_tokens / max_seqs size the scratch arena at load (larger steps grow it).
   Model(const ModelShape& shape, ModelWeights weights, const KvLayout& kv, Isa isa,
-        size_t threads);
+        size_t threads, size_t max_batch_tokens = 2048, size_t max_seqs = 256);
   ~Model();
 
   // Checks a step's input against the shape and the cache; returns "" or the problem.
@@ -114,13 +161,21 @@ class Model {
   size_t kv_cache_bytes() const { return kv_.layer_bytes() * shape_.layers; }
   size_t threads() const { return pool_.threads(); }
   const ModelCounters& counters() const { return counters_; }
+  size_t scratch_capacity() const { return arena_.capacity(); }
+  const ThreadPool& pool() const { return pool_; }
 
  private:
-  void gemm(const void* w, const float* x, float* out, size_t M, size_t N, size_t K,
-            size_t segments, std::vector<uint16_t>& xb);
-  void layer(size_t l, float* x, size_t T, const StepInput& in, const std::vector<int32_t>& qstart,
-             const std::vector<AttentionTask>& tasks, const std::vector<float>& cos_sin);
-  void logits_and_sampling(const float* x, size_t T, const StepInput& in, StepOutput& out);
+  struct Buffers;  // this step's regions of the arena (model.cc)
+  size_t scratch_bytes(const StepSizes& z) const;
+  // The GEMM input for x [M, K]: x itself (float32 mode) or x rounded to bf16 into xb.
+  const void* gemm_input(const float* x, uint16_t* xb, size_t M, size_t K);
+  template <typename After>
+  void gemm(const void* w, const void* input, float* out, size_t M, size_t N, size_t K,
+            size_t segments, After after);
+  void layer(size_t l, float* x, size_t T, const StepInput& in, const Buffers& b,
+             const std::vector<int32_t>& qstart, const std::vector<AttentionTask>& tasks);
+  void logits_and_sampling(const float* x, size_t T, const StepInput& in, const Buffers& b,
+                           StepOutput& out);
   template <typename F>
   void parallel_rows(size_t rows, size_t grain, F fn);
 
@@ -132,9 +187,7 @@ class Model {
   std::vector<void*> kv_pages_;  // [layers], anonymous memory
   std::mutex step_mu_;
   ModelCounters counters_;
-  // Scratch, grown to the largest step seen (bytes counted in peak_scratch_bytes).
-  std::vector<float> h_, xn_, qkv_, attn_, gu_, act_, tmp_;
-  std::vector<uint16_t> xb_;
+  ScratchArena arena_;
 };
 
 // Anonymous, page-aligned, zeroed memory (mmap); huge pages advised for large sizes.

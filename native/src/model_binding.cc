@@ -111,6 +111,8 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   if (kv.block_size == 0 || kv.block_size > kMaxBlockSize) r.fail_range("blockSize must be in 1.." + std::to_string(kMaxBlockSize));
   if (kv.num_blocks == 0) r.fail_range("numBlocks must be positive");
   const size_t threads = static_cast<size_t>(r.number_or("threads", 1));
+  const double max_tokens = r.number_or("maxBatchTokens", 2048), max_seqs = r.number_or("maxSeqs", 256);
+  if (!(max_tokens >= 1) || !(max_seqs >= 1)) r.fail_range("maxBatchTokens and maxSeqs must be positive");
 
   ModelWeights w;
   const size_t H = s.hidden;
@@ -137,7 +139,8 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
 
   auto* h = new ModelHandle();
   try {
-    h->model = std::make_unique<Model>(s, std::move(w), kv, isa, threads);
+    h->model = std::make_unique<Model>(s, std::move(w), kv, isa, threads, static_cast<size_t>(max_tokens),
+                                       static_cast<size_t>(max_seqs));
   } catch (const std::bad_alloc&) {
     delete h;
     throw Napi::Error::New(env, "modelCreate: cannot allocate the KV cache (" + std::to_string(kv.layer_bytes() * s.layers) + " bytes)");
@@ -251,6 +254,10 @@ Napi::Value ModelStats(const Napi::CallbackInfo& info) {
   o.Set("gemmCalls", num(c.gemm_calls.load()));
   o.Set("weightBytesRead", num(c.weight_bytes_read.load()));
   o.Set("peakScratchBytes", num(c.peak_scratch_bytes.load()));
+  o.Set("scratchCapacityBytes", num(h->model->scratch_capacity()));
+  o.Set("scratchGrowths", num(c.scratch_growths.load()));
+  o.Set("poolJobs", num(h->model->pool().jobs()));
+  o.Set("poolSleeps", num(h->model->pool().sleeps()));
   o.Set("kvCacheBytes", num(h->model->kv_cache_bytes()));
   o.Set("threads", num(h->model->threads()));
   return o;

@@ -18,10 +18,13 @@
 namespace troupe {
 
 // One attention work item: query rows [q_begin, q_end) of sequence `seq`
-// (indices within that sequence's query tokens), for query head `head`.
+// (indices within that sequence's query tokens), for every query head of the
+// GQA group that shares kv head `kv_head` (heads kv_head * group ..
+// (kv_head + 1) * group - 1, group = num_heads / num_kv_heads): each K/V page
+// is read once for the whole group.
 struct AttentionTask {
   uint32_t seq;
-  uint32_t head;
+  uint32_t kv_head;
   uint32_t q_begin;
   uint32_t q_end;
 };
@@ -54,8 +57,12 @@ struct ModelKernels {
   // [r0, r1) of x (row stride ld); cos_sin [T, D] holds cos in [0, D/2), sin in [D/2, D).
   void (*rope)(float* x, size_t ld, size_t heads, size_t D, const float* cos_sin, size_t r0,
                size_t r1);
-  // out[r, i] = silu(gate_up[r, i]) * gate_up[r, I + i], rows [r0, r1).
-  void (*silu_mul)(const float* gate_up, float* out, size_t r0, size_t r1, size_t I);
+  // m = silu(gate_up[r, c]) * gate_up[r, I + c] for rows [r0, r1), columns [c0, c1); written
+  // to out[r * I + c] (fp32) and / or out_bf16[r * I + c] (rounded to bf16), each when not null.
+  void (*silu_mul)(const float* gate_up, size_t I, size_t r0, size_t r1, size_t c0, size_t c1,
+                   float* out, uint16_t* out_bf16);
+  // out[i] = bf16(x[i]), round to nearest even (bf16.h's rounding, bit for bit).
+  void (*round_bf16)(const float* x, uint16_t* out, size_t n);
   // Writes k / v rows [r0, r1) (row stride ld, Hkv heads of D each) into the pages at slots[r]
   // (slot < 0: skipped). bf16 caches round to nearest even.
   void (*kv_write)(const float* k, const float* v, size_t ld, const int32_t* slots, size_t r0,
@@ -66,9 +73,31 @@ struct ModelKernels {
   // same on every ISA. Used by softmax, SiLU and the log-sum-exp.
   void (*exp_f32)(const float* x, float* out, size_t n);
   // Streaming log-sum-exp state of one row over a vocab tile: tile_max = max(l),
-  // tile_sum = sum exp(l - tile_max) (fp32 terms, fp64 sum, in index order).
+  // tile_sum = sum exp(l - tile_max) (fp32 terms; fp64 sum, lane l adding the terms
+  // i = l mod 16 in order, lanes combined in a halving tree).
   void (*tile_lse)(const float* logits, size_t n, float* tile_max, double* tile_sum);
+
+  // Sampling primitives over one row of n logits (sampling.cc composes them);
+  // y = x * s is the scaled logit (s = 1 / temperature > 0, or 1).
+  // The largest x and the lowest index holding it (n > 0; NaN never wins unless all are NaN).
+  void (*argmax)(const float* x, size_t n, float* max, size_t* index);
+  // e[i] = y >= floor ? exp(y - m) : 0 for i < n (y <= m; the ISA's fastest exp, not
+  // bitwise the same on every ISA; e may be null: not stored), and per block of
+  // kSampleBlock entries sums[b] = its e summed in fp64 (lane l adding i = l mod 16,
+  // lanes in a halving tree).
+  void (*exp_blocks)(const float* x, size_t n, float s, float m, float floor, float* e, double* sums);
+  // Writes the indices i in [*from, n) with y > t in increasing order, at most `cap` of them;
+  // sets *from to where it stopped (n when it reached the end). Returns how many it wrote.
+  size_t (*scan_greater)(const float* x, size_t n, float s, float t, size_t* from, int32_t* out,
+                         size_t cap);
+  // sums[b] = the e[i] of block b (kSampleBlock entries) with y >= floor, summed as exp_blocks does.
+  void (*masked_sums)(const float* x, size_t n, float s, float floor, const float* e, double* sums);
+  // Indices i with lo <= x[i] < hi, ascending, into out (room for n); returns how many.
+  size_t (*scan_range)(const float* x, size_t n, float lo, float hi, int32_t* out);
 };
+
+// Entries per block of ModelKernels::exp_blocks.
+constexpr size_t kSampleBlock = 1024;
 
 // The table for `isa`, or nullptr when this build lacks it.
 const ModelKernels* model_kernels(Isa isa);

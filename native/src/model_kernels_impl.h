@@ -15,6 +15,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "kv_layout.h"
 #include "model_kernels.h"
 
@@ -67,6 +71,175 @@ inline float exp_poly(float x) {
   return underflow ? 0.0f : v;
 }
 
+// Vectors. Two kinds of GCC vector types, element-wise operations only (the
+// rounding of each lane is what the scalar source says):
+//   F16x    16 fp32 lanes whatever the ISA (attention's key groups; the
+//           compiler splits it into native registers; mul / add only);
+//   FV      the ISA's native width, kW lanes (16 AVX-512, 8 AVX2, 4 SSE2), for
+//           the exp-heavy loops: GCC lowers compares and selects on wider-than-
+//           native vectors one lane at a time, so those loops use FV. Sums that
+//           must be bitwise the same on every ISA keep 16 fp64 lanes (Lanes16:
+//           lane l adds the terms i = l mod 16 in order) whatever kW is.
+// Vectors wider than the TU's ISA are passed by memory; the helpers are inline
+// and TU-private, so the psABI note does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float F16x __attribute__((vector_size(64)));
+typedef uint16_t U16x16 __attribute__((vector_size(32)));
+typedef uint32_t U32x16 __attribute__((vector_size(64)));
+
+#if defined(__AVX512F__)
+constexpr size_t kW = 16;
+#elif defined(__AVX2__)
+constexpr size_t kW = 8;
+#else
+constexpr size_t kW = 4;
+#endif
+typedef float FV __attribute__((vector_size(kW * 4)));
+typedef int32_t IV __attribute__((vector_size(kW * 4)));
+typedef float FH __attribute__((vector_size(kW * 2)));   // half of an FV
+typedef double DH __attribute__((vector_size(kW * 4)));  // kW / 2 fp64 lanes
+
+#define TROUPE_INLINE __attribute__((always_inline)) inline
+TROUPE_INLINE FV splatv(float v) { return FV{} + v; }
+TROUPE_INLINE FV loadv(const float* p) {
+  FV f;
+  std::memcpy(&f, p, sizeof f);
+  return f;
+}
+TROUPE_INLINE void storev(float* p, FV v) { std::memcpy(p, &v, sizeof v); }
+TROUPE_INLINE FV maxv(FV a, FV b) { return a > b ? a : b; }
+TROUPE_INLINE float hmax(FV v) {  // exact: order free
+  float m = v[0];
+  for (size_t l = 1; l < kW; ++l) m = v[l] > m ? v[l] : m;
+  return m;
+}
+#if defined(__AVX512F__)
+TROUPE_INLINE FH lo_half(FV v) { return __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7); }
+TROUPE_INLINE FH hi_half(FV v) { return __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15); }
+#elif defined(__AVX2__)
+TROUPE_INLINE FH lo_half(FV v) { return __builtin_shufflevector(v, v, 0, 1, 2, 3); }
+TROUPE_INLINE FH hi_half(FV v) { return __builtin_shufflevector(v, v, 4, 5, 6, 7); }
+#else
+TROUPE_INLINE FH lo_half(FV v) { return __builtin_shufflevector(v, v, 0, 1); }
+TROUPE_INLINE FH hi_half(FV v) { return __builtin_shufflevector(v, v, 2, 3); }
+#endif
+
+// 16 fp64 lanes in kW / 2-wide native vectors.
+struct Lanes16 {
+  DH a[32 / kW];
+};
+TROUPE_INLINE Lanes16 lanes16_zero() { return Lanes16{}; }
+// Adds v (lanes h .. h + kW - 1 of a 16-lane block; h a multiple of kW) in fp64.
+TROUPE_INLINE void lanes16_add(Lanes16& L, size_t h, FV v) {
+  L.a[h / (kW / 2)] = L.a[h / (kW / 2)] + __builtin_convertvector(lo_half(v), DH);
+  L.a[h / (kW / 2) + 1] = L.a[h / (kW / 2) + 1] + __builtin_convertvector(hi_half(v), DH);
+}
+// The 16 lanes in order, into out[16].
+TROUPE_INLINE void lanes16_store(const Lanes16& L, double* out) { std::memcpy(out, &L, 16 * sizeof(double)); }
+// Lanes combined in a halving tree: (l, l + 8), then (l, l + 4), ...
+TROUPE_INLINE double halving_sum16(double* l16) {
+  for (size_t width = 8; width >= 1; width /= 2)
+    for (size_t l = 0; l < width; ++l) l16[l] = l16[l] + l16[l + width];
+  return l16[0];
+}
+
+// Bit l set when lane l of `p[0..16) * s` compares as asked against t: the one
+// place the portable kernels use ISA intrinsics (for a 16-bit mask, which GCC
+// vectors cannot give), in the scans of sampling. Exact comparisons: the same
+// answer on every ISA.
+enum class Cmp { Greater, GreaterEqual, Less, Equal };
+template <Cmp kCmp>
+TROUPE_INLINE uint32_t mask16(const float* p, float s, float t) {
+#if defined(__AVX512F__) || defined(__AVX2__)
+  constexpr int kOp = kCmp == Cmp::Greater ? _CMP_GT_OQ
+                      : kCmp == Cmp::GreaterEqual ? _CMP_GE_OQ
+                      : kCmp == Cmp::Less ? _CMP_LT_OQ
+                                          : _CMP_EQ_OQ;
+#endif
+#if defined(__AVX512F__)
+  const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(p), _mm512_set1_ps(s));
+  return _mm512_cmp_ps_mask(v, _mm512_set1_ps(t), kOp);
+#elif defined(__AVX2__)
+  const __m256 sv = _mm256_set1_ps(s), tv = _mm256_set1_ps(t);
+  const uint32_t lo = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_mul_ps(_mm256_loadu_ps(p), sv), tv, kOp)));
+  const uint32_t hi = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_mul_ps(_mm256_loadu_ps(p + 8), sv), tv, kOp)));
+  return lo | (hi << 8);
+#else
+  uint32_t m = 0;
+  for (int l = 0; l < 16; ++l) {
+    const float v = p[l] * s;
+    const bool hit = kCmp == Cmp::Greater ? v > t : kCmp == Cmp::GreaterEqual ? v >= t : kCmp == Cmp::Less ? v < t : v == t;
+    m |= static_cast<uint32_t>(hit) << l;
+  }
+  return m;
+#endif
+}
+
+// exp_poly on kW lanes: the same operations in the same order, lane by lane,
+// so each lane's bits equal exp_poly's (test/native checks it).
+TROUPE_INLINE FV exp_polyv(FV x) {
+  const IV underflow = x < splatv(-87.3f);
+  FV c = x > splatv(88.3f) ? splatv(88.3f) : x;
+  c = c < splatv(-87.3f) ? splatv(-87.3f) : c;
+  const FV t = c * 1.44269504088896341f;
+  const FV n = (t + 12582912.0f) - 12582912.0f;
+  FV r = c - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  FV p = splatv(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const FV y = (p * (r * r) + r) + 1.0f;
+  const IV e = __builtin_convertvector(n, IV) + 127;
+  const FV scale = (FV)(e << 23);  // bit cast
+  const FV v = y * scale;
+  return underflow ? FV{} : v;
+}
+
+// e^x for the weights of sampling (x = y - max <= 0): exp_poly's reduction and
+// polynomial with fused multiply-adds and a hardware 2^n where the ISA has
+// them, about half the instructions. Not bitwise equal to exp_poly and not the
+// same on every ISA (sampling weights need neither); x < -87.3 gives 0.
+TROUPE_INLINE FV exp_weightv(FV x) {
+#if defined(__AVX512F__)
+  const __m512 v = _mm512_max_ps(static_cast<__m512>(x), _mm512_set1_ps(-87.3f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), v);
+  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+  const __mmask16 under = _mm512_cmp_ps_mask(static_cast<__m512>(x), _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
+  return static_cast<FV>(_mm512_maskz_scalef_ps(static_cast<__mmask16>(~under), y, n));
+#elif defined(__AVX2__) && defined(__FMA__)
+  const __m256 v = _mm256_max_ps(static_cast<__m256>(x), _mm256_set1_ps(-87.3f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), v);
+  r = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256 out = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+  const __m256 under = _mm256_cmp_ps(static_cast<__m256>(x), _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
+  return static_cast<FV>(_mm256_andnot_ps(under, out));
+#else
+  return exp_polyv(x);
+#endif
+}
+
 // Halving tree over kLanes partial sums: (l, l + 8), then (l, l + 4), ...
 inline float reduce_lanes(float* lanes) {
   for (size_t width = kLanes / 2; width >= 1; width /= 2)
@@ -112,16 +285,35 @@ void rope_impl(float* x, size_t ld, size_t heads, size_t D, const float* cos_sin
   }
 }
 
-void silu_mul_impl(const float* gate_up, float* out, size_t r0, size_t r1, size_t I) {
+void silu_mul_impl(const float* gate_up, size_t I, size_t r0, size_t r1, size_t c0, size_t c1,
+                   float* out, uint16_t* out_bf16) {
+  constexpr size_t kBatch = 64;
+  float m[kBatch];
   for (size_t r = r0; r < r1; ++r) {
     const float* g = gate_up + r * 2 * I;
     const float* u = g + I;
-    float* o = out + r * I;
-    for (size_t i = 0; i < I; ++i) {
-      const float sig = 1.0f / (1.0f + exp_poly(-g[i]));
-      o[i] = (g[i] * sig) * u[i];
+    for (size_t i0 = c0; i0 < c1; i0 += kBatch) {
+      const size_t n = c1 - i0 < kBatch ? c1 - i0 : kBatch;
+      size_t i = 0;
+      for (; i + kW <= n; i += kW) {
+        const FV gv = loadv(g + i0 + i), uv = loadv(u + i0 + i);
+        const FV sig = 1.0f / (1.0f + exp_polyv(-gv));
+        storev(m + i, (gv * sig) * uv);
+      }
+      for (; i < n; ++i) {
+        const float sig = 1.0f / (1.0f + exp_poly(-g[i0 + i]));
+        m[i] = (g[i0 + i] * sig) * u[i0 + i];
+      }
+      if (out != nullptr)
+        for (size_t i = 0; i < n; ++i) out[r * I + i0 + i] = m[i];
+      if (out_bf16 != nullptr)
+        for (size_t i = 0; i < n; ++i) out_bf16[r * I + i0 + i] = f32_to_bf16(m[i]);
     }
   }
+}
+
+void round_bf16_impl(const float* x, uint16_t* out, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);
 }
 
 template <typename T>
@@ -159,12 +351,20 @@ void kv_write_impl(const float* k, const float* v, size_t ld, const int32_t* slo
   else kv_write_typed(k, v, ld, slots, r0, r1, static_cast<float*>(kv), L);
 }
 
-// Queries processed together over each page, so the page is read once for
-// the tile; each query's arithmetic is exactly the single-query algorithm.
-constexpr size_t kQueryTile = 16;
+// Attention of one task (a sequence's query rows for the query heads of one
+// GQA group) is done in tiles of "slots": a slot is one (query head, query
+// row) pair, and a tile holds every head of the group for up to
+// kMaxSlots / group consecutive rows (decode: one row, `group` slots). A tile
+// reads each K / V page of the shared kv head once for all its slots, and its
+// scores are vector operations across 16 keys of the page (K is stored
+// transposed) for every slot in lockstep; V accumulation is vectorized over
+// the head dim. Each slot's arithmetic is exactly the single-query algorithm
+// of kv_layout.h (attend_page), so neither the tiling nor the task split
+// changes a bit.
+constexpr size_t kMaxSlots = 16;
 constexpr size_t kMaxHeadDim = 256;
 constexpr size_t kKeyGroup = 16;  // keys scored together (one 512-bit vector of fp32)
-alignas(64) constexpr float kZeroQuery[kMaxHeadDim] = {};  // q of an absent tile slot
+alignas(64) constexpr float kZeroQuery[kMaxHeadDim] = {};  // q of an absent slot
 
 // One query against keys [0, n) of one page: the update of kv_layout.h.
 // kD is the head dim when known at compile time (0: runtime D). When
@@ -200,7 +400,11 @@ inline void attend_page(const float* q, const T* kp, const T* vp, size_t n, size
   }
   const float m_new = m > bm ? m : bm;
   const float alpha = m == -INFINITY ? 0.0f : exp_poly(m - m_new);
-  for (size_t j = 0; j < n; ++j) s[j] = exp_poly(s[j] - m_new);
+  {
+    size_t j = 0;
+    for (; j + kW <= n; j += kW) storev(s + j, exp_polyv(loadv(s + j) - m_new));
+    for (; j < n; ++j) s[j] = exp_poly(s[j] - m_new);
+  }
   float li = l * alpha;
   for (size_t j = 0; j < n; ++j) li = li + s[j];
   l = li;
@@ -224,25 +428,17 @@ inline void attend_page(const float* q, const T* kp, const T* vp, size_t n, size
   }
 }
 
-// A whole tile of kQueryTile queries against one page, in lockstep, for
-// block_size a multiple of kKeyGroup and a compile-time head dim. Per query
-// it performs exactly attend_page's operations in the same order (scores sum
-// d in order; l and acc add keys in j order), so the bits are the same; the
-// lockstep only lets independent queries fill the vector units. Keys past a
-// query's own n are masked: their score becomes -inf, their weight exp(-inf)
-// = 0, which l adds as an exact +0 and acc never sees. Absent queries (past
-// the tile's end, or before this page) have n = 0 and a zero q.
-// Vectors wider than the TU's ISA are passed by memory; these functions are
-// inline and TU-private, so the psABI note does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
-// 16 fp32 lanes as a GCC vector: element-wise operations only (the compiler
-// lowers it to one zmm, two ymm or four xmm by ISA, with the same rounding).
-typedef float F16x __attribute__((vector_size(64)));
-typedef uint16_t U16x16 __attribute__((vector_size(32)));
-typedef uint32_t U32x16 __attribute__((vector_size(64)));
+// A tile of Q slots against one page, in lockstep, for block_size a multiple
+// of kKeyGroup and a compile-time head dim. Per slot it performs exactly
+// attend_page's operations in the same order (scores sum d in order; l and
+// acc add keys in j order), so the bits are the same; the lockstep only lets
+// independent slots fill the vector units. Keys past a slot's own n are
+// masked: their score becomes -inf, their weight exp(-inf) = 0, which l adds
+// as an exact +0 and acc never sees. Absent slots (past the tile's end, or
+// whose query precedes this page) have n = 0 and a zero q.
 
 template <typename T>
-inline F16x load16(const T* p) {
+TROUPE_INLINE F16x load16(const T* p) {
   if constexpr (sizeof(T) == 2) {
     U16x16 h;
     std::memcpy(&h, p, sizeof h);
@@ -257,12 +453,11 @@ inline F16x load16(const T* p) {
   }
 }
 
-template <typename T, size_t kD>
+template <typename T, size_t kD, size_t Q>
 inline void attend_tile_page(const float* const* qp, const size_t* n, const T* kp, const T* vp,
                              size_t bs, float scale, float (*S)[kMaxBlockSize + kKeyGroup],
                              float* m, float* l, float (*acc)[kMaxHeadDim]) {
-  constexpr size_t Q = kQueryTile;
-  static_assert(kKeyGroup == 16 && kD % 16 == 0, "16-lane vectors");
+  static_assert(kKeyGroup == 16 && kD % 16 == 0 && Q <= kMaxSlots, "16-lane vectors");
   for (size_t j0 = 0; j0 < bs; j0 += kKeyGroup) {
     F16x sv[Q];
     for (size_t i = 0; i < Q; ++i) sv[i] = F16x{};
@@ -283,8 +478,13 @@ inline void attend_tile_page(const float* const* qp, const size_t* n, const T* k
     m_new[i] = m[i] > bm ? m[i] : bm;
     alpha[i] = m[i] == -INFINITY ? 0.0f : exp_poly(m[i] - m_new[i]);
   }
-  for (size_t i = 0; i < Q; ++i)
-    for (size_t j = 0; j < bs; ++j) S[i][j] = n[i] == 0 ? 0.0f : exp_poly(S[i][j] - m_new[i]);
+  for (size_t i = 0; i < Q; ++i) {
+    if (n[i] == 0) {
+      for (size_t j = 0; j < bs; ++j) S[i][j] = 0.0f;
+      continue;
+    }
+    for (size_t j = 0; j < bs; j += kW) storev(&S[i][j], exp_polyv(loadv(&S[i][j]) - m_new[i]));
+  }
   for (size_t i = 0; i < Q; ++i) l[i] = l[i] * alpha[i];
   for (size_t j = 0; j < bs; ++j)
     for (size_t i = 0; i < Q; ++i) l[i] = l[i] + S[i][j];
@@ -322,11 +522,18 @@ void attention_typed(const AttentionArgs& a, const AttentionTask* tasks, size_t 
   const size_t D = L.head_dim, bs = L.block_size;
   const size_t group = a.num_heads / L.num_kv_heads;
   const T* kv = static_cast<const T*>(a.kv);
-  float m[kQueryTile], l[kQueryTile];
-  alignas(64) float acc[kQueryTile][kMaxHeadDim];
+  // A tile: `heads` heads of the group (all of them unless the group exceeds
+  // the slots) times up to `rows` query rows; slot i = (head i / rows, row i % rows).
+  const size_t heads = group < kMaxSlots ? group : kMaxSlots;
+  const size_t rows = kMaxSlots / heads;
+  const bool vector_path = kD != 0 && bs % kKeyGroup == 0;
+  float m[kMaxSlots], l[kMaxSlots];
+  alignas(64) float acc[kMaxSlots][kMaxHeadDim];
   alignas(64) float s[kMaxBlockSize + kKeyGroup];
-  alignas(64) float scores[kQueryTile][kMaxBlockSize + kKeyGroup];
-  const float* qp[kQueryTile];
+  alignas(64) float scores[kMaxSlots][kMaxBlockSize + kKeyGroup];
+  const float* qp[kMaxSlots];
+  size_t pos[kMaxSlots];
+  float* op[kMaxSlots];
   for (size_t t = t0; t < t1; ++t) {
     const AttentionTask& task = tasks[t];
     const size_t qlen = static_cast<size_t>(a.query_start[task.seq + 1] - a.query_start[task.seq]);
@@ -334,42 +541,48 @@ void attention_typed(const AttentionArgs& a, const AttentionTask* tasks, size_t 
     const size_t first_pos = ctx - qlen;  // position of query 0 of this sequence
     const size_t first_row = static_cast<size_t>(a.query_start[task.seq]);
     const int32_t* table = a.block_tables + task.seq * a.max_blocks;
-    const size_t g = task.head / group;
-    for (size_t q0 = task.q_begin; q0 < task.q_end; q0 += kQueryTile) {
-      const size_t nq = task.q_end - q0 < kQueryTile ? task.q_end - q0 : kQueryTile;
-      for (size_t i = 0; i < kQueryTile; ++i) {
-        m[i] = -INFINITY;
-        l[i] = 0.0f;
-        if (i >= nq) continue;
-        qp[i] = a.q + (first_row + q0 + i) * a.ld_q + task.head * D;
-        for (size_t d = 0; d < D; ++d) acc[i][d] = 0.0f;
-      }
-      const size_t last_pos = first_pos + q0 + nq - 1;
-      for (size_t b = 0; b <= last_pos / bs; ++b) {
-        const size_t page = static_cast<size_t>(table[b]);
-        const T* kp = kv + L.k_offset(page, g);
-        const T* vp = kv + L.v_offset(page, g);
-        if (kD != 0 && bs % kKeyGroup == 0 && nq > 1) {
-          size_t n[kQueryTile];
-          const float* qt[kQueryTile];
-          for (size_t i = 0; i < kQueryTile; ++i) {
-            const size_t pos = first_pos + q0 + i;
-            n[i] = i >= nq || b * bs > pos ? 0 : (pos - b * bs + 1 < bs ? pos - b * bs + 1 : bs);
-            qt[i] = n[i] == 0 ? kZeroQuery : qp[i];
+    const size_t g = task.kv_head;
+    for (size_t q0 = task.q_begin; q0 < task.q_end; q0 += rows) {
+      const size_t nq = task.q_end - q0 < rows ? task.q_end - q0 : rows;
+      for (size_t h0 = 0; h0 < group; h0 += heads) {
+        const size_t nh = group - h0 < heads ? group - h0 : heads;
+        const size_t slots = nq * nh;
+        for (size_t i = 0; i < slots; ++i) {
+          const size_t head = g * group + h0 + i / nq, row = first_row + q0 + i % nq;
+          qp[i] = a.q + row * a.ld_q + head * D;
+          op[i] = a.out + row * a.ld_out + head * D;
+          pos[i] = first_pos + q0 + i % nq;
+          m[i] = -INFINITY;
+          l[i] = 0.0f;
+          for (size_t d = 0; d < D; ++d) acc[i][d] = 0.0f;
+        }
+        for (size_t i = slots; i < kMaxSlots; ++i) m[i] = -INFINITY, l[i] = 0.0f;
+        const size_t last_pos = first_pos + q0 + nq - 1;
+        for (size_t b = 0; b <= last_pos / bs; ++b) {
+          const size_t page = static_cast<size_t>(table[b]);
+          const T* kp = kv + L.k_offset(page, g);
+          const T* vp = kv + L.v_offset(page, g);
+          if (vector_path && slots > 1) {
+            size_t n[kMaxSlots];
+            const float* qt[kMaxSlots];
+            for (size_t i = 0; i < kMaxSlots; ++i) {
+              n[i] = i >= slots || b * bs > pos[i] ? 0 : (pos[i] - b * bs + 1 < bs ? pos[i] - b * bs + 1 : bs);
+              qt[i] = n[i] == 0 ? kZeroQuery : qp[i];
+            }
+            constexpr size_t kd = kD == 0 ? 64 : kD;
+            if (slots <= 4) attend_tile_page<T, kd, 4>(qt, n, kp, vp, bs, a.scale, scores, m, l, acc);
+            else if (slots <= 8) attend_tile_page<T, kd, 8>(qt, n, kp, vp, bs, a.scale, scores, m, l, acc);
+            else attend_tile_page<T, kd, 16>(qt, n, kp, vp, bs, a.scale, scores, m, l, acc);
+            continue;
           }
-          attend_tile_page<T, kD == 0 ? 64 : kD>(qt, n, kp, vp, bs, a.scale, scores, m, l, acc);
-          continue;
+          for (size_t i = 0; i < slots; ++i) {
+            if (b * bs > pos[i]) continue;  // this page starts after the query: masked whole
+            const size_t n = pos[i] - b * bs + 1 < bs ? pos[i] - b * bs + 1 : bs;
+            attend_page<T, kD>(qp[i], kp, vp, n, D, bs, a.scale, s, m[i], l[i], acc[i]);
+          }
         }
-        for (size_t i = 0; i < nq; ++i) {
-          const size_t pos = first_pos + q0 + i;
-          if (b * bs > pos) continue;  // this page starts after the query: masked whole
-          const size_t n = pos - b * bs + 1 < bs ? pos - b * bs + 1 : bs;
-          attend_page<T, kD>(qp[i], kp, vp, n, D, bs, a.scale, s, m[i], l[i], acc[i]);
-        }
-      }
-      for (size_t i = 0; i < nq; ++i) {
-        float* o = a.out + (first_row + q0 + i) * a.ld_out + task.head * D;
-        for (size_t d = 0; d < D; ++d) o[d] = acc[i][d] / l[i];
+        for (size_t i = 0; i < slots; ++i)
+          for (size_t d = 0; d < D; ++d) op[i][d] = acc[i][d] / l[i];
       }
     }
   }
@@ -390,30 +603,131 @@ void attention_impl(const AttentionArgs& a, const AttentionTask* tasks, size_t t
 }
 
 void exp_impl(const float* x, float* out, size_t n) {
-  for (size_t i = 0; i < n; ++i) out[i] = exp_poly(x[i]);
+  size_t i = 0;
+  for (; i + kW <= n; i += kW) storev(out + i, exp_polyv(loadv(x + i)));
+  for (; i < n; ++i) out[i] = exp_poly(x[i]);
 }
 
+// Max in 16 lanes (exact: order free). Sum: lane l adds the terms i = l mod 16
+// in i order, in fp64; the lanes are combined in a halving tree.
 void tile_lse_impl(const float* logits, size_t n, float* tile_max, double* tile_sum) {
-  float mx = -INFINITY;
-  for (size_t i = 0; i < n; ++i) mx = logits[i] > mx ? logits[i] : mx;
-  double sum = 0.0;
-  constexpr size_t kBatch = 256;
-  float e[kBatch];
-  for (size_t i0 = 0; i0 < n; i0 += kBatch) {
-    const size_t nb = n - i0 < kBatch ? n - i0 : kBatch;
-    for (size_t i = 0; i < nb; ++i) e[i] = exp_poly(logits[i0 + i] - mx);
-    for (size_t i = 0; i < nb; ++i) sum += static_cast<double>(e[i]);
-  }
+  FV mv = splatv(-INFINITY);
+  size_t i = 0;
+  for (; i + kW <= n; i += kW) mv = maxv(loadv(logits + i), mv);
+  float mx = hmax(mv);
+  for (; i < n; ++i) mx = logits[i] > mx ? logits[i] : mx;
+  Lanes16 lanes = lanes16_zero();
+  i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (size_t h = 0; h < 16; h += kW) lanes16_add(lanes, h, exp_polyv(loadv(logits + i + h) - mx));
+  double sums[16];
+  lanes16_store(lanes, sums);
+  for (size_t l = 0; i < n; ++i, ++l) sums[l] = sums[l] + static_cast<double>(exp_poly(logits[i] - mx));
   *tile_max = mx;
-  *tile_sum = sum;
+  *tile_sum = halving_sum16(sums);
+}
+
+void argmax_impl(const float* x, size_t n, float* max, size_t* index) {
+  FV mv = splatv(-INFINITY);
+  size_t i = 0;
+  for (; i + kW <= n; i += kW) mv = maxv(loadv(x + i), mv);
+  float mx = hmax(mv);
+  for (; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  size_t at = 0;
+  if (mx != -INFINITY) {  // else all -inf or NaN: the first entry, as a sequential scan keeps
+    while (at + 16 <= n) {
+      const uint32_t m = mask16<Cmp::Equal>(x + at, 1.0f, mx);
+      if (m != 0) {
+        at += static_cast<size_t>(__builtin_ctz(m));
+        break;
+      }
+      at += 16;
+    }
+    while (!(x[at] == mx)) ++at;
+  }
+  *max = mx;
+  *index = at;
+}
+
+void exp_blocks_impl(const float* x, size_t n, float s, float m, float floor, float* e, double* sums) {
+  for (size_t b0 = 0, blk = 0; b0 < n; b0 += kSampleBlock, ++blk) {
+    const size_t b1 = n - b0 < kSampleBlock ? n : b0 + kSampleBlock;
+    Lanes16 lanes = lanes16_zero();
+    size_t i = b0;
+    for (; i + 16 <= b1; i += 16)
+      for (size_t h = 0; h < 16; h += kW) {
+        const FV y = loadv(x + i + h) * s;
+        const FV v = y >= splatv(floor) ? exp_weightv(y - m) : FV{};
+        if (e != nullptr) storev(e + i + h, v);
+        lanes16_add(lanes, h, v);
+      }
+    double l16[16];
+    lanes16_store(lanes, l16);
+    for (size_t l = 0; i < b1; ++i, ++l) {
+      const float y = x[i] * s;
+      const float v = y >= floor ? exp_poly(y - m) : 0.0f;
+      if (e != nullptr) e[i] = v;
+      l16[l] = l16[l] + static_cast<double>(v);
+    }
+    sums[blk] = halving_sum16(l16);
+  }
+}
+
+size_t scan_greater_impl(const float* x, size_t n, float s, float t, size_t* from, int32_t* out,
+                         size_t cap) {
+  size_t i = *from, c = 0;
+  while (c < cap && i < n) {
+    if (i % 16 == 0 && i + 16 <= n) {  // a whole block: its hits from one compare, if they fit
+      uint32_t m = mask16<Cmp::Greater>(x + i, s, t);
+      if (static_cast<size_t>(__builtin_popcount(m)) <= cap - c) {
+        for (; m != 0; m &= m - 1) out[c++] = static_cast<int32_t>(i + static_cast<size_t>(__builtin_ctz(m)));
+        i += 16;
+        continue;
+      }
+    }
+    if (x[i] * s > t) out[c++] = static_cast<int32_t>(i);
+    ++i;
+  }
+  *from = i;
+  return c;
+}
+
+// Indices i in [0, n) with lo <= x[i] < hi, ascending, into out (room for n); returns the count.
+size_t scan_range_impl(const float* x, size_t n, float lo, float hi, int32_t* out) {
+  size_t c = 0, i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (uint32_t m = mask16<Cmp::GreaterEqual>(x + i, 1.0f, lo) & mask16<Cmp::Less>(x + i, 1.0f, hi); m != 0; m &= m - 1)
+      out[c++] = static_cast<int32_t>(i + static_cast<size_t>(__builtin_ctz(m)));
+  for (; i < n; ++i)
+    if (x[i] >= lo && x[i] < hi) out[c++] = static_cast<int32_t>(i);
+  return c;
+}
+
+// sums[b] = the e[i] of block b (kSampleBlock entries) whose y = x[i] * s >= floor, in fp64
+// (lane l adding i = l mod 16, lanes in a halving tree).
+void masked_sums_impl(const float* x, size_t n, float s, float floor, const float* e, double* sums) {
+  for (size_t b0 = 0, blk = 0; b0 < n; b0 += kSampleBlock, ++blk) {
+    const size_t b1 = n - b0 < kSampleBlock ? n : b0 + kSampleBlock;
+    Lanes16 lanes = lanes16_zero();
+    size_t i = b0;
+    for (; i + 16 <= b1; i += 16)
+      for (size_t h = 0; h < 16; h += kW)
+        lanes16_add(lanes, h, loadv(x + i + h) * s >= splatv(floor) ? loadv(e + i + h) : FV{});
+    double l16[16];
+    lanes16_store(lanes, l16);
+    for (size_t l = 0; i < b1; ++i, ++l)
+      if (x[i] * s >= floor) l16[l] = l16[l] + static_cast<double>(e[i]);
+    sums[blk] = halving_sum16(l16);
+  }
 }
 
 template <class Bf16Ops, class F32Ops>
 constexpr ModelKernels make_model_kernels() {
   return ModelKernels{
-      &gemm_entry<Bf16Ops>, &gemm_entry<F32Ops>, &rms_norm_impl, &rope_impl,
-      &silu_mul_impl,       &kv_write_impl,      &attention_impl, &exp_impl,
-      &tile_lse_impl,
+      &gemm_entry<Bf16Ops>, &gemm_entry<F32Ops>, &rms_norm_impl,   &rope_impl,
+      &silu_mul_impl,       &round_bf16_impl,    &kv_write_impl,   &attention_impl,
+      &exp_impl,            &tile_lse_impl,      &argmax_impl,     &exp_blocks_impl,
+      &scan_greater_impl,   &masked_sums_impl,   &scan_range_impl,
   };
 }
 

@@ -9,21 +9,37 @@
 //   4. frequency / presence penalties over output tokens:
 //      logit -= frequency * count + presence * (count > 0)
 //   5. temperature 0 (below 1e-5): greedy, the argmax (lowest id on ties); stop
-//   6. logit /= temperature
-//   7. min-p: keep tokens with p >= min_p * p_max
-//   8. top-k: keep the k largest (partial selection, nth_element)
+//   6. y = logit * (1 / temperature) (fp32), m = max y
+//   7. min-p: keep tokens with p >= min_p * p_max, i.e. y >= m + log(min_p)
+//   8. top-k: keep the k largest (partial selection)
 //   9. top-p: keep the shortest prefix of the sorted survivors whose mass
-//      reaches top_p (partial selection: the top 64, 128, ... are sorted until
-//      the prefix is found, never the whole vocabulary unless needed)
+//      reaches top_p, extended to the tokens tied with its last one
+//      (partial selection: the best 256 are selected and sorted; a longer
+//      prefix is bracketed from a sample of the weights, and the cut is found
+//      among the tokens inside the bracket by a weighted quickselect)
 //  10. draw u = uniform(seed, output_index) and walk the survivors' cumulative
-//      mass (in sorted order when sorted, else in id order)
+//      mass: in sorted order when they were sorted (top-k, a top-p prefix
+//      within the best 256), else in id order (the same distribution)
 // Ties sort by lower id, so every step is deterministic. The random number is
 // counter based: the same (seed, output index) always gives the same u, so a
 // request recomputed after preemption or a restart samples the same tokens.
+//
+// Cost. Every step is one vectorized pass over the row at most, or a
+// selection that skips 16 logits per compare: greedy is an argmax; top-n
+// logprobs and top-k are threshold selections (a block of 16 below the
+// running k-th value is skipped whole); the masses of plain temperature /
+// min-p / top-p sampling come from one pass of 16-wide exp with fp64 sums per
+// block of 1024 tokens, and the draw walks block sums, then one block. The
+// weights p_i = exp(y_i - m) are fp32 (the model's exp, ~2 ulp), summed in
+// fp64; top-k survivors use fp64 exp. With the lm head's tile summaries
+// (TileSummary), greedy, top-k and plain temperature sampling read at most one
+// tile of the row (the draw's). bench/sampling.bench.ts measures it.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
+#include <cmath>
 #include <vector>
 
 namespace troupe {
@@ -58,24 +74,76 @@ struct SamplingBatch {
 
 // Per-thread scratch so sampling allocates once per row at most.
 struct SamplingScratch {
-  std::vector<float> work;     // [V] processed logits
-  std::vector<int32_t> index;  // [V] candidate ids
-  std::vector<double> prob;    // [V] candidate weights
+  std::vector<float> work;     // [V] penalized logits (only when a penalty or bias applies)
+  std::vector<float> e;        // [V] exp(y - m) of the survivors
+  std::vector<double> sums;    // [V / kSampleBlock] block sums of e
+  std::vector<uint64_t> keys;  // sampled sort keys (top-p over a long prefix)
+  std::vector<uint64_t> band;  // sort keys of the bracket's tokens
+  std::vector<int32_t> index;  // candidate ids
+  std::vector<double> prob;    // candidate weights
   std::vector<uint8_t> seen;   // [V] repetition-penalty marks
 };
+
+struct ModelKernels;
 
 // Uniform double in [0, 1) from (seed, index): splitmix64 of the pair.
 double counter_uniform(uint64_t seed, uint64_t index);
 
 // The top n (id, logprob) of a row by value desc, id asc; logprob = logit - lse.
 void top_logprobs(const float* logits, size_t V, double lse, size_t n, SamplingScratch& scratch,
-                  int32_t* ids, float* logprobs);
+                  const ModelKernels& k, int32_t* ids, float* logprobs);
 
-// Samples a token from one row of raw logits [V] whose log-sum-exp is `lse`.
-// Writes the token, its raw logprob, and params.num_logprobs top entries.
-void sample_row(const float* logits, size_t V, double lse, const SamplingParams& params,
-                SamplingScratch& scratch, int32_t* token, float* token_logprob, int32_t* top_ids,
-                float* top_lps);
+// What the lm head records per vocab tile (kVocabTile logits) of a sampled
+// row while the tile is in cache, so that sampling rarely reads the row again:
+// the log-sum-exp state always, and what the row's parameters can use
+// (summarize_tile): greedy the tile's argmax; top-k (k <= kFusedTopK) the
+// tile's best k at or above the row's running k-th best (top-n logprobs
+// likewise, on raw logits); plain sampling at a temperature other than 1 the
+// tile's sum of weights. Penalized rows, min-p and top-p without top-k read
+// the row.
+struct TileSummary {
+  float max = -INFINITY;  // the tile's largest raw logit
+  double sum = 0.0;       // sum of exp(l - max)
+  int32_t arg = -1;       // greedy: the lowest id holding max
+  int32_t count = 0;      // top-k: candidates recorded
+  int32_t lp_count = 0;   // top-n logprobs: candidates recorded
+  double wsum = 0.0;      // temperature t != 1: sum of exp((l - max) / t), exp_blocks' weights
+};
+constexpr size_t kFusedTopK = 64;
+constexpr size_t kFusedLogprobs = 20;  // the largest top-n of logprobs (models/sampling.ts MAX_LOGPROBS)
+// Candidate ids per tile: top-k at [0, kFusedTopK), top-n logprobs at [kFusedTopK, kCandStride).
+constexpr size_t kCandStride = kFusedTopK + kFusedLogprobs;
+
+// A row's running bounds while its tiles are summarized (any order, any thread).
+struct RowBounds {
+  std::atomic<float> topk{-INFINITY};      // a lower bound of the row's k-th best y
+  std::atomic<float> logprobs{-INFINITY};  // a lower bound of its n-th best raw logit
+};
+
+// A row's summaries: `count` tiles, candidate ids [count, kCandStride] (may be null).
+struct RowStats {
+  float max;  // the row's largest raw logit
+  const TileSummary* tiles;
+  size_t count;
+  const int32_t* cand;
+};
+
+// Fills t's fields that p can use, from the tile's logits l[0, n) whose first id
+// is v0 (t->max and t->sum already set); cand: the tile's kCandStride slots.
+// bounds: the row's running k-th / n-th best among the tiles summarized so far
+// (any order, any thread; they only prune: the best of the row are always
+// among the candidates).
+void summarize_tile(const float* l, size_t n, size_t v0, const SamplingParams& p,
+                    const ModelKernels& k, SamplingScratch& scratch, TileSummary* t, int32_t* cand,
+                    RowBounds* bounds);
+
+// Samples a token from one row of raw logits [V] whose log-sum-exp is `lse`
+// (the row is not modified). Writes the token, its raw logprob, and
+// params.num_logprobs top entries. `k`: the ISA's kernels (model_kernels.h).
+// `stats` (may be null): the lm head's tile summaries of the row.
+void sample_row(const float* logits, size_t V, double lse, const RowStats* stats,
+                const SamplingParams& params, SamplingScratch& scratch, const ModelKernels& k,
+                int32_t* token, float* token_logprob, int32_t* top_ids, float* top_lps);
 
 // log-sum-exp of a row, in the same tiles and order as the model's lm head.
 double row_logsumexp(const float* logits, size_t V,

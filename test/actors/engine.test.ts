@@ -65,7 +65,7 @@ test('with a KV pool too small for all, every request completes with the same ou
   const requests = mixedRequests(24).map((r) => ({ ...r, params: { ...r.params, maxTokens: 40 } }));
   const roomy = await engine(t);
   const alone = await oneAtATime(roomy, requests);
-  // 40 blocks of 16 = 640 tokens: the 24 requests (up to ~160 tokens each) cannot all hold their KV at once
+  // 640 tokens of KV (20 blocks of 32): the 24 requests (up to ~160 tokens each) cannot all hold their KV at once
   const tight = await engine(t, { kvCacheMemory: 40 * 16 * 2 * 2 * 2 * 8 * 2, maxModelLen: 256, enablePrefixCaching: false });
   const together = await Promise.all(requests.map((r) => tight.generate([r.prompt], r.params)));
   t.deepEqual(together.map((g) => g[0]!.outputs[0]!.tokenIds), alone);
@@ -163,7 +163,7 @@ test('startup: max_model_len defaults to the model context, capped to the KV bud
   const llm = await Troupe.start({ model: MODEL, kvCacheMemory: '4MiB', threads: 1, log: (l) => lines.push(l) });
   t.teardown(() => llm.shutdown());
   t.regex(lines.join('\n'), /max_model_len capped from 131072 \(max_position_embeddings\) to \d+/);
-  t.regex(lines.join('\n'), /KV cache: \d+ tokens \(\d+ blocks of 16\), 4\.00 MiB; max concurrency 1\.00x at max_model_len \d+/);
+  t.regex(lines.join('\n'), /KV cache: \d+ tokens \(\d+ blocks of 32\), 4\.00 MiB; max concurrency 1\.00x at max_model_len \d+/);
   await t.throwsAsync(Troupe.start({ model: MODEL, kvCacheMemory: '4MiB', maxModelLen: 100_000, ...quiet }), { message: /--max-model-len 100000 needs .* raise --kv-cache-memory or lower --max-model-len/ });
   await t.throwsAsync(Troupe.start({ model: MODEL, cpuOffloadGb: 4, ...quiet }), { message: /--cpu-offload-gb/ });
 });

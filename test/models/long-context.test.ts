@@ -17,7 +17,7 @@ test('a 131072-token prompt on tiny-long completes with memory bounded by the KV
   t.timeout(8 * 60_000);
   const dir = generatedModel('tiny-long');
   const rssBefore = process.memoryUsage().rss;
-  const model = LlamaModel.load(dir, { maxModelLen: CONTEXT, numBlocks: CONTEXT / 16 + 1 });
+  const model = LlamaModel.load(dir, { maxModelLen: CONTEXT, numBlocks: CONTEXT / 16 + 1, blockSize: 16 });
   const pages = new PageAllocator(model.kvCache.numBlocks);
   const table: number[] = [];
   const prompt = randomTokens(CONTEXT, 128256, 31);

@@ -237,9 +237,11 @@ function runAttention(isa: Isa, p: AttentionProblem, bf16: boolean, taskRows?: n
   return out;
 }
 
-for (const [D, blockSize] of [[64, 16], [8, 16], [16, 5], [128, 32]] as const) {
-  test(`paged attention (head dim ${D}, block size ${blockSize}, GQA 4:2, mixed prefill + decode) matches fp64; tiling and work split do not change a bit`, (t) => {
-    const p = attentionProblem(D * 100 + blockSize, D, 4, 2, blockSize);
+// GQA groups of 2 (slots: 2 heads x 8 rows), 3 (15 of 16 slots), 8 (2 rows per tile) and
+// 32 (more heads than slots: the group is split); decode slots use the 4- and 8-slot tiles.
+for (const [D, blockSize, heads, kvHeads] of [[64, 16, 4, 2], [8, 16, 4, 2], [16, 5, 4, 2], [128, 32, 4, 2], [64, 16, 6, 2], [64, 32, 8, 1], [64, 64, 32, 1]] as const) {
+  test(`paged attention (head dim ${D}, block size ${blockSize}, GQA ${heads}:${kvHeads}, mixed prefill + decode) matches fp64; tiling and work split do not change a bit`, (t) => {
+    const p = attentionProblem(D * 100 + blockSize + heads, D, heads, kvHeads, blockSize);
     for (const bf16 of [false, true]) {
       const round = bf16 ? (v: number) => bf16BitsToFp32(fp32ToBf16Bits(v)) : (v: number) => v;
       const ref = attentionReference(p, round);
@@ -249,7 +251,8 @@ for (const [D, blockSize] of [[64, 16], [8, 16], [16, 5], [128, 32]] as const) {
         let worst = 0;
         for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - ref[i]!));
         t.true(worst < 2e-5, `${isa} ${bf16 ? 'bf16' : 'fp32'} KV: max error ${worst}`);
-        // One query per task (the single-query path) and 16-query tiles give the same bits.
+        // One query row per task (decode-like tiles: one row of every head of the group) and
+        // multi-row tiles give the same bits.
         assertBitwiseEqual(t, runAttention(isa, p, bf16, 1), got, `${isa}: one query per task vs whole sequences`);
         assertBitwiseEqual(t, runAttention(isa, p, bf16, 7), got, `${isa}: 7 queries per task vs whole sequences`);
         results.set(isa, got);

@@ -32,7 +32,12 @@ struct Avx2Ops {
   using XVec = __m256;
   using WVec = __m256;
   static constexpr size_t kChunk = 8;
-  static constexpr int kMB = 2, kNB = 4;  // 8 accumulators + 4 w + 1 x of 16 ymm
+  // Register blocks (gemm_impl.h): accumulators + w + x of the 16 ymm.
+  static constexpr int kNB1 = 4;                // M = 1: 4 + 4 + 1
+  static constexpr int kMBs = 2, kNBs = 4;      // small M: 8 + 4 + 1
+  static constexpr size_t kSmallM = 64;
+  static constexpr int kMB = 2, kNB = 4;
+  static void prefetch(const Elem* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 
   static Acc zero() { return _mm256_setzero_ps(); }
   static __m256 load(const uint16_t* p) {
@@ -49,6 +54,8 @@ struct Avx2Ops {
   static WVec load_w_tail(const uint16_t* p, size_t n) { return load_tail(p, n); }
   static Acc dot(Acc acc, XVec x, WVec w) { return _mm256_fmadd_ps(x, w, acc); }
   static float reduce(Acc a) { return reduce_add_256(a); }
+  static constexpr bool kReduce16 = false;
+  static void reduce16(const Acc*, float*) {}
 };
 
 struct Avx2F32Ops {
@@ -57,7 +64,11 @@ struct Avx2F32Ops {
   using XVec = __m256;
   using WVec = __m256;
   static constexpr size_t kChunk = 8;
+  static constexpr int kNB1 = 4;
+  static constexpr int kMBs = 2, kNBs = 4;
+  static constexpr size_t kSmallM = 64;
   static constexpr int kMB = 2, kNB = 4;
+  static void prefetch(const Elem* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 
   static Acc zero() { return _mm256_setzero_ps(); }
   static __m256 load_x(const float* p) { return _mm256_loadu_ps(p); }
@@ -70,6 +81,8 @@ struct Avx2F32Ops {
   static __m256 load_w_tail(const float* p, size_t n) { return load_x_tail(p, n); }
   static Acc dot(Acc acc, XVec x, WVec w) { return _mm256_fmadd_ps(x, w, acc); }
   static float reduce(Acc a) { return reduce_add_256(a); }
+  static constexpr bool kReduce16 = false;
+  static void reduce16(const Acc*, float*) {}
 };
 
 }  // namespace

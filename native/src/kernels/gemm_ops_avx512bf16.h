@@ -26,13 +26,55 @@ inline float reduce_add_512(__m512 a) {
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
 
+// Reduces 16 accumulators at once, each by exactly reduce_add_512's tree
+// (lanes l + l+8, then l + l+4, then l + l+2, then 0 + 1), with the pairs of
+// vectors shuffled side by side so one add serves two, four, eight results.
+inline void reduce16_512(const __m512* a, float* out) {
+  // s8 of a pair: [a.lo256 + a.hi256 | b.lo256 + b.hi256]
+  __m512 s8[8];
+  for (int p = 0; p < 8; ++p) {
+    const __m512 x = a[2 * p], y = a[2 * p + 1];
+    s8[p] = _mm512_add_ps(_mm512_shuffle_f32x4(x, y, 0x44), _mm512_shuffle_f32x4(x, y, 0xEE));
+  }
+  // s4 of four: 128-bit lanes [x0 x1 | y0 y1] + [x2 x3 | y2 y3] (lane = s8's quarter)
+  __m512 s4[4];
+  for (int q = 0; q < 4; ++q) {
+    const __m512 x = s8[2 * q], y = s8[2 * q + 1];
+    s4[q] = _mm512_add_ps(_mm512_shuffle_f32x4(x, y, 0x88), _mm512_shuffle_f32x4(x, y, 0xDD));
+  }
+  // s4[q] holds, per 128-bit lane L, the 4-lane partial of vector 4q + L.
+  // s2: within each 128-bit lane [t0 t1 t2 t3] -> t0 + t2, t1 + t3, two vectors side by side.
+  __m512 s2[2];
+  for (int h = 0; h < 2; ++h) {
+    const __m512 x = s4[2 * h], y = s4[2 * h + 1];
+    s2[h] = _mm512_add_ps(_mm512_shuffle_ps(x, y, 0x44), _mm512_shuffle_ps(x, y, 0xEE));
+  }
+  // s2[h], 128-bit lane L: [v(8h+L)_0, v(8h+L)_1, v(8h+4+L)_0, v(8h+4+L)_1]
+  const __m512 x = s2[0], y = s2[1];
+  const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(x, y, 0x88), _mm512_shuffle_ps(x, y, 0xDD));
+  // r, 128-bit lane L: [v(L), v(4+L), v(8+L), v(12+L)]
+  alignas(64) float t[16];
+  _mm512_store_ps(t, r);
+  for (int L = 0; L < 4; ++L) {
+    out[L] = t[4 * L];
+    out[4 + L] = t[4 * L + 1];
+    out[8 + L] = t[4 * L + 2];
+    out[12 + L] = t[4 * L + 3];
+  }
+}
+
 struct Avx512Bf16Ops {
   using Elem = uint16_t;  // bf16 bits
   using Acc = __m512;
   using XVec = __m512i;  // 32 bf16
   using WVec = __m512i;
   static constexpr size_t kChunk = 32;
-  static constexpr int kMB = 4, kNB = 4;  // 16 accumulators + 4 w + 1 x of 32 zmm
+  // Register blocks (gemm_impl.h): accumulators + w + x of the 32 zmm.
+  static constexpr int kNB1 = 4;                   // M = 1: 4 + 4 + 1
+  static constexpr int kMBs = 8, kNBs = 3;         // M <= kSmallM: 24 + 3 + 1
+  static constexpr size_t kSmallM = 64;
+  static constexpr int kMB = 4, kNB = 4;           // larger M: 16 + 4 + 1
+  static void prefetch(const Elem* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 
   static Acc zero() { return _mm512_setzero_ps(); }
   static __m512i load(const uint16_t* p) { return _mm512_loadu_si512(p); }
@@ -47,6 +89,8 @@ struct Avx512Bf16Ops {
     return _mm512_dpbf16_ps(acc, (__m512bh)x, (__m512bh)w);  // bit casts
   }
   static float reduce(Acc a) { return reduce_add_512(a); }
+  static constexpr bool kReduce16 = true;
+  static void reduce16(const Acc* a, float* out) { reduce16_512(a, out); }
 };
 
 struct Avx512F32Ops {
@@ -55,7 +99,11 @@ struct Avx512F32Ops {
   using XVec = __m512;
   using WVec = __m512;
   static constexpr size_t kChunk = 16;
+  static constexpr int kNB1 = 4;
+  static constexpr int kMBs = 8, kNBs = 3;
+  static constexpr size_t kSmallM = 64;
   static constexpr int kMB = 4, kNB = 4;
+  static void prefetch(const Elem* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 
   static Acc zero() { return _mm512_setzero_ps(); }
   static __m512 load_x(const float* p) { return _mm512_loadu_ps(p); }
@@ -66,6 +114,8 @@ struct Avx512F32Ops {
   static __m512 load_w_tail(const float* p, size_t n) { return load_x_tail(p, n); }
   static Acc dot(Acc acc, XVec x, WVec w) { return _mm512_fmadd_ps(x, w, acc); }
   static float reduce(Acc a) { return reduce_add_512(a); }
+  static constexpr bool kReduce16 = true;
+  static void reduce16(const Acc* a, float* out) { reduce16_512(a, out); }
 };
 
 }  // namespace

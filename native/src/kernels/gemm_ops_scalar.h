@@ -36,7 +36,11 @@ struct ScalarOpsOf {
   using XVec = Lanes;
   using WVec = Lanes;
   static constexpr size_t kChunk = kScalarLanes;
+  static constexpr int kNB1 = 4;
+  static constexpr int kMBs = 1, kNBs = 4;
+  static constexpr size_t kSmallM = 64;
   static constexpr int kMB = 1, kNB = 4;
+  static void prefetch(const T* p) { __builtin_prefetch(p); }
 
   static Acc zero() { return Lanes{}; }
   static Lanes load(const T* p) {
@@ -60,6 +64,8 @@ struct ScalarOpsOf {
     }
     return acc;
   }
+  static constexpr bool kReduce16 = false;
+  static void reduce16(const Acc*, float*) {}
   static float reduce(const Acc& a) {  // same tree as the SIMD paths: halves, then pairs
     float s4[4], s2[2];
     for (int l = 0; l < 4; ++l) s4[l] = a.v[l] + a.v[l + 4];

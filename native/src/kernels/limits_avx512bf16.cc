@@ -1,9 +1,9 @@
-// Register loops that measure this machine's limits (limits.h). Compiled with
+// Register loops that measure this machine's limits (machine_limits.h). Compiled with
 // the avx512bf16 flags; each function is called only when the CPU has what it
-// uses (limits.cc checks).
+// uses (machine_limits.cc checks).
 #include <immintrin.h>
 
-#include "limits.h"
+#include "machine_limits.h"
 
 namespace troupe {
 

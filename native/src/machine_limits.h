@@ -24,7 +24,7 @@ struct PeakResult {
 };
 PeakResult measure_bf16_peak(size_t threads, double seconds, const CpuFeatures& cpu);
 
-// The ISA loops (src/kernels/limits_avx512bf16.cc; baseline fallbacks in limits.cc).
+// The ISA loops (src/kernels/limits_avx512bf16.cc; baseline fallbacks in machine_limits.cc).
 #if defined(TROUPE_X86)
 uint64_t read_streams_avx512(const uint8_t* const* streams, size_t bytes_per_stream);
 // Runs `iters` iterations of 16 independent vdpbf16ps; returns a value to keep it alive.
