@@ -55,34 +55,55 @@ void select_top(const float* x, size_t n, float s, float t, size_t m, const Mode
   out.assign(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(count));
 }
 
-void apply_penalties(float* work, size_t V, const SamplingParams& p, SamplingScratch& s) {
-  for (size_t i = 0; i < p.num_bias; ++i) {
-    const int32_t id = p.bias_ids[i];
-    if (id >= 0 && static_cast<size_t>(id) < V) work[id] += p.bias_values[i];
-  }
-  if (p.repetition_penalty != 1.0f) {
-    s.seen.assign(V, 0);
-    auto mark = [&](const int32_t* ids, size_t n) {
-      for (size_t i = 0; i < n; ++i)
-        if (ids[i] >= 0 && static_cast<size_t>(ids[i]) < V) s.seen[ids[i]] = 1;
-    };
-    mark(p.prompt_tokens, p.num_prompt_tokens);
-    mark(p.output_tokens, p.num_output_tokens);
-    for (size_t i = 0; i < V; ++i)
-      if (s.seen[i]) work[i] = work[i] > 0 ? work[i] / p.repetition_penalty : work[i] * p.repetition_penalty;
-  }
-  if (p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f) {
-    std::vector<int32_t> ids(p.output_tokens, p.output_tokens + p.num_output_tokens);
-    std::sort(ids.begin(), ids.end());
-    for (size_t i = 0; i < ids.size();) {
-      size_t j = i;
-      while (j < ids.size() && ids[j] == ids[i]) ++j;
-      const int32_t id = ids[i];
-      if (id >= 0 && static_cast<size_t>(id) < V)
-        work[id] -= p.frequency_penalty * static_cast<float>(j - i) + p.presence_penalty;
-      i = j;
+// The logits that bias and penalties change, as a sparse list in scratch:
+// changed_ids (sorted, unique), changed_raw (the raw logits) and changed_value
+// (after vLLM's order: bias, then repetition over every token seen, then
+// frequency / presence over the output's counts). A few hundred ids, never a
+// pass over the vocabulary.
+void collect_changes(const float* logits, size_t V, const SamplingParams& p, SamplingScratch& s) {
+  std::vector<int32_t>& ids = s.changed_ids;
+  ids.clear();
+  auto valid = [V](int32_t id) { return id >= 0 && static_cast<size_t>(id) < V; };
+  for (size_t i = 0; i < p.num_bias; ++i)
+    if (valid(p.bias_ids[i])) ids.push_back(p.bias_ids[i]);
+  const bool repetition = p.repetition_penalty != 1.0f;
+  const bool counted = p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
+  if (repetition)
+    for (size_t i = 0; i < p.num_prompt_tokens; ++i)
+      if (valid(p.prompt_tokens[i])) ids.push_back(p.prompt_tokens[i]);
+  if (repetition || counted)
+    for (size_t i = 0; i < p.num_output_tokens; ++i)
+      if (valid(p.output_tokens[i])) ids.push_back(p.output_tokens[i]);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  const size_t n = ids.size();
+  s.changed_raw.resize(n);
+  s.changed_value.resize(n);
+  s.changed_count.assign(n, -1);  // -1: not seen; else the output count
+  for (size_t j = 0; j < n; ++j) s.changed_raw[j] = s.changed_value[j] = logits[ids[j]];
+  auto slot = [&ids](int32_t id) { return static_cast<size_t>(std::lower_bound(ids.begin(), ids.end(), id) - ids.begin()); };
+  for (size_t i = 0; i < p.num_bias; ++i)  // in the request's order, as a dense row would add them
+    if (valid(p.bias_ids[i])) s.changed_value[slot(p.bias_ids[i])] += p.bias_values[i];
+  for (size_t i = 0; i < p.num_prompt_tokens && repetition; ++i)
+    if (valid(p.prompt_tokens[i])) s.changed_count[slot(p.prompt_tokens[i])] = 0;
+  for (size_t i = 0; i < p.num_output_tokens && (repetition || counted); ++i)
+    if (valid(p.output_tokens[i])) {
+      int32_t& c = s.changed_count[slot(p.output_tokens[i])];
+      c = c < 0 ? 1 : c + 1;
     }
+  for (size_t j = 0; j < n; ++j) {
+    float& v = s.changed_value[j];
+    const int32_t c = s.changed_count[j];
+    if (repetition && c >= 0) v = v > 0 ? v / p.repetition_penalty : v * p.repetition_penalty;
+    if (counted && c > 0) v -= p.frequency_penalty * static_cast<float>(c) + p.presence_penalty;
   }
+}
+
+// The dense penalized row: a copy of the logits with the changes applied.
+const float* penalized_row(const float* logits, size_t V, SamplingScratch& s) {
+  s.work.assign(logits, logits + V);
+  for (size_t j = 0; j < s.changed_ids.size(); ++j) s.work[s.changed_ids[j]] = s.changed_value[j];
+  return s.work.data();
 }
 
 }  // namespace
@@ -210,95 +231,6 @@ size_t weighted_select(uint64_t* keys, size_t n, double base, double want, const
   return n == 0 ? 0 : hi - 1;
 }
 
-// Top-p over all survivors whose weights e (and their total) are known.
-// A sample of every stride-th survivor gives a starting threshold for
-// selecting the best 256 (sorted; when the prefix ends inside them, done).
-// When the prefix is longer, the sample (the best 256's exact mass first,
-// then each sampled weight standing for `stride` tokens) estimates where the
-// sorted cumulative mass passes top_p * total; one pass sums the weights above
-// a bracket around that estimate and collects the tokens inside it, and a
-// weighted selection among those finds the exact cut. A bracket that misses widens.
-int32_t top_p_all(const float* x, size_t V, float inv, float floor_above, const float* e,
-                  double total, double top_p, double u, SamplingScratch& s, const ModelKernels& k) {
-  const double want = top_p * total;
-  constexpr size_t kBest = 256;
-  const size_t stride = std::max<size_t>(1, V / 4096);
-  std::vector<uint64_t>& sample = s.keys;
-  sample.clear();
-  for (size_t i = 0; i < V; i += stride)
-    if (e[i] > 0.0f) sample.push_back(desc_key(x[i] * inv, static_cast<int32_t>(i)));
-  const size_t ns = sample.size();
-  // Threshold: the sampled token ranked about 3x the expected count of the best 256.
-  const size_t r0 = 3 * ((kBest + stride - 1) / stride) + 4;
-  float t = floor_above;
-  if (r0 + 1 < ns) {
-    std::nth_element(sample.begin(), sample.begin() + static_cast<ptrdiff_t>(r0), sample.end());
-    t = std::max(floor_above, std::nextafter(x[key_id(sample[r0])] * inv, -INFINITY));
-  }
-  select_top(x, V, inv, t, kBest, k, s.index);
-  if (s.index.size() < kBest && t != floor_above) select_top(x, V, inv, floor_above, kBest, k, s.index);
-  double top_mass = 0.0;  // of the best 256, in sorted order
-  {
-    size_t keep = 0;
-    for (size_t i = 0; i < s.index.size() && keep == 0; ++i) {
-      top_mass += e[s.index[i]];
-      if (top_mass >= want) keep = i + 1;
-    }
-    if (keep == 0 && s.index.size() < kBest) keep = s.index.size();  // rounding: every survivor
-    if (keep > 0) {
-      while (keep < s.index.size() && x[s.index[keep]] * inv == x[s.index[keep - 1]] * inv) ++keep;  // ties
-      s.prob.resize(keep);
-      double kept = 0.0;
-      for (size_t i = 0; i < keep; ++i) kept += (s.prob[i] = e[s.index[i]]);
-      return s.index[draw(s.prob.data(), keep, kept, u)];
-    }
-  }
-  // The sampled tokens below the best 256; the rank where the estimate passes want.
-  const int32_t last = s.index.back();
-  const float y256 = x[last] * inv, t256 = e[last];
-  const uint64_t key256 = desc_key(y256, last);
-  const size_t first = static_cast<size_t>(std::partition(sample.begin(), sample.end(), [key256](uint64_t q) { return q <= key256; }) - sample.begin());
-  const size_t j = first + weighted_select(sample.data() + first, ns - first, top_mass, want, e, static_cast<double>(stride));
-  // weighted_select left sample[first..j] as the preferred side of j (unsorted) and j in place.
-  size_t margin = 8 + 3 * static_cast<size_t>(std::sqrt(static_cast<double>(j - first + 1)));
-  for (;;) {
-    // Bracket [lo, hi) of weights: the sampled weights `margin` ranks either side of the estimate.
-    float hi = t256, lo = 0.0f;
-    if (j >= first + margin) {
-      std::nth_element(sample.begin() + static_cast<ptrdiff_t>(first), sample.begin() + static_cast<ptrdiff_t>(j - margin), sample.end());
-      hi = e[key_id(sample[j - margin])];
-    }
-    if (j + margin < ns) {
-      std::nth_element(sample.begin() + static_cast<ptrdiff_t>(first), sample.begin() + static_cast<ptrdiff_t>(j + margin), sample.end());
-      lo = e[key_id(sample[j + margin])];
-    }
-    double above = 0.0;  // the mass of weights >= hi
-    k.masked_sums(e, V, 1.0f, hi, e, s.sums.data());
-    for (size_t b = 0; b < (V + kSampleBlock - 1) / kSampleBlock; ++b) above += s.sums[b];
-    if (above >= want) {
-      if (hi == t256)  // the best 256 and the tokens tied with the last of them
-        return draw_id_order(x, V, inv, y256, e, u, false, s, k);
-      margin *= 4;  // the cut is above the bracket
-      continue;
-    }
-    s.index.resize(V);
-    const size_t n = k.scan_range(e, V, lo == 0.0f ? std::nextafter(0.0f, 1.0f) : lo, hi, s.index.data());
-    double band = 0.0;
-    for (size_t i = 0; i < n; ++i) band += static_cast<double>(e[s.index[i]]);
-    if (above + band < want && lo > 0.0f) {  // the cut is below the bracket
-      margin *= 4;
-      continue;
-    }
-    if (above + band < want || n == 0)  // rounding: every survivor
-      return draw_id_order(x, V, inv, std::nextafter(floor_above, INFINITY), e, u, false, s, k);
-    std::vector<uint64_t>& band_keys = s.band;
-    band_keys.resize(n);
-    for (size_t i = 0; i < n; ++i) band_keys[i] = desc_key(x[s.index[i]] * inv, s.index[i]);
-    const size_t cut = weighted_select(band_keys.data(), n, above, want, e, 1.0);
-    return draw_id_order(x, V, inv, x[key_id(band_keys[cut])] * inv, e, u, false, s, k);
-  }
-}
-
 }  // namespace
 
 namespace {
@@ -347,12 +279,14 @@ void summarize_tile(const float* l, size_t n, size_t v0, const SamplingParams& p
   t->count = 0;
   t->lp_count = 0;
   t->wsum = 0.0;
+  t->weighted = false;
   if (n == 0) return;
   if (p.num_logprobs > 0 && static_cast<size_t>(p.num_logprobs) <= kFusedLogprobs)  // raw logits
     t->lp_count = tile_candidates(l, n, v0, 1.0f, static_cast<size_t>(p.num_logprobs), k, s,
                                   cand + kFusedTopK, &bounds->logprobs);
-  if (has_penalties(p)) return;
+  const bool penalized = has_penalties(p);
   if (!(p.temperature >= 1e-5f)) {  // greedy
+    if (penalized) return;
     float mx;
     size_t i;
     k.argmax(l, n, &mx, &i);
@@ -360,18 +294,214 @@ void summarize_tile(const float* l, size_t n, size_t v0, const SamplingParams& p
     return;
   }
   const float inv = 1.0f / p.temperature;
-  if (p.top_k > 0 && static_cast<size_t>(p.top_k) <= kFusedTopK) {
-    t->count = tile_candidates(l, n, v0, inv, static_cast<size_t>(p.top_k), k, s, cand, &bounds->topk);
+  if (p.top_k > 0) {
+    if (!penalized && static_cast<size_t>(p.top_k) <= kFusedTopK)
+      t->count = tile_candidates(l, n, v0, inv, static_cast<size_t>(p.top_k), k, s, cand, &bounds->topk);
     return;
   }
-  if (p.top_k <= 0 && p.top_p >= 1.0f && p.min_p <= 0.0f && inv != 1.0f) {
+  // Plain and top-p sampling (penalized or not: the raw weights, corrected
+  // later for the few changed logits): the tile's weights at this temperature
+  // (at temperature 1 the log-sum-exp state already holds them).
+  if (p.min_p <= 0.0f && inv != 1.0f) {
     double sums[(kVocabTile + kSampleBlock - 1) / kSampleBlock];
     k.exp_blocks(l, n, inv, t->max * inv, -INFINITY, nullptr, sums);
     double w = 0.0;
     for (size_t b = 0; b < (n + kSampleBlock - 1) / kSampleBlock; ++b) w += sums[b];
     t->wsum = w;
+    t->weighted = true;
   }
 }
+
+namespace {
+
+// The tokens with y = x * inv > y_lo (ids ascending; the changes in scratch
+// applied when `changed`) into s.cand, their y into s.cand_y and their
+// weights exp(y - m) into s.cand_w; returns their mass (fp64, id order).
+double collect_candidates(const float* x, size_t V, float inv, float m, float y_lo, bool changed,
+                          SamplingScratch& s, const ModelKernels& k) {
+  std::vector<int32_t>& cand = s.cand;  // room for V; its first cand_y.size() entries are the candidates
+  if (cand.size() < V) cand.resize(V);
+  size_t from = 0, n = k.scan_greater(x, V, inv, y_lo, &from, cand.data(), V);
+  if (changed) {  // the changed ids' raw values out, their penalized values in (ids stay ascending)
+    const std::vector<int32_t>& ids = s.changed_ids;
+    s.index.clear();
+    size_t a = 0, b = 0;
+    while (a < n || b < ids.size()) {
+      if (b == ids.size() || (a < n && cand[a] < ids[b])) {
+        s.index.push_back(cand[a++]);
+      } else {
+        if (a < n && cand[a] == ids[b]) ++a;
+        if (s.changed_value[b] * inv > y_lo) s.index.push_back(ids[b]);
+        ++b;
+      }
+    }
+    n = s.index.size();
+    std::copy(s.index.begin(), s.index.end(), cand.begin());
+  }
+  std::vector<float>& ys = s.cand_y;
+  ys.resize(n);
+  for (size_t j = 0, c = 0; j < n; ++j) {
+    float v = x[cand[j]];
+    if (changed) {
+      const auto it = std::lower_bound(s.changed_ids.begin(), s.changed_ids.end(), cand[j]);
+      if (it != s.changed_ids.end() && *it == cand[j]) v = s.changed_value[static_cast<size_t>(it - s.changed_ids.begin())];
+    }
+    ys[c++] = v * inv;
+  }
+  s.cand_w.resize(n);
+  s.sums.resize(n / kSampleBlock + 2);
+  k.exp_blocks(ys.data(), n, 1.0f, m, -INFINITY, s.cand_w.data(), s.sums.data());
+  double mass = 0.0;
+  for (size_t j = 0; j < n; ++j) mass += s.cand_w[j];
+  return mass;
+}
+
+// Draws among the collected candidates: when `cut`, only the first ones in
+// (y desc, id asc) order whose mass reaches want (the last when rounding leaves
+// it short), extended to the tokens tied with the last of them (a weighted
+// quickselect finds it); the draw walks the kept ones in id order.
+int32_t draw_candidates(bool cut, double want, double u, SamplingScratch& s) {
+  const std::vector<float>& ys = s.cand_y;
+  const std::vector<float>& ws = s.cand_w;
+  const size_t n = ys.size();
+  if (n == 0) return -1;
+  float y_cut = -INFINITY;
+  if (cut) {
+    std::vector<uint64_t>& keys = s.band;
+    keys.resize(n);
+    for (size_t j = 0; j < n; ++j) keys[j] = desc_key(ys[j], static_cast<int32_t>(j));
+    y_cut = ys[static_cast<size_t>(key_id(keys[weighted_select(keys.data(), n, 0.0, want, ws.data(), 1.0)]))];
+  }
+  double kept = 0.0;
+  for (size_t j = 0; j < n; ++j)
+    if (ys[j] >= y_cut) kept += ws[j];
+  const double target = u * kept;
+  double cum = 0.0;
+  int32_t chosen = -1;
+  for (size_t j = 0; j < n; ++j) {
+    if (!(ys[j] >= y_cut) || !(ws[j] > 0.0f)) continue;
+    cum += ws[j];
+    chosen = s.cand[j];  // the last member so far (rounding can leave the target unmet)
+    if (cum > target) break;
+  }
+  return chosen;
+}
+
+// Top-p for a row whose total weight is known: y = x * inv, the survivors
+// those with y > floor_above (min-p; else -inf), weights exp(y - m) with
+// m >= every y, `total` their sum, the changes (in scratch, may be empty)
+// applied on top of the raw logits x. A strided sample of the row estimates
+// the y above which the nucleus' mass lies; one threshold scan collects every
+// token above a margin below it, and their exact weights decide the cut. When
+// the candidates hold less than the nucleus the margin widens (down to every
+// survivor). Cost: one compare pass over the row plus work on a few thousand tokens.
+int32_t nucleus_draw(const float* x, size_t V, float inv, float m, float floor_above, double total,
+                     double top_p, double u, bool changed, SamplingScratch& s, const ModelKernels& k) {
+  const double want = top_p * total;
+  const size_t stride = std::max<size_t>(1, V / 1024);
+  std::vector<float> ys, ws;  // the sample's y and weights (a few thousand)
+  for (size_t i = 0; i < V; i += stride) ys.push_back(x[i] * inv);
+  const size_t ns = ys.size();
+  ws.resize(ns);
+  s.sums.resize(ns / kSampleBlock + 2);
+  k.exp_blocks(ys.data(), ns, 1.0f, m, -INFINITY, ws.data(), s.sums.data());
+  std::vector<uint64_t>& sample = s.keys;
+  sample.resize(ns);
+  for (size_t j = 0; j < ns; ++j) sample[j] = desc_key(ys[j], static_cast<int32_t>(j));
+  // The sample misses most of the few top tokens that can hold most of the
+  // mass: what its estimate of the total lacks is counted above all of it.
+  double sampled = 0.0;
+  for (size_t j = 0; j < ns; ++j) sampled += static_cast<double>(ws[j]) * static_cast<double>(stride);
+  const double missing = std::max(0.0, total - sampled);
+  const size_t est = weighted_select(sample.data(), ns, missing, want, ws.data(), static_cast<double>(stride));
+  // weighted_select left sample[0, est) preferred to sample[est] and the rest after it.
+  size_t margin = 8 + 3 * static_cast<size_t>(std::sqrt(static_cast<double>(est + 1)));
+  for (;;) {
+    float y_lo = floor_above;
+    if (est + margin < ns) {
+      std::nth_element(sample.begin() + static_cast<ptrdiff_t>(est + 1), sample.begin() + static_cast<ptrdiff_t>(est + margin), sample.end());
+      y_lo = std::max(y_lo, ys[static_cast<size_t>(key_id(sample[est + margin]))]);
+    }
+    const double mass = collect_candidates(x, V, inv, m, y_lo, changed, s, k);
+    if (mass < want && y_lo != floor_above) {  // the cut lies below the margin
+      margin *= 4;
+      continue;
+    }
+    return draw_candidates(true, want, u, s);
+  }
+}
+
+// Plain or top-p sampling from the lm head's tile weights when the row has
+// changed logits or none: the tiles' masses in the frame of m (the largest
+// scaled logit, penalized or not), each corrected for its changed logits
+// (their raw weights out, their penalized weights in). Returns -1 when the
+// changes remove more than half the mass (the correction would cancel too
+// much: the caller takes the dense path).
+int32_t draw_from_tiles(const float* x, size_t V, float inv, const RowStats& st,
+                        const SamplingParams& p, bool changed, double u, SamplingScratch& s,
+                        const ModelKernels& k) {
+  float top = st.max;
+  const size_t nc = changed ? s.changed_ids.size() : 0;
+  for (size_t j = 0; j < nc; ++j) top = std::max(top, s.changed_value[j]);
+  const float m = top * inv;  // rounding is monotonic: the largest y
+  std::vector<double>& mass = s.tile_mass;
+  mass.assign(st.count, 0.0);
+  double raw_total = 0.0;
+  for (size_t t = 0; t < st.count; ++t) {
+    const TileSummary& ts = st.tiles[t];
+    if (ts.max == -INFINITY) continue;
+    mass[t] = (inv == 1.0f ? ts.sum : ts.wsum) * std::exp(static_cast<double>(ts.max * inv) - m);
+    raw_total += mass[t];
+  }
+  double total = raw_total;
+  if (nc > 0) {
+    std::vector<float>& y = s.cand_y;  // [raw y of each change, penalized y of each change]
+    std::vector<float>& w = s.cand_w;
+    y.resize(2 * nc);
+    w.resize(2 * nc);
+    for (size_t j = 0; j < nc; ++j) {
+      y[j] = s.changed_raw[j] * inv;
+      y[nc + j] = s.changed_value[j] * inv;
+    }
+    s.sums.resize(2 * nc / kSampleBlock + 2);
+    k.exp_blocks(y.data(), 2 * nc, 1.0f, m, -INFINITY, w.data(), s.sums.data());
+    for (size_t j = 0; j < nc; ++j) {
+      const double d = static_cast<double>(w[nc + j]) - static_cast<double>(w[j]);
+      mass[static_cast<size_t>(s.changed_ids[j]) / kVocabTile] += d;
+      total += d;
+    }
+    if (!(total >= 0.5 * raw_total)) return -1;
+    for (double& mt : mass) mt = std::max(mt, 0.0);
+  }
+  if (p.top_p < 1.0f) return nucleus_draw(x, V, inv, m, -INFINITY, total, p.top_p, u, nc > 0, s, k);
+  const double target = u * total;
+  double cum = 0.0;
+  size_t t = 0;
+  for (; t + 1 < st.count && cum + mass[t] <= target; ++t) cum += mass[t];
+  // The chosen tile's weights, from its (penalized) logits.
+  const size_t i0 = t * kVocabTile, n = std::min(kVocabTile, V - i0);
+  const float* tile = x + i0;
+  if (nc > 0) {
+    s.work.assign(x + i0, x + i0 + n);
+    const auto first = std::lower_bound(s.changed_ids.begin(), s.changed_ids.end(), static_cast<int32_t>(i0));
+    for (auto it = first; it != s.changed_ids.end() && static_cast<size_t>(*it) < i0 + n; ++it)
+      s.work[static_cast<size_t>(*it) - i0] = s.changed_value[static_cast<size_t>(it - s.changed_ids.begin())];
+    tile = s.work.data();
+  }
+  s.e.resize(kVocabTile);
+  double unused[(kVocabTile + kSampleBlock - 1) / kSampleBlock];
+  k.exp_blocks(tile, n, inv, m, -INFINITY, s.e.data(), unused);
+  int32_t chosen = -1;
+  for (size_t i = 0; i < n; ++i) {
+    if (!(s.e[i] > 0.0f)) continue;
+    cum += s.e[i];
+    chosen = static_cast<int32_t>(i0 + i);  // the last member so far (rounding can leave the target unmet)
+    if (cum > target) break;
+  }
+  return chosen;
+}
+
+}  // namespace
 
 void sample_row(const float* logits, size_t V, double lse, const RowStats* stats,
                 const SamplingParams& p, SamplingScratch& s, const ModelKernels& k, int32_t* token,
@@ -389,16 +519,56 @@ void sample_row(const float* logits, size_t V, double lse, const RowStats* stats
     }
   }
 
-  // Penalties and bias change a few logits: applied to a copy, only when there are any.
-  const float* x = logits;
   const bool penalized = has_penalties(p);
-  if (penalized) {
-    s.work.assign(logits, logits + V);
-    apply_penalties(s.work.data(), V, p, s);
-    x = s.work.data();
-  }
+  if (penalized) collect_changes(logits, V, p, s);
   const bool greedy = !(p.temperature >= 1e-5f);  // (also for NaN temperature, rejected upstream)
+  const float inv = greedy ? 1.0f : 1.0f / p.temperature;
+  const double u = greedy ? 0.0 : counter_uniform(p.seed, p.output_index);
+  const bool top_k = !greedy && p.top_k > 0 && static_cast<size_t>(p.top_k) < V;
 
+  // Min-p without penalties: the row's max is known from the tiles, so one
+  // threshold scan collects the survivors (y >= max + log(min_p)) and their
+  // weights decide the draw (and the top-p cut among them).
+  if (!greedy && !top_k && p.min_p > 0.0f && !penalized && stats != nullptr && stats->tiles != nullptr) {
+    const float mx = stats->max * inv;
+    const float floor = static_cast<float>(mx + std::log(static_cast<double>(p.min_p)));
+    const double mass = collect_candidates(logits, V, inv, mx, std::nextafter(floor, -INFINITY), false, s, k);
+    const int32_t chosen = draw_candidates(p.top_p < 1.0f, static_cast<double>(p.top_p) * mass, u, s);
+    if (chosen >= 0) {
+      *token = chosen;
+      *token_logprob = static_cast<float>(static_cast<double>(logits[chosen]) - lse);
+      return;
+    }
+  }
+  // Plain and top-p sampling without min-p: from the tiles' weights when the lm
+  // head recorded them, corrected for the changed logits; else top-p from one
+  // pass of weights when nothing changed.
+  if (!greedy && !top_k && p.min_p <= 0.0f) {
+    const bool tiles = stats != nullptr && stats->tiles != nullptr && stats->count > 0 &&
+                       (inv == 1.0f || stats->tiles[0].weighted);
+    int32_t chosen = -1;
+    if (tiles) {
+      chosen = draw_from_tiles(logits, V, inv, *stats, p, penalized, u, s, k);
+    } else if (!penalized && p.top_p < 1.0f) {
+      float xmax;
+      size_t imax;
+      k.argmax(logits, V, &xmax, &imax);
+      const float m = xmax * inv;
+      s.sums.resize((V + kSampleBlock - 1) / kSampleBlock);
+      k.exp_blocks(logits, V, inv, m, -INFINITY, nullptr, s.sums.data());
+      double total = 0.0;
+      for (double b : s.sums) total += b;
+      chosen = nucleus_draw(logits, V, inv, m, -INFINITY, total, p.top_p, u, false, s, k);
+    }
+    if (chosen >= 0) {
+      *token = chosen;
+      *token_logprob = static_cast<float>(static_cast<double>(logits[chosen]) - lse);
+      return;
+    }
+  }
+
+  // The dense path: penalties and bias applied to a copy of the row.
+  const float* x = penalized ? penalized_row(logits, V, s) : logits;
   float xmax = -INFINITY;
   size_t imax = 0;
   const bool summarized = stats != nullptr && stats->tiles != nullptr && !penalized;
@@ -418,13 +588,10 @@ void sample_row(const float* logits, size_t V, double lse, const RowStats* stats
   }
   int32_t chosen = static_cast<int32_t>(imax);
   if (!greedy) {
-    const float inv = 1.0f / p.temperature;
     const float mx = xmax * inv;  // the largest y: rounding is monotonic
     // min-p: p_i >= min_p * p_max  <=>  y_i >= mx + log(min_p).
     const float floor = p.min_p > 0.0f ? static_cast<float>(mx + std::log(static_cast<double>(p.min_p))) : -INFINITY;
     const float above = std::nextafter(floor, -INFINITY);  // y > above  <=>  y >= floor
-    const double u = counter_uniform(p.seed, p.output_index);
-    const bool top_k = p.top_k > 0 && static_cast<size_t>(p.top_k) < V;
     if (top_k) {
       // Top-k survivors, sorted; fp64 weights; then top-p within them. From the
       // tiles' candidates when the lm head recorded them (the k best are among them).
@@ -452,47 +619,15 @@ void sample_row(const float* logits, size_t V, double lse, const RowStats* stats
         }
       }
       chosen = s.index[draw(s.prob.data(), keep, total, u)];
-    } else if (summarized && p.min_p <= 0.0f && p.top_p >= 1.0f && (inv == 1.0f || stats->tiles[0].wsum > 0.0)) {
-      // Plain sampling: the tiles' weight sums (temperature 1: the log-sum-exp
-      // state itself), scaled to the row's max; then the weights of one tile.
-      auto tile_mass = [&](size_t t) {
-        const TileSummary& ts = stats->tiles[t];
-        if (ts.max == -INFINITY) return 0.0;
-        return (inv == 1.0f ? ts.sum : ts.wsum) * std::exp(static_cast<double>(ts.max * inv) - mx);
-      };
-      double total = 0.0;
-      for (size_t t = 0; t < stats->count; ++t) total += tile_mass(t);
-      const double target = u * total;
-      double cum = 0.0;
-      size_t t = 0;
-      for (; t + 1 < stats->count; ++t) {
-        const double m = tile_mass(t);
-        if (cum + m > target) break;
-        cum += m;
-      }
-      const size_t i0 = t * kVocabTile, n = std::min(kVocabTile, V - i0);
-      s.e.resize(kVocabTile);
-      double unused[(kVocabTile + kSampleBlock - 1) / kSampleBlock];
-      k.exp_blocks(x + i0, n, inv, mx, -INFINITY, s.e.data(), unused);
-      chosen = -1;
-      for (size_t i = 0; i < n; ++i) {
-        if (!(s.e[i] > 0.0f)) continue;
-        cum += s.e[i];
-        chosen = static_cast<int32_t>(i0 + i);
-        if (cum > target) break;
-      }
-      if (chosen < 0) chosen = static_cast<int32_t>(imax);
     } else {
       // Every survivor's weight in one pass, with block sums.
       const size_t blocks = (V + kSampleBlock - 1) / kSampleBlock;
-      const bool keep_e = p.top_p < 1.0f;  // top-p revisits the weights; a plain draw, one block
-      s.e.resize(keep_e ? V : kSampleBlock);
       s.sums.resize(blocks);
-      k.exp_blocks(x, V, inv, mx, floor, keep_e ? s.e.data() : nullptr, s.sums.data());
+      k.exp_blocks(x, V, inv, mx, floor, nullptr, s.sums.data());
       double total = 0.0;
       for (size_t b = 0; b < blocks; ++b) total += s.sums[b];
-      if (keep_e) {
-        chosen = top_p_all(x, V, inv, above, s.e.data(), total, static_cast<double>(p.top_p), u, s, k);
+      if (p.top_p < 1.0f) {
+        chosen = nucleus_draw(x, V, inv, mx, above, total, static_cast<double>(p.top_p), u, false, s, k);
       } else {
         chosen = draw_id_order(x, V, inv, floor, nullptr, u, true, s, k, mx);
       }

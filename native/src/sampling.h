@@ -14,9 +14,10 @@
 //   8. top-k: keep the k largest (partial selection)
 //   9. top-p: keep the shortest prefix of the sorted survivors whose mass
 //      reaches top_p, extended to the tokens tied with its last one
-//      (partial selection: the best 256 are selected and sorted; a longer
-//      prefix is bracketed from a sample of the weights, and the cut is found
-//      among the tokens inside the bracket by a weighted quickselect)
+//      (partial selection: a strided sample of the row estimates the scaled
+//      logit above which the nucleus lies; one threshold scan collects every
+//      token above a margin below it, and a weighted quickselect over their
+//      exact weights finds the cut; the margin widens when it was too tight)
 //  10. draw u = uniform(seed, output_index) and walk the survivors' cumulative
 //      mass: in sorted order when they were sorted (top-k, a top-p prefix
 //      within the best 256), else in id order (the same distribution)
@@ -24,16 +25,22 @@
 // counter based: the same (seed, output index) always gives the same u, so a
 // request recomputed after preemption or a restart samples the same tokens.
 //
+// Penalties and bias change a few hundred logits at most: they are kept as a
+// sparse list (id, raw, penalized) rather than a penalized copy of the row.
+//
 // Cost. Every step is one vectorized pass over the row at most, or a
 // selection that skips 16 logits per compare: greedy is an argmax; top-n
 // logprobs and top-k are threshold selections (a block of 16 below the
-// running k-th value is skipped whole); the masses of plain temperature /
-// min-p / top-p sampling come from one pass of 16-wide exp with fp64 sums per
-// block of 1024 tokens, and the draw walks block sums, then one block. The
-// weights p_i = exp(y_i - m) are fp32 (the model's exp, ~2 ulp), summed in
-// fp64; top-k survivors use fp64 exp. With the lm head's tile summaries
-// (TileSummary), greedy, top-k and plain temperature sampling read at most one
-// tile of the row (the draw's). bench/sampling.bench.ts measures it.
+// running k-th value is skipped whole). With the lm head's tile summaries
+// (TileSummary: per tile the log-sum-exp state and, at a temperature other
+// than 1, the weights' sum), plain sampling reads one tile of the row (the
+// draw's) and top-p one compare pass plus its candidates; a penalized row
+// corrects the tiles' masses for its changed logits (their raw weights out,
+// penalized weights in; when that would cancel more than half the mass, the
+// dense path runs). The weights p_i = exp(y_i - m) are fp32 (the model's exp,
+// ~2 ulp), summed in fp64; top-k survivors use fp64 exp. Min-p, and
+// penalized greedy or top-k rows, take the dense path: a penalized copy, one
+// vectorized exp pass with block sums. bench/sampling.bench.ts measures it.
 #pragma once
 
 #include <cstddef>
@@ -81,7 +88,14 @@ struct SamplingScratch {
   std::vector<uint64_t> band;  // sort keys of the bracket's tokens
   std::vector<int32_t> index;  // candidate ids
   std::vector<double> prob;    // candidate weights
-  std::vector<uint8_t> seen;   // [V] repetition-penalty marks
+  // What penalties and bias change, as a sparse list (sampling.cc collect_changes):
+  // the ids (sorted, unique), each one's raw logit and its penalized value.
+  std::vector<int32_t> changed_ids;
+  std::vector<float> changed_raw, changed_value;
+  std::vector<int32_t> changed_count;  // per changed id: occurrences in the output (-1: not seen)
+  std::vector<int32_t> cand;           // nucleus candidates (ids ascending)
+  std::vector<float> cand_y, cand_w;   // their scaled logits and weights
+  std::vector<double> tile_mass;       // per vocab tile: its mass in the row's frame
 };
 
 struct ModelKernels;
@@ -99,8 +113,9 @@ void top_logprobs(const float* logits, size_t V, double lse, size_t n, SamplingS
 // (summarize_tile): greedy the tile's argmax; top-k (k <= kFusedTopK) the
 // tile's best k at or above the row's running k-th best (top-n logprobs
 // likewise, on raw logits); plain sampling at a temperature other than 1 the
-// tile's sum of weights. Penalized rows, min-p and top-p without top-k read
-// the row.
+// tile's sum of weights, also for top-p and for penalized rows (whose few
+// changed logits sampling corrects for). Min-p, and penalized greedy or top-k
+// rows, read the row.
 struct TileSummary {
   float max = -INFINITY;  // the tile's largest raw logit
   double sum = 0.0;       // sum of exp(l - max)
@@ -108,6 +123,7 @@ struct TileSummary {
   int32_t count = 0;      // top-k: candidates recorded
   int32_t lp_count = 0;   // top-n logprobs: candidates recorded
   double wsum = 0.0;      // temperature t != 1: sum of exp((l - max) / t), exp_blocks' weights
+  bool weighted = false;  // wsum was computed (plain, top-p and penalized sampling at t != 1)
 };
 constexpr size_t kFusedTopK = 64;
 constexpr size_t kFusedLogprobs = 20;  // the largest top-n of logprobs (models/sampling.ts MAX_LOGPROBS)

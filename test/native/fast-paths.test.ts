@@ -159,3 +159,121 @@ test('top-p over a long nucleus (thousands of tokens) draws only inside the fp64
   for (const tok of tokens) t.true(inside.has(tok), `token ${tok} (y ${y[tok]}) outside the nucleus (cut ${yCut})`);
   t.true(new Set(tokens).size > 200, 'draws spread over the nucleus');
 });
+
+/** vLLM's penalties on a dense copy (float64 here): bias, repetition over seen tokens, frequency / presence over the output. */
+function penalize(row: Float32Array, req: SampleRequest): Float64Array {
+  const x = Float64Array.from(row);
+  const p = req.params;
+  for (const [id, b] of Object.entries(p.logitBias ?? {})) x[Number(id)]! += b;
+  const prompt = Array.from(req.promptTokens ?? []), output = Array.from(req.outputTokens ?? []);
+  const seen = new Set([...prompt, ...output]);
+  const r = p.repetitionPenalty ?? 1;
+  if (r !== 1) for (const id of seen) x[id] = x[id]! > 0 ? x[id]! / r : x[id]! * r;
+  const counts = new Map<number, number>();
+  for (const id of output) counts.set(id, (counts.get(id) ?? 0) + 1);
+  for (const [id, c] of counts) x[id]! -= (p.frequencyPenalty ?? 0) * c + (p.presencePenalty ?? 0);
+  return x;
+}
+
+test('penalized sampling from the tile weights (sparse corrections) follows the penalized softmax, like the dense path (chi-square)', (t) => {
+  const V = 9000; // three vocab tiles, the last partial
+  const top = [17, 4100, 8999, 5000, 300, 6000];
+  const spread = gaussianRows(1, V, 11, 0.5);
+  for (const [j, id] of top.entries()) spread[id] = 6 - j * 0.3;
+  const peaked = Float32Array.from(spread);
+  peaked[17] = 14; // holds ~99% of the mass at T 0.8
+  const T = 0.8, N = 3000;
+  const cases: { name: string; base: Float32Array; extra: Partial<SampleRequest>; params: SamplingParams }[] = [
+    { name: 'repetition + presence + frequency', base: spread, params: { temperature: T, repetitionPenalty: 1.6, presencePenalty: 0.4, frequencyPenalty: 0.3 }, extra: { promptTokens: [17, 300, 12, 17], outputTokens: [4100, 4100, 9] } },
+    // The top token biased away and another raised above the row's max.
+    { name: 'bias moving the max', base: spread, params: { temperature: T, logitBias: { 17: -100, 5000: 1.5 } }, extra: {} },
+    // The correction would cancel ~99% of the mass: the dense row decides.
+    { name: 'bias removing a dominant token', base: peaked, params: { temperature: T, logitBias: { 17: -100 } }, extra: {} },
+  ];
+  for (const c of cases) {
+    const req: SampleRequest = { params: c.params, seed: 9, outputIndex: 0, ...c.extra };
+    const y = Array.from(penalize(c.base, req), (v) => v / T);
+    const m = Math.max(...y);
+    const w = y.map((v) => Math.exp(v - m));
+    const z = w.reduce((a, b) => a + b, 0);
+    const logits = new Float32Array(N * V);
+    for (let i = 0; i < N; i++) logits.set(c.base, i * V);
+    for (const summaries of [true, false]) {
+      const rows = Array.from({ length: N }, (_, i) => ({ ...req, outputIndex: i }));
+      const tokens = native.model.sampleLogits(logits, V, packSampling(rows), { summaries }).tokens;
+      const counts = new Map<number, number>();
+      for (const tok of tokens) counts.set(tok, (counts.get(tok) ?? 0) + 1);
+      let chi2 = 0, rest = N;
+      for (const id of top) {
+        const e = (N * w[id]!) / z, got = counts.get(id) ?? 0;
+        if (e < 1e-9) t.is(got, 0, `${c.name}: token ${id} has no mass left`);
+        else chi2 += (got - e) ** 2 / e;
+        rest -= got;
+      }
+      const eRest = N * (1 - top.reduce((s, id) => s + w[id]! / z, 0));
+      chi2 += (rest - eRest) ** 2 / eRest;
+      t.true(chi2 < 22.5, `${c.name}, summaries ${summaries}: chi2 ${chi2.toFixed(1)} (6 dof, p=0.001 bound 22.5)`);
+    }
+  }
+});
+
+test('top-p with penalties draws only inside the penalized nucleus, from the tile weights and from the dense row', (t) => {
+  const V = 20000;
+  const row = gaussianRows(1, V, 21, 2);
+  const T = 0.9, topP = 0.6;
+  const promptTokens = Array.from({ length: 300 }, (_, i) => (i * 7919) % V);
+  const req: SampleRequest = { params: { temperature: T, topP, repetitionPenalty: 1.3, logitBias: { 5: 12 } }, seed: 4, outputIndex: 0, promptTokens, outputTokens: [11, 11, 12] };
+  const y = Array.from(penalize(row, req), (v) => v / T);
+  const m = Math.max(...y);
+  const order = Array.from(y.keys()).sort((a, b) => y[b]! - y[a]! || a - b);
+  const z = y.reduce((s, v) => s + Math.exp(v - m), 0);
+  let mass = 0, cut = 0;
+  while (mass < topP * z) mass += Math.exp(y[order[cut++]!]! - m);
+  const yCut = y[order[cut - 1]!]!;
+  const inside = new Set(order.filter((id) => y[id]! >= yCut - 1e-5 * Math.abs(yCut)));
+  t.true(cut > 50, `the nucleus holds ${cut} tokens`);
+  const N = 300;
+  const big = new Float32Array(N * V);
+  for (let i = 0; i < N; i++) big.set(row, i * V);
+  for (const summaries of [true, false]) {
+    const rows = Array.from({ length: N }, (_, i) => ({ ...req, outputIndex: i }));
+    const tokens = Array.from(native.model.sampleLogits(big, V, packSampling(rows), { summaries }).tokens);
+    for (const tok of tokens) t.true(inside.has(tok), `summaries ${summaries}: token ${tok} (y ${y[tok]}) outside the nucleus (cut ${yCut})`);
+    t.true(new Set(tokens).size > 30, `summaries ${summaries}: draws spread over the nucleus`);
+    t.true(tokens.includes(5), 'the token the bias raised is drawn');
+  }
+});
+
+test('min-p (with and without top-p) from the tiles follows the reference distribution over the survivors (chi-square)', (t) => {
+  const V = 9000;
+  const base = gaussianRows(1, V, 13, 0.5);
+  const top = [17, 4100, 8999, 5000, 300, 6000, 7];
+  for (const [j, id] of top.entries()) base[id] = 6 - j * 0.25;
+  const T = 0.8, N = 3000;
+  for (const params of [{ temperature: T, minP: 0.2 }, { temperature: T, minP: 0.05, topP: 0.8 }] as SamplingParams[]) {
+    const y = Array.from(base, (v) => v / T);
+    const m = Math.max(...y);
+    const w = y.map((v) => Math.exp(v - m));
+    const order = Array.from(y.keys()).sort((a, b) => y[b]! - y[a]! || a - b);
+    let kept = order.filter((id) => w[id]! >= params.minP!);
+    if (params.topP !== undefined) {
+      const z = kept.reduce((s, id) => s + w[id]!, 0);
+      let mass = 0, cut = 0;
+      while (mass < params.topP * z) mass += w[kept[cut++]!]!;
+      kept = kept.slice(0, cut);
+    }
+    t.true(kept.length >= 3 && kept.every((id) => top.includes(id)), `survivors ${kept}`);
+    const z = kept.reduce((s, id) => s + w[id]!, 0);
+    const logits = new Float32Array(N * V);
+    for (let i = 0; i < N; i++) logits.set(base, i * V);
+    for (const summaries of [true, false]) {
+      const rows = Array.from({ length: N }, (_, i) => ({ params, seed: 5, outputIndex: i }));
+      const tokens = native.model.sampleLogits(logits, V, packSampling(rows), { summaries }).tokens;
+      const counts = new Map<number, number>();
+      for (const tok of tokens) counts.set(tok, (counts.get(tok) ?? 0) + 1);
+      t.true([...counts.keys()].every((id) => kept.includes(id)), `summaries ${summaries}: only survivors drawn`);
+      const chi2 = kept.reduce((s, id) => s + ((counts.get(id) ?? 0) - (N * w[id]!) / z) ** 2 / ((N * w[id]!) / z), 0);
+      t.true(chi2 < 22.5, `${JSON.stringify(params)}, summaries ${summaries}: chi2 ${chi2.toFixed(1)} (<= 6 dof, p=0.001 bound 22.5)`);
+    }
+  }
+});
