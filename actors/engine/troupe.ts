@@ -160,7 +160,6 @@ export class Troupe {
         ...(parallel.collectiveTimeoutMs !== undefined ? { collectiveTimeoutMs: parallel.collectiveTimeoutMs } : {}),
       })
       : undefined;
-    if (group) log(group.summary);
 
     const system = new ActorSystem();
     let listener: NodeListener | undefined;
