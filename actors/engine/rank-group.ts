@@ -70,6 +70,17 @@ export function planRanks(topology: Topology, modelDir: string, dtype: string, s
       'tensor groups use shared memory on the leader, so stages on nodes must have tensor_parallel_size 1; place tensor groups on this machine and pipeline stages on nodes',
     ]);
   }
+  // Native steps run on Node's libuv pool, one per process: ranks in this process
+  // (threads) each hold a pool thread while they wait in their collectives, so
+  // more of them than pool threads could wait for peers that never get one.
+  const pool = Number(process.env['UV_THREADPOOL_SIZE'] ?? 4);
+  const inProcess = plan.ranks.filter((r) => r.placement === 'thread' || r.placement === 'local').length;
+  if (inProcess > 1 && inProcess > pool) {
+    throw new TopologyError(source, [
+      `${inProcess} ranks in threads of this process, and Node's libuv pool runs ${pool} native steps at once (UV_THREADPOOL_SIZE); ` +
+      `use placement "process", or start Node with UV_THREADPOOL_SIZE=${inProcess}`,
+    ]);
+  }
   return plan;
 }
 

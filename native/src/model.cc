@@ -16,7 +16,6 @@ namespace {
 constexpr size_t kLogitRowChunk = 256;  // rows needing logits per pass over the lm head (4 MiB of tile)
 constexpr size_t kAttentionRows = 64;  // query rows per attention task
 
-
 }  // namespace
 
 void* alloc_anonymous(size_t bytes) {

@@ -142,6 +142,7 @@ test.serial('impossible topologies are refused before start with readable errors
   await t.throwsAsync(start({ parallel: { tensorParallelSize: 3, allowOversubscription: true } }), { message: /tensor_parallel_size 3 does not divide the 4 attention heads; use one of 1, 2, 4/ });
   await t.throwsAsync(start({ parallel: { tensorParallelSize: 64, pipelineParallelSize: 1 } }), { message: /64 ranks on this machine need at least 64 cores/ });
   await t.throwsAsync(start({ parallel: { tensorParallelSize: 2, pipelineParallelSize: 4 } }), { message: /pipeline_parallel_size 4 exceeds the model's 2 layers/ });
+  await t.throwsAsync(start({ parallel: { tensorParallelSize: 4, pipelineParallelSize: 2, allowOversubscription: true } }), { message: /8 ranks in threads of this process, and Node's libuv pool runs 4 native steps at once/ });
   await t.throwsAsync(start({ parallel: { tensorParallelSize: 2, allowOversubscription: true }, kvCacheMemory: '64TiB' }), { message: /need .* \(weights \+ KV\), it has/ });
   await t.throwsAsync(start({ parallel: { topology: { ...(await import('../../topology/load.js')).parseTopology('tensor_parallel_size: 2\nthreads_per_rank: 64') } } }), { message: /threads_per_rank = 128 compute threads, this machine has \d+ cores/ });
 });

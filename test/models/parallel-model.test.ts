@@ -6,6 +6,7 @@
 // and samples bit for bit (DESIGN.md, Numerics).
 import test from 'ava';
 import { packStep, type SequenceStep } from '../../models/batch.js';
+import { Checkpoint } from '../../models/checkpoint.js';
 import { LlamaModel } from '../../models/llama.js';
 import { shardOfRank, tensorGroupCapacity } from '../../models/shard.js';
 import { CollectiveGroup } from '../../native/collectives.js';
@@ -53,8 +54,7 @@ async function runLayout(dir: string, dtype: 'bfloat16' | 'float32', tp: number,
   const groups: CollectiveGroup[] = [];
   for (let stage = 0; stage < pp; stage++) {
     const ranks = plan.ranks.filter((r) => r.stage === stage);
-    const config = LlamaModel.load(dir, options).config; // for the capacity only
-    const group = tp > 1 ? CollectiveGroup.create({ ranks: tp, capacityBytes: tensorGroupCapacity(config) }) : undefined;
+    const group = tp > 1 ? CollectiveGroup.create({ ranks: tp, capacityBytes: tensorGroupCapacity(Checkpoint.open(dir).config) }) : undefined;
     if (group) groups.push(group);
     models.push(ranks.map((r) => LlamaModel.load(dir, options, { shard: shardOfRank(r, tp), ...(group ? { group: group.attach(r.tpRank) } : {}) })));
   }
