@@ -146,7 +146,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
   private kick(): void {
     const depth = this.options.pipelineDepth ?? 1;
     while (!this.stopped && this.inFlight < depth && this.scheduler.hasWork) {
-      const plan = this.scheduler.schedule();
+      const plan = this.scheduler.schedule(this.scheduler.pipelineShare(depth));
       if (plan.sequences.length === 0) return; // nothing can run until something is added, freed or comes back
       this.inFlight++;
       this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);

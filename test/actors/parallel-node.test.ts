@@ -5,7 +5,11 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { planRanks, rankGroupSpec } from '../../actors/engine/rank-group.js';
 import { Troupe } from '../../actors/engine/troupe.js';
+import type { RankOptions } from '../../actors/rank/rank-actor.js';
+import { Checkpoint } from '../../models/checkpoint.js';
+import { modelChecksum } from '../../models/checksum.js';
 import type { RankInfo } from '../../actors/messages/rank.js';
 import { parseTopology } from '../../topology/load.js';
 import { generatedModel, randomTokens } from '../models/helpers.js';
@@ -72,4 +76,13 @@ test('a topology that places stages on nodes without a listener, or a tensor gro
   const onNode = (tp: number) => parseTopology(`tensor_parallel_size: ${tp}\npipeline_parallel_size: 2\nallow_oversubscription: true\nstages:\n  - { stage: 1, placement: { node: n1 } }\nnodes:\n  - { name: n1, address: 127.0.0.1 }`);
   await t.throwsAsync(Troupe.start({ ...base, parallel: { topology: onNode(1) } }), { message: /stages are placed on nodes \(n1\): give nodeListener/ });
   await t.throwsAsync(Troupe.start({ ...base, parallel: { topology: onNode(2) } }), { message: /stages on nodes must have tensor_parallel_size 1/ });
+});
+
+test("a rank placed on a node carries the leader's model checksum (it refuses other files: test/models/checksum.test.ts)", (t) => {
+  const topology = parseTopology('pipeline_parallel_size: 2\nallow_oversubscription: true\nstages:\n  - { stage: 1, placement: { node: n1 } }\nnodes:\n  - { name: n1, address: 127.0.0.1 }');
+  const spec = rankGroupSpec(planRanks(topology, MODEL, 'bfloat16'), Checkpoint.open(MODEL).config, { model: MODEL, modelOptions: {} });
+  const options = (id: string) => (spec.children.find((c) => c.id === id)!.actor!.args![0] as RankOptions);
+  t.is(options('rank1').expectedChecksum, modelChecksum(MODEL));
+  t.is(options('rank0').expectedChecksum, undefined, 'the leader\'s own rank reads the files the checksum came from');
+  t.deepEqual(spec.nodes, ['n1']);
 });
