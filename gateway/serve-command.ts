@@ -14,6 +14,7 @@ import { probeHardware } from '../topology/hardware.js';
 import { loadTopology, topologyFromFlags } from '../topology/load.js';
 import { modelShape } from '../topology/model-shape.js';
 import { buildPlan, describePlan } from '../topology/plan.js';
+import { planRanks } from '../actors/engine/rank-group.js';
 import type { Topology } from '../topology/schema.js';
 import { DEFAULT_MODEL, ensureDefaultModel } from './default-model.js';
 import { LoadingProgress } from './loading-progress.js';
@@ -93,21 +94,22 @@ export async function runServe(model: string | undefined, flags: ServeFlags): Pr
 }
 
 export function resolveServeConfig(model: string | undefined, flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): ServeConfig {
-  const topology = flags.topology ? loadTopology(flags.topology) : topologyFromFlags({
+  let topology = flags.topology ? loadTopology(flags.topology) : topologyFromFlags({
     ...(flags.tensorParallelSize ? { tensorParallelSize: int('--tensor-parallel-size', flags.tensorParallelSize, 1) } : {}),
     ...(flags.pipelineParallelSize ? { pipelineParallelSize: int('--pipeline-parallel-size', flags.pipelineParallelSize, 1) } : {}),
   });
   const serve = topology.serve;
   const tp = flags.tensorParallelSize ? int('--tensor-parallel-size', flags.tensorParallelSize, 1) : topology.tensor_parallel_size;
   const pp = flags.pipelineParallelSize ? int('--pipeline-parallel-size', flags.pipelineParallelSize, 1) : topology.pipeline_parallel_size;
-  if (tp * pp > 1) {
-    throw new ServeFlagError(`tensor_parallel_size ${tp} x pipeline_parallel_size ${pp}: the engine serves one rank for now; ` +
-      'multi-rank serving arrives with the topology work (`troupe topology check` validates the file meanwhile)');
-  }
   const placementFlag = flags.rankPlacement ?? (typeof topology.placement === 'string' ? topology.placement : undefined);
-  if (typeof topology.placement !== 'string' && !flags.rankPlacement) throw new ServeFlagError('placing the rank on another node needs multi-rank serving, which is not wired in yet');
   if (placementFlag !== undefined && !['local', 'thread', 'process'].includes(placementFlag)) {
     throw new ServeFlagError(`--rank-placement must be local, thread or process, got "${placementFlag}"`);
+  }
+  // Several ranks (or a rank on a node): the engine runs the plan of this topology, flags over the file.
+  const multiRank = tp * pp > 1 || typeof topology.placement !== 'string' || topology.stages.length > 0;
+  if (multiRank) {
+    if (placementFlag === 'local' && tp * pp > 1) throw new ServeFlagError(`--rank-placement local runs every rank in the main thread, where ${tp * pp} ranks would block each other; use thread or process`);
+    topology = { ...topology, tensor_parallel_size: tp, pipeline_parallel_size: pp, ...(flags.rankPlacement ? { placement: flags.rankPlacement as Topology['placement'] } : {}) };
   }
 
   let modelDir = model ?? topology.model;
@@ -138,7 +140,23 @@ export function resolveServeConfig(model: string | undefined, flags: ServeFlags,
   set('cpuOffloadGb', flags.cpuOffloadGb !== undefined ? Number(flags.cpuOffloadGb) : undefined);
   set('chatTemplate', flags.chatTemplate);
   set('threads', flags.threads ? int('--threads', flags.threads, 1) : topology.threads_per_rank);
-  set('rankPlacement', placementFlag as TroupeOptions['rankPlacement']);
+  if (multiRank) {
+    // checked here, before anything starts: hardware, model, memory (readable errors, exit code 2)
+    const kvCache = engine.kvCacheMemory ?? topology.memory.kv_cache;
+    const checked = { ...topology, ...(flags.threads ? { threads_per_rank: int('--threads', flags.threads, 1) } : {}), memory: { ...topology.memory, ...(kvCache !== undefined ? { kv_cache: kvCache } : {}) } };
+    planRanks(checked, modelDir, engine.dtype ?? 'auto', flags.topology ?? 'flags');
+    set('parallel', { topology: checked });
+    delete engine.threads; // per rank, from the plan
+    const onNodes = [...new Set([...topology.stages.map((st) => st.placement), topology.placement].filter((p): p is { node: string } => typeof p === 'object'))];
+    if (onNodes.length) {
+      const token = flags.joinToken ?? env['TROUPE_JOIN_TOKEN'];
+      if (!token) throw new ServeFlagError(`stages are placed on nodes (${onNodes.map((n) => n.node).join(', ')}): give --join-token (or TROUPE_JOIN_TOKEN) for them to join with`);
+      const [listenHost, listenPort] = (topology.leader?.listen ?? '127.0.0.1:7070').split(':');
+      set('nodeListener', { token, host: listenHost!, port: Number(listenPort) });
+    }
+  } else {
+    set('rankPlacement', placementFlag as TroupeOptions['rankPlacement']);
+  }
 
   const envKey = env['TROUPE_API_KEY'];
   const names = flags.servedModelName ?? (serve.served_model_name ? [serve.served_model_name] : [generatedDefault ? DEFAULT_MODEL.servedName : modelDir]);

@@ -25,6 +25,7 @@ export interface ServeFlags {
   enableChunkedPrefill?: boolean;
   threads?: string;
   rankPlacement?: string;
+  joinToken?: string;
   seed?: string;
   maxRequestBytes?: string;
   maxPendingRequests?: string;
@@ -61,7 +62,8 @@ export function defineServeCommand(program: Command): void {
     .option('--pipeline-parallel-size <n>', 'pipeline stages')
     .option('--enable-chunked-prefill', 'accepted for vLLM compatibility: prefills are always chunked to the step budget')
     .option('--threads <n>', 'compute threads (default: the cores this process may use)')
-    .option('--rank-placement <placement>', 'where the rank runs: local (this thread), thread or process')
+    .option('--rank-placement <placement>', 'where the ranks run: local (this thread; one rank only), thread or process')
+    .option('--join-token <secret>', 'token nodes join with when the topology places stages on nodes (default: $TROUPE_JOIN_TOKEN)')
     .option('--seed <n>', 'seed for requests that bring none (reproducible runs)')
     .option('--max-request-bytes <size>', 'largest request body accepted, e.g. 16MiB (413 above)', '16MiB')
     .option('--max-pending-requests <n>', 'sequences that may wait beyond --max-num-seqs; more get 429', '256')

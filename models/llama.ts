@@ -10,6 +10,7 @@
 // their memory. step() calls are queued and run one at a time; each runs as
 // native async work (Napi::AsyncWorker) on the model's compute threads, so
 // the event loop stays free during a long prefill.
+import type { CollectiveRank } from '../native/collectives.js';
 import { loadNative, type NativeAddon } from '../native/index.js';
 import type { NativeModelHandle, NativeModelStats, NativeStepInput, NativeStepOutput } from '../native/model-raw.js';
 import { packStep, unpackStep, type SequenceResult, type SequenceStep } from './batch.js';
@@ -18,7 +19,15 @@ import type { GenerationConfig, LlamaConfig } from './config.js';
 import { resolveModelOptions, type ModelDtype, type ModelOptions, type ResolvedModelOptions } from './options.js';
 import { ropeInverseFrequencies } from './rope.js';
 import { validateSamplingParams } from './sampling.js';
+import { loadShardWeights, type ModelShard } from './shard.js';
 import { loadWeights, type LoadedWeights } from './weights.js';
+
+/** A rank of a tensor / pipeline group (models/shard.ts): its share, and its tensor group when tpSize > 1. */
+export interface RankParallelism {
+  shard: ModelShard;
+  group?: CollectiveRank;
+  collectiveTimeoutMs?: number;
+}
 
 export interface KvCacheInfo {
   blockSize: number;
@@ -43,14 +52,19 @@ export class LlamaModel {
   // Kept referenced here too: the native model reads them for its whole life.
   private readonly weights: LoadedWeights;
 
-  private constructor(ckpt: Checkpoint, options: ResolvedModelOptions, native: NativeAddon) {
+  readonly parallel: RankParallelism | undefined;
+
+  private constructor(ckpt: Checkpoint, options: ResolvedModelOptions, native: NativeAddon, parallel?: RankParallelism) {
     this.dir = ckpt.dir;
     this.config = ckpt.config;
     this.generationConfig = ckpt.generationConfig;
     this.options = options;
     this.native = native;
     const c = ckpt.config;
-    this.weights = loadWeights(ckpt, options.dtype, native, options.weightMemory);
+    this.parallel = parallel;
+    this.weights = parallel ? loadShardWeights(ckpt, options.dtype, native, parallel.shard) : loadWeights(ckpt, options.dtype, native, options.weightMemory);
+    const sh = parallel?.shard;
+    const n = (r: [number, number] | undefined, whole: number) => (r ? r[1] - r[0] : whole);
     this.residentWeightBytes = this.weights.residentBytes;
     this.mappedWeightBytes = this.weights.mappedBytes;
     const invFreq = Float32Array.from(ropeInverseFrequencies(c.headDim, c.ropeTheta, c.ropeScaling));
@@ -59,11 +73,11 @@ export class LlamaModel {
       threads: options.threads,
       dtype: options.dtype,
       hidden: c.hiddenSize,
-      layers: c.numLayers,
-      heads: c.numHeads,
-      kvHeads: c.numKvHeads,
+      layers: n(sh?.layers, c.numLayers),
+      heads: n(sh?.heads, c.numHeads),
+      kvHeads: n(sh?.kvHeads, c.numKvHeads),
       headDim: c.headDim,
-      intermediate: c.intermediateSize,
+      intermediate: n(sh?.ffn, c.intermediateSize),
       vocab: c.vocabSize,
       rmsEps: c.rmsNormEps,
       invFreq,
@@ -75,16 +89,21 @@ export class LlamaModel {
       lmHead: this.weights.lmHead,
       finalNorm: this.weights.finalNorm,
       layerWeights: this.weights.layerWeights,
+      ...(sh ? { shard: {
+        tpSize: sh.tpSize, tpRank: sh.tpRank, vocabStart: sh.vocab[0], vocabEnd: sh.vocab[1], embeds: sh.embeds, lmHead: sh.lmHead,
+        ...(parallel!.group ? { group: parallel!.group.nativeHandle() } : {}),
+        ...(parallel!.collectiveTimeoutMs !== undefined ? { collectiveTimeoutMs: parallel!.collectiveTimeoutMs } : {}),
+      } } : {}),
     });
     const stats = native.model.modelStats(this.handle);
     this.kvCache = { blockSize: options.blockSize, numBlocks: options.numBlocks, bytes: stats.kvCacheBytes };
   }
 
   /** Opens an HF directory and loads it (throws ModelLoadError / ModelOptionError). */
-  static load(dir: string, options: ModelOptions = {}): LlamaModel {
+  static load(dir: string, options: ModelOptions = {}, parallel?: RankParallelism): LlamaModel {
     const ckpt = Checkpoint.open(dir);
     const resolved = resolveModelOptions(options, ckpt.config);
-    return new LlamaModel(ckpt, resolved, loadNative());
+    return new LlamaModel(ckpt, resolved, loadNative(), parallel);
   }
 
   get dtype(): ModelDtype {

@@ -246,6 +246,15 @@ export class CollectiveRank {
     }
   }
 
+  /**
+   * The raw handle, for native code that runs this rank's collectives itself
+   * (a tensor-parallel model step: native/src/model_parallel.h). While such
+   * code runs, make no call on this rank from JS: generations must stay in step.
+   */
+  nativeHandle(): RawCollectiveHandle {
+    return this.#live('nativeHandle');
+  }
+
   /** Aborts the group for every rank (see CollectiveGroup.bumpEpoch). */
   bumpEpoch(): number {
     return raw().shmBumpEpoch(this.#live('bumpEpoch'));

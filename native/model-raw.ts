@@ -1,5 +1,6 @@
 // Types of the model exports of the addon (native/src/model_binding.h,
 // kernel_binding.h). models/ wraps them; tests call the kernels directly.
+import type { RawCollectiveHandle } from './collectives-raw.js';
 import type { Isa } from './index.js';
 
 /** Sampling params of R rows as parallel arrays (native/src/sampling.h has the order of operations). */
@@ -23,6 +24,22 @@ export interface SamplingArrays {
   biasOffsets: Int32Array; // [R + 1]
 }
 
+/**
+ * What one rank of a tensor / pipeline group holds (native/src/model_parallel.h).
+ * The desc's heads / kvHeads / intermediate / layers are then the rank's local
+ * counts, vocab the full vocabulary; o and down are stored segment-major when tpSize > 1.
+ */
+export interface NativeShardDesc {
+  tpSize: number; // 1, 2, 4 or 8
+  tpRank: number;
+  vocabStart: number; // embed / lmHead rows held: [vocabStart, vocabEnd) of [V, H]
+  vocabEnd: number;
+  embeds: boolean; // first pipeline stage: embeds tokens (else takes `hidden`)
+  lmHead: boolean; // last pipeline stage: samples (else returns `hidden`)
+  group?: RawCollectiveHandle; // the stage's tensor group, attached as tpRank (tpSize > 1)
+  collectiveTimeoutMs?: number;
+}
+
 /** Weights and shape for modelCreate; the arrays must stay untouched while the model lives. */
 export interface NativeModelDesc {
   isa?: Isa;
@@ -43,8 +60,9 @@ export interface NativeModelDesc {
   maxBatchTokens?: number;
   /** Sizes the arena's sampled-logits region: sequences of the largest step expected. */
   maxSeqs?: number;
-  embed: Uint16Array | Float32Array; // [V, H] bf16 bits (bfloat16) or fp32 (float32)
-  lmHead: Uint16Array | Float32Array; // [V, H]
+  embed: Uint16Array | Float32Array; // [V, H] bf16 bits (bfloat16) or fp32 (float32); a shard's rows, or empty
+  lmHead: Uint16Array | Float32Array; // [V, H]; a shard's rows, or empty
+  shard?: NativeShardDesc;
   finalNorm: Float32Array; // [H]
   layerWeights: {
     inputNorm: Float32Array; // [H]
@@ -71,6 +89,8 @@ export interface NativeStepInput {
   promptTopN?: number;
   /** Also return the sampled rows' raw logits (tests, tools). */
   returnLogits?: boolean;
+  /** [T, H] the previous pipeline stage's residual stream (ranks that do not embed). */
+  hidden?: Float32Array;
 }
 
 export interface NativeStepOutput {
@@ -83,6 +103,7 @@ export interface NativeStepOutput {
   promptTopIds?: Int32Array; // [T, promptTopN]
   promptTopLogprobs?: Float32Array; // [T, promptTopN]
   logits?: Float32Array; // [R, V] when returnLogits
+  hidden?: Float32Array; // [T, H] residual stream for the next stage (ranks without the lm head)
 }
 
 export interface NativeModelStats {
@@ -101,6 +122,9 @@ export interface NativeModelStats {
   poolSleeps: number;
   kvCacheBytes: number;
   threads: number;
+  /** Tensor-group all-reduces this model's steps made, and their bytes. */
+  allReduces: number;
+  allReduceBytes: number;
 }
 
 /** Opaque handle of a native model. */

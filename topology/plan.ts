@@ -88,6 +88,9 @@ export function buildPlan(topology: Topology, hardware: Hardware, model?: ModelS
   if (model && pp > model.numLayers) problems.push(`pipeline_parallel_size ${pp} exceeds the model's ${model.numLayers} layers; use at most ${model.numLayers}`);
 
   // --- tensor shards
+  if (![1, 2, 4, 8].includes(tp)) {
+    problems.push(`tensor_parallel_size ${tp} must divide the 8 fixed K segments of the row-parallel sums (DESIGN.md, Numerics); use 1, 2, 4 or 8`);
+  }
   if (model) {
     if (model.numHeads % tp !== 0) {
       problems.push(`tensor_parallel_size ${tp} does not divide the ${model.numHeads} attention heads; use one of ${divisors(model.numHeads).join(', ')}`);

@@ -31,9 +31,12 @@ import type { RequestDelta, TokenLogprob } from '../front/request-record.js';
 import type { FrontMessage, RequestEvent } from '../messages/front.js';
 import type { KvCacheMessage, KvUsage } from '../messages/kv-cache.js';
 import type { RankFaults } from '../rank/rank-actor.js';
+import { NodeListener } from '../../runtime/node/listener.js';
+import { planRanks, rankGroupSpec, topologyOf, type ParallelOptions, type RankGroupSpec } from './rank-group.js';
 import { DEFAULT_KV_CACHE_MEMORY, planKvCache, type KvPlan } from '../kv-cache/kv-plan.js';
 import type { FinishReason } from '../scheduler/request.js';
 import { validateGenerationParams, type GenerationParams } from './request-params.js';
+import { TopologyError } from '../../topology/errors.js';
 
 /** Engine flags (vLLM's names, camelCased). */
 export interface TroupeOptions {
@@ -57,6 +60,14 @@ export interface TroupeOptions {
   tokenizerThreads?: number;
   /** Where the rank runs: this thread (default; steps are native async work), a worker thread or a child process. */
   rankPlacement?: 'local' | 'thread' | 'process';
+  /**
+   * Tensor / pipeline parallelism (actors/engine/rank-group.ts): a topology, or
+   * --tensor-parallel-size / --pipeline-parallel-size (ranks in threads, or
+   * rankPlacement 'process'). Checked against the hardware and the model before any actor starts.
+   */
+  parallel?: ParallelOptions;
+  /** Where nodes join when the topology places stages on nodes (`troupe node --join HOST:PORT --token T`). */
+  nodeListener?: { token: string; host?: string; port?: number; joinTimeoutMs?: number; onListening?: (address: { host: string; port: number }) => void };
   /** Test hook: crash the rank at an engine step (see RankFaults). */
   faults?: RankFaults;
   /** Startup lines (KV cache size, capped lengths). Default console.log. */
@@ -117,6 +128,7 @@ export class Troupe {
     private readonly eosTokenIds: number[],
     private readonly frontInstance: () => EngineFront,
     private readonly root: ActorRef<SupervisorMessage>,
+    private readonly listener?: NodeListener,
   ) {}
 
   static async start(options: TroupeOptions): Promise<Troupe> {
@@ -139,7 +151,35 @@ export class Troupe {
     };
     const eosTokenIds = checkpoint.generationConfig.eosTokenIds.length ? checkpoint.generationConfig.eosTokenIds : config.eosTokenIds;
 
+    // Several ranks: the plan is checked (hardware, model) before anything starts.
+    const parallel = { ...options.parallel, ...(options.rankPlacement === 'process' ? { placement: 'process' as const } : {}) };
+    const topology = topologyOf(parallel, options.kvCacheMemory);
+    const group: RankGroupSpec | undefined = topology
+      ? rankGroupSpec(planRanks(topology, options.model, dtype, typeof parallel.topology === 'string' ? parallel.topology : 'topology'), config, {
+        model: options.model, modelOptions, ...(options.faults ? { faults: options.faults } : {}),
+        ...(parallel.collectiveTimeoutMs !== undefined ? { collectiveTimeoutMs: parallel.collectiveTimeoutMs } : {}),
+      })
+      : undefined;
+
     const system = new ActorSystem();
+    let listener: NodeListener | undefined;
+    if (group?.nodes.length) {
+      if (!options.nodeListener) {
+        throw new TopologyError('topology', [`stages are placed on nodes (${group.nodes.join(', ')}): give nodeListener (or troupe serve's leader.listen and a --token) so they can join`]);
+      }
+      const { onListening, joinTimeoutMs, ...listen } = options.nodeListener;
+      listener = await NodeListener.listen(system, listen);
+      onListening?.(listener.address);
+      log(`waiting for node(s) ${group.nodes.join(', ')} to join ${listener.address.host}:${listener.address.port}`);
+      try {
+        await withTimeout(Promise.all(group.nodes.map((n) => listener!.waitForNode(n))), joinTimeoutMs ?? 120_000,
+          `node(s) ${group.nodes.join(', ')} did not join within ${joinTimeoutMs ?? 120_000} ms; start each with troupe node --join ${listener.address.host}:${listener.address.port} --name NAME --token ...`);
+      } catch (error) {
+        await listener.close();
+        await system.shutdown();
+        throw error;
+      }
+    }
     let front: EngineFront | undefined;
     const actor = (module: string, name: string, args: unknown[], extra: Partial<ActorSpec<unknown>> = {}): ActorSpec<unknown> =>
       moduleActor(module, name, args, extra);
@@ -153,13 +193,14 @@ export class Troupe {
         supervisor: {
           strategy: 'rest_for_one', intensity: 5, periodMs: 60_000,
           children: [
-            { id: 'ranks', supervisor: { strategy: 'one_for_all', intensity: 3, periodMs: 60_000, children: [
+            { id: 'ranks', supervisor: { strategy: 'one_for_all', intensity: 3, periodMs: 60_000, children: group?.children ?? [
               { id: 'rank0', actor: actor(ACTORS.rank, 'RankActor', [{ model: options.model, modelOptions, ...(options.faults ? { faults: options.faults } : {}) }],
                 { placement: options.rankPlacement ?? 'local' }) },
             ] } },
             { id: 'kv-cache', actor: actor(ACTORS.kv, 'KvCacheManager', [plan, PATHS.scheduler]) },
             { id: 'scheduler', actor: actor(ACTORS.scheduler, 'SchedulerActor', [{
               frontPath: PATHS.front, rankPath: PATHS.rank0,
+              ...(group ? { peerPaths: group.peerPaths, watchPaths: group.watchPaths, pipelineDepth: group.pipelineDepth } : {}),
               config: {
                 maxNumBatchedTokens: options.maxNumBatchedTokens ?? DEFAULT_MAX_NUM_BATCHED_TOKENS,
                 maxNumSeqs: options.maxNumSeqs ?? DEFAULT_MAX_NUM_SEQS,
@@ -178,9 +219,10 @@ export class Troupe {
       root = await supervise(system, PATHS.root, { strategy: 'one_for_one', intensity: 3, periodMs: 60_000, children });
     } catch (error) {
       await system.shutdown();
+      await listener?.close();
       throw error;
     }
-    return new Troupe(system, plan, maxModelLen, config.vocabSize, eosTokenIds, () => front!, root);
+    return new Troupe(system, plan, maxModelLen, config.vocabSize, eosTokenIds, () => front!, root, listener);
   }
 
   /** Generates for each prompt; resolves when every request finished. */
@@ -253,6 +295,7 @@ export class Troupe {
   async shutdown(): Promise<void> {
     await this.system.stop(this.root, 30_000);
     await this.system.shutdown();
+    await this.listener?.close();
   }
 
   private async submit(id: string, prompt: Prompt, params: GenerationParams): Promise<Observable<RequestDelta>> {
@@ -288,6 +331,11 @@ export class Troupe {
     const promptLogprobs = all[0]![all[0]!.length - 1]!.promptLogprobs;
     return { requestId, promptTokenIds, outputs, ...(promptLogprobs ? { promptLogprobs } : {}) };
   }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); })]).finally(() => clearTimeout(timer));
 }
 
 function toPromptInput(prompt: Prompt): PromptInput {

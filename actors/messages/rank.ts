@@ -40,8 +40,22 @@ export interface RankInfo {
   residentWeightBytes: number;
   kvCacheBytes: number;
   steps: number;
+  /** Pipeline stage and rank in its tensor group (0 and 0 for a whole model). */
+  stage: number;
+  tpRank: number;
+  /** Tensor-group all-reduces the native steps made. */
+  allReduces: number;
+  /** Point-to-point hand-offs of the residual stream: received from the previous stage, sent to the next. */
+  hiddenReceived: number;
+  hiddenSent: number;
 }
 
+/**
+ * A step. The scheduler sends it to every rank of the first stage; a stage
+ * that is not the last passes it on, with its residual stream `hidden`
+ * [T, H] (transferred, never encoded element by element), to the same tensor
+ * rank of the next stage; rank 0 of the last stage replies.
+ */
 export type RankMessage =
-  | { type: 'step'; step: number; sequences: RankSequence[]; replyTo: ActorRef<RankSequenceResult[]> }
+  | { type: 'step'; step: number; sequences: RankSequence[]; hidden?: Float32Array; replyTo: ActorRef<RankSequenceResult[]> }
   | { type: 'info'; replyTo: ActorRef<RankInfo> };

@@ -16,6 +16,8 @@ export interface EngineRequest {
 
 export interface SchedulerActorStats extends SchedulerStats {
   steps: number;
+  /** The most steps this incarnation had in flight at once (up to the pipeline size). */
+  maxInFlight: number;
 }
 
 export type SchedulerMessage =

@@ -1,13 +1,21 @@
 // A rank: owns the model's weights and KV pages, runs steps off the event
 // loop (LlamaModel.step is native async work), samples. With one rank it
-// holds the whole model; tensor and pipeline parallelism split it later.
+// holds the whole model; in a tensor / pipeline group it holds its shard
+// (models/shard.ts): the ranks of a stage run each step together (their
+// native steps all-reduce through the stage's shm group), a stage hands its
+// residual stream to the same tensor rank of the next stage, and rank 0 of
+// the last stage replies.
 import { existsSync, writeFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
+import { packStep, unpackStep } from '../../models/batch.js';
 import { modelChecksum, ModelChecksumMismatchError } from '../../models/checksum.js';
 import { LlamaModel } from '../../models/llama.js';
 import type { ModelOptions } from '../../models/options.js';
-import { Actor } from '../../runtime/index.js';
+import type { ModelShard } from '../../models/shard.js';
+import { CollectiveRank, isCollectiveGroupDescriptor, type CollectiveGroupDescriptor } from '../../native/collectives.js';
+import { Actor, type ActorRef } from '../../runtime/index.js';
 import type { RankMessage, RankSequence, RankSequenceResult } from '../messages/rank.js';
+import type { TensorGroupsMessage } from './tensor-groups.js';
 
 /**
  * A deterministic fault hook for tests: the rank throws when asked to run
@@ -19,9 +27,21 @@ export interface RankFaults {
   onceFile: string;
 }
 
+/** A rank's place in a tensor / pipeline group (topology/plan.ts). */
+export interface RankParallelOptions {
+  shard: ModelShard;
+  stage: number;
+  /** The TensorGroupsActor to ask for this stage's group (tp > 1). */
+  groupsPath?: string;
+  /** The same tensor rank in the next stage (every stage but the last). */
+  nextPath?: string;
+  collectiveTimeoutMs?: number;
+}
+
 export interface RankOptions {
   model: string;
   modelOptions: ModelOptions;
+  parallel?: RankParallelOptions;
   faults?: RankFaults;
   /** The leader's modelChecksum(): a rank on another node refuses to load different files. */
   expectedChecksum?: string;
@@ -29,25 +49,49 @@ export interface RankOptions {
 
 export class RankActor extends Actor<RankMessage> {
   private model!: LlamaModel;
+  private group: CollectiveRank | undefined;
+  private next: ActorRef<RankMessage> | undefined;
+  private hiddenReceived = 0;
+  private hiddenSent = 0;
 
   constructor(private readonly options: RankOptions) {
     super();
   }
 
-  override preStart(): void {
+  override async preStart(): Promise<void> {
     if (this.options.expectedChecksum) {
       const actual = modelChecksum(this.options.model);
       if (actual !== this.options.expectedChecksum) {
         throw new ModelChecksumMismatchError(this.options.model, this.options.expectedChecksum, actual, `rank ${this.context.self.path} (pid ${process.pid})`);
       }
     }
-    this.model = LlamaModel.load(this.options.model, this.options.modelOptions);
+    const parallel = this.options.parallel;
+    if (!parallel) {
+      this.model = LlamaModel.load(this.options.model, this.options.modelOptions);
+      return;
+    }
+    if (parallel.shard.tpSize > 1) this.group = CollectiveRank.attach(await this.groupDescriptor(parallel), parallel.shard.tpRank);
+    if (parallel.nextPath) this.next = this.context.system.refFor<RankMessage>(parallel.nextPath);
+    this.model = LlamaModel.load(this.options.model, this.options.modelOptions, {
+      shard: parallel.shard,
+      ...(this.group ? { group: this.group } : {}),
+      ...(parallel.collectiveTimeoutMs !== undefined ? { collectiveTimeoutMs: parallel.collectiveTimeoutMs } : {}),
+    });
+  }
+
+  private async groupDescriptor(parallel: RankParallelOptions): Promise<CollectiveGroupDescriptor> {
+    if (!parallel.groupsPath) throw new Error(`rank ${this.context.self.path}: tensor size ${parallel.shard.tpSize} needs a tensor group, and no groupsPath was given`);
+    const groups = this.context.system.refFor<TensorGroupsMessage>(parallel.groupsPath);
+    const reply = await groups.ask<CollectiveGroupDescriptor | { error: string }>((replyTo) => ({ type: 'descriptor', stage: parallel.stage, replyTo }), { timeoutMs: 30_000 });
+    if (!isCollectiveGroupDescriptor(reply)) throw new Error(`rank ${this.context.self.path}: ${(reply as { error?: string }).error ?? 'no tensor group descriptor'}`);
+    return reply;
   }
 
   async receive(message: RankMessage): Promise<void> {
     switch (message.type) {
       case 'step': {
         this.injectFault(message.step);
+        if (this.options.parallel) return this.parallelStep(message);
         const results = await this.model.step(message.sequences.map(toSequenceStep));
         message.replyTo.tell(results.map((r, i) => toResult(message.sequences[i]!, r)));
         return;
@@ -56,14 +100,41 @@ export class RankActor extends Actor<RankMessage> {
         const stats = this.model.stats();
         message.replyTo.tell({
           pid: process.pid, threadId, residentWeightBytes: this.model.residentWeightBytes, kvCacheBytes: this.model.kvCache.bytes, steps: stats.steps,
+          stage: this.options.parallel?.stage ?? 0, tpRank: this.options.parallel?.shard.tpRank ?? 0, allReduces: stats.allReduces,
+          hiddenReceived: this.hiddenReceived, hiddenSent: this.hiddenSent,
         });
         return;
       }
     }
   }
 
+  /** One step of a shard: same flat batch on every rank of the stage; hidden state in and out between stages. */
+  private async parallelStep(message: Extract<RankMessage, { type: 'step' }>): Promise<void> {
+    const { shard } = this.options.parallel!;
+    const seqs = message.sequences.map(toSequenceStep);
+    const packed = packStep(seqs, this.model.options.blockSize);
+    if (message.hidden) {
+      packed.input.hidden = message.hidden;
+      this.hiddenReceived++;
+    }
+    const out = await this.model.stepFlat(packed.input);
+    if (!shard.lmHead) {
+      const { hidden: _in, ...rest } = message;
+      this.next!.tell({ ...rest, hidden: out.hidden! });
+      this.hiddenSent++;
+      return;
+    }
+    if (shard.tpRank !== 0) return; // rank 0 of the last stage sampled and replies
+    message.replyTo.tell(unpackStep(seqs, packed, out).map((r, i) => toResult(message.sequences[i]!, r)));
+  }
+
   override async postStop(): Promise<void> {
-    await this.model?.close();
+    // A peer may be waiting for this rank in a collective (or this rank for a
+    // dead peer): abort the group first, so that no step waits out its timeout.
+    // The group is re-created with the rank group anyway (tensor-groups.ts).
+    this.group?.bumpEpoch();
+    await this.model?.close().catch(() => undefined);
+    this.group?.close();
   }
 
   private injectFault(step: number): void {

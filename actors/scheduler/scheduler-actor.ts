@@ -1,21 +1,33 @@
 // The scheduler's actor: a thin shell that runs the engine loop around the
 // plain Scheduler class (schedule -> rank step -> update -> tell the front).
 //
-// It watches the rank. If the rank dies, the KV cache died with it, so this
+// It watches the ranks. If a rank dies, the KV cache died with it, so this
 // actor fails on purpose: its supervisor restarts it (and what follows it),
 // and the fresh incarnation asks the front for every unfinished request and
 // recomputes them from their tokens so far.
+//
+// Pipeline parallelism: up to `pipelineDepth` steps (one per stage) are in
+// flight at once, with disjoint requests (the Scheduler never schedules a
+// request whose step has not come back), so no stage idles. A step goes to
+// every rank of the first stage; the reply comes from the last stage.
 import { Actor, type ActorRef, type Signal } from '../../runtime/index.js';
 import { DEFAULT_MAX_TOKENS } from '../engine/request-params.js';
 import type { FrontMessage, GeneratedToken, PromptLogprobChunk } from '../messages/front.js';
-import type { RankMessage, RankSequence, RankSequenceResult } from '../messages/rank.js';
+import type { RankInfo, RankMessage, RankSequence, RankSequenceResult } from '../messages/rank.js';
 import type { EngineRequest, SchedulerMessage } from '../messages/scheduler.js';
 import { Scheduler, type SchedulerConfig, type StepPlan } from './scheduler.js';
 
 export interface SchedulerActorOptions {
   config: SchedulerConfig;
   frontPath: string;
+  /** The rank that is asked (rank 0 of the first stage). */
   rankPath: string;
+  /** The first stage's other tensor ranks: each gets the same step. */
+  peerPaths?: string[];
+  /** Every rank of the group: the death of any one restarts the engine. */
+  watchPaths?: string[];
+  /** Steps in flight at once (the pipeline size; default 1). */
+  pipelineDepth?: number;
   /** A backstop only: a dead rank is noticed through death watch at once. */
   stepTimeoutMs?: number;
 }
@@ -24,8 +36,11 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
   private readonly scheduler: Scheduler<EngineRequest>;
   private front!: ActorRef<FrontMessage>;
   private rank!: ActorRef<RankMessage>;
+  private peers: ActorRef<RankMessage>[] = [];
+  private watched = new Set<string>();
   private steps = 0;
-  private looping = false;
+  private inFlight = 0;
+  private maxInFlight = 0;
   private stopped = false;
 
   constructor(private readonly options: SchedulerActorOptions) {
@@ -37,9 +52,33 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
     const { system } = this.context;
     this.front = system.refFor(this.options.frontPath);
     this.rank = system.refFor(this.options.rankPath);
-    this.context.watch(this.rank);
+    this.peers = (this.options.peerPaths ?? []).map((p) => system.refFor<RankMessage>(p));
+    const paths = [...new Set([this.options.rankPath, ...(this.options.watchPaths ?? [])])];
+    // After a crash the rank group restarts on its own (one_for_all): wait until
+    // every rank answers, so this incarnation does not watch a rank that is not
+    // back yet (and fail again at once, over and over).
+    if (paths.length > 1) await this.ranksAnswer(paths);
+    for (const path of paths) {
+      this.watched.add(path);
+      this.context.watch(system.refFor(path));
+    }
     const unfinished = await this.front.ask<EngineRequest[]>((replyTo) => ({ type: 'resubmit-all', replyTo }), { timeoutMs: 30_000 });
     this.add(unfinished);
+  }
+
+  private async ranksAnswer(paths: string[], deadlineMs = 300_000): Promise<void> {
+    const until = Date.now() + deadlineMs;
+    for (const path of paths) {
+      for (;;) {
+        try {
+          await this.context.system.refFor<RankMessage>(path).ask<RankInfo>((replyTo) => ({ type: 'info', replyTo }), { timeoutMs: 2_000 });
+          break;
+        } catch (error) {
+          if (Date.now() > until) throw new Error(`rank ${path} did not come back within ${deadlineMs} ms: ${(error as Error).message}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+    }
   }
 
   receive(message: SchedulerMessage): void {
@@ -50,7 +89,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
         this.scheduler.abort(message.requestId, message.reason);
         return;
       case 'stats':
-        message.replyTo.tell({ ...this.scheduler.stats(), steps: this.steps });
+        message.replyTo.tell({ ...this.scheduler.stats(), steps: this.steps, maxInFlight: this.maxInFlight });
         return;
       case 'reset-prefix-cache':
         message.replyTo.tell(this.scheduler.kv.pool.resetPrefixCache());
@@ -61,7 +100,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
   }
 
   override onSignal(signal: Signal): void | Promise<void> {
-    if (signal.type === 'terminated' && signal.ref.path === this.rank.path) {
+    if (signal.type === 'terminated' && this.watched.has(signal.ref.path)) {
       throw new Error(`rank ${signal.ref.path} stopped (${signal.reason.kind}); every unfinished request will be recomputed`);
     }
     return super.onSignal(signal);
@@ -103,29 +142,36 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
     });
   }
 
+  /** Starts steps while there is room in the pipeline and something to run. */
   private kick(): void {
-    if (!this.looping && this.scheduler.hasWork) void this.loop();
+    const depth = this.options.pipelineDepth ?? 1;
+    while (!this.stopped && this.inFlight < depth && this.scheduler.hasWork) {
+      const plan = this.scheduler.schedule(this.scheduler.pipelineShare(depth));
+      if (plan.sequences.length === 0) return; // nothing can run until something is added, freed or comes back
+      this.inFlight++;
+      this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+      void this.run(plan);
+    }
   }
 
-  private async loop(): Promise<void> {
-    this.looping = true;
+  private async run(plan: StepPlan<EngineRequest>): Promise<void> {
+    const step = this.steps++;
     try {
-      while (!this.stopped && this.scheduler.hasWork) {
-        const plan = this.scheduler.schedule();
-        if (plan.sequences.length === 0) break; // nothing can run until something is added or freed
-        const step = this.steps++;
-        const results = await this.rank.ask<RankSequenceResult[]>(
-          (replyTo) => ({ type: 'step', step, sequences: plan.sequences.map((s) => this.toRankSequence(s)), replyTo }),
-          { timeoutMs: this.options.stepTimeoutMs ?? 600_000 },
-        );
-        if (this.stopped) return;
-        this.apply(plan, results);
-      }
+      const sequences = plan.sequences.map((s) => this.toRankSequence(s));
+      const results = await this.rank.ask<RankSequenceResult[]>((replyTo) => {
+        const message: RankMessage = { type: 'step', step, sequences, replyTo };
+        for (const peer of this.peers) peer.tell(message);
+        return message;
+      }, { timeoutMs: this.options.stepTimeoutMs ?? 600_000 });
+      if (this.stopped) return;
+      this.apply(plan, results);
     } catch (error) {
       if (!this.stopped) this.context.self.tell({ type: 'fail', why: `engine step failed: ${(error as Error).message}` });
+      return;
     } finally {
-      this.looping = false;
+      this.inFlight--;
     }
+    this.kick();
   }
 
   private apply(plan: StepPlan<EngineRequest>, results: RankSequenceResult[]): void {

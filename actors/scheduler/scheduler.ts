@@ -66,6 +66,9 @@ export class Scheduler<S = unknown> {
   private preemptions = 0;
   private readonly policy: SchedulingPolicy;
 
+  /** This step's cap on sequences (schedule's maxSeqs). */
+  private stepSeqCap = Infinity;
+
   constructor(readonly config: SchedulerConfig) {
     for (const key of ['maxNumBatchedTokens', 'maxNumSeqs', 'maxModelLen', 'blockSize', 'numBlocks'] as const) {
       if (!Number.isInteger(config[key]) || config[key] < 1) throw new RangeError(`scheduler: ${key} must be a positive integer, got ${config[key]}`);
@@ -122,9 +125,12 @@ export class Scheduler<S = unknown> {
    *      (none after a preemption in this step)
    * A request in a step still in flight (pipeline parallelism runs up to
    * `pp` steps at once) is not scheduled again until that step comes back.
+   * `maxSeqs` caps this step's sequences (pipelineShare() splits the requests
+   * between the steps in flight).
    */
-  schedule(): StepPlan<S> {
+  schedule(maxSeqs = Infinity): StepPlan<S> {
     const plan: StepPlan<S> = { sequences: [], numBatchedTokens: 0, preempted: [] };
+    this.stepSeqCap = maxSeqs;
     this.scheduleRunning(plan);
     if (plan.preempted.length === 0) this.admitWaiting(plan);
     return plan;
@@ -157,6 +163,16 @@ export class Scheduler<S = unknown> {
     return result;
   }
 
+  /**
+   * Sequences per step when `depth` steps are in flight at once (pipeline
+   * parallelism): the running and waiting requests split evenly, so that each
+   * stage gets a batch of about the same size instead of one step taking them all.
+   */
+  pipelineShare(depth: number): number {
+    if (depth <= 1) return Infinity;
+    return Math.max(1, Math.ceil(Math.min(this.running.length + this.waiting.length, this.config.maxNumSeqs) / depth));
+  }
+
   stats(): SchedulerStats {
     return {
       running: this.running.length,
@@ -173,7 +189,7 @@ export class Scheduler<S = unknown> {
     const order = [...this.running].sort((a, b) => Number(remaining(a) > 1) - Number(remaining(b) > 1));
     for (const request of order) {
       const budget = this.config.maxNumBatchedTokens - plan.numBatchedTokens;
-      if (budget <= 0) break;
+      if (budget <= 0 || plan.sequences.length >= this.stepSeqCap) break;
       if (request.status !== 'running' || request.inFlight) continue; // preempted earlier in this loop, or in a step in flight
       const n = Math.min(remaining(request), budget);
       if (!this.allocateOrPreempt(request, request.numComputedTokens + n, plan)) continue;
@@ -195,7 +211,7 @@ export class Scheduler<S = unknown> {
   private admitWaiting(plan: StepPlan<S>): void {
     while (this.waiting.length > 0 && this.running.length < this.config.maxNumSeqs) {
       const budget = this.config.maxNumBatchedTokens - plan.numBatchedTokens;
-      if (budget <= 0) return;
+      if (budget <= 0 || plan.sequences.length >= this.stepSeqCap) return;
       const request = this.waiting[0]!;
       const hit: PrefixHit = this.kv.findPrefix(request);
       const n = Math.min(request.numTokens - hit.tokens, budget);

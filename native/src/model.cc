@@ -13,16 +13,8 @@
 namespace troupe {
 namespace {
 
-constexpr size_t kRowSegments = 8;     // K segments of o_proj and down_proj (gemm_impl.h)
 constexpr size_t kLogitRowChunk = 256;  // rows needing logits per pass over the lm head (4 MiB of tile)
 constexpr size_t kAttentionRows = 64;  // query rows per attention task
-
-float bits_to_float(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
 
 }  // namespace
 
@@ -55,8 +47,17 @@ bool ScratchArena::reserve(size_t bytes) {
 }
 
 Model::Model(const ModelShape& shape, ModelWeights weights, const KvLayout& kv, Isa isa,
-             size_t threads, size_t max_batch_tokens, size_t max_seqs)
-    : shape_(shape), w_(std::move(weights)), kv_(kv), k_(model_kernels(isa)), pool_(threads) {
+             size_t threads, size_t max_batch_tokens, size_t max_seqs, RankShard shard)
+    : shape_(shape), w_(std::move(weights)), kv_(kv), k_(model_kernels(isa)), pool_(threads),
+      shard_(std::move(shard)) {
+  if (shard_.parallel()) {
+    if (!shard_.group) throw std::invalid_argument("a tensor-parallel rank needs its group");
+    const size_t need = std::max(shape_.vocab, kRowSegments * shape_.hidden) * sizeof(float);
+    if (shard_.group->descriptor().capacity < need)
+      throw std::invalid_argument("the tensor group's all-reduce capacity is " +
+                                  std::to_string(shard_.group->descriptor().capacity) + " bytes; this model needs at least " +
+                                  std::to_string(need) + " (one row of logits or of row-parallel partials)");
+  }
   kv_pages_.resize(shape_.layers, nullptr);
   try {
     for (size_t l = 0; l < shape_.layers; ++l) kv_pages_[l] = alloc_anonymous(kv_.layer_bytes());
@@ -121,6 +122,10 @@ std::string Model::validate(const StepInput& in) const {
     }
   }
   if (row != T) return "query lens add up to " + std::to_string(row) + ", not the " + std::to_string(T) + " tokens";
+  if (!shard_.embeds && in.hidden.size() != T * shape_.hidden)
+    return "hidden must hold the previous stage's residual stream, tokens * hidden = " +
+           std::to_string(T * shape_.hidden) + " floats, got " + std::to_string(in.hidden.size());
+  if (shard_.embeds && !in.hidden.empty()) return "hidden is for later pipeline stages; this rank embeds the tokens itself";
   if (in.sampling.params.size() != in.sample_rows.size()) return "one set of sampling params per sampled row";
   for (int32_t r : in.sample_rows)
     if (r < 0 || static_cast<size_t>(r) >= T) return "sample row " + std::to_string(r) + " is not a token row";
@@ -168,6 +173,10 @@ struct Model::Buffers {
   float* full;       // [sampled rows, V] raw logits kept for sampling
   TileSummary* summaries;  // [sample entries, vocab tiles] the lm head's tile summaries (sampling.h)
   int32_t* candidates;     // [sample entries, vocab tiles, kCandStride] top-k / logprob candidates
+  // Tensor parallelism only (model_parallel.h).
+  uint8_t* seg_in;   // [segments][T][k_j] row-parallel GEMM input, by segment
+  float* partials;   // [local segments, chunk rows, H] row-parallel partial sums
+  float* gathered;   // [tp logit rows, V] full logits gathered from the group
 };
 
 size_t Model::scratch_bytes(const StepSizes& z) const {
@@ -183,7 +192,17 @@ size_t Model::scratch_bytes(const StepSizes& z) const {
          f(pool_.threads() * rc * kVocabTile) + f(rc * tiles) + ScratchArena::bytes_for(rc * tiles, 8) +
          2 * f(rc * tiles * z.prompt_top_n) + f(rc) + f(z.sampled_rows * V) +
          ScratchArena::bytes_for(z.sample_entries * tiles, sizeof(TileSummary)) +
-         f(z.sample_entries * tiles * kCandStride);
+         f(z.sample_entries * tiles * kCandStride) + parallel_scratch_bytes(z);
+}
+
+// The tensor-parallel regions of Buffers (none at tp 1).
+size_t Model::parallel_scratch_bytes(const StepSizes& z) const {
+  if (!shard_.parallel()) return 0;
+  const ModelShape& s = shape_;
+  const size_t T = z.tokens, elem = s.bf16 ? 2 : 4;
+  return ScratchArena::bytes_for(T * std::max(s.q_cols(), s.intermediate), elem) +
+         ScratchArena::bytes_for(shard_.local_segments() * tp_chunk_rows(T) * s.hidden, 4) +
+         ScratchArena::bytes_for(std::min(z.logit_rows, tp_logit_rows()) * s.vocab, 4);
 }
 
 const void* Model::gemm_input(const float* x, uint16_t* xb, size_t M, size_t K) {
@@ -241,7 +260,10 @@ void Model::layer(size_t l, float* x, size_t T, const StepInput& in, const Buffe
   a.num_heads = s.heads;
   a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
   pool_.parallel_for(tasks.size(), [&](size_t t) { k_->attention(a, tasks.data(), t, t + 1); });
-  gemm(lw.o, gemm_input(b.attn, b.xb, T, QC), b.tmp, T, H, QC, kRowSegments, residual_add);
+  if (shard_.parallel())
+    row_parallel(lw.o, gemm_input(b.attn, b.xb, T, QC), T, QC, x, b.seg_in, b.partials);
+  else
+    gemm(lw.o, gemm_input(b.attn, b.xb, T, QC), b.tmp, T, H, QC, kRowSegments, residual_add);
 
   // MLP block: gate and up columns [n0, n1) are computed by the same tile, then
   // SiLU-and-mul of those columns while they are in cache (bf16 mode: rounded
@@ -262,7 +284,10 @@ void Model::layer(size_t l, float* x, size_t T, const StepInput& in, const Buffe
       k_->silu_mul(b.gu, I, 0, T, n0, n1, s.bf16 ? nullptr : b.act, s.bf16 ? b.actb : nullptr);
     });
   }
-  gemm(lw.down, s.bf16 ? static_cast<const void*>(b.actb) : b.act, b.tmp, T, H, I, kRowSegments, residual_add);
+  if (shard_.parallel())
+    row_parallel(lw.down, s.bf16 ? static_cast<const void*>(b.actb) : b.act, T, I, x, b.seg_in, b.partials);
+  else
+    gemm(lw.down, s.bf16 ? static_cast<const void*>(b.actb) : b.act, b.tmp, T, H, I, kRowSegments, residual_add);
 }
 
 StepOutput Model::step(const StepInput& in) {
@@ -311,19 +336,19 @@ StepOutput Model::step(const StepInput& in) {
   b.full = arena_.take<float>(z.sampled_rows * s.vocab);
   b.summaries = arena_.take<TileSummary>(z.sample_entries * vtiles);
   b.candidates = arena_.take<int32_t>(z.sample_entries * vtiles * kCandStride);
+  if (shard_.parallel()) {
+    b.seg_in = arena_.take<uint8_t>(T * std::max(s.q_cols(), s.intermediate) * (s.bf16 ? 2 : 4));
+    b.partials = arena_.take<float>(shard_.local_segments() * tp_chunk_rows(T) * H);
+    b.gathered = arena_.take<float>(std::min(z.logit_rows, tp_logit_rows()) * s.vocab);
+  }
   counters_.peak_scratch_bytes.store(arena_.high_water(), std::memory_order_relaxed);
 
-  // Embedding lookup.
+  // Embedding lookup (first stage), or the previous stage's residual stream.
   float* x = b.h;
-  for (size_t t = 0; t < T; ++t) {
-    const size_t id = static_cast<size_t>(in.tokens[t]);
-    if (s.bf16) {
-      const uint16_t* e = static_cast<const uint16_t*>(w_.embed) + id * H;
-      for (size_t i = 0; i < H; ++i) x[t * H + i] = bits_to_float(static_cast<uint32_t>(e[i]) << 16);
-    } else {
-      const float* e = static_cast<const float*>(w_.embed) + id * H;
-      std::copy(e, e + H, x + t * H);
-    }
+  if (!shard_.embeds) {
+    std::copy(in.hidden.begin(), in.hidden.end(), x);
+  } else {
+    embed_tokens(in, x);
   }
 
   // RoPE angles per token: angle = fp32(inv_freq) * fp32(pos), rounded to fp32
@@ -351,6 +376,10 @@ StepOutput Model::step(const StepInput& in) {
   for (size_t l = 0; l < s.layers; ++l) layer(l, x, T, in, b, qstart, tasks);
 
   StepOutput out;
+  if (!shard_.lm_head) {  // not the last stage: the residual stream goes on to the next one
+    out.hidden.assign(x, x + T * H);
+    return out;
+  }
   logits_and_sampling(x, T, in, b, out);
   return out;
 }
@@ -398,27 +427,39 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, c
   }
 
   const size_t elem = s.bf16 ? 2 : 4;
-  for (size_t c0 = 0; c0 < rows.size(); c0 += kLogitRowChunk) {
-    const size_t rc = std::min(kLogitRowChunk, rows.size() - c0);
+  // Tensor parallelism: each pass gathers the rows' full logits from the group
+  // (model_parallel.cc); only tp rank 0 goes on to sample.
+  const bool tp = shard_.parallel();
+  const bool sampler = !tp || shard_.tp_rank == 0;
+  const size_t row_chunk = tp ? std::min(kLogitRowChunk, tp_logit_rows()) : kLogitRowChunk;
+  for (size_t c0 = 0; c0 < rows.size(); c0 += row_chunk) {
+    const size_t rc = std::min(row_chunk, rows.size() - c0);
     for (size_t i = 0; i < rc; ++i) {
       std::copy(x + rows[c0 + i] * H, x + (rows[c0 + i] + 1) * H, b.lxn + i * H);
       b.target[i] = NAN;
     }
     k_->rms_norm(b.lxn, w_.final_norm, b.lxn, 0, rc, H, s.rms_eps);
     const void* input = gemm_input(b.lxn, b.lxb, rc, H);
-    counters_.gemm_calls.fetch_add(1, std::memory_order_relaxed);
-    counters_.weight_bytes_read.fetch_add(V * H * elem, std::memory_order_relaxed);
+    if (tp) {
+      gather_logits(input, rc, b.gathered);
+      if (!sampler) continue;
+    } else {
+      counters_.gemm_calls.fetch_add(1, std::memory_order_relaxed);
+      counters_.weight_bytes_read.fetch_add(V * H * elem, std::memory_order_relaxed);
+    }
     pool_.parallel_for(vtiles, [&](size_t vt_i) {
       const size_t v0 = vt_i * kVocabTile, vt = std::min(kVocabTile, V - v0);
-      float* logits = b.tiles + ThreadPool::current_index() * rc * kVocabTile;  // [rc, vt]
-      if (s.bf16)
+      // This tile's logits, [rc, vt] with row stride ld: computed here, or read from the gathered rows.
+      float* logits = tp ? b.gathered + v0 : b.tiles + ThreadPool::current_index() * rc * kVocabTile;
+      const size_t ld = tp ? V : vt;
+      if (!tp && s.bf16)
         k_->gemm_bf16(static_cast<const uint16_t*>(w_.lm_head) + v0 * H, static_cast<const uint16_t*>(input),
                       logits, rc, 0, vt, vt, H, 1);
-      else
+      else if (!tp)
         k_->gemm_f32(static_cast<const float*>(w_.lm_head) + v0 * H, static_cast<const float*>(input), logits,
                      rc, 0, vt, vt, H, 1);
       for (size_t i = 0; i < rc; ++i) {
-        const float* li = logits + i * vt;
+        const float* li = logits + i * ld;
         const int32_t row = rows[c0 + i];
         k_->tile_lse(li, vt, &b.tile_max[i * vtiles + vt_i], &b.tile_sum[i * vtiles + vt_i]);
         if (sample_slot[row] >= 0) {
@@ -490,6 +531,8 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, c
       }
     }
   }
+
+  if (!sampler) return;  // a tp rank other than 0: its share of the logits went to rank 0
 
   // Raw logits go out before sampling may modify its rows in place.
   if (in.return_logits) {

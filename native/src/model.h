@@ -33,6 +33,7 @@
 
 #include "kv_layout.h"
 #include "model_kernels.h"
+#include "model_parallel.h"
 #include "sampling.h"
 #include "thread_pool.h"
 
@@ -77,6 +78,7 @@ struct StepInput {
   std::vector<int32_t> prompt_targets;     // [T] or empty: token whose logprob row t wants, or -1
   size_t prompt_top_n = 0;                 // top-n logprobs for rows with a target
   bool return_logits = false;              // also return the sampled rows' raw logits [R, V]
+  std::vector<float> hidden;               // [T, H] residual stream from the previous stage (not first stage)
 };
 
 struct StepOutput {
@@ -89,6 +91,7 @@ struct StepOutput {
   std::vector<int32_t> prompt_top_ids;     // [T, prompt_top_n]
   std::vector<float> prompt_top_logprobs;  // [T, prompt_top_n]
   std::vector<float> logits;               // [R, V] when return_logits
+  std::vector<float> hidden;               // [T, H] residual stream for the next stage (not last stage)
 };
 
 struct ModelCounters {
@@ -98,6 +101,8 @@ struct ModelCounters {
   std::atomic<uint64_t> tokens{0};
   std::atomic<uint64_t> peak_scratch_bytes{0};  // high-water mark of the scratch arena
   std::atomic<uint64_t> scratch_growths{0};     // steps that outgrew the arena sized at load
+  std::atomic<uint64_t> all_reduces{0};         // tensor-group all-reduces (model_parallel.h)
+  std::atomic<uint64_t> all_reduce_bytes{0};
 };
 
 // Scratch memory of the forward step: one anonymous mapping, reserved at load
@@ -147,8 +152,9 @@ struct StepSizes {
 class Model {
  public:
   // max_batch_tokens / max_seqs size the scratch arena at load (larger steps grow it).
+  // shard: what this rank holds (model_parallel.h); the default is the whole model.
   Model(const ModelShape& shape, ModelWeights weights, const KvLayout& kv, Isa isa,
-        size_t threads, size_t max_batch_tokens = 2048, size_t max_seqs = 256);
+        size_t threads, size_t max_batch_tokens = 2048, size_t max_seqs = 256, RankShard shard = {});
   ~Model();
 
   // Checks a step's input against the shape and the cache; returns "" or the problem.
@@ -163,10 +169,12 @@ class Model {
   const ModelCounters& counters() const { return counters_; }
   size_t scratch_capacity() const { return arena_.capacity(); }
   const ThreadPool& pool() const { return pool_; }
+  const RankShard& shard() const { return shard_; }
 
  private:
   struct Buffers;  // this step's regions of the arena (model.cc)
   size_t scratch_bytes(const StepSizes& z) const;
+  size_t parallel_scratch_bytes(const StepSizes& z) const;
   // The GEMM input for x [M, K]: x itself (float32 mode) or x rounded to bf16 into xb.
   const void* gemm_input(const float* x, uint16_t* xb, size_t M, size_t K);
   template <typename After>
@@ -178,6 +186,14 @@ class Model {
                            StepOutput& out);
   template <typename F>
   void parallel_rows(size_t rows, size_t grain, F fn);
+  // Tensor-parallel pieces (model_parallel.cc).
+  size_t tp_chunk_rows(size_t T) const;  // rows per row-parallel all-reduce
+  size_t tp_logit_rows() const;          // rows per gathered-logits all-reduce
+  void all_reduce(float* data, size_t n, size_t segments);
+  void row_parallel(const void* w, const void* input, size_t T, size_t K, float* x, uint8_t* seg_in,
+                    float* partials);
+  void embed_tokens(const StepInput& in, float* x);
+  void gather_logits(const void* input, size_t rows, float* out);
 
   ModelShape shape_;
   ModelWeights w_;
@@ -188,6 +204,7 @@ class Model {
   std::mutex step_mu_;
   ModelCounters counters_;
   ScratchArena arena_;
+  RankShard shard_;
 };
 
 // Anonymous, page-aligned, zeroed memory (mmap); huge pages advised for large sizes.

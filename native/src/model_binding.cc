@@ -11,6 +11,7 @@
 #include <string>
 
 #include "args.h"
+#include "collectives/collectives_binding.h"
 #include "kernel_binding.h"
 #include "model.h"
 #include "model_args.h"
@@ -114,10 +115,38 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   const double max_tokens = r.number_or("maxBatchTokens", 2048), max_seqs = r.number_or("maxSeqs", 256);
   if (!(max_tokens >= 1) || !(max_seqs >= 1)) r.fail_range("maxBatchTokens and maxSeqs must be positive");
 
+  // What this rank holds (model_parallel.h); absent: the whole model.
+  RankShard shard;
+  shard.vocab_end = s.vocab;
+  if (r.has("shard")) {
+    PropReader sr{env, r.object("shard"), r.where + ".shard"};
+    const double tp = sr.number("tpSize"), rank = sr.number("tpRank");
+    if (!(tp == 1 || tp == 2 || tp == 4 || tp == 8))
+      sr.fail_range("tpSize must divide the " + std::to_string(kRowSegments) + " row-parallel segments: 1, 2, 4 or 8");
+    if (!(rank >= 0 && rank < tp && rank == static_cast<double>(static_cast<size_t>(rank)))) sr.fail_range("tpRank must be in 0..tpSize-1");
+    shard.tp_size = static_cast<size_t>(tp);
+    shard.tp_rank = static_cast<size_t>(rank);
+    shard.vocab_begin = static_cast<size_t>(sr.number("vocabStart"));
+    shard.vocab_end = static_cast<size_t>(sr.number("vocabEnd"));
+    if (!(shard.vocab_begin <= shard.vocab_end && shard.vocab_end <= s.vocab)) sr.fail_range("need 0 <= vocabStart <= vocabEnd <= vocab");
+    shard.embeds = sr.boolean("embeds");
+    shard.lm_head = sr.boolean("lmHead");
+    shard.timeout_ms = sr.number_or("collectiveTimeoutMs", shard.timeout_ms);
+    if (shard.tp_size > 1) {
+      shard.group = collective_group_of(env, sr.obj.Get("group"), sr.where + ".group");
+      if (shard.group->descriptor().ranks != shard.tp_size || static_cast<size_t>(shard.group->rank()) != shard.tp_rank)
+        sr.fail_range("group must be the stage's tensor group (" + std::to_string(shard.tp_size) + " ranks) attached as rank " +
+                      std::to_string(shard.tp_rank) + ", got rank " + std::to_string(shard.group->rank()) + " of " +
+                      std::to_string(shard.group->descriptor().ranks));
+    } else if (shard.vocab_begin != 0 || shard.vocab_end != s.vocab) {
+      sr.fail_range("a vocabulary slice needs tpSize > 1");
+    }
+  }
+
   ModelWeights w;
-  const size_t H = s.hidden;
-  w.embed = weight_arg(r, "embed", s.bf16, s.vocab * H);
-  w.lm_head = weight_arg(r, "lmHead", s.bf16, s.vocab * H);
+  const size_t H = s.hidden, Vl = shard.local_vocab();
+  w.embed = weight_arg(r, "embed", s.bf16, shard.embeds ? Vl * H : 0);
+  w.lm_head = weight_arg(r, "lmHead", s.bf16, shard.lm_head ? Vl * H : 0);
   w.final_norm = norm_arg(r, "finalNorm", H);
   w.inv_freq = r.float32s("invFreq");
   if (w.inv_freq.size() != s.head_dim / 2) r.fail_range("invFreq must have headDim / 2 entries");
@@ -140,10 +169,13 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   auto* h = new ModelHandle();
   try {
     h->model = std::make_unique<Model>(s, std::move(w), kv, isa, threads, static_cast<size_t>(max_tokens),
-                                       static_cast<size_t>(max_seqs));
+                                       static_cast<size_t>(max_seqs), std::move(shard));
   } catch (const std::bad_alloc&) {
     delete h;
     throw Napi::Error::New(env, "modelCreate: cannot allocate the KV cache (" + std::to_string(kv.layer_bytes() * s.layers) + " bytes)");
+  } catch (const std::invalid_argument& e) {
+    delete h;
+    throw Napi::RangeError::New(env, std::string("modelCreate: ") + e.what());
   }
   h->weights = Napi::Persistent(r.obj);
   return Napi::External<ModelHandle>::New(env, h, [](Napi::Env, ModelHandle* p) { delete p; });
@@ -168,6 +200,7 @@ StepInput read_step_input(const PropReader& r) {
   if (r.has("promptTargets")) in.prompt_targets = r.int32s("promptTargets");
   in.prompt_top_n = static_cast<size_t>(r.number_or("promptTopN", 0));
   in.return_logits = r.has("returnLogits") && r.boolean("returnLogits");
+  if (r.has("hidden")) in.hidden = r.float32s("hidden");
   return in;
 }
 
@@ -212,6 +245,7 @@ class StepWorker : public Napi::AsyncWorker {
       o.Set("promptTopLogprobs", copy_to_js<float, Napi::Float32Array>(env, out_.prompt_top_logprobs));
     }
     if (in_.return_logits) o.Set("logits", copy_to_js<float, Napi::Float32Array>(env, out_.logits));
+    if (!h_->model->shard().lm_head) o.Set("hidden", copy_to_js<float, Napi::Float32Array>(env, out_.hidden));
     deferred_.Resolve(o);
   }
 
@@ -260,6 +294,8 @@ Napi::Value ModelStats(const Napi::CallbackInfo& info) {
   o.Set("poolSleeps", num(h->model->pool().sleeps()));
   o.Set("kvCacheBytes", num(h->model->kv_cache_bytes()));
   o.Set("threads", num(h->model->threads()));
+  o.Set("allReduces", num(c.all_reduces.load()));
+  o.Set("allReduceBytes", num(c.all_reduce_bytes.load()));
   return o;
 }
 

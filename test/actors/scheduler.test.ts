@@ -217,3 +217,17 @@ test('pipeline: a second step in flight takes other requests; an abort in flight
   t.true(outputs.size > 0);
   t.is(s.kv.pool.numFree, 32);
 });
+
+test('pipeline share: with 2 steps in flight, 8 decodes go 4 and 4, so both stages work', (t) => {
+  const s = new Scheduler(config());
+  for (let i = 0; i < 8; i++) s.add({ id: `r${i}`, promptTokens: prompt(5, i + 1), stop: { ...STOP, maxTokens: 50 } });
+  const prefill = s.schedule(s.pipelineShare(2));
+  t.is(prefill.sequences.length, 4, 'half of the requests in the first step');
+  const other = s.schedule(s.pipelineShare(2));
+  t.deepEqual(other.sequences.map((q) => q.requestId), ['r4', 'r5', 'r6', 'r7']);
+  t.deepEqual(s.schedule(s.pipelineShare(2)).sequences, [], 'everything is in flight');
+  s.update(prefill, fakeSample(prefill));
+  const next = s.schedule(s.pipelineShare(2));
+  t.deepEqual(next.sequences.map((q) => q.requestId), ['r0', 'r1', 'r2', 'r3'], 'the first half comes back and decodes while the second is in flight');
+  t.is(s.pipelineShare(1), Infinity);
+});

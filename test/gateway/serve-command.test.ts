@@ -97,7 +97,7 @@ test('past --shutdown-timeout the requests in flight end with finish_reason "abo
 });
 
 test('bad flags are refused with a message and exit code 2', async (t) => {
-  for (const args of [['--port', 'abc'], ['--tensor-parallel-size', '2'], ['--generation-config', 'nope'], ['--max-request-bytes', 'lots']]) {
+  for (const args of [['--port', 'abc'], ['--tensor-parallel-size', '3'], ['--generation-config', 'nope'], ['--max-request-bytes', 'lots']]) {
     const child = spawn(process.execPath, [CLI, 'serve', generatedModel('tiny', 7), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));

@@ -51,13 +51,14 @@ test('pp2 puts the embedding on stage 0 and the lm head on the last stage; a par
 });
 
 test('tensor size above the kv heads replicates them', (t) => {
-  const plan = buildPlan(parseTopology('tensor_parallel_size: 16\nthreads_per_rank: 1'), BIG, ONE_B);
-  t.deepEqual(plan.ranks.map((r) => r.kvHeads![0]), [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7]);
+  const plan = buildPlan(parseTopology('tensor_parallel_size: 8\nthreads_per_rank: 1'), BIG, { ...ONE_B, numKvHeads: 4 });
+  t.deepEqual(plan.ranks.map((r) => r.kvHeads![0]), [0, 0, 1, 1, 2, 2, 3, 3]);
   t.regex(plan.notes.join(), /replicated on 2 ranks/);
 });
 
 test('impossible topologies are refused before start, every problem named with what to change', (t) => {
   t.regex(refusal('tensor_parallel_size: 3', BIG), /tensor_parallel_size 3 does not divide the 32 attention heads; use one of 1, 2, 4, 8, 16, 32/);
+  t.regex(refusal('tensor_parallel_size: 16', BIG), /tensor_parallel_size 16 must divide the 8 fixed K segments of the row-parallel sums/);
   t.regex(refusal('pipeline_parallel_size: 17\nthreads_per_rank: 1', BIG), /pipeline_parallel_size 17 exceeds the model's 16 layers/);
   t.regex(refusal('tensor_parallel_size: 4'), /4 ranks on this machine need at least 4 cores, it has 2/);
   t.regex(refusal('tensor_parallel_size: 2\nthreads_per_rank: 2'), /2 ranks x 2 threads_per_rank = 4 compute threads, this machine has 2 cores; lower threads_per_rank to 1/);

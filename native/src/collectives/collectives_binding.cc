@@ -422,6 +422,15 @@ Napi::Value ShmClose(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+std::shared_ptr<coll::ShmGroup> collective_group_of(Napi::Env env, Napi::Value v, const std::string& what) {
+  if (!v.IsExternal() || !v.As<Napi::External<Holder>>().CheckTypeTag(&kHandleTag))
+    throw js_error(env, ErrorCode::kType, what + " must be a collectives rank handle (CollectiveRank), got " + describe(v));
+  Holder* h = v.As<Napi::External<Holder>>().Data();
+  if (!h->group) throw js_error(env, ErrorCode::kClosed, what + ": the group handle is closed");
+  if (h->group->rank() < 0) throw js_error(env, ErrorCode::kState, what + ": the creator's handle is not a rank; attach one");
+  return h->group;
+}
+
 void register_collectives(Napi::Env env, Napi::Object exports) {
   struct Entry {
     const char* name;

@@ -15,7 +15,16 @@
 
 #include <napi.h>
 
+#include <memory>
+#include <string>
+
+#include "collectives/shm_group.h"
+
 namespace troupe {
+
+// The group behind a rank's JS handle (for native code that runs collectives
+// itself: a tensor-parallel model step). Throws a TypeError naming `what`.
+std::shared_ptr<coll::ShmGroup> collective_group_of(Napi::Env env, Napi::Value v, const std::string& what);
 
 // Adds the functions above to `exports`. Stateless: context-aware as it is.
 void register_collectives(Napi::Env env, Napi::Object exports);

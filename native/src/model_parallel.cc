@@ -1,0 +1,120 @@
+// The tensor-parallel pieces of Model::step (model_parallel.h has the layouts
+// and why each reduction is bit-identical to a single rank). Every rank of a
+// tensor group runs the same step with the same input, so every rank makes
+// the same sequence of all-reduce calls with the same lengths.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "gemm_parallel.h"
+#include "model.h"
+
+namespace troupe {
+namespace {
+
+// -0.0f: the identity of IEEE addition, as bits (model_parallel.h).
+constexpr uint32_t kNegZeroBits = 0x80000000u;
+
+void fill_neg_zero(float* p, size_t n) {
+  float z;
+  std::memcpy(&z, &kNegZeroBits, sizeof z);
+  std::fill(p, p + n, z);
+}
+
+float bf16_to_float(uint16_t b) {
+  const uint32_t u = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+}  // namespace
+
+size_t Model::tp_chunk_rows(size_t T) const {
+  const size_t per_row = shard_.local_segments() * shape_.hidden * sizeof(float);
+  return std::max<size_t>(1, std::min(T, shard_.group->descriptor().capacity / per_row));
+}
+
+size_t Model::tp_logit_rows() const {
+  return std::max<size_t>(1, shard_.group->descriptor().capacity / (shape_.vocab * sizeof(float)));
+}
+
+void Model::all_reduce(float* data, size_t n, size_t segments) {
+  shard_.group->AllReduce(data, n, shard_.timeout_ms, segments);
+  counters_.all_reduces.fetch_add(1, std::memory_order_relaxed);
+  counters_.all_reduce_bytes.fetch_add(n * sizeof(float), std::memory_order_relaxed);
+}
+
+// x += o_proj / down_proj of this rank's K columns, folded with the peers'.
+//   w        [segments][H, k_j] (segment-major, model_parallel.h)
+//   input    [T, K] GEMM input (bf16 bits or fp32 by mode), K = this rank's columns
+//   seg_in   scratch for input re-laid out as [segment][T][k_j]
+//   partials scratch [local segments, chunk rows, H]
+void Model::row_parallel(const void* w, const void* input, size_t T, size_t K, float* x, uint8_t* seg_in,
+                         float* partials) {
+  const size_t H = shape_.hidden, segs = shard_.local_segments(), elem = shape_.bf16 ? 2 : 4;
+  const uint8_t* src = static_cast<const uint8_t*>(input);
+  for (size_t j = 0; j < segs; ++j) {
+    const SegmentRange sr = local_segment(shard_, K, j);
+    const size_t k = sr.end - sr.begin;
+    uint8_t* dst = seg_in + T * sr.begin * elem;
+    for (size_t t = 0; t < T; ++t) std::memcpy(dst + t * k * elem, src + (t * K + sr.begin) * elem, k * elem);
+  }
+  const size_t chunk = tp_chunk_rows(T);
+  for (size_t r0 = 0; r0 < T; r0 += chunk) {
+    const size_t rc = std::min(chunk, T - r0);
+    for (size_t j = 0; j < segs; ++j) {
+      const SegmentRange sr = local_segment(shard_, K, j);
+      const size_t k = sr.end - sr.begin;
+      const uint8_t* wj = static_cast<const uint8_t*>(w) + H * sr.begin * elem;
+      const uint8_t* xj = seg_in + (T * sr.begin + r0 * k) * elem;
+      counters_.gemm_calls.fetch_add(1, std::memory_order_relaxed);
+      counters_.weight_bytes_read.fetch_add(H * k * elem, std::memory_order_relaxed);
+      gemm_parallel(pool_, *k_, shape_.bf16, wj, xj, partials + j * rc * H, rc, H, k, H, 1, NoEpilogue{});
+    }
+    // partials[0, rc H) becomes ((P_0 + P_1) + ...) + P_7 over the whole group.
+    all_reduce(partials, segs * rc * H, segs);
+    float* xr = x + r0 * H;
+    for (size_t i = 0; i < rc * H; ++i) xr[i] = xr[i] + partials[i];
+  }
+}
+
+// x [T, H] = embedding rows of the step's tokens: this rank's vocab rows, the
+// peers' rows through the all-reduce (-0.0 elsewhere).
+void Model::embed_tokens(const StepInput& in, float* x) {
+  const size_t T = in.tokens.size(), H = shape_.hidden;
+  const size_t v0 = shard_.vocab_begin, v1 = shard_.vocab_end;
+  for (size_t t = 0; t < T; ++t) {
+    const size_t id = static_cast<size_t>(in.tokens[t]);
+    float* row = x + t * H;
+    if (id < v0 || id >= v1) {
+      fill_neg_zero(row, H);
+    } else if (shape_.bf16) {
+      const uint16_t* e = static_cast<const uint16_t*>(w_.embed) + (id - v0) * H;
+      for (size_t i = 0; i < H; ++i) row[i] = bf16_to_float(e[i]);
+    } else {
+      const float* e = static_cast<const float*>(w_.embed) + (id - v0) * H;
+      std::copy(e, e + H, row);
+    }
+  }
+  if (!shard_.parallel()) return;
+  const size_t chunk = std::max<size_t>(1, shard_.group->descriptor().capacity / (H * sizeof(float)));
+  for (size_t r0 = 0; r0 < T; r0 += chunk) all_reduce(x + r0 * H, std::min(chunk, T - r0) * H, 1);
+}
+
+// out [rows, V] = the full logits of `rows` normalized rows (input: the lm
+// head's GEMM input [rows, H]): this rank's vocab columns by its GEMM, the
+// peers' through the all-reduce. Each logit is one dot product over H, the
+// same whoever computes it.
+void Model::gather_logits(const void* input, size_t rows, float* out) {
+  const size_t H = shape_.hidden, V = shape_.vocab, v0 = shard_.vocab_begin, Vl = shard_.local_vocab();
+  fill_neg_zero(out, rows * V);
+  counters_.gemm_calls.fetch_add(1, std::memory_order_relaxed);
+  counters_.weight_bytes_read.fetch_add(Vl * H * (shape_.bf16 ? 2 : 4), std::memory_order_relaxed);
+  gemm_parallel(pool_, *k_, shape_.bf16, w_.lm_head, input, out + v0, rows, Vl, H, V, 1, NoEpilogue{});
+  all_reduce(out, rows * V, 1);
+}
+
+}  // namespace troupe
