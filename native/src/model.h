@@ -31,7 +31,9 @@
 #include <string>
 #include <vector>
 
+#include "fp8/fp8_kernels.h"
 #include "kv_layout.h"
+#include "linear.h"
 #include "model_kernels.h"
 #include "sampling.h"
 #include "thread_pool.h"
@@ -49,19 +51,20 @@ struct ModelShape {
 };
 
 // Pointers into weight memory the JS side owns and keeps alive. Matrices are
-// [N, K] row-major (HF Linear layout), bf16 bits or fp32 by mode; norms fp32.
+// [N, K] row-major (HF Linear layout), bf16 bits or fp32 by mode, or FP8
+// e4m3 with scales in bfloat16 mode (linear.h); norms fp32.
 struct LayerWeights {
   const float* input_norm;  // [H]
-  const void* qkv;          // [(Hq + 2 Hkv) D, H]: q rows, then k rows, then v rows
-  const void* o;            // [H, Hq D]
+  Linear qkv;               // [(Hq + 2 Hkv) D, H]: q rows, then k rows, then v rows
+  Linear o;                 // [H, Hq D]
   const float* post_norm;   // [H]
-  const void* gate_up;      // [2 I, H]: gate rows, then up rows
-  const void* down;         // [H, I]
+  Linear gate_up;           // [2 I, H]: gate rows, then up rows
+  Linear down;              // [H, I]
 };
 
 struct ModelWeights {
-  const void* embed;     // [V, H]
-  const void* lm_head;   // [V, H] (the embedding when tied)
+  const void* embed;     // [V, H], bf16 bits or fp32 by mode
+  Linear lm_head;        // [V, H] (the embedding when tied)
   const float* final_norm;  // [H]
   std::vector<LayerWeights> layers;
   std::vector<float> inv_freq;  // [D / 2], RoPE inverse frequencies (llama3-scaled)
@@ -163,14 +166,18 @@ class Model {
   const ModelCounters& counters() const { return counters_; }
   size_t scratch_capacity() const { return arena_.capacity(); }
   const ThreadPool& pool() const { return pool_; }
+  const ModelWeights& weights() const { return w_; }
+  // The FP8 GEMM this model's FP8 linears use (null when it has none).
+  const Fp8Kernels* fp8_kernels() const { return f8_; }
 
  private:
   struct Buffers;  // this step's regions of the arena (model.cc)
   size_t scratch_bytes(const StepSizes& z) const;
-  // The GEMM input for x [M, K]: x itself (float32 mode) or x rounded to bf16 into xb.
-  const void* gemm_input(const float* x, uint16_t* xb, size_t M, size_t K);
+  // The input of `lin` for x [M, K]: x itself (float32 mode), x rounded to bf16
+  // into xb, or (FP8 linears) x quantized per token into xb with row scales in xs.
+  LinearInput linear_input(const Linear& lin, const float* x, uint16_t* xb, float* xs, size_t M, size_t K);
   template <typename After>
-  void gemm(const void* w, const void* input, float* out, size_t M, size_t N, size_t K,
+  void gemm(const Linear& lin, LinearInput input, float* out, size_t M, size_t N, size_t K,
             size_t segments, After after);
   void layer(size_t l, float* x, size_t T, const StepInput& in, const Buffers& b,
              const std::vector<int32_t>& qstart, const std::vector<AttentionTask>& tasks);
@@ -183,6 +190,8 @@ class Model {
   ModelWeights w_;
   KvLayout kv_;
   const ModelKernels* k_;
+  const Fp8Kernels* f8_ = nullptr;
+  bool fp8_down_ = false;  // some layer's down projection is FP8: its input stays fp32 until quantized
   ThreadPool pool_;
   std::vector<void*> kv_pages_;  // [layers], anonymous memory
   std::mutex step_mu_;

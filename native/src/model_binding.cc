@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
 
 #include "args.h"
+#include "fp8/fp8_binding.h"
 #include "kernel_binding.h"
 #include "model.h"
 #include "model_args.h"
@@ -74,6 +76,31 @@ const void* weight_arg(const PropReader& r, const char* name, bool bf16, size_t 
   return p;
 }
 
+// A linear's weight [N, K]: a plain matrix (weight_arg), or an FP8 one
+// {fp8: Uint8Array [N*K] e4m3 codes, scale: Float32Array [N], inputScale?, activationUb?}.
+Linear linear_arg(const PropReader& r, const char* name, bool bf16, size_t N, size_t K) {
+  Linear lin;
+  const Napi::Value v = r.obj.Get(name);
+  if (!v.IsObject() || v.IsTypedArray()) {
+    lin.w = weight_arg(r, name, bf16, N * K);
+    lin.type = bf16 ? WeightType::Bf16 : WeightType::F32;
+    return lin;
+  }
+  PropReader fr{r.env, v.As<Napi::Object>(), r.where + "." + name};
+  if (!bf16) fr.fail_range("FP8 weights run in bfloat16 mode only (dtype is 'float32'); load the model with dtype bfloat16");
+  size_t n;
+  lin.w = fr.data<uint8_t>("fp8", napi_uint8_array, "Uint8Array (e4m3 codes)", &n);
+  if (n != N * K) fr.fail_range("fp8 has " + std::to_string(n) + " elements, expected " + std::to_string(N * K));
+  lin.type = WeightType::E4m3;
+  lin.scale = fr.data<float>("scale", napi_float32_array, "Float32Array", &n);
+  if (n != N) fr.fail_range("scale has " + std::to_string(n) + " entries, expected one per output channel (" + std::to_string(N) + ")");
+  lin.input_scale = static_cast<float>(fr.number_or("inputScale", 0));
+  lin.act_ub = static_cast<float>(fr.number_or("activationUb", INFINITY));
+  if (!(lin.input_scale >= 0) || !std::isfinite(lin.input_scale)) fr.fail_range("inputScale must be a finite scale >= 0 (0: dynamic)");
+  if (!(lin.act_ub > 0)) fr.fail_range("activationUb must be positive");
+  return lin;
+}
+
 const float* norm_arg(const PropReader& r, const char* name, size_t elems) {
   size_t n;
   const float* p = r.data<float>(name, napi_float32_array, "Float32Array", &n);
@@ -117,7 +144,7 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   ModelWeights w;
   const size_t H = s.hidden;
   w.embed = weight_arg(r, "embed", s.bf16, s.vocab * H);
-  w.lm_head = weight_arg(r, "lmHead", s.bf16, s.vocab * H);
+  w.lm_head = linear_arg(r, "lmHead", s.bf16, s.vocab, H);
   w.final_norm = norm_arg(r, "finalNorm", H);
   w.inv_freq = r.float32s("invFreq");
   if (w.inv_freq.size() != s.head_dim / 2) r.fail_range("invFreq must have headDim / 2 entries");
@@ -129,11 +156,11 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
     PropReader lr{env, layers.Get(l).As<Napi::Object>(), "modelCreate: desc.layerWeights[" + std::to_string(l) + "]"};
     LayerWeights lw;
     lw.input_norm = norm_arg(lr, "inputNorm", H);
-    lw.qkv = weight_arg(lr, "qkv", s.bf16, s.qkv_cols() * H);
-    lw.o = weight_arg(lr, "o", s.bf16, H * s.q_cols());
+    lw.qkv = linear_arg(lr, "qkv", s.bf16, s.qkv_cols(), H);
+    lw.o = linear_arg(lr, "o", s.bf16, H, s.q_cols());
     lw.post_norm = norm_arg(lr, "postNorm", H);
-    lw.gate_up = weight_arg(lr, "gateUp", s.bf16, 2 * s.intermediate * H);
-    lw.down = weight_arg(lr, "down", s.bf16, H * s.intermediate);
+    lw.gate_up = linear_arg(lr, "gateUp", s.bf16, 2 * s.intermediate, H);
+    lw.down = linear_arg(lr, "down", s.bf16, H, s.intermediate);
     w.layers.push_back(lw);
   }
 
@@ -260,6 +287,7 @@ Napi::Value ModelStats(const Napi::CallbackInfo& info) {
   o.Set("poolSleeps", num(h->model->pool().sleeps()));
   o.Set("kvCacheBytes", num(h->model->kv_cache_bytes()));
   o.Set("threads", num(h->model->threads()));
+  set_linear_stats(env, o, *h->model);
   return o;
 }
 
@@ -283,6 +311,7 @@ void register_model_exports(Napi::Env env, Napi::Object exports, const CpuFeatur
   exports.Set("modelStats", Napi::Function::New(env, ModelStats, "modelStats"));
   exports.Set("modelRelease", Napi::Function::New(env, ModelRelease, "modelRelease"));
   register_kernel_exports(env, exports, cpu);
+  register_fp8_exports(env, exports, cpu);
 }
 
 }  // namespace troupe
