@@ -15,9 +15,11 @@ import type { NativeModelHandle, NativeModelStats, NativeStepInput, NativeStepOu
 import { packStep, unpackStep, type SequenceResult, type SequenceStep } from './batch.js';
 import { Checkpoint } from './checkpoint.js';
 import type { GenerationConfig, LlamaConfig } from './config.js';
+import { ModelOptionError } from './errors.js';
 import { resolveModelOptions, type ModelDtype, type ModelOptions, type ResolvedModelOptions } from './options.js';
 import { ropeInverseFrequencies } from './rope.js';
 import { validateSamplingParams } from './sampling.js';
+import { resolveFp8Source } from './quantization/fp8-weights.js';
 import { loadWeights, type LoadedWeights } from './weights.js';
 
 export interface KvCacheInfo {
@@ -50,7 +52,10 @@ export class LlamaModel {
     this.options = options;
     this.native = native;
     const c = ckpt.config;
-    this.weights = loadWeights(ckpt, options.dtype, native, options.weightMemory);
+    const fp8 = resolveFp8Source(ckpt, options.quantization);
+    if (fp8.kind !== 'none' && options.dtype !== 'bfloat16')
+      throw new ModelOptionError('--dtype', `FP8 weights (${fp8.kind === 'online' ? '--quantization fp8' : fp8.scheme.method}) run in bfloat16 mode, not ${options.dtype}`);
+    this.weights = loadWeights(ckpt, options.dtype, native, options.weightMemory, fp8);
     this.residentWeightBytes = this.weights.residentBytes;
     this.mappedWeightBytes = this.weights.mappedBytes;
     const invFreq = Float32Array.from(ropeInverseFrequencies(c.headDim, c.ropeTheta, c.ropeScaling));

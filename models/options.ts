@@ -42,6 +42,13 @@ export interface ModelOptions {
    * measured slower and erratic on these machines.
    */
   weightMemory?: WeightMemory;
+  /**
+   * --quantization: 'fp8' quantizes a bf16 / fp16 / fp32 checkpoint's decoder linears to FP8 e4m3
+   * at load (per-channel scales, dynamic per-token activations; the lm head stays bf16). FP8
+   * checkpoints load in their own format without it; given, it must name their quant_method
+   * ('fp8', 'fbgemm_fp8', 'compressed-tensors').
+   */
+  quantization?: string;
 }
 
 export type WeightMemory = 'anonymous' | 'mmap';
@@ -56,6 +63,8 @@ export interface ResolvedModelOptions {
   maxNumBatchedTokens: number;
   maxNumSeqs: number;
   weightMemory: WeightMemory;
+  /** --quantization as given (checked against the checkpoint at load: quantization/fp8-weights.ts). */
+  quantization: string | undefined;
 }
 
 const DEFAULT_MAX_MODEL_LEN = 16384;
@@ -111,5 +120,8 @@ export function resolveModelOptions(options: ModelOptions, config: LlamaConfig):
   const maxNumSeqs = positiveInt('--max-num-seqs', options.maxNumSeqs, 256);
   const weightMemory = options.weightMemory ?? 'anonymous';
   if (weightMemory !== 'anonymous' && weightMemory !== 'mmap') throw new ModelOptionError('weightMemory', `must be 'anonymous' or 'mmap', got '${weightMemory}'`);
-  return { dtype, threads, isa: options.isa, blockSize, numBlocks, maxModelLen, maxNumBatchedTokens, maxNumSeqs, weightMemory };
+  const quantization = options.quantization === 'none' ? undefined : options.quantization;
+  if (quantization !== undefined && dtype === 'float32')
+    throw new ModelOptionError('--quantization', `FP8 weights run in bfloat16 mode (their GEMM multiplies bf16 values); drop --dtype float32 or --quantization ${quantization}`);
+  return { dtype, threads, isa: options.isa, blockSize, numBlocks, maxModelLen, maxNumBatchedTokens, maxNumSeqs, weightMemory, quantization };
 }
