@@ -101,8 +101,12 @@ export interface LinearPart {
  * model's dtype (no FP8 source, or modules stored bf16 / ignored).
  */
 export function loadFp8Linear(ckpt: Checkpoint, source: Fp8Source, parts: LinearPart[], alloc: WeightAllocator, native: NativeAddon): NativeFp8Linear | undefined {
-  if (source.kind === 'none') return undefined;
   const entries = parts.map((p) => ckpt.tensor(`${p.module}.weight`, p.shape));
+  if (source.kind === 'none') {
+    const f8 = entries.find((e) => e.dtype.startsWith('F8_'));
+    if (f8) throw new ModelLoadError(f8.file, `${f8.dtype} weights, but config.json has no quantization_config saying how they are scaled (fbgemm_fp8, compressed-tensors or fp8); restore it`, { tensor: f8.name });
+    return undefined;
+  }
   const K = parts[0]!.shape[1];
   const N = parts.reduce((n, p) => n + p.shape[0], 0);
   if (source.kind === 'online') {
