@@ -16,13 +16,16 @@ import { packStep, unpackStep, type SequenceResult, type SequenceStep } from './
 import { Checkpoint } from './checkpoint.js';
 import type { GenerationConfig, LlamaConfig } from './config.js';
 import { ModelOptionError } from './errors.js';
-import { resolveModelOptions, type ModelDtype, type ModelOptions, type ResolvedModelOptions } from './options.js';
+import { readKvScales } from './quantization/kv-scales.js';
+import { resolveModelOptions, type KvCacheDtype, type ModelDtype, type ModelOptions, type ResolvedModelOptions } from './options.js';
 import { ropeInverseFrequencies } from './rope.js';
 import { validateSamplingParams } from './sampling.js';
 import { resolveFp8Source } from './quantization/fp8-weights.js';
 import { loadWeights, type LoadedWeights } from './weights.js';
 
 export interface KvCacheInfo {
+  /** 'auto': the mode's dtype; fp8 ones hold one byte per element. */
+  dtype: KvCacheDtype;
   blockSize: number;
   numBlocks: number;
   /** Bytes of all layers' pages. */
@@ -39,6 +42,8 @@ export class LlamaModel {
   readonly residentWeightBytes: number;
   /** Bytes of weights read in place through file mappings (weightMemory 'mmap'). */
   readonly mappedWeightBytes: number;
+  /** Things the load did that a user should know (e.g. FP8 KV cache scales defaulted to 1.0); also printed. */
+  readonly warnings: string[] = [];
   private handle: NativeModelHandle | undefined;
   private readonly native: NativeAddon;
   private queue: Promise<unknown> = Promise.resolve();
@@ -58,6 +63,11 @@ export class LlamaModel {
     this.weights = loadWeights(ckpt, options.dtype, native, options.weightMemory, fp8);
     this.residentWeightBytes = this.weights.residentBytes;
     this.mappedWeightBytes = this.weights.mappedBytes;
+    const kvScales = options.kvCacheDtype === 'auto' ? undefined : readKvScales(ckpt, options.kvCacheDtype);
+    if (kvScales?.warning) {
+      this.warnings.push(kvScales.warning);
+      console.warn(`warning: ${kvScales.warning}`);
+    }
     const invFreq = Float32Array.from(ropeInverseFrequencies(c.headDim, c.ropeTheta, c.ropeScaling));
     this.handle = native.model.modelCreate({
       isa: options.isa ?? native.selectedIsa(), // TROUPE_ISA, else the best path
@@ -74,6 +84,8 @@ export class LlamaModel {
       invFreq,
       blockSize: options.blockSize,
       numBlocks: options.numBlocks,
+      kvCacheDtype: options.kvCacheDtype,
+      ...(kvScales ? { kScales: kvScales.k, vScales: kvScales.v } : {}),
       maxBatchTokens: options.maxNumBatchedTokens,
       maxSeqs: options.maxNumSeqs,
       embed: this.weights.embed,
@@ -82,7 +94,7 @@ export class LlamaModel {
       layerWeights: this.weights.layerWeights,
     });
     const stats = native.model.modelStats(this.handle);
-    this.kvCache = { blockSize: options.blockSize, numBlocks: options.numBlocks, bytes: stats.kvCacheBytes };
+    this.kvCache = { dtype: options.kvCacheDtype, blockSize: options.blockSize, numBlocks: options.numBlocks, bytes: stats.kvCacheBytes };
   }
 
   /** Opens an HF directory and loads it (throws ModelLoadError / ModelOptionError). */

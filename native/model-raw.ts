@@ -57,6 +57,11 @@ export interface NativeModelDesc {
   invFreq: Float32Array; // [headDim / 2]
   blockSize: number;
   numBlocks: number;
+  /** KV cache element type (default 'auto': the dtype's); fp8 ones hold value / scale, one byte each. */
+  kvCacheDtype?: 'auto' | 'fp8_e4m3' | 'fp8_e5m2';
+  /** FP8 KV cache: per-layer K and V scales (default 1.0). */
+  kScales?: Float32Array;
+  vScales?: Float32Array;
   /** Sizes the scratch arena at load: tokens of the largest step expected (larger steps grow it). */
   maxBatchTokens?: number;
   /** Sizes the arena's sampled-logits region: sequences of the largest step expected. */

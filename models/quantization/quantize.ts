@@ -107,7 +107,7 @@ function writeBf16(writer: SafetensorsWriter, name: string, entry: TensorEntry):
   const rows = entry.shape[0] ?? 1;
   const cols = entry.shape.length > 1 ? entry.shape.slice(1).reduce((a, b) => a * b, 1) : 1;
   writer.tensor(name, 'BF16', entry.shape, (emit) => {
-    const block = new Uint16Array(ROWS_PER_BLOCK * cols);
+    const block = new Uint16Array(entry.shape.length > 1 ? ROWS_PER_BLOCK * cols : rows); // a 1-D tensor in one piece
     for (let r = 0; r < rows; r += ROWS_PER_BLOCK) {
       const n = Math.min(ROWS_PER_BLOCK, rows - r);
       readTensorInto(entry, block, 0, entry.shape.length > 1 ? { rows: [r, r + n] } : {});

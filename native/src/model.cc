@@ -236,10 +236,11 @@ void Model::layer(size_t l, float* x, size_t T, const StepInput& in, const Buffe
   // Attention block.
   parallel_rows(T, row_grain, [&](size_t r0, size_t r1) { k_->rms_norm(x, lw.input_norm, b.xn, r0, r1, H, s.rms_eps); });
   gemm(lw.qkv, linear_input(lw.qkv, b.xn, b.xb, b.xs, T, H), b.qkv, T, QKV, H, 1, NoEpilogue{});
+  const KvLayout lkv = layer_kv(l);
   parallel_rows(T, std::max<size_t>(1, 4096 / QKV), [&](size_t r0, size_t r1) {
     k_->rope(b.qkv, QKV, s.heads, D, b.cos_sin, r0, r1);
     k_->rope(b.qkv + QC, QKV, s.kv_heads, D, b.cos_sin, r0, r1);
-    k_->kv_write(b.qkv + QC, b.qkv + QC + KC, QKV, in.slot_mapping.data(), r0, r1, kv_pages_[l], kv_);
+    k_->kv_write(b.qkv + QC, b.qkv + QC + KC, QKV, in.slot_mapping.data(), r0, r1, kv_pages_[l], lkv);
   });
   AttentionArgs a;
   a.q = b.qkv;
@@ -247,13 +248,17 @@ void Model::layer(size_t l, float* x, size_t T, const StepInput& in, const Buffe
   a.out = b.attn;
   a.ld_out = QC;
   a.kv = kv_pages_[l];
-  a.layout = kv_;
+  a.layout = lkv;
   a.query_start = qstart.data();
   a.context_lens = in.context_lens.data();
   a.block_tables = in.block_tables.data();
   a.max_blocks = in.max_blocks;
   a.num_heads = s.heads;
   a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  if (lkv.fp8 != KvFp8::None) {  // FP8 cache: codes are k / k_scale and v / v_scale (kv_layout.h)
+    a.scale = a.scale * lkv.k_scale;
+    a.v_scale = lkv.v_scale;
+  }
   pool_.parallel_for(tasks.size(), [&](size_t t) { k_->attention(a, tasks.data(), t, t + 1); });
   gemm(lw.o, linear_input(lw.o, b.attn, b.xb, b.xs, T, QC), b.tmp, T, H, QC, kRowSegments, residual_add);
 

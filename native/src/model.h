@@ -68,6 +68,7 @@ struct ModelWeights {
   const float* final_norm;  // [H]
   std::vector<LayerWeights> layers;
   std::vector<float> inv_freq;  // [D / 2], RoPE inverse frequencies (llama3-scaled)
+  std::vector<float> k_scales, v_scales;  // [layers] FP8 KV cache scales (kv_layout.h); empty: 1.0
 };
 
 struct StepInput {
@@ -162,6 +163,12 @@ class Model {
   const ModelShape& shape() const { return shape_; }
   const KvLayout& kv_layout() const { return kv_; }
   size_t kv_cache_bytes() const { return kv_.layer_bytes() * shape_.layers; }
+  // Layer l's cache layout: the model's, with that layer's FP8 scales.
+  KvLayout layer_kv(size_t l) const {
+    KvLayout L = kv_;
+    if (!w_.k_scales.empty()) L.k_scale = w_.k_scales[l], L.v_scale = w_.v_scales[l];
+    return L;
+  }
   size_t threads() const { return pool_.threads(); }
   const ModelCounters& counters() const { return counters_; }
   size_t scratch_capacity() const { return arena_.capacity(); }

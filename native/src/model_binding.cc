@@ -135,6 +135,12 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   kv.num_blocks = static_cast<size_t>(r.number("numBlocks"));
   kv.num_kv_heads = s.kv_heads;
   kv.head_dim = s.head_dim;
+  // KV cache dtype: 'auto' (the mode's), or one byte per element in fp8_e4m3 / fp8_e5m2 with
+  // per-layer kScales / vScales (default 1.0).
+  const std::string kv_dtype = r.has("kvCacheDtype") ? r.string("kvCacheDtype") : "auto";
+  if (kv_dtype == "fp8_e4m3") kv.fp8 = KvFp8::E4m3;
+  else if (kv_dtype == "fp8_e5m2") kv.fp8 = KvFp8::E5m2;
+  else if (kv_dtype != "auto") r.fail_range("kvCacheDtype must be 'auto', 'fp8_e4m3' or 'fp8_e5m2', got '" + kv_dtype + "'");
   if (kv.block_size == 0 || kv.block_size > kMaxBlockSize) r.fail_range("blockSize must be in 1.." + std::to_string(kMaxBlockSize));
   if (kv.num_blocks == 0) r.fail_range("numBlocks must be positive");
   const size_t threads = static_cast<size_t>(r.number_or("threads", 1));
@@ -148,6 +154,14 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   w.final_norm = norm_arg(r, "finalNorm", H);
   w.inv_freq = r.float32s("invFreq");
   if (w.inv_freq.size() != s.head_dim / 2) r.fail_range("invFreq must have headDim / 2 entries");
+  if (kv.fp8 != KvFp8::None) {
+    w.k_scales = r.has("kScales") ? r.float32s("kScales") : std::vector<float>(s.layers, 1.0f);
+    w.v_scales = r.has("vScales") ? r.float32s("vScales") : std::vector<float>(s.layers, 1.0f);
+    if (w.k_scales.size() != s.layers || w.v_scales.size() != s.layers) r.fail_range("kScales and vScales need one entry per layer");
+    for (size_t l = 0; l < s.layers; ++l)
+      if (!(w.k_scales[l] > 0) || !(w.v_scales[l] > 0) || !std::isfinite(w.k_scales[l]) || !std::isfinite(w.v_scales[l]))
+        r.fail_range("layer " + std::to_string(l) + ": KV scales must be finite and positive");
+  }
   const Napi::Value layers_v = r.obj.Get("layerWeights");
   if (!layers_v.IsArray()) throw Napi::TypeError::New(env, "modelCreate: desc.layerWeights must be an array");
   Napi::Array layers = layers_v.As<Napi::Array>();

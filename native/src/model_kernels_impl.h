@@ -19,6 +19,9 @@
 #include <immintrin.h>
 #endif
 
+#include <type_traits>
+
+#include "fp8/e4m3.h"
 #include "kv_layout.h"
 #include "model_kernels.h"
 
@@ -316,14 +319,35 @@ void round_bf16_impl(const float* x, uint16_t* out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);
 }
 
+// FP8 cache elements (kv_layout.h): distinct types so the templates below can
+// tell the formats apart; one byte each.
+struct KvE4m3 {
+  uint8_t code;
+};
+struct KvE5m2 {
+  uint8_t code;
+};
+template <typename T>
+constexpr bool kFp8Cache = std::is_same_v<T, KvE4m3> || std::is_same_v<T, KvE5m2>;
+
+// bf16 bits of an FP8 cache element (exact: every e4m3 / e5m2 value is a bf16 value).
+template <typename T>
+inline uint16_t fp8_cache_bits(T v) {
+  if constexpr (std::is_same_v<T, KvE4m3>) return kE4m3Bf16[v.code];
+  else return kE5m2Bf16[v.code];
+}
+
 template <typename T>
 inline T to_cache(float v) {
-  if constexpr (sizeof(T) == 2) return f32_to_bf16(v);
+  if constexpr (std::is_same_v<T, KvE4m3>) return KvE4m3{e4m3_encode(v)};
+  else if constexpr (std::is_same_v<T, KvE5m2>) return KvE5m2{e5m2_encode(v)};
+  else if constexpr (sizeof(T) == 2) return f32_to_bf16(v);
   else return v;
 }
 template <typename T>
 inline float from_cache(T v) {
-  if constexpr (sizeof(T) == 2) return bf16_to_f32(v);
+  if constexpr (kFp8Cache<T>) return bf16_to_f32(fp8_cache_bits(v));
+  else if constexpr (sizeof(T) == 2) return bf16_to_f32(v);
   else return v;
 }
 
@@ -339,15 +363,22 @@ void kv_write_typed(const float* k, const float* v, size_t ld, const int32_t* sl
       const float* vr = v + r * ld + g * D;
       T* kp = kv + L.k_offset(page, g);
       T* vp = kv + L.v_offset(page, g) + j * D;
-      for (size_t d = 0; d < D; ++d) kp[d * bs + j] = to_cache<T>(kr[d]);
-      for (size_t d = 0; d < D; ++d) vp[d] = to_cache<T>(vr[d]);
+      if constexpr (kFp8Cache<T>) {  // code = fp8(value / scale)
+        for (size_t d = 0; d < D; ++d) kp[d * bs + j] = to_cache<T>(kr[d] / L.k_scale);
+        for (size_t d = 0; d < D; ++d) vp[d] = to_cache<T>(vr[d] / L.v_scale);
+      } else {
+        for (size_t d = 0; d < D; ++d) kp[d * bs + j] = to_cache<T>(kr[d]);
+        for (size_t d = 0; d < D; ++d) vp[d] = to_cache<T>(vr[d]);
+      }
     }
   }
 }
 
 void kv_write_impl(const float* k, const float* v, size_t ld, const int32_t* slots, size_t r0,
                    size_t r1, void* kv, const KvLayout& L) {
-  if (L.bf16) kv_write_typed(k, v, ld, slots, r0, r1, static_cast<uint16_t*>(kv), L);
+  if (L.fp8 == KvFp8::E4m3) kv_write_typed(k, v, ld, slots, r0, r1, static_cast<KvE4m3*>(kv), L);
+  else if (L.fp8 == KvFp8::E5m2) kv_write_typed(k, v, ld, slots, r0, r1, static_cast<KvE5m2*>(kv), L);
+  else if (L.bf16) kv_write_typed(k, v, ld, slots, r0, r1, static_cast<uint16_t*>(kv), L);
   else kv_write_typed(k, v, ld, slots, r0, r1, static_cast<float*>(kv), L);
 }
 
@@ -439,7 +470,14 @@ inline void attend_page(const float* q, const T* kp, const T* vp, size_t n, size
 
 template <typename T>
 TROUPE_INLINE F16x load16(const T* p) {
-  if constexpr (sizeof(T) == 2) {
+  if constexpr (kFp8Cache<T>) {  // 16 codes -> their bf16 bits by table -> fp32
+    U16x16 h;
+    for (int i = 0; i < 16; ++i) h[i] = fp8_cache_bits(p[i]);
+    const U32x16 w = __builtin_convertvector(h, U32x16) << 16;
+    F16x f;
+    std::memcpy(&f, &w, sizeof f);
+    return f;
+  } else if constexpr (sizeof(T) == 2) {
     U16x16 h;
     std::memcpy(&h, p, sizeof h);
     const U32x16 w = __builtin_convertvector(h, U32x16) << 16;
@@ -489,9 +527,9 @@ inline void attend_tile_page(const float* const* qp, const size_t* n, const T* k
   for (size_t j = 0; j < bs; ++j)
     for (size_t i = 0; i < Q; ++i) l[i] = l[i] + S[i][j];
   constexpr size_t kV = kD / 16;
-  // The page's V widened to fp32 once for the whole tile (exact for bf16).
+  // The page's V widened to fp32 once for the whole tile (exact for bf16 and FP8 codes).
   alignas(64) float vf[kMaxBlockSize * kD];
-  if constexpr (sizeof(T) == 2) {
+  if constexpr (sizeof(T) != 4) {
     size_t rows = 0;
     for (size_t i = 0; i < Q; ++i) rows = n[i] > rows ? n[i] : rows;
     for (size_t e = 0; e < rows * kD; e += 16) {
@@ -499,7 +537,7 @@ inline void attend_tile_page(const float* const* qp, const size_t* n, const T* k
       std::memcpy(vf + e, &v, sizeof v);
     }
   }
-  const float* vsrc = sizeof(T) == 2 ? vf : reinterpret_cast<const float*>(vp);
+  const float* vsrc = sizeof(T) != 4 ? vf : reinterpret_cast<const float*>(vp);
   for (size_t i = 0; i < Q; ++i) {
     if (n[i] == 0) continue;
     m[i] = m_new[i];
@@ -583,6 +621,9 @@ void attention_typed(const AttentionArgs& a, const AttentionTask* tasks, size_t 
         }
         for (size_t i = 0; i < slots; ++i)
           for (size_t d = 0; d < D; ++d) op[i][d] = acc[i][d] / l[i];
+        if (a.v_scale != 1.0f)  // FP8 cache: V codes were value / v_scale
+          for (size_t i = 0; i < slots; ++i)
+            for (size_t d = 0; d < D; ++d) op[i][d] = op[i][d] * a.v_scale;
       }
     }
   }
@@ -598,7 +639,9 @@ void attention_dispatch(const AttentionArgs& a, const AttentionTask* tasks, size
 }
 
 void attention_impl(const AttentionArgs& a, const AttentionTask* tasks, size_t t0, size_t t1) {
-  if (a.layout.bf16) attention_dispatch<uint16_t>(a, tasks, t0, t1);
+  if (a.layout.fp8 == KvFp8::E4m3) attention_dispatch<KvE4m3>(a, tasks, t0, t1);
+  else if (a.layout.fp8 == KvFp8::E5m2) attention_dispatch<KvE5m2>(a, tasks, t0, t1);
+  else if (a.layout.bf16) attention_dispatch<uint16_t>(a, tasks, t0, t1);
   else attention_dispatch<float>(a, tasks, t0, t1);
 }
 

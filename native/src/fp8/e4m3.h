@@ -18,6 +18,9 @@
 #include <cstring>
 
 namespace troupe {
+// Private to each translation unit (as the kernels' headers): ISA TUs compile
+// these with their own flags, so no copy may be shared through the linker.
+namespace {
 
 constexpr float kE4m3Max = 448.0f;
 // FBGEMM's smallest dynamic activation scale, 1 / (448 * 512).
@@ -85,12 +88,48 @@ inline uint8_t e4m3_encode(float v) {
   return static_cast<uint8_t>(sign | (e << 3) | m);
 }
 
+// e5m2 (s eeeee mm, bias 15, IEEE-like: inf 0x7c, NaN 0x7d..0x7f, max 57344,
+// subnormals m * 2^-16): the top byte of an fp16. Used by the fp8_e5m2 KV cache.
+constexpr uint16_t e5m2_to_bf16_bits(uint8_t c) {
+  const uint16_t sign = static_cast<uint16_t>((c & 0x80) << 8);
+  const uint16_t e = (c >> 2) & 31, m = c & 3;
+  if (e == 31) return static_cast<uint16_t>(sign | (m == 0 ? 0x7f80 : 0x7fc0));
+  if (e != 0) return static_cast<uint16_t>(sign | ((e + 112) << 7) | (m << 5));
+  if (m == 0) return sign;
+  const uint16_t p = m >= 2 ? 1 : 0;  // m * 2^-16 = 2^(p - 16) * (m / 2^p)
+  return static_cast<uint16_t>(sign | ((p - 16 + 127) << 7) | ((m - (1 << p)) << (7 - p)));
+}
+
+constexpr std::array<uint16_t, 256> make_e5m2_bf16_table() {
+  std::array<uint16_t, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = e5m2_to_bf16_bits(static_cast<uint8_t>(c));
+  return t;
+}
+inline constexpr std::array<uint16_t, 256> kE5m2Bf16 = make_e5m2_bf16_table();
+
+// The e5m2 code nearest v (ties to even), finite values saturated to +-57344; NaN -> 0x7f.
+inline uint8_t e5m2_encode(float v) {
+  if (std::isnan(v)) return 0x7f;
+  const uint8_t sign = static_cast<uint8_t>((float_bits(v) >> 24) & 0x80);
+  float a = std::fabs(v);
+  if (a > 57344.0f) a = 57344.0f;
+  if (a < 6.103515625e-05f) {  // below 2^-14: subnormal grid m * 2^-16
+    return static_cast<uint8_t>(sign | static_cast<uint8_t>(std::nearbyint(a * 65536.0f)));  // 4 = 2^-14, a normal code
+  }
+  uint32_t u = float_bits(a);
+  u = (u + 0xfffffu + ((u >> 21) & 1u)) & 0xffe00000u;
+  const uint32_t e = (u >> 23) - 127 + 15, m = (u >> 21) & 3;
+  return static_cast<uint8_t>(sign | (e << 2) | m);
+}
+
 // FBGEMM's dynamic per-token activation scale: max(min(absmax, ub) / 448, 1 / (448 * 512)).
 inline float fp8_activation_scale(float absmax, float ub) {
   const float clamped = absmax < ub ? absmax : ub;
   const float s = clamped / kE4m3Max;
   return s > kFp8MinScale ? s : kFp8MinScale;
 }
+
+}  // namespace
 
 // Rows [r0, r1) of x [*, K] (row stride K) quantized for an FP8 linear:
 //   static_scale > 0: s = static_scale for every row;
