@@ -59,6 +59,8 @@ export interface NativeModelDesc {
   numBlocks: number;
   /** KV cache element type (default 'auto': the dtype's); fp8 ones hold value / scale, one byte each. */
   kvCacheDtype?: 'auto' | 'fp8_e4m3' | 'fp8_e5m2';
+  /** FP8 GEMM: 'auto' (the ISA's fastest) or 'table' (the portable conversion; the same bits, for tests). */
+  fp8Kernel?: 'auto' | 'table';
   /** FP8 KV cache: per-layer K and V scales (default 1.0). */
   kScales?: Float32Array;
   vScales?: Float32Array;
@@ -169,8 +171,10 @@ export interface RawModelExports {
    */
   fp8Gemm(
     isa: Isa | undefined,
-    args: { w: Uint8Array; ws: Float32Array; xq: Uint16Array; xs: Float32Array; out: Float32Array; M: number; N: number; K: number; segments: number; n0?: number; n1?: number },
+    args: { w: Uint8Array; ws: Float32Array; xq: Uint16Array; xs: Float32Array; out: Float32Array; M: number; N: number; K: number; segments: number; n0?: number; n1?: number; prepacked?: boolean },
   ): string;
+  /** Reorders w in place into the ISA's FP8 kernel layout (then fp8Gemm with prepacked: true); the layout, or null when the kernel reads K order. */
+  fp8Prepack(isa: Isa | undefined, args: { w: Uint8Array; N: number; K: number; segments: number }): string | null;
   /** The model's per-token activation quantizer (static when staticScale > 0, else dynamic clamped by ub). */
   fp8QuantizeActivations(args: { x: Float32Array; xq: Uint16Array; xs: Float32Array; M: number; K: number; ub?: number; staticScale?: number }): void;
   /** Per-output-channel e4m3 quantization of bf16 bits or fp32 rows (FBGEMM's scheme). */
@@ -195,6 +199,7 @@ export const RAW_MODEL_EXPORTS: readonly (keyof RawModelExports)[] = [
   'sampleLogits',
   'counterUniform',
   'fp8Gemm',
+  'fp8Prepack',
   'fp8QuantizeActivations',
   'fp8QuantizeWeights',
   'fillUniform',

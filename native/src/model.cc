@@ -14,7 +14,6 @@
 namespace troupe {
 namespace {
 
-constexpr size_t kRowSegments = 8;     // K segments of o_proj and down_proj (gemm_impl.h)
 constexpr size_t kLogitRowChunk = 256;  // rows needing logits per pass over the lm head (4 MiB of tile)
 constexpr size_t kAttentionRows = 64;  // query rows per attention task
 
@@ -63,7 +62,7 @@ Model::Model(const ModelShape& shape, ModelWeights weights, const KvLayout& kv, 
     fp8 = fp8 || lw.qkv.fp8() || lw.o.fp8() || lw.gate_up.fp8() || lw.down.fp8();
     fp8_down_ = fp8_down_ || lw.down.fp8();
   }
-  if (fp8) f8_ = troupe::fp8_kernels(isa);
+  if (fp8) f8_ = w_.fp8 != nullptr ? w_.fp8 : troupe::fp8_kernels(isa);
   kv_pages_.resize(shape_.layers, nullptr);
   try {
     for (size_t l = 0; l < shape_.layers; ++l) kv_pages_[l] = alloc_anonymous(kv_.layer_bytes());

@@ -40,6 +40,9 @@
 
 namespace troupe {
 
+// K segments of o_proj and down_proj (gemm_impl.h); FP8 weights are prepacked on this grid.
+constexpr size_t kRowSegments = 8;
+
 struct ModelShape {
   size_t hidden = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0, intermediate = 0,
          vocab = 0;
@@ -69,6 +72,7 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   std::vector<float> inv_freq;  // [D / 2], RoPE inverse frequencies (llama3-scaled)
   std::vector<float> k_scales, v_scales;  // [layers] FP8 KV cache scales (kv_layout.h); empty: 1.0
+  const Fp8Kernels* fp8 = nullptr;  // the FP8 GEMM the FP8 linears were laid out for (null: the ISA's)
 };
 
 struct StepInput {

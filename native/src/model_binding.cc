@@ -78,7 +78,12 @@ const void* weight_arg(const PropReader& r, const char* name, bool bf16, size_t 
 
 // A linear's weight [N, K]: a plain matrix (weight_arg), or an FP8 one
 // {fp8: Uint8Array [N*K] e4m3 codes, scale: Float32Array [N], inputScale?, activationUb?}.
-Linear linear_arg(const PropReader& r, const char* name, bool bf16, size_t N, size_t K) {
+// NaN codes are refused. When the FP8 kernel reads a prepacked layout the codes are
+// reordered in place, once: the object is marked {packed: layout} (a second model on
+// the same arrays reuses them; a different layout is refused). `segments`: the K
+// segments the model sums this linear in.
+Linear linear_arg(const PropReader& r, const char* name, bool bf16, size_t N, size_t K, size_t segments,
+                  const Fp8Kernels* f8) {
   Linear lin;
   const Napi::Value v = r.obj.Get(name);
   if (!v.IsObject() || v.IsTypedArray()) {
@@ -89,7 +94,8 @@ Linear linear_arg(const PropReader& r, const char* name, bool bf16, size_t N, si
   PropReader fr{r.env, v.As<Napi::Object>(), r.where + "." + name};
   if (!bf16) fr.fail_range("FP8 weights run in bfloat16 mode only (dtype is 'float32'); load the model with dtype bfloat16");
   size_t n;
-  lin.w = fr.data<uint8_t>("fp8", napi_uint8_array, "Uint8Array (e4m3 codes)", &n);
+  uint8_t* codes = fr.data<uint8_t>("fp8", napi_uint8_array, "Uint8Array (e4m3 codes)", &n);
+  lin.w = codes;
   if (n != N * K) fr.fail_range("fp8 has " + std::to_string(n) + " elements, expected " + std::to_string(N * K));
   lin.type = WeightType::E4m3;
   lin.scale = fr.data<float>("scale", napi_float32_array, "Float32Array", &n);
@@ -98,6 +104,20 @@ Linear linear_arg(const PropReader& r, const char* name, bool bf16, size_t N, si
   lin.act_ub = static_cast<float>(fr.number_or("activationUb", INFINITY));
   if (!(lin.input_scale >= 0) || !std::isfinite(lin.input_scale)) fr.fail_range("inputScale must be a finite scale >= 0 (0: dynamic)");
   if (!(lin.act_ub > 0)) fr.fail_range("activationUb must be positive");
+  const std::string packed = fr.has("packed") ? fr.string("packed") : "";
+  if (packed.empty()) {
+    for (size_t i = 0; i < N * K; ++i)
+      if ((codes[i] & 0x7f) == 0x7f)
+        fr.fail_range("fp8 holds a NaN code (0x" + std::string(codes[i] == 0xff ? "ff" : "7f") + ") at row " + std::to_string(i / K) +
+                      ", column " + std::to_string(i % K) + ": FP8 weights must be finite");
+    if (f8 != nullptr && f8->prepack != nullptr) {
+      f8->prepack(codes, N, K, segments);
+      fr.obj.Set("packed", f8->layout);
+    }
+  } else if (f8 == nullptr || f8->layout == nullptr || packed != f8->layout) {
+    fr.fail_range("fp8 was reordered for the '" + packed + "' kernel layout, which this model's FP8 kernel (" +
+                  (f8 != nullptr ? f8->name : "none") + ") does not read; load the weights again");
+  }
   return lin;
 }
 
@@ -149,8 +169,13 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
 
   ModelWeights w;
   const size_t H = s.hidden;
+  // fp8Kernel 'table' picks the portable conversion even where VBMI exists (tests compare them).
+  const std::string f8_choice = r.has("fp8Kernel") ? r.string("fp8Kernel") : "auto";
+  if (f8_choice != "auto" && f8_choice != "table") r.fail_range("fp8Kernel must be 'auto' or 'table', got '" + f8_choice + "'");
+  const Fp8Kernels* f8 = f8_choice == "table" ? fp8_kernels_table(isa) : fp8_kernels(isa);
+  w.fp8 = f8;
   w.embed = weight_arg(r, "embed", s.bf16, s.vocab * H);
-  w.lm_head = linear_arg(r, "lmHead", s.bf16, s.vocab, H);
+  w.lm_head = linear_arg(r, "lmHead", s.bf16, s.vocab, H, 1, f8);
   w.final_norm = norm_arg(r, "finalNorm", H);
   w.inv_freq = r.float32s("invFreq");
   if (w.inv_freq.size() != s.head_dim / 2) r.fail_range("invFreq must have headDim / 2 entries");
@@ -170,11 +195,11 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
     PropReader lr{env, layers.Get(l).As<Napi::Object>(), "modelCreate: desc.layerWeights[" + std::to_string(l) + "]"};
     LayerWeights lw;
     lw.input_norm = norm_arg(lr, "inputNorm", H);
-    lw.qkv = linear_arg(lr, "qkv", s.bf16, s.qkv_cols(), H);
-    lw.o = linear_arg(lr, "o", s.bf16, H, s.q_cols());
+    lw.qkv = linear_arg(lr, "qkv", s.bf16, s.qkv_cols(), H, 1, f8);
+    lw.o = linear_arg(lr, "o", s.bf16, H, s.q_cols(), kRowSegments, f8);
     lw.post_norm = norm_arg(lr, "postNorm", H);
-    lw.gate_up = linear_arg(lr, "gateUp", s.bf16, 2 * s.intermediate, H);
-    lw.down = linear_arg(lr, "down", s.bf16, H, s.intermediate);
+    lw.gate_up = linear_arg(lr, "gateUp", s.bf16, 2 * s.intermediate, H, 1, f8);
+    lw.down = linear_arg(lr, "down", s.bf16, H, s.intermediate, kRowSegments, f8);
     w.layers.push_back(lw);
   }
 

@@ -43,8 +43,30 @@ Napi::Value Fp8Gemm(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
   const uint16_t* xq = sized<uint16_t>(r, "xq", napi_uint16_array, "Uint16Array", M * K);
   const float* xs = sized<float>(r, "xs", napi_float32_array, "Float32Array", M);
   float* out = sized<float>(r, "out", napi_float32_array, "Float32Array", M * N);
+  std::vector<uint8_t> packed;  // w stays in K order for the caller; the kernel may read a prepacked copy
+  if (k->prepack != nullptr && !(r.has("prepacked") && r.boolean("prepacked"))) {
+    packed.assign(w, w + N * K);
+    k->prepack(packed.data(), N, K, segments);
+    w = packed.data();
+  }
   k->gemm(w, xq, xs, ws, out, M, n0, n1, N, K, segments);
   return Napi::String::New(env, k->name);
+}
+
+// fp8Prepack(isa, {w: Uint8Array [N*K], N, K, segments}): reorders w in place for the ISA's
+// FP8 kernel (benchmarks then pass {prepacked: true} to fp8Gemm); returns the layout or null.
+Napi::Value Fp8Prepack(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
+  Napi::Env env = info.Env();
+  const Isa isa = isa_arg(env, info[0], cpu, "fp8Prepack: isa");
+  const Fp8Kernels* k = fp8_kernels(isa);
+  if (k == nullptr) throw Napi::Error::New(env, std::string("fp8Prepack: this build has no '") + isa_name(isa) + "' kernels");
+  if (!info[1].IsObject()) throw Napi::TypeError::New(env, "fp8Prepack: args must be an object");
+  PropReader r{env, info[1].As<Napi::Object>(), "fp8Prepack: args"};
+  const size_t N = count_arg(r, "N"), K = count_arg(r, "K"), segments = count_arg(r, "segments");
+  uint8_t* w = sized<uint8_t>(r, "w", napi_uint8_array, "Uint8Array", N * K);
+  if (k->prepack == nullptr) return env.Null();
+  k->prepack(w, N, K, segments);
+  return Napi::String::New(env, k->layout);
 }
 
 // fp8QuantizeActivations({x: Float32Array [M*K], xq: Uint16Array [M*K], xs: Float32Array [M],
@@ -124,6 +146,7 @@ void set_linear_stats(Napi::Env env, Napi::Object o, const Model& m) {
 
 void register_fp8_exports(Napi::Env env, Napi::Object exports, const CpuFeatures& cpu) {
   exports.Set("fp8Gemm", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return Fp8Gemm(info, cpu); }, "fp8Gemm"));
+  exports.Set("fp8Prepack", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return Fp8Prepack(info, cpu); }, "fp8Prepack"));
   exports.Set("fp8QuantizeActivations", Napi::Function::New(env, Fp8QuantizeActivations, "fp8QuantizeActivations"));
   exports.Set("fp8QuantizeWeights", Napi::Function::New(env, Fp8QuantizeWeights, "fp8QuantizeWeights"));
 }

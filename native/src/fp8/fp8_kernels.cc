@@ -16,4 +16,11 @@ const Fp8Kernels* fp8_kernels(Isa isa) {
   }
 }
 
+const Fp8Kernels* fp8_kernels_table(Isa isa) {
+#if defined(TROUPE_X86)
+  if (isa == Isa::Avx512Bf16) return fp8_kernels_avx512bf16_table();
+#endif
+  return fp8_kernels(isa);
+}
+
 }  // namespace troupe

@@ -23,10 +23,22 @@
 //
 // FP8 Ops contract: gemm_impl.h's, with separate element types
 //   XElem  (uint16_t, bf16 bits)   WElem  (uint8_t, e4m3 codes)
+// and
+//   Bf16                     the ISA's bf16 Ops whose dot / reduce the FP8 Ops reproduce
+//   kPrepack, prepack_row(w, K, segments)   whether the kernel wants the codes of each full
+//                            kChunk of a row (on each K segment's chunk grid) reordered at
+//                            load (a byte permutation inside the chunk; gemm_fp8_ops_vbmi.h)
+//   widen_row(w, K, segments, out)   a row's bf16 bits in K order (undoing any prepack)
+//
+// Prefill (M > kSmallM): the weights of each block of NB rows are widened to
+// bf16 once into a strip (Ops::widen_row) and the Bf16 Ops' blocks run over
+// every m-block from it: the same products and the same dot sequence as
+// converting in registers, so the same bits, without converting per m-block.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "gemm_impl.h"  // reduce_accs, kPrefetchBytes
 
@@ -34,10 +46,12 @@ namespace troupe {
 namespace {
 
 template <class Ops, int MB, int NB>
-void gemm_fp8_block(const uint8_t* w, const uint16_t* x, size_t K, size_t segments, const float* xs,
-                    const float* ws, float* out, size_t ldo, bool pf, const uint8_t* next) {
-  constexpr size_t kLineChunks = Ops::kChunk >= 64 ? 1 : 64 / Ops::kChunk;  // chunks per 64-byte line of w
-  constexpr size_t kAhead = kPrefetchBytes;                                  // bytes = weights
+void gemm_fp8_block(const typename Ops::WElem* w, const uint16_t* x, size_t K, size_t segments, const float* xs,
+                    const float* ws, float* out, size_t ldo, bool pf, const typename Ops::WElem* next) {
+  using WElem = typename Ops::WElem;
+  // Chunks per 64-byte line of w, and the prefetch distance in elements.
+  constexpr size_t kLineChunks = Ops::kChunk * sizeof(WElem) >= 64 ? 1 : 64 / (Ops::kChunk * sizeof(WElem));
+  constexpr size_t kAhead = kPrefetchBytes / sizeof(WElem);
   float c[MB * NB];
 #pragma GCC unroll 16
   for (int i = 0; i < MB; ++i)
@@ -93,11 +107,12 @@ void gemm_fp8_block(const uint8_t* w, const uint16_t* x, size_t K, size_t segmen
   }
 }
 
-using GemmFp8BlockFn = void (*)(const uint8_t*, const uint16_t*, size_t, size_t, const float*,
-                                const float*, float*, size_t, bool, const uint8_t*);
+template <class Ops>
+using GemmFp8BlockFn = void (*)(const typename Ops::WElem*, const uint16_t*, size_t, size_t, const float*,
+                                const float*, float*, size_t, bool, const typename Ops::WElem*);
 
 template <class Ops, int MB, int NB>
-GemmFp8BlockFn gemm_fp8_block_fn(size_t mb, size_t nb) {
+GemmFp8BlockFn<Ops> gemm_fp8_block_fn(size_t mb, size_t nb) {
   if constexpr (MB > 1) {
     if (mb < static_cast<size_t>(MB)) return gemm_fp8_block_fn<Ops, MB - 1, NB>(mb, nb);
   }
@@ -123,6 +138,32 @@ void gemm_fp8_blocks(const uint8_t* w, const uint16_t* x, const float* xs, const
   }
 }
 
+// The Bf16 Ops seen through the FP8 contract, for the prefill strips (bf16 weights).
+template <class B>
+struct Bf16StripOps : B {
+  using XElem = uint16_t;
+  using WElem = uint16_t;
+};
+
+// Prefill: per block of NB rows, widen to a bf16 strip once, then every m-block from it.
+template <class Ops>
+void gemm_fp8_strips(const uint8_t* w, const uint16_t* x, const float* xs, const float* ws, float* out, size_t M,
+                     size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
+  using S = Bf16StripOps<typename Ops::Bf16>;
+  constexpr int MB = S::kMB, NB = S::kNB;
+  static thread_local std::vector<uint16_t> strip;  // [NB, K] bf16 bits, per compute thread
+  if (strip.size() < NB * K) strip.resize(NB * K);
+  for (size_t nb0 = n0; nb0 < n1; nb0 += NB) {
+    const size_t nb = n1 - nb0 < static_cast<size_t>(NB) ? n1 - nb0 : NB;
+    for (size_t j = 0; j < nb; ++j) Ops::widen_row(w + (nb0 + j) * K, K, segments, strip.data() + j * K);
+    for (size_t m0 = 0; m0 < M; m0 += MB) {
+      const size_t mb = M - m0 < static_cast<size_t>(MB) ? M - m0 : MB;
+      gemm_fp8_block_fn<S, MB, NB>(mb, nb)(strip.data(), x + m0 * K, K, segments, xs + m0, ws + nb0,
+                                           out + m0 * ldo + nb0, ldo, false, nullptr);
+    }
+  }
+}
+
 template <class Ops>
 void gemm_fp8_run(const uint8_t* w, const uint16_t* xq, const float* xs, const float* ws, float* out,
                   size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
@@ -130,7 +171,16 @@ void gemm_fp8_run(const uint8_t* w, const uint16_t* xq, const float* xs, const f
   if (M == 1) return gemm_fp8_blocks<Ops, 1, Ops::kNB1>(w, xq, xs, ws, out, M, n0, n1, ldo, K, segments);
   if (M <= Ops::kSmallM)
     return gemm_fp8_blocks<Ops, Ops::kMBs, Ops::kNBs>(w, xq, xs, ws, out, M, n0, n1, ldo, K, segments);
-  gemm_fp8_blocks<Ops, Ops::kMB, Ops::kNB>(w, xq, xs, ws, out, M, n0, n1, ldo, K, segments);
+  gemm_fp8_strips<Ops>(w, xq, xs, ws, out, M, n0, n1, ldo, K, segments);
+}
+
+// Reorders the codes of rows [0, N) for Ops (a no-op unless Ops::kPrepack).
+template <class Ops>
+void gemm_fp8_prepack(uint8_t* w, size_t N, size_t K, size_t segments) {
+  if constexpr (Ops::kPrepack) {
+    if (segments == 0) segments = 1;
+    for (size_t n = 0; n < N; ++n) Ops::prepack_row(w + n * K, K, segments);
+  }
 }
 
 }  // namespace

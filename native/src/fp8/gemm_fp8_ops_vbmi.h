@@ -3,50 +3,73 @@
 // src/kernels/gemm_fp8_avx512bf16.cc, compiled with the avx512bf16 flags plus
 // -mavx512vbmi, after gemm_ops_avx512bf16.h.
 //
-// One chunk is 64 weights (one 64-byte load). e4m3 -> bf16 in registers:
-//   hi = LUT_hi[c & 0x7f] | (c & 0x80)    vpermi2b over two 64-byte tables, then one vpternlogd
-//   lo = LUT_lo[c & 0x7f]                 vpermi2b
-//   words 0..31 / 32..63 = interleave(lo, hi)   two vpermt2b with fixed indices
-// (the tables hold the high and low bytes of kE4m3Bf16's positive half, so
-// the result is the table's bits exactly), then two vdpbf16ps: the same two
-// instructions, on the same operands, as two 32-wide chunks of the bf16 GEMM.
+// One chunk is 64 weights (one 64-byte load), widened to two vectors of 32
+// bf16 and fed to two vdpbf16ps: the same two instructions, on the same
+// operands, as two 32-wide chunks of the bf16 GEMM.
+//
+// Layout (prepacked at load): within every full 64-code chunk of a row on
+// its K segment's chunk grid, the codes are stored so that 128-bit lane L
+// holds K = 8L .. 8L+7, then K = 32+8L .. 32+8L+7:
+//
+//   stored byte   16L + i      = code of K 8L + i        (L = 0..3, i = 0..7)
+//   stored byte   16L + 8 + i  = code of K 32 + 8L + i
+//
+// so the in-lane byte unpacks put K 0..31 in the first vector and 32..63 in
+// the second, in order. A tail chunk (fewer than 64 codes) stays in K order.
+// e4m3 -> bf16 bytes for normal codes and zero, one vpermb each:
+//   hi = T_hi[(c >> 3) & 63]   sign | (e + 120) >> 1   (index bit 5 is the neighbour
+//                                                       byte's bit: both halves alike)
+//   lo = T_lo[c & 63]          (e & 1) << 7 | m << 4   (120 is even)
+// Subnormal codes (e = 0, m > 0: m * 2^-9, whose exponent depends on m) are
+// rare in weights: a chunk holding any code with e = 0 also overwrites those
+// bytes from two 8-entry tables indexed by m, then ORs the sign in (a branch
+// rarely taken, inline: no call, so the accumulators stay in registers).
+// So a 64-weight chunk costs a shift, two vpermb, a test and two unpacks.
 #pragma once
 
 #include <immintrin.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "fp8/e4m3.h"
 
 namespace troupe {
 namespace {
 
-struct Fp8VbmiTables {
-  __m512i hi0, hi1, lo0, lo1;  // bytes of kE4m3Bf16[0..63] / [64..127]
-  __m512i inter0, inter1;      // vpermt2b indices: words 0..31 and 32..63 from (lo, hi)
-  __m512i sign;                // 0x80 in every byte
+// The byte tables (constant data: no initialization guard in the loop).
+struct alignas(64) Fp8VbmiTables {
+  uint8_t hi[64], lo[64];        // T_hi, T_lo above
+  uint8_t sub_hi[64], sub_lo[64];  // e = 0 codes, indexed by c & 63 = m: bytes of m * 2^-9 (no sign)
+  uint8_t e_mask[64];            // 0x78: the exponent bits
+  uint8_t sign[64];              // 0x80
 };
 
-inline Fp8VbmiTables make_fp8_vbmi_tables() {
-  alignas(64) uint8_t hi[128], lo[128], i0[64], i1[64];
-  for (int c = 0; c < 128; ++c) {
-    hi[c] = static_cast<uint8_t>(kE4m3Bf16[c] >> 8);
-    lo[c] = static_cast<uint8_t>(kE4m3Bf16[c] & 0xff);
+constexpr Fp8VbmiTables make_fp8_vbmi_tables() {
+  Fp8VbmiTables t{};
+  for (int i = 0; i < 64; ++i) {
+    const int e = i & 15, s = (i >> 4) & 1;
+    t.hi[i] = static_cast<uint8_t>((s << 7) | (e == 0 ? 0 : (e + 120) >> 1));
+    const int m = i & 7, e0 = (i >> 3) & 1;
+    t.lo[i] = static_cast<uint8_t>((e0 << 7) | (m << 4));
+    const uint16_t sub = i < 8 ? kE4m3Bf16[i] : 0;
+    t.sub_hi[i] = static_cast<uint8_t>(sub >> 8);
+    t.sub_lo[i] = static_cast<uint8_t>(sub & 0xff);
+    t.e_mask[i] = 0x78;
+    t.sign[i] = 0x80;
   }
-  for (int i = 0; i < 32; ++i) {
-    i0[2 * i] = static_cast<uint8_t>(i), i0[2 * i + 1] = static_cast<uint8_t>(64 + i);
-    i1[2 * i] = static_cast<uint8_t>(32 + i), i1[2 * i + 1] = static_cast<uint8_t>(96 + i);
-  }
-  Fp8VbmiTables t;
-  t.hi0 = _mm512_load_si512(hi), t.hi1 = _mm512_load_si512(hi + 64);
-  t.lo0 = _mm512_load_si512(lo), t.lo1 = _mm512_load_si512(lo + 64);
-  t.inter0 = _mm512_load_si512(i0), t.inter1 = _mm512_load_si512(i1);
-  t.sign = _mm512_set1_epi8(static_cast<char>(0x80));
   return t;
+}
+inline constexpr Fp8VbmiTables kFp8VbmiTables = make_fp8_vbmi_tables();
+
+// Stored position of the code of K index i (0..63) in a prepacked chunk.
+constexpr size_t vbmi_stored_index(size_t i) {
+  return i < 32 ? 16 * (i / 8) + i % 8 : 16 * ((i - 32) / 8) + 8 + (i - 32) % 8;
 }
 
 struct Fp8VbmiOps {
+  using Bf16 = Avx512Bf16Ops;
   using XElem = uint16_t;
   using WElem = uint8_t;
   using Acc = __m512;
@@ -55,17 +78,15 @@ struct Fp8VbmiOps {
   };
   using WVec = XVec;
   static constexpr size_t kChunk = 64;
-  // Register blocks: accumulators + 2 per w row + 2 for x + 7 constants of the 32 zmm.
-  static constexpr int kNB1 = 4;            // M = 1: 4 + 8 + 2 + 7
-  static constexpr int kMBs = 8, kNBs = 2;  // M <= kSmallM: 16 + 4 + 2 + 7
-  static constexpr size_t kSmallM = 64;
-  static constexpr int kMB = 4, kNB = 3;    // larger M: 12 + 6 + 2 + 7
+  // Register blocks: accumulators + 2 per w row + 2 for x + 3 constants of the 32 zmm.
+  static constexpr int kNB1 = 4;            // M = 1: 4 + 8 + 2 + 3
+  static constexpr int kMBs = 8, kNBs = 2;  // M <= kSmallM: 16 + 4 + 2 + 3
+  static constexpr size_t kSmallM = 64;     // larger M: bf16 strips (gemm_fp8_impl.h)
+  static constexpr int kMB = 8, kNB = 2;
   static constexpr bool kReduce16 = true;
+  static constexpr bool kPrepack = true;
 
-  static const Fp8VbmiTables& tables() {
-    static const Fp8VbmiTables t = make_fp8_vbmi_tables();
-    return t;
-  }
+  static __m512i table(const uint8_t* t) { return _mm512_load_si512(t); }
   static void prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
   static Acc zero() { return _mm512_setzero_ps(); }
   static XVec load_x(const uint16_t* p) { return {_mm512_loadu_si512(p), _mm512_loadu_si512(p + 32)}; }
@@ -75,16 +96,24 @@ struct Fp8VbmiOps {
     const __mmask32 mb = static_cast<__mmask32>((1u << nb) - 1u);  // nb < 32
     return {_mm512_maskz_loadu_epi16(ma, p), _mm512_maskz_loadu_epi16(mb, p + 32)};
   }
-  static WVec widen(__m512i c) {
-    const Fp8VbmiTables& t = tables();
-    __m512i hi = _mm512_permutex2var_epi8(t.hi0, c, t.hi1);
-    hi = _mm512_ternarylogic_epi32(hi, c, t.sign, 0xF8);  // hi | (c & 0x80)
-    const __m512i lo = _mm512_permutex2var_epi8(t.lo0, c, t.lo1);
-    return {_mm512_permutex2var_epi8(lo, t.inter0, hi), _mm512_permutex2var_epi8(lo, t.inter1, hi)};
+  static WVec load_w(const uint8_t* p) {
+    const Fp8VbmiTables& t = kFp8VbmiTables;
+    const __m512i c = _mm512_loadu_si512(p);
+    __m512i hi = _mm512_permutexvar_epi8(_mm512_srli_epi16(c, 3), table(t.hi));
+    __m512i lo = _mm512_permutexvar_epi8(c, table(t.lo));
+    const __mmask64 e0 = _mm512_testn_epi8_mask(c, table(t.e_mask));
+    if (__builtin_expect(e0 != 0, 0)) {  // zeros (already right) and subnormals
+      hi = _mm512_mask_permutexvar_epi8(hi, e0, c, table(t.sub_hi));
+      lo = _mm512_mask_permutexvar_epi8(lo, e0, c, table(t.sub_lo));
+      hi = _mm512_ternarylogic_epi32(hi, c, table(t.sign), 0xF8);  // hi | (c & 0x80)
+    }
+    return {_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi)};
   }
-  static WVec load_w(const uint8_t* p) { return widen(_mm512_loadu_si512(p)); }
+  // A tail chunk (n < 64 codes, K order, not prepacked).
   static WVec load_w_tail(const uint8_t* p, size_t n) {
-    return widen(_mm512_maskz_loadu_epi8(static_cast<__mmask64>((uint64_t{1} << n) - 1u), p));  // n < 64
+    alignas(64) uint16_t t[64] = {};
+    for (size_t i = 0; i < n; ++i) t[i] = kE4m3Bf16[p[i]];
+    return {_mm512_load_si512(t), _mm512_load_si512(t + 32)};
   }
   static Acc dot(Acc acc, const XVec& x, const WVec& w) {
     acc = _mm512_dpbf16_ps(acc, (__m512bh)x.a, (__m512bh)w.a);
@@ -92,6 +121,30 @@ struct Fp8VbmiOps {
   }
   static float reduce(Acc a) { return reduce_add_512(a); }
   static void reduce16(const Acc* a, float* out) { reduce16_512(a, out); }
+
+  // The full chunks of each K segment (as gemm_fp8_block walks them) are prepacked.
+  template <typename F>
+  static void for_each_full_chunk(size_t K, size_t segments, F f) {
+    for (size_t s = 0; s < segments; ++s) {
+      const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments;
+      for (size_t k = k0; k + kChunk <= k1; k += kChunk) f(k);
+    }
+  }
+  static void prepack_row(uint8_t* w, size_t K, size_t segments) {
+    for_each_full_chunk(K, segments, [&](size_t k) {
+      uint8_t t[64];
+      for (size_t i = 0; i < 64; ++i) t[vbmi_stored_index(i)] = w[k + i];
+      std::memcpy(w + k, t, 64);
+    });
+  }
+  static void widen_row(const uint8_t* w, size_t K, size_t segments, uint16_t* out) {
+    for (size_t k = 0; k < K; ++k) out[k] = kE4m3Bf16[w[k]];  // tails (and placeholders for full chunks)
+    for_each_full_chunk(K, segments, [&](size_t k) {
+      const WVec v = load_w(w + k);
+      _mm512_storeu_si512(out + k, v.a);
+      _mm512_storeu_si512(out + k + 32, v.b);
+    });
+  }
 };
 
 }  // namespace

@@ -7,7 +7,7 @@
 namespace troupe {
 
 const Fp8Kernels* fp8_kernels_avx2() {
-  static constexpr Fp8Kernels kTable{&gemm_fp8_run<Fp8TableOps<Avx2Ops>>, "avx2"};
+  static constexpr Fp8Kernels kTable{&gemm_fp8_run<Fp8TableOps<Avx2Ops>>, nullptr, nullptr, "avx2"};
   return &kTable;
 }
 

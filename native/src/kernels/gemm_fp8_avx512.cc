@@ -7,7 +7,7 @@
 namespace troupe {
 
 const Fp8Kernels* fp8_kernels_avx512() {
-  static constexpr Fp8Kernels kTable{&gemm_fp8_run<Fp8TableOps<Avx512Ops>>, "avx512"};
+  static constexpr Fp8Kernels kTable{&gemm_fp8_run<Fp8TableOps<Avx512Ops>>, nullptr, nullptr, "avx512"};
   return &kTable;
 }
 

@@ -7,7 +7,7 @@
 namespace troupe {
 
 const Fp8Kernels* fp8_kernels_avx512bf16_table() {
-  static constexpr Fp8Kernels kTable{&gemm_fp8_run<Fp8TableOps<Avx512Bf16Ops>>, "avx512bf16-table"};
+  static constexpr Fp8Kernels kTable{&gemm_fp8_run<Fp8TableOps<Avx512Bf16Ops>>, nullptr, nullptr, "avx512bf16-table"};
   return &kTable;
 }
 

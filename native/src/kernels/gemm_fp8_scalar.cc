@@ -7,7 +7,7 @@
 namespace troupe {
 
 const Fp8Kernels* fp8_kernels_scalar() {
-  static constexpr Fp8Kernels kTable{&gemm_fp8_run<Fp8TableOps<ScalarOps>>, "scalar"};
+  static constexpr Fp8Kernels kTable{&gemm_fp8_run<Fp8TableOps<ScalarOps>>, nullptr, nullptr, "scalar"};
   return &kTable;
 }
 
