@@ -131,6 +131,15 @@ export class LlamaModel {
     return this.native.model.modelStats(this.live());
   }
 
+  /**
+   * Sets every KV page to seeded uniform values in [-scale, scale) (benchmarks: decode at a
+   * long context without running its prefill). The caller's page tables then "hold" them.
+   */
+  async fillKvCache(seed: number, scale = 1): Promise<void> {
+    await this.queue;
+    this.native.model.modelFillKv(this.live(), seed, scale);
+  }
+
   /** Frees the KV cache and the compute threads now (weights go with the last reference). */
   async close(): Promise<void> {
     await this.queue;

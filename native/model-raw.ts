@@ -145,6 +145,10 @@ export interface KvLayoutArgs {
   kvHeads: number;
   headDim: number;
   bf16: boolean;
+  /** FP8 cache (kv is then a Uint8Array of codes of value / scale). */
+  fp8?: 'e4m3' | 'e5m2';
+  kScale?: number;
+  vScale?: number;
 }
 
 export interface RawModelExports {
@@ -155,6 +159,8 @@ export interface RawModelExports {
   modelStep(handle: NativeModelHandle, input: NativeStepInput): Promise<NativeStepOutput>;
   modelStats(handle: NativeModelHandle): NativeModelStats;
   modelRelease(handle: NativeModelHandle): void;
+  /** Sets every KV page to seeded uniform values in [-scale, scale) (benchmarks: a long context without its prefill). */
+  modelFillKv(handle: NativeModelHandle, seed: number, scale: number): void;
   modelKernel(name: string, isa: Isa | undefined, args: object): number | undefined;
   sampleLogits(
     logits: Float32Array,
@@ -195,6 +201,7 @@ export const RAW_MODEL_EXPORTS: readonly (keyof RawModelExports)[] = [
   'modelStep',
   'modelStats',
   'modelRelease',
+  'modelFillKv',
   'modelKernel',
   'sampleLogits',
   'counterUniform',

@@ -167,6 +167,8 @@ class Model {
   const ModelShape& shape() const { return shape_; }
   const KvLayout& kv_layout() const { return kv_; }
   size_t kv_cache_bytes() const { return kv_.layer_bytes() * shape_.layers; }
+  // Layer l's KV pages (benchmarks fill them instead of running a long prefill).
+  void* kv_pages(size_t l) const { return kv_pages_[l]; }
   // Layer l's cache layout: the model's, with that layer's FP8 scales.
   KvLayout layer_kv(size_t l) const {
     KvLayout L = kv_;

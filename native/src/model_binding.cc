@@ -330,6 +330,12 @@ Napi::Value ModelStats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+Napi::Value ModelFillKv(const Napi::CallbackInfo& info) {
+  ModelHandle* h = handle_arg(info, "modelFillKv");
+  if (h->in_flight) throw Napi::Error::New(info.Env(), "modelFillKv: a step is running");
+  return fill_kv(info, *h->model);
+}
+
 Napi::Value ModelRelease(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsExternal()) throw Napi::TypeError::New(env, "modelRelease: handle must be a model handle");
@@ -348,6 +354,7 @@ void register_model_exports(Napi::Env env, Napi::Object exports, const CpuFeatur
   exports.Set("modelCreate", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return ModelCreate(info, cpu); }, "modelCreate"));
   exports.Set("modelStep", Napi::Function::New(env, ModelStep, "modelStep"));
   exports.Set("modelStats", Napi::Function::New(env, ModelStats, "modelStats"));
+  exports.Set("modelFillKv", Napi::Function::New(env, ModelFillKv, "modelFillKv"));
   exports.Set("modelRelease", Napi::Function::New(env, ModelRelease, "modelRelease"));
   register_kernel_exports(env, exports, cpu);
   register_fp8_exports(env, exports, cpu);

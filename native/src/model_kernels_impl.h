@@ -89,6 +89,7 @@ inline float exp_poly(float x) {
 typedef float F16x __attribute__((vector_size(64)));
 typedef uint16_t U16x16 __attribute__((vector_size(32)));
 typedef uint32_t U32x16 __attribute__((vector_size(64)));
+typedef uint8_t U8x16 __attribute__((vector_size(16)));
 
 #if defined(__AVX512F__)
 constexpr size_t kW = 16;
@@ -470,12 +471,23 @@ inline void attend_page(const float* q, const T* kp, const T* vp, size_t n, size
 
 template <typename T>
 TROUPE_INLINE F16x load16(const T* p) {
-  if constexpr (kFp8Cache<T>) {  // 16 codes -> their bf16 bits by table -> fp32
-    U16x16 h;
-    for (int i = 0; i < 16; ++i) h[i] = fp8_cache_bits(p[i]);
-    const U32x16 w = __builtin_convertvector(h, U32x16) << 16;
+  if constexpr (kFp8Cache<T>) {
+    // 16 codes -> fp32 in lanes, the same values as the table (from_cache): a normal code's
+    // exponent and mantissa bits shifted into place with the bias difference added
+    // (e4m3: 120, e5m2: 112); a subnormal (exponent 0) is its mantissa times 2^-9 / 2^-16
+    // (an exact int -> float conversion); the sign bit moved to bit 31.
+    U8x16 b;
+    std::memcpy(&b, p, sizeof b);
+    const U32x16 c = __builtin_convertvector(b, U32x16);
+    const U32x16 mag = c & 0x7fu;
+    constexpr bool e4 = std::is_same_v<T, KvE4m3>;
+    const U32x16 normal = (mag << (e4 ? 20 : 21)) + ((e4 ? 120u : 112u) << 23);
+    const F16x sub = __builtin_convertvector(mag, F16x) * (e4 ? 1.0f / 512.0f : 1.0f / 65536.0f);
+    U32x16 subbits;
+    std::memcpy(&subbits, &sub, sizeof subbits);
+    const U32x16 bits = (mag >= (e4 ? 8u : 4u) ? normal : subbits) | ((c & 0x80u) << 24);
     F16x f;
-    std::memcpy(&f, &w, sizeof f);
+    std::memcpy(&f, &bits, sizeof f);
     return f;
   } else if constexpr (sizeof(T) == 2) {
     U16x16 h;

@@ -17,7 +17,8 @@ export interface RawTensor {
 }
 
 export interface Fp8CheckpointSpec {
-  quantizationConfig: Record<string, unknown>;
+  /** Written as config.json's quantization_config (absent: none). */
+  quantizationConfig?: Record<string, unknown>;
   /** Which linear modules ("model.layers.0.mlp.up_proj", "lm_head") are stored FP8. */
   quantized: (module: string) => boolean;
   weightScale: 'channel' | 'tensor';
@@ -70,7 +71,7 @@ export function writeFp8Checkpoint(src: string, spec: Fp8CheckpointSpec): string
   const writer = new SafetensorsWriter(join(out, 'model.safetensors'));
   for (const [name, t] of tensors) writer.tensor(name, t.dtype, t.shape, (emit) => emit(t.data));
   writer.finish();
-  config['quantization_config'] = spec.quantizationConfig;
+  if (spec.quantizationConfig) config['quantization_config'] = spec.quantizationConfig;
   writeFileSync(join(out, 'config.json'), JSON.stringify(config, null, 2));
   for (const f of ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json'])
     if (existsSync(join(src, f))) copyFileSync(join(src, f), join(out, f));

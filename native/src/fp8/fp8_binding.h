@@ -13,6 +13,11 @@ void register_fp8_exports(Napi::Env env, Napi::Object exports, const CpuFeatures
 
 // Sets modelStats' weight figures: linearWeightBytes (every linear's matrix, the lm head
 // included), linearDtypes {qkv, o, gateUp, down: per layer; lmHead}, fp8Kernel.
+// modelFillKv(handle, seed, scale): every KV page of every layer set to seeded uniform values in
+// [-scale, scale) (FP8 caches: their codes). Benchmarks measure decode at a long context
+// without its prefill (16K tokens of llama-3.2-1b take minutes here).
+Napi::Value fill_kv(const Napi::CallbackInfo& info, Model& m);
+
 void set_linear_stats(Napi::Env env, Napi::Object o, const Model& m);
 
 }  // namespace troupe
