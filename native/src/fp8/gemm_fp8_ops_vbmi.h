@@ -81,7 +81,7 @@ struct Fp8VbmiOps {
   // Register blocks: accumulators + 2 per w row + 2 for x + 3 constants of the 32 zmm.
   static constexpr int kNB1 = 4;            // M = 1: 4 + 8 + 2 + 3
   static constexpr int kMBs = 8, kNBs = 2;  // M <= kSmallM: 16 + 4 + 2 + 3
-  static constexpr size_t kSmallM = 64;     // larger M: bf16 strips (gemm_fp8_impl.h)
+  static constexpr size_t kSmallM = 16;     // larger M: bf16 strips (gemm_fp8_impl.h)
   static constexpr int kMB = 8, kNB = 2;
   static constexpr bool kReduce16 = true;
   static constexpr bool kPrepack = true;
@@ -138,12 +138,16 @@ struct Fp8VbmiOps {
     });
   }
   static void widen_row(const uint8_t* w, size_t K, size_t segments, uint16_t* out) {
-    for (size_t k = 0; k < K; ++k) out[k] = kE4m3Bf16[w[k]];  // tails (and placeholders for full chunks)
-    for_each_full_chunk(K, segments, [&](size_t k) {
-      const WVec v = load_w(w + k);
-      _mm512_storeu_si512(out + k, v.a);
-      _mm512_storeu_si512(out + k + 32, v.b);
-    });
+    for (size_t s = 0; s < segments; ++s) {
+      const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments;
+      size_t k = k0;
+      for (; k + kChunk <= k1; k += kChunk) {  // full chunks: prepacked, widened in registers
+        const WVec v = load_w(w + k);
+        _mm512_storeu_si512(out + k, v.a);
+        _mm512_storeu_si512(out + k + 32, v.b);
+      }
+      for (; k < k1; ++k) out[k] = kE4m3Bf16[w[k]];  // the tail, in K order
+    }
   }
 };
 
