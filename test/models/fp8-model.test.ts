@@ -6,6 +6,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ISAS, loadNative } from '../../native/index.js';
+import { Checkpoint } from '../../models/checkpoint.js';
 import { ModelLoadError, ModelOptionError } from '../../models/errors.js';
 import { LlamaModel } from '../../models/llama.js';
 import { PageAllocator } from '../../models/pages.js';
@@ -227,4 +228,14 @@ test('malformed FP8 checkpoints and options are refused, naming what is wrong', 
   writeFileSync(join(fp8, 'config.json'), JSON.stringify(config));
   refuse(fp8, /F8_E4M3 weights, but config.json has no quantization_config/);
   refuse(fp8, /holds FP8 tensors but config.json has no quantization_config/, { quantization: 'fp8' });
+});
+
+test('troupe quantize copies 1-D tensors longer than its 256-row block (norms of real models)', (t) => {
+  const bits = Uint16Array.from({ length: 2048 }, (_, i) => 0x3f80 + (i % 100));
+  const src = writeFp8Checkpoint(generatedModel('tiny'), { quantized: () => false, weightScale: 'channel', edit: (m) => void m.set('model.extra_norm.weight', { dtype: 'BF16', shape: [2048], data: new Uint8Array(bits.buffer) }) });
+  const out = tempDir('fp8-q1d');
+  quantizeCheckpoint(src, out, 'all');
+  const e = Checkpoint.open(out).entry('model.extra_norm.weight');
+  t.deepEqual([e.dtype, e.shape], ['BF16', [2048]]);
+  t.deepEqual(new Uint16Array(Uint8Array.from(readFileSync(e.file).subarray(e.begin, e.end)).buffer), bits);
 });
