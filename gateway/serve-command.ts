@@ -130,6 +130,8 @@ export function resolveServeConfig(model: string | undefined, flags: ServeFlags,
     if (value !== undefined) engine[key] = value;
   };
   set('dtype', flags.dtype ?? serve.dtype);
+  set('quantization', flags.quantization);
+  set('kvCacheDtype', flags.kvCacheDtype);
   set('maxModelLen', flags.maxModelLen ? int('--max-model-len', flags.maxModelLen, 1) : serve.max_model_len ?? fallback.maxModelLen);
   set('maxNumSeqs', flags.maxNumSeqs ? int('--max-num-seqs', flags.maxNumSeqs, 1) : serve.max_num_seqs);
   set('maxNumBatchedTokens', flags.maxNumBatchedTokens ? int('--max-num-batched-tokens', flags.maxNumBatchedTokens, 1) : serve.max_num_batched_tokens);

@@ -10,6 +10,8 @@ export interface ServeFlags {
   servedModelName?: string[];
   apiKey?: string[];
   dtype?: string;
+  quantization?: string;
+  kvCacheDtype?: string;
   maxModelLen?: string;
   maxNumSeqs?: string;
   maxNumBatchedTokens?: string;
@@ -47,6 +49,8 @@ export function defineServeCommand(program: Command): void {
     .option('--served-model-name <names...>', 'model name(s) in the API (default: the model directory as given)')
     .option('--api-key <key>', 'require "Authorization: Bearer <key>" on /v1/*; repeat for several keys (default: $TROUPE_API_KEY if set)', collect)
     .option('--dtype <dtype>', 'auto, bfloat16 or float32')
+    .option('--quantization <method>', 'fp8: quantize a bf16 checkpoint\'s linears to FP8 at load (FP8 checkpoints need no flag)')
+    .option('--kv-cache-dtype <dtype>', 'auto, fp8 (= fp8_e4m3, scaled by the checkpoint\'s k/v scales) or fp8_e5m2: one byte per element')
     .option('--max-model-len <n>', 'context length (default: the model\'s, capped to what the KV cache holds)')
     .option('--max-num-seqs <n>', 'sequences running at once (default 64)')
     .option('--max-num-batched-tokens <n>', 'token budget of one engine step; prefills are chunked to it (default 256)')

@@ -16,10 +16,13 @@ import type { NativeModelHandle, NativeModelStats, NativeStepInput, NativeStepOu
 import { packStep, unpackStep, type SequenceResult, type SequenceStep } from './batch.js';
 import { Checkpoint } from './checkpoint.js';
 import type { GenerationConfig, LlamaConfig } from './config.js';
-import { resolveModelOptions, type ModelDtype, type ModelOptions, type ResolvedModelOptions } from './options.js';
+import { ModelOptionError } from './errors.js';
+import { readKvScales } from './quantization/kv-scales.js';
+import { resolveModelOptions, type KvCacheDtype, type ModelDtype, type ModelOptions, type ResolvedModelOptions } from './options.js';
 import { ropeInverseFrequencies } from './rope.js';
 import { validateSamplingParams } from './sampling.js';
 import { loadShardWeights, type ModelShard } from './shard.js';
+import { resolveFp8Source } from './quantization/fp8-weights.js';
 import { loadWeights, type LoadedWeights } from './weights.js';
 
 /** A rank of a tensor / pipeline group (models/shard.ts): its share, and its tensor group when tpSize > 1. */
@@ -30,6 +33,8 @@ export interface RankParallelism {
 }
 
 export interface KvCacheInfo {
+  /** 'auto': the mode's dtype; fp8 ones hold one byte per element. */
+  dtype: KvCacheDtype;
   blockSize: number;
   numBlocks: number;
   /** Bytes of all layers' pages. */
@@ -46,6 +51,8 @@ export class LlamaModel {
   readonly residentWeightBytes: number;
   /** Bytes of weights read in place through file mappings (weightMemory 'mmap'). */
   readonly mappedWeightBytes: number;
+  /** Things the load did that a user should know (e.g. FP8 KV cache scales defaulted to 1.0); also printed. */
+  readonly warnings: string[] = [];
   private handle: NativeModelHandle | undefined;
   private readonly native: NativeAddon;
   private queue: Promise<unknown> = Promise.resolve();
@@ -62,11 +69,21 @@ export class LlamaModel {
     this.native = native;
     const c = ckpt.config;
     this.parallel = parallel;
-    this.weights = parallel ? loadShardWeights(ckpt, options.dtype, native, parallel.shard) : loadWeights(ckpt, options.dtype, native, options.weightMemory);
+    const fp8 = resolveFp8Source(ckpt, options.quantization);
+    if (fp8.kind !== 'none' && options.dtype !== 'bfloat16')
+      throw new ModelOptionError('--dtype', `FP8 weights (${fp8.kind === 'online' ? '--quantization fp8' : fp8.scheme.method}) run in bfloat16 mode, not ${options.dtype}`);
+    if (fp8.kind !== 'none' && parallel)
+      throw new ModelOptionError('--quantization', 'FP8 weights are not supported with tensor or pipeline parallelism yet: serve the FP8 model on one rank, or a bf16 checkpoint across ranks');
+    this.weights = parallel ? loadShardWeights(ckpt, options.dtype, native, parallel.shard) : loadWeights(ckpt, options.dtype, native, options.weightMemory, fp8);
     const sh = parallel?.shard;
     const n = (r: [number, number] | undefined, whole: number) => (r ? r[1] - r[0] : whole);
     this.residentWeightBytes = this.weights.residentBytes;
     this.mappedWeightBytes = this.weights.mappedBytes;
+    const kvScales = options.kvCacheDtype === 'auto' ? undefined : readKvScales(ckpt, options.kvCacheDtype);
+    if (kvScales?.warning) {
+      this.warnings.push(kvScales.warning);
+      console.warn(`warning: ${kvScales.warning}`);
+    }
     const invFreq = Float32Array.from(ropeInverseFrequencies(c.headDim, c.ropeTheta, c.ropeScaling));
     this.handle = native.model.modelCreate({
       isa: options.isa ?? native.selectedIsa(), // TROUPE_ISA, else the best path
@@ -83,6 +100,8 @@ export class LlamaModel {
       invFreq,
       blockSize: options.blockSize,
       numBlocks: options.numBlocks,
+      kvCacheDtype: options.kvCacheDtype,
+      ...(kvScales ? { kScales: kvScales.k, vScales: kvScales.v } : {}),
       maxBatchTokens: options.maxNumBatchedTokens,
       maxSeqs: options.maxNumSeqs,
       embed: this.weights.embed,
@@ -96,7 +115,7 @@ export class LlamaModel {
       } } : {}),
     });
     const stats = native.model.modelStats(this.handle);
-    this.kvCache = { blockSize: options.blockSize, numBlocks: options.numBlocks, bytes: stats.kvCacheBytes };
+    this.kvCache = { dtype: options.kvCacheDtype, blockSize: options.blockSize, numBlocks: options.numBlocks, bytes: stats.kvCacheBytes };
   }
 
   /** Opens an HF directory and loads it (throws ModelLoadError / ModelOptionError). */
@@ -131,6 +150,15 @@ export class LlamaModel {
   /** Counters: steps, GEMM calls, weight bytes streamed, scratch high-water mark. */
   stats(): NativeModelStats {
     return this.native.model.modelStats(this.live());
+  }
+
+  /**
+   * Sets every KV page to seeded uniform values in [-scale, scale) (benchmarks: decode at a
+   * long context without running its prefill). The caller's page tables then "hold" them.
+   */
+  async fillKvCache(seed: number, scale = 1): Promise<void> {
+    await this.queue;
+    this.native.model.modelFillKv(this.live(), seed, scale);
   }
 
   /** Frees the KV cache and the compute threads now (weights go with the last reference). */

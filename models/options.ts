@@ -42,6 +42,41 @@ export interface ModelOptions {
    * measured slower and erratic on these machines.
    */
   weightMemory?: WeightMemory;
+  /**
+   * --quantization: 'fp8' quantizes a bf16 / fp16 / fp32 checkpoint's decoder linears to FP8 e4m3
+   * at load (per-channel scales, dynamic per-token activations; the lm head stays bf16). FP8
+   * checkpoints load in their own format without it; given, it must name their quant_method
+   * ('fp8', 'fbgemm_fp8', 'compressed-tensors').
+   */
+  quantization?: string;
+  /**
+   * --kv-cache-dtype: 'auto' (the mode's dtype), 'fp8' / 'fp8_e4m3' (one byte per element, scaled
+   * by the checkpoint's per-layer k_scale / v_scale, 1.0 with a warning when it has none) or
+   * 'fp8_e5m2' (unscaled).
+   */
+  kvCacheDtype?: string;
+}
+
+/** The KV cache's element type: the mode's dtype, or one byte per element. */
+export type KvCacheDtype = 'auto' | 'fp8_e4m3' | 'fp8_e5m2';
+
+export function resolveKvCacheDtype(text: string | undefined): KvCacheDtype {
+  switch (text ?? 'auto') {
+    case 'auto':
+      return 'auto';
+    case 'fp8':
+    case 'fp8_e4m3':
+      return 'fp8_e4m3';
+    case 'fp8_e5m2':
+      return 'fp8_e5m2';
+    default:
+      throw new ModelOptionError('--kv-cache-dtype', `unknown KV cache dtype '${text}' (expected auto, fp8, fp8_e4m3 or fp8_e5m2)`);
+  }
+}
+
+/** Bytes of one KV cache element. */
+export function kvElementBytes(dtype: ModelDtype, kv: KvCacheDtype): number {
+  return kv !== 'auto' ? 1 : dtype === 'bfloat16' ? 2 : 4;
 }
 
 export type WeightMemory = 'anonymous' | 'mmap';
@@ -56,6 +91,9 @@ export interface ResolvedModelOptions {
   maxNumBatchedTokens: number;
   maxNumSeqs: number;
   weightMemory: WeightMemory;
+  /** --quantization as given (checked against the checkpoint at load: quantization/fp8-weights.ts). */
+  quantization: string | undefined;
+  kvCacheDtype: KvCacheDtype;
 }
 
 const DEFAULT_MAX_MODEL_LEN = 16384;
@@ -111,5 +149,9 @@ export function resolveModelOptions(options: ModelOptions, config: LlamaConfig):
   const maxNumSeqs = positiveInt('--max-num-seqs', options.maxNumSeqs, 256);
   const weightMemory = options.weightMemory ?? 'anonymous';
   if (weightMemory !== 'anonymous' && weightMemory !== 'mmap') throw new ModelOptionError('weightMemory', `must be 'anonymous' or 'mmap', got '${weightMemory}'`);
-  return { dtype, threads, isa: options.isa, blockSize, numBlocks, maxModelLen, maxNumBatchedTokens, maxNumSeqs, weightMemory };
+  const quantization = options.quantization === 'none' ? undefined : options.quantization;
+  if (quantization !== undefined && dtype === 'float32')
+    throw new ModelOptionError('--quantization', `FP8 weights run in bfloat16 mode (their GEMM multiplies bf16 values); drop --dtype float32 or --quantization ${quantization}`);
+  const kvCacheDtype = resolveKvCacheDtype(options.kvCacheDtype);
+  return { dtype, threads, isa: options.isa, blockSize, numBlocks, maxModelLen, maxNumBatchedTokens, maxNumSeqs, weightMemory, quantization, kvCacheDtype };
 }

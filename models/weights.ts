@@ -11,21 +11,25 @@
 // Matrices are bf16 bits (Uint16Array) in bfloat16 mode, fp32 in float32
 // mode; fp16 and fp32 checkpoints are converted while reading.
 //
+// FP8 linears (a checkpoint's FP8 format, or --quantization fp8) come from
+// quantization/fp8-weights.ts: e4m3 codes resident as stored plus scales.
+//
 // With weightMemory 'mmap', a tensor the kernels can use as stored (not
 // fused, already in the mode's dtype: embed / lm_head / o / down of a bf16
 // checkpoint in bfloat16 mode) is a view into a read-only file mapping
 // instead of a copy.
 import type { NativeAddon } from '../native/index.js';
-import type { NativeModelDesc } from '../native/model-raw.js';
+import type { NativeLinear, NativeModelDesc } from '../native/model-raw.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { ModelDtype, WeightMemory } from './options.js';
+import { loadFp8Linear, type Fp8Source, type LinearPart } from './quantization/fp8-weights.js';
 import { readTensorInto, type TensorEntry } from './safetensors.js';
 
 export type WeightArray = Uint16Array | Float32Array;
 
 export interface LoadedWeights {
   embed: WeightArray;
-  lmHead: WeightArray;
+  lmHead: NativeLinear;
   finalNorm: Float32Array;
   layerWeights: NativeModelDesc['layerWeights'];
   /** Bytes of anonymous native memory holding weights. */
@@ -59,6 +63,10 @@ class NativeArena {
     const buf = this.native.model.allocAligned(bytes);
     return dtype === 'bfloat16' ? new Uint16Array(buf) : new Float32Array(buf);
   }
+  bytes(n: number): ArrayBuffer {
+    this.residentBytes += n;
+    return this.native.model.allocAligned(n);
+  }
   vector(elements: number): Float32Array {
     this.residentBytes += elements * 4;
     return new Float32Array(this.native.model.allocAligned(elements * 4));
@@ -76,31 +84,38 @@ function fused(arena: NativeArena, dtype: ModelDtype, parts: TensorEntry[]): Wei
   return out;
 }
 
-export function loadWeights(ckpt: Checkpoint, dtype: ModelDtype, native: NativeAddon, weightMemory: WeightMemory = 'anonymous'): LoadedWeights {
+export function loadWeights(ckpt: Checkpoint, dtype: ModelDtype, native: NativeAddon, weightMemory: WeightMemory = 'anonymous', fp8: Fp8Source = { kind: 'none' }): LoadedWeights {
   const c = ckpt.config;
   const H = c.hiddenSize, D = c.headDim, I = c.intermediateSize, V = c.vocabSize;
   const arena = new NativeArena(native, weightMemory);
+  /** A linear of these modules' rows: FP8 when its source says so, else in the mode's dtype. */
+  const linear = (parts: LinearPart[]): NativeLinear =>
+    loadFp8Linear(ckpt, fp8, parts, arena, native) ?? fused(arena, dtype, parts.map((p) => ckpt.tensor(`${p.module}.weight`, p.shape)));
   const norm = (name: string): Float32Array => {
     const v = arena.vector(H);
     readTensorInto(ckpt.tensor(name, [H]), v);
     return v;
   };
   const embed = fused(arena, dtype, [ckpt.tensor('model.embed_tokens.weight', [V, H])]);
-  const lmHead = c.tieWordEmbeddings ? embed : fused(arena, dtype, [ckpt.tensor('lm_head.weight', [V, H])]);
+  // The lm head is FP8 only when the checkpoint stores it so (online quantization keeps it bf16).
+  const lmHead = c.tieWordEmbeddings ? embed : fp8.kind === 'online' ? fused(arena, dtype, [ckpt.tensor('lm_head.weight', [V, H])]) : linear([{ module: 'lm_head', shape: [V, H] }]);
   const layerWeights: NativeModelDesc['layerWeights'] = [];
   for (let l = 0; l < c.numLayers; l++) {
     const p = `model.layers.${l}.`;
     layerWeights.push({
       inputNorm: norm(`${p}input_layernorm.weight`),
-      qkv: fused(arena, dtype, [
-        ckpt.tensor(`${p}self_attn.q_proj.weight`, [c.numHeads * D, H]),
-        ckpt.tensor(`${p}self_attn.k_proj.weight`, [c.numKvHeads * D, H]),
-        ckpt.tensor(`${p}self_attn.v_proj.weight`, [c.numKvHeads * D, H]),
+      qkv: linear([
+        { module: `${p}self_attn.q_proj`, shape: [c.numHeads * D, H] },
+        { module: `${p}self_attn.k_proj`, shape: [c.numKvHeads * D, H] },
+        { module: `${p}self_attn.v_proj`, shape: [c.numKvHeads * D, H] },
       ]),
-      o: fused(arena, dtype, [ckpt.tensor(`${p}self_attn.o_proj.weight`, [H, c.numHeads * D])]),
+      o: linear([{ module: `${p}self_attn.o_proj`, shape: [H, c.numHeads * D] }]),
       postNorm: norm(`${p}post_attention_layernorm.weight`),
-      gateUp: fused(arena, dtype, [ckpt.tensor(`${p}mlp.gate_proj.weight`, [I, H]), ckpt.tensor(`${p}mlp.up_proj.weight`, [I, H])]),
-      down: fused(arena, dtype, [ckpt.tensor(`${p}mlp.down_proj.weight`, [H, I])]),
+      gateUp: linear([
+        { module: `${p}mlp.gate_proj`, shape: [I, H] },
+        { module: `${p}mlp.up_proj`, shape: [I, H] },
+      ]),
+      down: linear([{ module: `${p}mlp.down_proj`, shape: [H, I] }]),
     });
   }
   const finalNorm = norm('model.norm.weight');

@@ -40,6 +40,24 @@ export interface NativeShardDesc {
   collectiveTimeoutMs?: number;
 }
 
+/**
+ * An FP8 linear's weight (native/src/linear.h): e4m3 codes resident as stored,
+ * one byte per weight, with per-output-channel scales (a per-tensor scale
+ * repeated). The input is quantized per token: with the static `inputScale`,
+ * or dynamically (scale = max(min(absmax, activationUb) / 448, 1 / (448 * 512))).
+ */
+export interface NativeFp8Linear {
+  fp8: Uint8Array; // [N, K] e4m3fn codes
+  scale: Float32Array; // [N]
+  /** Static activation scale; absent or 0: dynamic per token. */
+  inputScale?: number;
+  /** Dynamic scales clamp the row's absmax to this (FBGEMM's activation_scale_ub); absent: no clamp. */
+  activationUb?: number;
+}
+
+/** A linear layer's weight [N, K]: bf16 bits / fp32 by dtype, or FP8 (bfloat16 mode only). */
+export type NativeLinear = Uint16Array | Float32Array | NativeFp8Linear;
+
 /** Weights and shape for modelCreate; the arrays must stay untouched while the model lives. */
 export interface NativeModelDesc {
   isa?: Isa;
@@ -56,21 +74,28 @@ export interface NativeModelDesc {
   invFreq: Float32Array; // [headDim / 2]
   blockSize: number;
   numBlocks: number;
+  /** KV cache element type (default 'auto': the dtype's); fp8 ones hold value / scale, one byte each. */
+  kvCacheDtype?: 'auto' | 'fp8_e4m3' | 'fp8_e5m2';
+  /** FP8 GEMM: 'auto' (the ISA's fastest) or 'table' (the portable conversion; the same bits, for tests). */
+  fp8Kernel?: 'auto' | 'table';
+  /** FP8 KV cache: per-layer K and V scales (default 1.0). */
+  kScales?: Float32Array;
+  vScales?: Float32Array;
   /** Sizes the scratch arena at load: tokens of the largest step expected (larger steps grow it). */
   maxBatchTokens?: number;
   /** Sizes the arena's sampled-logits region: sequences of the largest step expected. */
   maxSeqs?: number;
   embed: Uint16Array | Float32Array; // [V, H] bf16 bits (bfloat16) or fp32 (float32); a shard's rows, or empty
-  lmHead: Uint16Array | Float32Array; // [V, H]; a shard's rows, or empty
+  lmHead: NativeLinear; // [V, H]; a shard's rows, or empty
   shard?: NativeShardDesc;
   finalNorm: Float32Array; // [H]
   layerWeights: {
     inputNorm: Float32Array; // [H]
-    qkv: Uint16Array | Float32Array; // [(Hq + 2 Hkv) D, H]
-    o: Uint16Array | Float32Array; // [H, Hq D]
+    qkv: NativeLinear; // [(Hq + 2 Hkv) D, H]
+    o: NativeLinear; // [H, Hq D]
     postNorm: Float32Array; // [H]
-    gateUp: Uint16Array | Float32Array; // [2 I, H]
-    down: Uint16Array | Float32Array; // [H, I]
+    gateUp: NativeLinear; // [2 I, H]
+    down: NativeLinear; // [H, I]
   }[];
 }
 
@@ -125,7 +150,15 @@ export interface NativeModelStats {
   /** Tensor-group all-reduces this model's steps made, and their bytes. */
   allReduces: number;
   allReduceBytes: number;
+  /** Bytes of every linear's weight matrix as resident (lm head included; FP8: 1 per weight). */
+  linearWeightBytes: number;
+  /** Weight dtype of each linear as the kernels read it, per layer, and of the lm head. */
+  linearDtypes: { qkv: LinearDtype[]; o: LinearDtype[]; gateUp: LinearDtype[]; down: LinearDtype[]; lmHead: LinearDtype };
+  /** The FP8 GEMM in use (e.g. 'avx512bf16-vbmi'), null when no linear is FP8. */
+  fp8Kernel: string | null;
 }
+
+export type LinearDtype = 'bf16' | 'f32' | 'fp8_e4m3';
 
 /** Opaque handle of a native model. */
 export type NativeModelHandle = { readonly __nativeModel: unique symbol };
@@ -136,6 +169,10 @@ export interface KvLayoutArgs {
   kvHeads: number;
   headDim: number;
   bf16: boolean;
+  /** FP8 cache (kv is then a Uint8Array of codes of value / scale). */
+  fp8?: 'e4m3' | 'e5m2';
+  kScale?: number;
+  vScale?: number;
 }
 
 export interface RawModelExports {
@@ -146,6 +183,8 @@ export interface RawModelExports {
   modelStep(handle: NativeModelHandle, input: NativeStepInput): Promise<NativeStepOutput>;
   modelStats(handle: NativeModelHandle): NativeModelStats;
   modelRelease(handle: NativeModelHandle): void;
+  /** Sets every KV page to seeded uniform values in [-scale, scale) (benchmarks: a long context without its prefill). */
+  modelFillKv(handle: NativeModelHandle, seed: number, scale: number): void;
   modelKernel(name: string, isa: Isa | undefined, args: object): number | undefined;
   sampleLogits(
     logits: Float32Array,
@@ -155,6 +194,21 @@ export interface RawModelExports {
     options?: { summaries?: boolean },
   ): { tokens: Int32Array; logprobs: Float32Array; topN: number; topIds: Int32Array; topLogprobs: Float32Array };
   counterUniform(seed: number, index: number): number;
+  /**
+   * The FP8 GEMM (native/src/fp8/gemm_fp8_impl.h): out[m, n] for n in [n0, n1) (default all) =
+   * sum over `segments` K ranges of fp32(P_s * fp32(xs[m] * ws[n])). xq holds bf16 bits of e4m3
+   * values. Returns the kernel's name.
+   */
+  fp8Gemm(
+    isa: Isa | undefined,
+    args: { w: Uint8Array; ws: Float32Array; xq: Uint16Array; xs: Float32Array; out: Float32Array; M: number; N: number; K: number; segments: number; n0?: number; n1?: number; prepacked?: boolean },
+  ): string;
+  /** Reorders w in place into the ISA's FP8 kernel layout (then fp8Gemm with prepacked: true); the layout, or null when the kernel reads K order. */
+  fp8Prepack(isa: Isa | undefined, args: { w: Uint8Array; N: number; K: number; segments: number }): string | null;
+  /** The model's per-token activation quantizer (static when staticScale > 0, else dynamic clamped by ub). */
+  fp8QuantizeActivations(args: { x: Float32Array; xq: Uint16Array; xs: Float32Array; M: number; K: number; ub?: number; staticScale?: number }): void;
+  /** Per-output-channel e4m3 quantization of bf16 bits or fp32 rows (FBGEMM's scheme). */
+  fp8QuantizeWeights(src: Uint16Array | Float32Array, rows: number, cols: number, codes: Uint8Array, scales: Float32Array): void;
   fillUniform(out: Uint16Array | Float32Array, seed: number, stream: number, offset: number, scale: number): void;
   measureReadBandwidth(bytes: number, threads: number, passes: number): number;
   measureBf16Peak(threads: number, seconds: number): { flops: number; instruction: string };
@@ -171,9 +225,14 @@ export const RAW_MODEL_EXPORTS: readonly (keyof RawModelExports)[] = [
   'modelStep',
   'modelStats',
   'modelRelease',
+  'modelFillKv',
   'modelKernel',
   'sampleLogits',
   'counterUniform',
+  'fp8Gemm',
+  'fp8Prepack',
+  'fp8QuantizeActivations',
+  'fp8QuantizeWeights',
   'fillUniform',
   'measureReadBandwidth',
   'measureBf16Peak',

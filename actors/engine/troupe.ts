@@ -20,7 +20,9 @@
 import { nanoid } from 'nanoid';
 import { lastValueFrom, Observable, toArray } from 'rxjs';
 import { Checkpoint } from '../../models/checkpoint.js';
-import { DEFAULT_BLOCK_SIZE, resolveDtype, validateCpuOffload, type ModelOptions } from '../../models/options.js';
+import { ModelOptionError } from '../../models/errors.js';
+import { resolveFp8Source } from '../../models/quantization/fp8-weights.js';
+import { DEFAULT_BLOCK_SIZE, resolveDtype, resolveKvCacheDtype, validateCpuOffload, type ModelOptions } from '../../models/options.js';
 import { resolveSeed } from '../../models/sampling.js';
 import { ActorSystem, moduleActor, supervise, type ActorRef, type ActorSpec, type ChildSpec, type SupervisorMessage } from '../../runtime/index.js';
 import { reviveTokenizerError } from '../tokenizer/errors.js';
@@ -42,6 +44,10 @@ import { TopologyError } from '../../topology/errors.js';
 export interface TroupeOptions {
   model: string;
   dtype?: string;
+  /** --quantization fp8: quantize a bf16 checkpoint's linears to FP8 at load (models/options.ts). */
+  quantization?: string;
+  /** --kv-cache-dtype: auto, fp8 / fp8_e4m3, fp8_e5m2 (one byte per element: twice the tokens per budget). */
+  kvCacheDtype?: string;
   /** Default: the model's max_position_embeddings, capped to what the KV cache holds (with a message). */
   maxModelLen?: number;
   maxNumSeqs?: number;
@@ -138,15 +144,17 @@ export class Troupe {
     const config = checkpoint.config;
     const dtype = resolveDtype(options.dtype, config);
     const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+    const kvCacheDtype = resolveKvCacheDtype(options.kvCacheDtype);
     const plan = planKvCache({
-      config, dtype, blockSize, memory: options.kvCacheMemory ?? DEFAULT_KV_CACHE_MEMORY,
+      config, dtype, kvCacheDtype, blockSize, memory: options.kvCacheMemory ?? DEFAULT_KV_CACHE_MEMORY,
       ...(options.maxModelLen !== undefined ? { maxModelLen: options.maxModelLen } : {}),
     });
     if (plan.capped) log(plan.capped);
     log(plan.summary);
     const maxModelLen = plan.maxModelLen;
     const modelOptions: ModelOptions = {
-      dtype, blockSize, numBlocks: plan.numBlocks, maxModelLen,
+      dtype, blockSize, numBlocks: plan.numBlocks, maxModelLen, kvCacheDtype,
+      ...(options.quantization !== undefined ? { quantization: options.quantization } : {}),
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
     };
     const eosTokenIds = checkpoint.generationConfig.eosTokenIds.length ? checkpoint.generationConfig.eosTokenIds : config.eosTokenIds;
@@ -154,6 +162,8 @@ export class Troupe {
     // Several ranks: the plan is checked (hardware, model) before anything starts.
     const parallel = { ...options.parallel, ...(options.rankPlacement === 'process' ? { placement: 'process' as const } : {}) };
     const topology = topologyOf(parallel, options.kvCacheMemory);
+    if (topology && resolveFp8Source(checkpoint, options.quantization).kind !== 'none')
+      throw new ModelOptionError('--quantization', 'FP8 weights are not supported with tensor or pipeline parallelism yet: serve the FP8 model on one rank, or a bf16 checkpoint across ranks');
     const group: RankGroupSpec | undefined = topology
       ? rankGroupSpec(planRanks(topology, options.model, dtype, typeof parallel.topology === 'string' ? parallel.topology : 'topology'), config, {
         model: options.model, modelOptions, ...(options.faults ? { faults: options.faults } : {}),

@@ -2,7 +2,7 @@
 // functions. The default budget is fixed and documented (DEFAULT_KV_CACHE_MEMORY),
 // never "all free memory": a CPU engine shares its machine.
 import type { LlamaConfig } from '../../models/config.js';
-import type { ModelDtype } from '../../models/options.js';
+import { kvElementBytes, type KvCacheDtype, type ModelDtype } from '../../models/options.js';
 
 export const DEFAULT_KV_CACHE_MEMORY = '2GiB';
 
@@ -34,9 +34,9 @@ export function formatBytes(bytes: number): string {
   return `${bytes.toFixed(bytes < 10 && i > 0 ? 2 : 1)} ${units[i]}`;
 }
 
-/** K and V of one token across all layers (the cache holds bf16 in bfloat16 mode, fp32 in float32). */
-export function kvBytesPerToken(config: LlamaConfig, dtype: ModelDtype): number {
-  return config.numLayers * 2 * config.numKvHeads * config.headDim * (dtype === 'bfloat16' ? 2 : 4);
+/** K and V of one token across all layers (bf16 in bfloat16 mode, fp32 in float32, one byte with an fp8 KV cache). */
+export function kvBytesPerToken(config: LlamaConfig, dtype: ModelDtype, kvCacheDtype: KvCacheDtype = 'auto'): number {
+  return config.numLayers * 2 * config.numKvHeads * config.headDim * kvElementBytes(dtype, kvCacheDtype);
 }
 
 export interface KvPlan {
@@ -54,6 +54,8 @@ export interface KvPlan {
 export interface KvPlanInput {
   config: LlamaConfig;
   dtype: ModelDtype;
+  /** --kv-cache-dtype (default 'auto'): fp8 halves the bytes of a bf16 cache, so twice the tokens fit. */
+  kvCacheDtype?: KvCacheDtype;
   memory: string | number;
   blockSize: number;
   /** Asked for with --max-model-len; undefined: the model's max_position_embeddings. */
@@ -68,7 +70,7 @@ export interface KvPlanInput {
  */
 export function planKvCache(input: KvPlanInput): KvPlan & { capped?: string } {
   const bytes = parseMemory(input.memory);
-  const perBlock = kvBytesPerToken(input.config, input.dtype) * input.blockSize;
+  const perBlock = kvBytesPerToken(input.config, input.dtype, input.kvCacheDtype ?? 'auto') * input.blockSize;
   const numBlocks = Math.floor(bytes / perBlock);
   const tokens = numBlocks * input.blockSize;
   if (numBlocks < 1) {
@@ -87,7 +89,7 @@ export function planKvCache(input: KvPlanInput): KvPlan & { capped?: string } {
       `raise --kv-cache-memory for the full context`;
   }
   const maxConcurrency = tokens / maxModelLen;
-  const summary = `KV cache: ${tokens} tokens (${numBlocks} blocks of ${input.blockSize}), ${formatBytes(numBlocks * perBlock)}; ` +
+  const summary = `KV cache${input.kvCacheDtype && input.kvCacheDtype !== 'auto' ? ` (${input.kvCacheDtype})` : ''}: ${tokens} tokens (${numBlocks} blocks of ${input.blockSize}), ${formatBytes(numBlocks * perBlock)}; ` +
     `max concurrency ${maxConcurrency.toFixed(2)}x at max_model_len ${maxModelLen}`;
   return { numBlocks, blockSize: input.blockSize, tokens, bytes: numBlocks * perBlock, maxModelLen, maxConcurrency, summary, ...(capped ? { capped } : {}) };
 }

@@ -8,13 +8,14 @@
 //         is untied into its own lm_head.weight
 //
 // Per output channel: weight_scale = max|row| / 448 (f32 [out, 1]), weight =
-// e4m3(w / scale). Tensors are processed a block of rows at a time, so memory
-// stays bounded whatever the model size.
+// e4m3(w / scale) (the native quantizer, bit for bit fp8.ts's quantizeRowsE4M3:
+// test/native/fp8-gemm.test.ts). Tensors are processed a block of rows at a
+// time, so memory stays bounded whatever the model size.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Checkpoint } from '../checkpoint.js';
 import { readTensorInto, type TensorEntry } from '../safetensors.js';
-import { quantizeRowsE4M3 } from './fp8.js';
+import { loadNative } from '../../native/index.js';
 import { SafetensorsWriter } from './safetensors-writer.js';
 
 export type QuantizeScheme = 'meta' | 'all';
@@ -94,9 +95,9 @@ function writeQuantized(writer: SafetensorsWriter, name: string, entry: TensorEn
     for (let r = 0; r < rows; r += ROWS_PER_BLOCK) {
       const n = Math.min(ROWS_PER_BLOCK, rows - r);
       readTensorInto(entry, block, 0, { rows: [r, r + n] });
-      const q = quantizeRowsE4M3(block.subarray(0, n * cols), n, cols);
-      scales.set(q.scales, r);
-      emit(q.codes);
+      const codes = new Uint8Array(n * cols);
+      loadNative().model.fp8QuantizeWeights(block.subarray(0, n * cols), n, cols, codes, scales.subarray(r, r + n));
+      emit(codes);
     }
   });
   writer.tensor(name.replace(/\.weight$/, '.weight_scale'), 'F32', [rows, 1], (emit) => emit(new Uint8Array(scales.buffer)));
@@ -106,7 +107,7 @@ function writeBf16(writer: SafetensorsWriter, name: string, entry: TensorEntry):
   const rows = entry.shape[0] ?? 1;
   const cols = entry.shape.length > 1 ? entry.shape.slice(1).reduce((a, b) => a * b, 1) : 1;
   writer.tensor(name, 'BF16', entry.shape, (emit) => {
-    const block = new Uint16Array(ROWS_PER_BLOCK * cols);
+    const block = new Uint16Array(entry.shape.length > 1 ? ROWS_PER_BLOCK * cols : rows); // a 1-D tensor in one piece
     for (let r = 0; r < rows; r += ROWS_PER_BLOCK) {
       const n = Math.min(ROWS_PER_BLOCK, rows - r);
       readTensorInto(entry, block, 0, entry.shape.length > 1 ? { rows: [r, r + n] } : {});

@@ -40,12 +40,25 @@ KvLayout layout_arg(const PropReader& r) {
   L.num_kv_heads = dim(lr, "kvHeads");
   L.head_dim = dim(lr, "headDim");
   L.bf16 = lr.boolean("bf16");
+  // Optional FP8 cache: {fp8: 'e4m3' | 'e5m2', kScale?, vScale?} (the kv array is then a Uint8Array).
+  if (lr.has("fp8")) {
+    const std::string f = lr.string("fp8");
+    if (f != "e4m3" && f != "e5m2") lr.fail_range("fp8 must be 'e4m3' or 'e5m2'");
+    L.fp8 = f == "e4m3" ? KvFp8::E4m3 : KvFp8::E5m2;
+    L.k_scale = static_cast<float>(lr.number_or("kScale", 1));
+    L.v_scale = static_cast<float>(lr.number_or("vScale", 1));
+  }
   if (L.block_size == 0 || L.block_size > kMaxBlockSize) lr.fail_range("blockSize out of range");
   return L;
 }
 
 void* kv_arg(const PropReader& r, const KvLayout& L) {
   size_t n;
+  if (L.fp8 != KvFp8::None) {
+    uint8_t* c = r.data<uint8_t>("kv", napi_uint8_array, "Uint8Array", &n);
+    if (n != L.num_blocks * L.page_elems()) r.fail_range("kv has " + std::to_string(n) + " elements, layout needs " + std::to_string(L.num_blocks * L.page_elems()));
+    return c;
+  }
   void* p = L.bf16 ? static_cast<void*>(r.data<uint16_t>("kv", napi_uint16_array, "Uint16Array", &n))
                    : static_cast<void*>(r.data<float>("kv", napi_float32_array, "Float32Array", &n));
   if (n != L.num_blocks * L.page_elems()) r.fail_range("kv has " + std::to_string(n) + " elements, layout needs " + std::to_string(L.num_blocks * L.page_elems()));
@@ -137,7 +150,9 @@ Napi::Value ModelKernel(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
     a.ld_out = dim(r, "ldOut");
     a.num_heads = dim(r, "numHeads");
     a.max_blocks = dim(r, "maxBlocks");
-    a.scale = static_cast<float>(r.number("scale"));
+    // With an FP8 cache the model folds k_scale into the score scale and v_scale into the output.
+    a.scale = static_cast<float>(r.number("scale")) * (L.fp8 != KvFp8::None ? L.k_scale : 1.0f);
+    a.v_scale = L.fp8 != KvFp8::None ? L.v_scale : 1.0f;
     const std::vector<int32_t> qlens = r.int32s("queryLens"), ctx = r.int32s("contextLens"),
                                tables = r.int32s("blockTables");
     const size_t S = qlens.size();

@@ -10,7 +10,11 @@
 //   block table of seq 0:  [ 7 | 2 | 9 ]          positions 0..15 -> page 7,
 //   block table of seq 1:  [ 4 | 0 ]              16..31 -> page 2, 32..47 -> page 9
 //
-// One page (elements of the cache dtype: bf16 bits in bfloat16 mode, fp32 in float32):
+// One page (elements of the cache dtype: bf16 bits in bfloat16 mode, fp32 in
+// float32, or one byte per element with an FP8 KV cache (--kv-cache-dtype fp8 /
+// fp8_e4m3 / fp8_e5m2): code = fp8(value / scale), k_scale for K and v_scale
+// for V, one pair per layer; attention widens the codes in registers, folds
+// k_scale into the score scale and multiplies the output by v_scale):
 //
 //   page b ──┬─ K ─ kv head 0: [D][block_size]   K transposed: k[d][j] at d * block_size + j
 //            │      kv head 1: [D][block_size]
@@ -46,18 +50,24 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace troupe {
+
+// FP8 element formats of the KV cache (fp8/e4m3.h).
+enum class KvFp8 : uint8_t { None, E4m3, E5m2 };
 
 struct KvLayout {
   size_t num_blocks;
   size_t block_size;
   size_t num_kv_heads;
   size_t head_dim;
-  bool bf16;  // element type: bf16 bits (uint16_t) or fp32
+  bool bf16;  // element type: bf16 bits (uint16_t) or fp32, unless fp8 says otherwise
+  KvFp8 fp8 = KvFp8::None;  // one byte per element: e4m3 / e5m2 codes of value / scale
+  float k_scale = 1.0f, v_scale = 1.0f;  // FP8: this layer's scales (the model sets them per layer)
 
   size_t page_elems() const { return 2 * num_kv_heads * head_dim * block_size; }
-  size_t elem_bytes() const { return bf16 ? 2 : 4; }
+  size_t elem_bytes() const { return fp8 != KvFp8::None ? 1 : bf16 ? 2 : 4; }
   size_t layer_bytes() const { return num_blocks * page_elems() * elem_bytes(); }
   size_t k_offset(size_t page, size_t head) const {
     return page * page_elems() + head * head_dim * block_size;

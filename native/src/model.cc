@@ -8,7 +8,8 @@
 #include <new>
 
 #include "bf16.h"
-#include "gemm_parallel.h"
+#include "fp8/e4m3.h"
+#include "linear_gemm.h"
 
 namespace troupe {
 namespace {
@@ -50,8 +51,15 @@ Model::Model(const ModelShape& shape, ModelWeights weights, const KvLayout& kv, 
              size_t threads, size_t max_batch_tokens, size_t max_seqs, RankShard shard)
     : shape_(shape), w_(std::move(weights)), kv_(kv), k_(model_kernels(isa)), pool_(threads),
       shard_(std::move(shard)) {
+  bool fp8 = w_.lm_head.fp8();
+  for (const LayerWeights& lw : w_.layers) {
+    fp8 = fp8 || lw.qkv.fp8() || lw.o.fp8() || lw.gate_up.fp8() || lw.down.fp8();
+    fp8_down_ = fp8_down_ || lw.down.fp8();
+  }
+  if (fp8) f8_ = w_.fp8 != nullptr ? w_.fp8 : troupe::fp8_kernels(isa);
   if (shard_.parallel()) {
     if (!shard_.group) throw std::invalid_argument("a tensor-parallel rank needs its group");
+    if (fp8) throw std::invalid_argument("FP8 linears are not supported in a tensor-parallel rank yet");
     const size_t need = std::max(shape_.vocab, kRowSegments * shape_.hidden) * sizeof(float);
     if (shard_.group->descriptor().capacity < need)
       throw std::invalid_argument("the tensor group's all-reduce capacity is " +
@@ -156,14 +164,16 @@ struct Model::Buffers {
   float* qkv;        // [T, QKV]
   float* attn;       // [T, QC]
   float* gu;         // [T, 2I]
-  float* act;        // [T, I] fp32 (float32 mode only)
+  float* act;        // [T, I] fp32 (float32 mode, or an FP8 down projection's input before quantizing)
   float* tmp;        // [T, H] o_proj / down_proj outputs before the residual add
   uint16_t* xb;      // [T, max(H, QC)] bf16 GEMM input (bfloat16 mode)
   uint16_t* actb;    // [T, I] bf16 SiLU-and-mul output (bfloat16 mode)
+  float* xs;         // [T] per-token activation scales of an FP8 linear's input (in xb / actb)
   float* cos_sin;    // [T, D]
   // Logits (rows needing them, in passes of at most kLogitRowChunk rows).
   float* lxn;        // [rc, H]
   uint16_t* lxb;     // [rc, H] bf16 lm-head input (bfloat16 mode)
+  float* lxs;        // [rc] its per-row scales when the lm head is FP8
   float* tiles;      // [threads, rc * kVocabTile] one vocab tile of logits per thread
   float* tile_max;   // [rc, vocab tiles]
   double* tile_sum;  // [rc, vocab tiles]
@@ -187,8 +197,8 @@ size_t Model::scratch_bytes(const StepSizes& z) const {
   auto f = [](size_t n) { return ScratchArena::bytes_for(n, 4); };
   auto h2 = [](size_t n) { return ScratchArena::bytes_for(n, 2); };
   return f(T * H) * 3 + f(T * s.qkv_cols()) + f(T * s.q_cols()) + f(T * 2 * I) +
-         (s.bf16 ? 0 : f(T * I)) + (s.bf16 ? h2(T * std::max(H, s.q_cols())) + h2(T * I) : 0) +
-         f(T * s.head_dim) + f(rc * H) + (s.bf16 ? h2(rc * H) : 0) +
+         (s.bf16 && !fp8_down_ ? 0 : f(T * I)) + (s.bf16 ? h2(T * std::max(H, s.q_cols())) + h2(T * I) : 0) +
+         f(T) + f(T * s.head_dim) + f(rc * H) + (s.bf16 ? h2(rc * H) : 0) + f(rc) +
          f(pool_.threads() * rc * kVocabTile) + f(rc * tiles) + ScratchArena::bytes_for(rc * tiles, 8) +
          2 * f(rc * tiles * z.prompt_top_n) + f(rc) + f(z.sampled_rows * V) +
          ScratchArena::bytes_for(z.sample_entries * tiles, sizeof(TileSummary)) +
@@ -205,24 +215,30 @@ size_t Model::parallel_scratch_bytes(const StepSizes& z) const {
          ScratchArena::bytes_for(std::min(z.logit_rows, tp_logit_rows()) * s.vocab, 4);
 }
 
-const void* Model::gemm_input(const float* x, uint16_t* xb, size_t M, size_t K) {
-  if (!shape_.bf16) return x;
-  const size_t n = M * K;
+LinearInput Model::linear_input(const Linear& lin, const float* x, uint16_t* xb, float* xs, size_t M, size_t K) {
+  if (!shape_.bf16) return {x, nullptr};
   constexpr size_t kGrain = size_t{1} << 15;
+  if (lin.fp8()) {  // per token: each row's scale from its own values only
+    parallel_rows(M, std::max<size_t>(1, kGrain / K), [&](size_t r0, size_t r1) {
+      quantize_rows_e4m3(x, xb, xs, r0, r1, K, lin.act_ub, lin.input_scale);
+    });
+    return {xb, xs};
+  }
+  const size_t n = M * K;
   if (n <= kGrain) {
     k_->round_bf16(x, xb, n);
   } else {
     parallel_rows(n, kGrain, [&](size_t i0, size_t i1) { k_->round_bf16(x + i0, xb + i0, i1 - i0); });
   }
-  return xb;
+  return {xb, nullptr};
 }
 
 template <typename After>
-void Model::gemm(const void* w, const void* input, float* out, size_t M, size_t N, size_t K,
+void Model::gemm(const Linear& lin, LinearInput input, float* out, size_t M, size_t N, size_t K,
                  size_t segments, After after) {
   counters_.gemm_calls.fetch_add(1, std::memory_order_relaxed);
-  counters_.weight_bytes_read.fetch_add(N * K * (shape_.bf16 ? 2 : 4), std::memory_order_relaxed);
-  gemm_parallel(pool_, *k_, shape_.bf16, w, input, out, M, N, K, N, segments, after);
+  counters_.weight_bytes_read.fetch_add(N * K * lin.elem_bytes(), std::memory_order_relaxed);
+  linear_parallel(pool_, *k_, f8_, lin, input, out, M, N, K, N, segments, after);
 }
 
 void Model::layer(size_t l, float* x, size_t T, const StepInput& in, const Buffers& b,
@@ -232,7 +248,6 @@ void Model::layer(size_t l, float* x, size_t T, const StepInput& in, const Buffe
   const size_t H = s.hidden, D = s.head_dim, QKV = s.qkv_cols(), QC = s.q_cols(), KC = s.kv_cols(),
                I = s.intermediate;
   const size_t row_grain = std::max<size_t>(1, 8192 / H);
-  const size_t elem = s.bf16 ? 2 : 4;
   auto residual_add = [&](size_t n0, size_t n1) {  // x += tmp, columns [n0, n1) of every row
     for (size_t r = 0; r < T; ++r)
       for (size_t n = n0; n < n1; ++n) x[r * H + n] = x[r * H + n] + b.tmp[r * H + n];
@@ -240,11 +255,12 @@ void Model::layer(size_t l, float* x, size_t T, const StepInput& in, const Buffe
 
   // Attention block.
   parallel_rows(T, row_grain, [&](size_t r0, size_t r1) { k_->rms_norm(x, lw.input_norm, b.xn, r0, r1, H, s.rms_eps); });
-  gemm(lw.qkv, gemm_input(b.xn, b.xb, T, H), b.qkv, T, QKV, H, 1, NoEpilogue{});
+  gemm(lw.qkv, linear_input(lw.qkv, b.xn, b.xb, b.xs, T, H), b.qkv, T, QKV, H, 1, NoEpilogue{});
+  const KvLayout lkv = layer_kv(l);
   parallel_rows(T, std::max<size_t>(1, 4096 / QKV), [&](size_t r0, size_t r1) {
     k_->rope(b.qkv, QKV, s.heads, D, b.cos_sin, r0, r1);
     k_->rope(b.qkv + QC, QKV, s.kv_heads, D, b.cos_sin, r0, r1);
-    k_->kv_write(b.qkv + QC, b.qkv + QC + KC, QKV, in.slot_mapping.data(), r0, r1, kv_pages_[l], kv_);
+    k_->kv_write(b.qkv + QC, b.qkv + QC + KC, QKV, in.slot_mapping.data(), r0, r1, kv_pages_[l], lkv);
   });
   AttentionArgs a;
   a.q = b.qkv;
@@ -252,42 +268,45 @@ void Model::layer(size_t l, float* x, size_t T, const StepInput& in, const Buffe
   a.out = b.attn;
   a.ld_out = QC;
   a.kv = kv_pages_[l];
-  a.layout = kv_;
+  a.layout = lkv;
   a.query_start = qstart.data();
   a.context_lens = in.context_lens.data();
   a.block_tables = in.block_tables.data();
   a.max_blocks = in.max_blocks;
   a.num_heads = s.heads;
   a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  if (lkv.fp8 != KvFp8::None) {  // FP8 cache: codes are k / k_scale and v / v_scale (kv_layout.h)
+    a.scale = a.scale * lkv.k_scale;
+    a.v_scale = lkv.v_scale;
+  }
   pool_.parallel_for(tasks.size(), [&](size_t t) { k_->attention(a, tasks.data(), t, t + 1); });
-  if (shard_.parallel())
-    row_parallel(lw.o, gemm_input(b.attn, b.xb, T, QC), T, QC, x, b.seg_in, b.partials);
+  if (shard_.parallel())  // bf16 / fp32 linears only (checked at construction)
+    row_parallel(lw.o.w, linear_input(lw.o, b.attn, b.xb, b.xs, T, QC).x, T, QC, x, b.seg_in, b.partials);
   else
-    gemm(lw.o, gemm_input(b.attn, b.xb, T, QC), b.tmp, T, H, QC, kRowSegments, residual_add);
+    gemm(lw.o, linear_input(lw.o, b.attn, b.xb, b.xs, T, QC), b.tmp, T, H, QC, kRowSegments, residual_add);
 
   // MLP block: gate and up columns [n0, n1) are computed by the same tile, then
   // SiLU-and-mul of those columns while they are in cache (bf16 mode: rounded
-  // straight into the down projection's input).
+  // straight into the down projection's input; an FP8 down projection needs
+  // whole rows for its per-token scales, so its input is quantized afterwards).
   parallel_rows(T, row_grain, [&](size_t r0, size_t r1) { k_->rms_norm(x, lw.post_norm, b.xn, r0, r1, H, s.rms_eps); });
+  const bool bf16_act = s.bf16 && !lw.down.fp8();
   {
-    const void* input = gemm_input(b.xn, b.xb, T, H);
+    const LinearInput input = linear_input(lw.gate_up, b.xn, b.xb, b.xs, T, H);
     counters_.gemm_calls.fetch_add(1, std::memory_order_relaxed);
-    counters_.weight_bytes_read.fetch_add(2 * I * H * elem, std::memory_order_relaxed);
-    const uint8_t* up = static_cast<const uint8_t*>(lw.gate_up) + I * H * elem;
+    counters_.weight_bytes_read.fetch_add(2 * I * H * lw.gate_up.elem_bytes(), std::memory_order_relaxed);
+    const Linear up = lw.gate_up.rows_from(I, H);
     // gate into gu[:, 0:I), up into gu[:, I:2I) (row stride 2I), one tile of columns at a time.
-    gemm_parallel(pool_, *k_, s.bf16, lw.gate_up, input, b.gu, T, I, H, 2 * I, 1, [&](size_t n0, size_t n1) {
-      if (s.bf16)
-        k_->gemm_bf16(static_cast<const uint16_t*>(static_cast<const void*>(up)), static_cast<const uint16_t*>(input),
-                      b.gu + I, T, n0, n1, 2 * I, H, 1);
-      else
-        k_->gemm_f32(reinterpret_cast<const float*>(up), static_cast<const float*>(input), b.gu + I, T, n0, n1, 2 * I, H, 1);
-      k_->silu_mul(b.gu, I, 0, T, n0, n1, s.bf16 ? nullptr : b.act, s.bf16 ? b.actb : nullptr);
+    linear_parallel(pool_, *k_, f8_, lw.gate_up, input, b.gu, T, I, H, 2 * I, 1, [&](size_t n0, size_t n1) {
+      linear_tile(*k_, f8_, up, input, b.gu + I, T, n0, n1, 2 * I, H, 1);
+      k_->silu_mul(b.gu, I, 0, T, n0, n1, bf16_act ? nullptr : b.act, bf16_act ? b.actb : nullptr);
     });
   }
+  const LinearInput down_in = bf16_act ? LinearInput{b.actb, nullptr} : linear_input(lw.down, b.act, b.actb, b.xs, T, I);
   if (shard_.parallel())
-    row_parallel(lw.down, s.bf16 ? static_cast<const void*>(b.actb) : b.act, T, I, x, b.seg_in, b.partials);
+    row_parallel(lw.down.w, down_in.x, T, I, x, b.seg_in, b.partials);
   else
-    gemm(lw.down, s.bf16 ? static_cast<const void*>(b.actb) : b.act, b.tmp, T, H, I, kRowSegments, residual_add);
+    gemm(lw.down, down_in, b.tmp, T, H, I, kRowSegments, residual_add);
 }
 
 StepOutput Model::step(const StepInput& in) {
@@ -321,12 +340,14 @@ StepOutput Model::step(const StepInput& in) {
   b.qkv = arena_.take<float>(T * s.qkv_cols());
   b.attn = arena_.take<float>(T * s.q_cols());
   b.gu = arena_.take<float>(T * 2 * s.intermediate);
-  b.act = s.bf16 ? nullptr : arena_.take<float>(T * s.intermediate);
+  b.act = s.bf16 && !fp8_down_ ? nullptr : arena_.take<float>(T * s.intermediate);
   b.xb = s.bf16 ? arena_.take<uint16_t>(T * std::max(H, s.q_cols())) : nullptr;
   b.actb = s.bf16 ? arena_.take<uint16_t>(T * s.intermediate) : nullptr;
+  b.xs = arena_.take<float>(T);
   b.cos_sin = arena_.take<float>(T * D);
   b.lxn = arena_.take<float>(rc * H);
   b.lxb = s.bf16 ? arena_.take<uint16_t>(rc * H) : nullptr;
+  b.lxs = arena_.take<float>(rc);
   b.tiles = arena_.take<float>(pool_.threads() * rc * kVocabTile);
   b.tile_max = arena_.take<float>(rc * vtiles);
   b.tile_sum = arena_.take<double>(rc * vtiles);
@@ -426,7 +447,6 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, c
     out.prompt_top_logprobs.assign(T * pn, NAN);
   }
 
-  const size_t elem = s.bf16 ? 2 : 4;
   // Tensor parallelism: each pass gathers the rows' full logits from the group
   // (model_parallel.cc); only tp rank 0 goes on to sample.
   const bool tp = shard_.parallel();
@@ -439,25 +459,20 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, c
       b.target[i] = NAN;
     }
     k_->rms_norm(b.lxn, w_.final_norm, b.lxn, 0, rc, H, s.rms_eps);
-    const void* input = gemm_input(b.lxn, b.lxb, rc, H);
+    const LinearInput input = linear_input(w_.lm_head, b.lxn, b.lxb, b.lxs, rc, H);
     if (tp) {
-      gather_logits(input, rc, b.gathered);
+      gather_logits(input.x, rc, b.gathered);
       if (!sampler) continue;
     } else {
       counters_.gemm_calls.fetch_add(1, std::memory_order_relaxed);
-      counters_.weight_bytes_read.fetch_add(V * H * elem, std::memory_order_relaxed);
+      counters_.weight_bytes_read.fetch_add(V * H * w_.lm_head.elem_bytes(), std::memory_order_relaxed);
     }
     pool_.parallel_for(vtiles, [&](size_t vt_i) {
       const size_t v0 = vt_i * kVocabTile, vt = std::min(kVocabTile, V - v0);
       // This tile's logits, [rc, vt] with row stride ld: computed here, or read from the gathered rows.
       float* logits = tp ? b.gathered + v0 : b.tiles + ThreadPool::current_index() * rc * kVocabTile;
       const size_t ld = tp ? V : vt;
-      if (!tp && s.bf16)
-        k_->gemm_bf16(static_cast<const uint16_t*>(w_.lm_head) + v0 * H, static_cast<const uint16_t*>(input),
-                      logits, rc, 0, vt, vt, H, 1);
-      else if (!tp)
-        k_->gemm_f32(static_cast<const float*>(w_.lm_head) + v0 * H, static_cast<const float*>(input), logits,
-                     rc, 0, vt, vt, H, 1);
+      if (!tp) linear_tile(*k_, f8_, w_.lm_head.rows_from(v0, H), input, logits, rc, 0, vt, vt, H, 1);
       for (size_t i = 0; i < rc; ++i) {
         const float* li = logits + i * ld;
         const int32_t row = rows[c0 + i];

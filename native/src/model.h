@@ -31,7 +31,9 @@
 #include <string>
 #include <vector>
 
+#include "fp8/fp8_kernels.h"
 #include "kv_layout.h"
+#include "linear.h"
 #include "model_kernels.h"
 #include "model_parallel.h"
 #include "sampling.h"
@@ -50,22 +52,25 @@ struct ModelShape {
 };
 
 // Pointers into weight memory the JS side owns and keeps alive. Matrices are
-// [N, K] row-major (HF Linear layout), bf16 bits or fp32 by mode; norms fp32.
+// [N, K] row-major (HF Linear layout), bf16 bits or fp32 by mode, or FP8
+// e4m3 with scales in bfloat16 mode (linear.h); norms fp32.
 struct LayerWeights {
   const float* input_norm;  // [H]
-  const void* qkv;          // [(Hq + 2 Hkv) D, H]: q rows, then k rows, then v rows
-  const void* o;            // [H, Hq D]
+  Linear qkv;               // [(Hq + 2 Hkv) D, H]: q rows, then k rows, then v rows
+  Linear o;                 // [H, Hq D]
   const float* post_norm;   // [H]
-  const void* gate_up;      // [2 I, H]: gate rows, then up rows
-  const void* down;         // [H, I]
+  Linear gate_up;           // [2 I, H]: gate rows, then up rows
+  Linear down;              // [H, I]
 };
 
 struct ModelWeights {
-  const void* embed;     // [V, H]
-  const void* lm_head;   // [V, H] (the embedding when tied)
+  const void* embed;     // [V, H], bf16 bits or fp32 by mode
+  Linear lm_head;        // [V, H] (the embedding when tied)
   const float* final_norm;  // [H]
   std::vector<LayerWeights> layers;
   std::vector<float> inv_freq;  // [D / 2], RoPE inverse frequencies (llama3-scaled)
+  std::vector<float> k_scales, v_scales;  // [layers] FP8 KV cache scales (kv_layout.h); empty: 1.0
+  const Fp8Kernels* fp8 = nullptr;  // the FP8 GEMM the FP8 linears were laid out for (null: the ISA's)
 };
 
 struct StepInput {
@@ -165,20 +170,32 @@ class Model {
   const ModelShape& shape() const { return shape_; }
   const KvLayout& kv_layout() const { return kv_; }
   size_t kv_cache_bytes() const { return kv_.layer_bytes() * shape_.layers; }
+  // Layer l's KV pages (benchmarks fill them instead of running a long prefill).
+  void* kv_pages(size_t l) const { return kv_pages_[l]; }
+  // Layer l's cache layout: the model's, with that layer's FP8 scales.
+  KvLayout layer_kv(size_t l) const {
+    KvLayout L = kv_;
+    if (!w_.k_scales.empty()) L.k_scale = w_.k_scales[l], L.v_scale = w_.v_scales[l];
+    return L;
+  }
   size_t threads() const { return pool_.threads(); }
   const ModelCounters& counters() const { return counters_; }
   size_t scratch_capacity() const { return arena_.capacity(); }
   const ThreadPool& pool() const { return pool_; }
   const RankShard& shard() const { return shard_; }
+  const ModelWeights& weights() const { return w_; }
+  // The FP8 GEMM this model's FP8 linears use (null when it has none).
+  const Fp8Kernels* fp8_kernels() const { return f8_; }
 
  private:
   struct Buffers;  // this step's regions of the arena (model.cc)
   size_t scratch_bytes(const StepSizes& z) const;
   size_t parallel_scratch_bytes(const StepSizes& z) const;
-  // The GEMM input for x [M, K]: x itself (float32 mode) or x rounded to bf16 into xb.
-  const void* gemm_input(const float* x, uint16_t* xb, size_t M, size_t K);
+  // The input of `lin` for x [M, K]: x itself (float32 mode), x rounded to bf16
+  // into xb, or (FP8 linears) x quantized per token into xb with row scales in xs.
+  LinearInput linear_input(const Linear& lin, const float* x, uint16_t* xb, float* xs, size_t M, size_t K);
   template <typename After>
-  void gemm(const void* w, const void* input, float* out, size_t M, size_t N, size_t K,
+  void gemm(const Linear& lin, LinearInput input, float* out, size_t M, size_t N, size_t K,
             size_t segments, After after);
   void layer(size_t l, float* x, size_t T, const StepInput& in, const Buffers& b,
              const std::vector<int32_t>& qstart, const std::vector<AttentionTask>& tasks);
@@ -199,6 +216,8 @@ class Model {
   ModelWeights w_;
   KvLayout kv_;
   const ModelKernels* k_;
+  const Fp8Kernels* f8_ = nullptr;
+  bool fp8_down_ = false;  // some layer's down projection is FP8: its input stays fp32 until quantized
   ThreadPool pool_;
   std::vector<void*> kv_pages_;  // [layers], anonymous memory
   std::mutex step_mu_;

@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
 
 #include "args.h"
 #include "collectives/collectives_binding.h"
+#include "fp8/fp8_binding.h"
 #include "kernel_binding.h"
 #include "model.h"
 #include "model_args.h"
@@ -75,6 +77,51 @@ const void* weight_arg(const PropReader& r, const char* name, bool bf16, size_t 
   return p;
 }
 
+// A linear's weight [N, K]: a plain matrix (weight_arg), or an FP8 one
+// {fp8: Uint8Array [N*K] e4m3 codes, scale: Float32Array [N], inputScale?, activationUb?}.
+// NaN codes are refused. When the FP8 kernel reads a prepacked layout the codes are
+// reordered in place, once: the object is marked {packed: layout} (a second model on
+// the same arrays reuses them; a different layout is refused). `segments`: the K
+// segments the model sums this linear in.
+Linear linear_arg(const PropReader& r, const char* name, bool bf16, size_t N, size_t K, size_t segments,
+                  const Fp8Kernels* f8) {
+  Linear lin;
+  const Napi::Value v = r.obj.Get(name);
+  if (!v.IsObject() || v.IsTypedArray()) {
+    lin.w = weight_arg(r, name, bf16, N * K);
+    lin.type = bf16 ? WeightType::Bf16 : WeightType::F32;
+    return lin;
+  }
+  PropReader fr{r.env, v.As<Napi::Object>(), r.where + "." + name};
+  if (!bf16) fr.fail_range("FP8 weights run in bfloat16 mode only (dtype is 'float32'); load the model with dtype bfloat16");
+  size_t n;
+  uint8_t* codes = fr.data<uint8_t>("fp8", napi_uint8_array, "Uint8Array (e4m3 codes)", &n);
+  lin.w = codes;
+  if (n != N * K) fr.fail_range("fp8 has " + std::to_string(n) + " elements, expected " + std::to_string(N * K));
+  lin.type = WeightType::E4m3;
+  lin.scale = fr.data<float>("scale", napi_float32_array, "Float32Array", &n);
+  if (n != N) fr.fail_range("scale has " + std::to_string(n) + " entries, expected one per output channel (" + std::to_string(N) + ")");
+  lin.input_scale = static_cast<float>(fr.number_or("inputScale", 0));
+  lin.act_ub = static_cast<float>(fr.number_or("activationUb", INFINITY));
+  if (!(lin.input_scale >= 0) || !std::isfinite(lin.input_scale)) fr.fail_range("inputScale must be a finite scale >= 0 (0: dynamic)");
+  if (!(lin.act_ub > 0)) fr.fail_range("activationUb must be positive");
+  const std::string packed = fr.has("packed") ? fr.string("packed") : "";
+  if (packed.empty()) {
+    for (size_t i = 0; i < N * K; ++i)
+      if ((codes[i] & 0x7f) == 0x7f)
+        fr.fail_range("fp8 holds a NaN code (0x" + std::string(codes[i] == 0xff ? "ff" : "7f") + ") at row " + std::to_string(i / K) +
+                      ", column " + std::to_string(i % K) + ": FP8 weights must be finite");
+    if (f8 != nullptr && f8->prepack != nullptr) {
+      f8->prepack(codes, N, K, segments);
+      fr.obj.Set("packed", f8->layout);
+    }
+  } else if (f8 == nullptr || f8->layout == nullptr || packed != f8->layout) {
+    fr.fail_range("fp8 was reordered for the '" + packed + "' kernel layout, which this model's FP8 kernel (" +
+                  (f8 != nullptr ? f8->name : "none") + ") does not read; load the weights again");
+  }
+  return lin;
+}
+
 const float* norm_arg(const PropReader& r, const char* name, size_t elems) {
   size_t n;
   const float* p = r.data<float>(name, napi_float32_array, "Float32Array", &n);
@@ -109,6 +156,12 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   kv.num_blocks = static_cast<size_t>(r.number("numBlocks"));
   kv.num_kv_heads = s.kv_heads;
   kv.head_dim = s.head_dim;
+  // KV cache dtype: 'auto' (the mode's), or one byte per element in fp8_e4m3 / fp8_e5m2 with
+  // per-layer kScales / vScales (default 1.0).
+  const std::string kv_dtype = r.has("kvCacheDtype") ? r.string("kvCacheDtype") : "auto";
+  if (kv_dtype == "fp8_e4m3") kv.fp8 = KvFp8::E4m3;
+  else if (kv_dtype == "fp8_e5m2") kv.fp8 = KvFp8::E5m2;
+  else if (kv_dtype != "auto") r.fail_range("kvCacheDtype must be 'auto', 'fp8_e4m3' or 'fp8_e5m2', got '" + kv_dtype + "'");
   if (kv.block_size == 0 || kv.block_size > kMaxBlockSize) r.fail_range("blockSize must be in 1.." + std::to_string(kMaxBlockSize));
   if (kv.num_blocks == 0) r.fail_range("numBlocks must be positive");
   const size_t threads = static_cast<size_t>(r.number_or("threads", 1));
@@ -145,11 +198,24 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
 
   ModelWeights w;
   const size_t H = s.hidden, Vl = shard.local_vocab();
+  // fp8Kernel 'table' picks the portable conversion even where VBMI exists (tests compare them).
+  const std::string f8_choice = r.has("fp8Kernel") ? r.string("fp8Kernel") : "auto";
+  if (f8_choice != "auto" && f8_choice != "table") r.fail_range("fp8Kernel must be 'auto' or 'table', got '" + f8_choice + "'");
+  const Fp8Kernels* f8 = f8_choice == "table" ? fp8_kernels_table(isa) : fp8_kernels(isa);
+  w.fp8 = f8;
   w.embed = weight_arg(r, "embed", s.bf16, shard.embeds ? Vl * H : 0);
-  w.lm_head = weight_arg(r, "lmHead", s.bf16, shard.lm_head ? Vl * H : 0);
+  w.lm_head = linear_arg(r, "lmHead", s.bf16, shard.lm_head ? Vl : 0, H, 1, f8);
   w.final_norm = norm_arg(r, "finalNorm", H);
   w.inv_freq = r.float32s("invFreq");
   if (w.inv_freq.size() != s.head_dim / 2) r.fail_range("invFreq must have headDim / 2 entries");
+  if (kv.fp8 != KvFp8::None) {
+    w.k_scales = r.has("kScales") ? r.float32s("kScales") : std::vector<float>(s.layers, 1.0f);
+    w.v_scales = r.has("vScales") ? r.float32s("vScales") : std::vector<float>(s.layers, 1.0f);
+    if (w.k_scales.size() != s.layers || w.v_scales.size() != s.layers) r.fail_range("kScales and vScales need one entry per layer");
+    for (size_t l = 0; l < s.layers; ++l)
+      if (!(w.k_scales[l] > 0) || !(w.v_scales[l] > 0) || !std::isfinite(w.k_scales[l]) || !std::isfinite(w.v_scales[l]))
+        r.fail_range("layer " + std::to_string(l) + ": KV scales must be finite and positive");
+  }
   const Napi::Value layers_v = r.obj.Get("layerWeights");
   if (!layers_v.IsArray()) throw Napi::TypeError::New(env, "modelCreate: desc.layerWeights must be an array");
   Napi::Array layers = layers_v.As<Napi::Array>();
@@ -158,11 +224,11 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
     PropReader lr{env, layers.Get(l).As<Napi::Object>(), "modelCreate: desc.layerWeights[" + std::to_string(l) + "]"};
     LayerWeights lw;
     lw.input_norm = norm_arg(lr, "inputNorm", H);
-    lw.qkv = weight_arg(lr, "qkv", s.bf16, s.qkv_cols() * H);
-    lw.o = weight_arg(lr, "o", s.bf16, H * s.q_cols());
+    lw.qkv = linear_arg(lr, "qkv", s.bf16, s.qkv_cols(), H, 1, f8);
+    lw.o = linear_arg(lr, "o", s.bf16, H, s.q_cols(), kRowSegments, f8);
     lw.post_norm = norm_arg(lr, "postNorm", H);
-    lw.gate_up = weight_arg(lr, "gateUp", s.bf16, 2 * s.intermediate * H);
-    lw.down = weight_arg(lr, "down", s.bf16, H * s.intermediate);
+    lw.gate_up = linear_arg(lr, "gateUp", s.bf16, 2 * s.intermediate, H, 1, f8);
+    lw.down = linear_arg(lr, "down", s.bf16, H, s.intermediate, kRowSegments, f8);
     w.layers.push_back(lw);
   }
 
@@ -296,7 +362,14 @@ Napi::Value ModelStats(const Napi::CallbackInfo& info) {
   o.Set("threads", num(h->model->threads()));
   o.Set("allReduces", num(c.all_reduces.load()));
   o.Set("allReduceBytes", num(c.all_reduce_bytes.load()));
+  set_linear_stats(env, o, *h->model);
   return o;
+}
+
+Napi::Value ModelFillKv(const Napi::CallbackInfo& info) {
+  ModelHandle* h = handle_arg(info, "modelFillKv");
+  if (h->in_flight) throw Napi::Error::New(info.Env(), "modelFillKv: a step is running");
+  return fill_kv(info, *h->model);
 }
 
 Napi::Value ModelRelease(const Napi::CallbackInfo& info) {
@@ -317,8 +390,10 @@ void register_model_exports(Napi::Env env, Napi::Object exports, const CpuFeatur
   exports.Set("modelCreate", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return ModelCreate(info, cpu); }, "modelCreate"));
   exports.Set("modelStep", Napi::Function::New(env, ModelStep, "modelStep"));
   exports.Set("modelStats", Napi::Function::New(env, ModelStats, "modelStats"));
+  exports.Set("modelFillKv", Napi::Function::New(env, ModelFillKv, "modelFillKv"));
   exports.Set("modelRelease", Napi::Function::New(env, ModelRelease, "modelRelease"));
   register_kernel_exports(env, exports, cpu);
+  register_fp8_exports(env, exports, cpu);
 }
 
 }  // namespace troupe

@@ -41,7 +41,8 @@ struct AttentionArgs {
   const int32_t* block_tables;  // [S, max_blocks]
   size_t max_blocks;
   size_t num_heads;             // query heads; kv head of h = h / (num_heads / num_kv_heads)
-  float scale;                  // 1 / sqrt(D)
+  float scale;                  // 1 / sqrt(D) (times the layer's k_scale with an FP8 cache)
+  float v_scale = 1.0f;         // FP8 cache: the output is multiplied by the layer's v_scale
 };
 
 struct ModelKernels {

@@ -19,6 +19,9 @@
 #include <immintrin.h>
 #endif
 
+#include <type_traits>
+
+#include "fp8/e4m3.h"
 #include "kv_layout.h"
 #include "model_kernels.h"
 
@@ -86,6 +89,7 @@ inline float exp_poly(float x) {
 typedef float F16x __attribute__((vector_size(64)));
 typedef uint16_t U16x16 __attribute__((vector_size(32)));
 typedef uint32_t U32x16 __attribute__((vector_size(64)));
+typedef uint8_t U8x16 __attribute__((vector_size(16)));
 
 #if defined(__AVX512F__)
 constexpr size_t kW = 16;
@@ -316,14 +320,35 @@ void round_bf16_impl(const float* x, uint16_t* out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);
 }
 
+// FP8 cache elements (kv_layout.h): distinct types so the templates below can
+// tell the formats apart; one byte each.
+struct KvE4m3 {
+  uint8_t code;
+};
+struct KvE5m2 {
+  uint8_t code;
+};
+template <typename T>
+constexpr bool kFp8Cache = std::is_same_v<T, KvE4m3> || std::is_same_v<T, KvE5m2>;
+
+// bf16 bits of an FP8 cache element (exact: every e4m3 / e5m2 value is a bf16 value).
+template <typename T>
+inline uint16_t fp8_cache_bits(T v) {
+  if constexpr (std::is_same_v<T, KvE4m3>) return kE4m3Bf16[v.code];
+  else return kE5m2Bf16[v.code];
+}
+
 template <typename T>
 inline T to_cache(float v) {
-  if constexpr (sizeof(T) == 2) return f32_to_bf16(v);
+  if constexpr (std::is_same_v<T, KvE4m3>) return KvE4m3{e4m3_encode(v)};
+  else if constexpr (std::is_same_v<T, KvE5m2>) return KvE5m2{e5m2_encode(v)};
+  else if constexpr (sizeof(T) == 2) return f32_to_bf16(v);
   else return v;
 }
 template <typename T>
 inline float from_cache(T v) {
-  if constexpr (sizeof(T) == 2) return bf16_to_f32(v);
+  if constexpr (kFp8Cache<T>) return bf16_to_f32(fp8_cache_bits(v));
+  else if constexpr (sizeof(T) == 2) return bf16_to_f32(v);
   else return v;
 }
 
@@ -339,15 +364,22 @@ void kv_write_typed(const float* k, const float* v, size_t ld, const int32_t* sl
       const float* vr = v + r * ld + g * D;
       T* kp = kv + L.k_offset(page, g);
       T* vp = kv + L.v_offset(page, g) + j * D;
-      for (size_t d = 0; d < D; ++d) kp[d * bs + j] = to_cache<T>(kr[d]);
-      for (size_t d = 0; d < D; ++d) vp[d] = to_cache<T>(vr[d]);
+      if constexpr (kFp8Cache<T>) {  // code = fp8(value / scale)
+        for (size_t d = 0; d < D; ++d) kp[d * bs + j] = to_cache<T>(kr[d] / L.k_scale);
+        for (size_t d = 0; d < D; ++d) vp[d] = to_cache<T>(vr[d] / L.v_scale);
+      } else {
+        for (size_t d = 0; d < D; ++d) kp[d * bs + j] = to_cache<T>(kr[d]);
+        for (size_t d = 0; d < D; ++d) vp[d] = to_cache<T>(vr[d]);
+      }
     }
   }
 }
 
 void kv_write_impl(const float* k, const float* v, size_t ld, const int32_t* slots, size_t r0,
                    size_t r1, void* kv, const KvLayout& L) {
-  if (L.bf16) kv_write_typed(k, v, ld, slots, r0, r1, static_cast<uint16_t*>(kv), L);
+  if (L.fp8 == KvFp8::E4m3) kv_write_typed(k, v, ld, slots, r0, r1, static_cast<KvE4m3*>(kv), L);
+  else if (L.fp8 == KvFp8::E5m2) kv_write_typed(k, v, ld, slots, r0, r1, static_cast<KvE5m2*>(kv), L);
+  else if (L.bf16) kv_write_typed(k, v, ld, slots, r0, r1, static_cast<uint16_t*>(kv), L);
   else kv_write_typed(k, v, ld, slots, r0, r1, static_cast<float*>(kv), L);
 }
 
@@ -439,7 +471,48 @@ inline void attend_page(const float* q, const T* kp, const T* vp, size_t n, size
 
 template <typename T>
 TROUPE_INLINE F16x load16(const T* p) {
-  if constexpr (sizeof(T) == 2) {
+  if constexpr (kFp8Cache<T>) {
+#if defined(__F16C__) && (defined(__AVX512F__) || defined(__AVX2__))
+    // Through fp16 (F16C; exact): e5m2 is the top byte of an fp16; an e4m3 code sign-extended
+    // to 16 bits and shifted left 7 is the fp16 of value * 2^-8 once bit 14 (a sign copy) is
+    // cleared (subnormals land on fp16 subnormals), and * 256 is exact.
+    constexpr bool e4 = std::is_same_v<T, KvE4m3>;
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m256i h = e4 ? _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), _mm256_set1_epi16(static_cast<short>(0xbfff)))
+                         : _mm256_slli_epi16(_mm256_cvtepu8_epi16(b), 8);
+#if defined(__AVX512F__)
+    __m512 v = _mm512_cvtph_ps(h);
+    if constexpr (e4) v = _mm512_mul_ps(v, _mm512_set1_ps(256.0f));
+    F16x f;
+    std::memcpy(&f, &v, sizeof f);
+#else
+    __m256 lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h)), hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+    if constexpr (e4) lo = _mm256_mul_ps(lo, _mm256_set1_ps(256.0f)), hi = _mm256_mul_ps(hi, _mm256_set1_ps(256.0f));
+    F16x f;
+    std::memcpy(&f, &lo, sizeof lo);
+    std::memcpy(reinterpret_cast<char*>(&f) + sizeof lo, &hi, sizeof hi);
+#endif
+    return f;
+#else
+    // 16 codes -> fp32 in lanes, the same values as the table (from_cache): a normal code's
+    // exponent and mantissa bits shifted into place with the bias difference added
+    // (e4m3: 120, e5m2: 112); a subnormal (exponent 0) is its mantissa times 2^-9 / 2^-16
+    // (an exact int -> float conversion); the sign bit moved to bit 31.
+    U8x16 b;
+    std::memcpy(&b, p, sizeof b);
+    const U32x16 c = __builtin_convertvector(b, U32x16);
+    const U32x16 mag = c & 0x7fu;
+    constexpr bool e4 = std::is_same_v<T, KvE4m3>;
+    const U32x16 normal = (mag << (e4 ? 20 : 21)) + ((e4 ? 120u : 112u) << 23);
+    const F16x sub = __builtin_convertvector(mag, F16x) * (e4 ? 1.0f / 512.0f : 1.0f / 65536.0f);
+    U32x16 subbits;
+    std::memcpy(&subbits, &sub, sizeof subbits);
+    const U32x16 bits = (mag >= (e4 ? 8u : 4u) ? normal : subbits) | ((c & 0x80u) << 24);
+    F16x f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+#endif
+  } else if constexpr (sizeof(T) == 2) {
     U16x16 h;
     std::memcpy(&h, p, sizeof h);
     const U32x16 w = __builtin_convertvector(h, U32x16) << 16;
@@ -489,9 +562,9 @@ inline void attend_tile_page(const float* const* qp, const size_t* n, const T* k
   for (size_t j = 0; j < bs; ++j)
     for (size_t i = 0; i < Q; ++i) l[i] = l[i] + S[i][j];
   constexpr size_t kV = kD / 16;
-  // The page's V widened to fp32 once for the whole tile (exact for bf16).
+  // The page's V widened to fp32 once for the whole tile (exact for bf16 and FP8 codes).
   alignas(64) float vf[kMaxBlockSize * kD];
-  if constexpr (sizeof(T) == 2) {
+  if constexpr (sizeof(T) != 4) {
     size_t rows = 0;
     for (size_t i = 0; i < Q; ++i) rows = n[i] > rows ? n[i] : rows;
     for (size_t e = 0; e < rows * kD; e += 16) {
@@ -499,7 +572,7 @@ inline void attend_tile_page(const float* const* qp, const size_t* n, const T* k
       std::memcpy(vf + e, &v, sizeof v);
     }
   }
-  const float* vsrc = sizeof(T) == 2 ? vf : reinterpret_cast<const float*>(vp);
+  const float* vsrc = sizeof(T) != 4 ? vf : reinterpret_cast<const float*>(vp);
   for (size_t i = 0; i < Q; ++i) {
     if (n[i] == 0) continue;
     m[i] = m_new[i];
@@ -583,6 +656,9 @@ void attention_typed(const AttentionArgs& a, const AttentionTask* tasks, size_t 
         }
         for (size_t i = 0; i < slots; ++i)
           for (size_t d = 0; d < D; ++d) op[i][d] = acc[i][d] / l[i];
+        if (a.v_scale != 1.0f)  // FP8 cache: V codes were value / v_scale
+          for (size_t i = 0; i < slots; ++i)
+            for (size_t d = 0; d < D; ++d) op[i][d] = op[i][d] * a.v_scale;
       }
     }
   }
@@ -598,7 +674,9 @@ void attention_dispatch(const AttentionArgs& a, const AttentionTask* tasks, size
 }
 
 void attention_impl(const AttentionArgs& a, const AttentionTask* tasks, size_t t0, size_t t1) {
-  if (a.layout.bf16) attention_dispatch<uint16_t>(a, tasks, t0, t1);
+  if (a.layout.fp8 == KvFp8::E4m3) attention_dispatch<KvE4m3>(a, tasks, t0, t1);
+  else if (a.layout.fp8 == KvFp8::E5m2) attention_dispatch<KvE5m2>(a, tasks, t0, t1);
+  else if (a.layout.bf16) attention_dispatch<uint16_t>(a, tasks, t0, t1);
   else attention_dispatch<float>(a, tasks, t0, t1);
 }
 

@@ -113,7 +113,7 @@ void Model::gather_logits(const void* input, size_t rows, float* out) {
   fill_neg_zero(out, rows * V);
   counters_.gemm_calls.fetch_add(1, std::memory_order_relaxed);
   counters_.weight_bytes_read.fetch_add(Vl * H * (shape_.bf16 ? 2 : 4), std::memory_order_relaxed);
-  gemm_parallel(pool_, *k_, shape_.bf16, w_.lm_head, input, out + v0, rows, Vl, H, V, 1, NoEpilogue{});
+  gemm_parallel(pool_, *k_, shape_.bf16, w_.lm_head.w, input, out + v0, rows, Vl, H, V, 1, NoEpilogue{});
   all_reduce(out, rows * V, 1);
 }
 

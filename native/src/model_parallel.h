@@ -46,7 +46,7 @@
 
 namespace troupe {
 
-constexpr size_t kRowSegments = 8;  // K segments of o_proj and down_proj (gemm_impl.h)
+constexpr size_t kRowSegments = 8;  // K segments of o_proj and down_proj (gemm_impl.h); FP8 weights are prepacked on this grid
 
 struct RankShard {
   size_t tp_size = 1, tp_rank = 0;
