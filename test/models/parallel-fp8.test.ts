@@ -4,7 +4,8 @@
 // rank's linears resident as FP8 and about 1/tp of its stage's weights.
 // Formats: FBGEMM "all" (every linear and the lm head, vocab-parallel),
 // FBGEMM "meta" (MLPs of the middle layers), online --quantization fp8 and
-// compressed-tensors per-tensor with static input scales.
+// compressed-tensors per-tensor with static input scales; tiny, and tiny
+// widened so that the row-parallel segments hold whole prepacked chunks.
 import test from 'ava';
 import type { ModelOptions } from '../../models/options.js';
 import { quantizeCheckpoint } from '../../models/quantization/quantize.js';
@@ -19,16 +20,26 @@ interface Variant {
   layouts: [number, number][];
 }
 
-const quantized = (scheme: 'all' | 'meta', layers?: number) => () => {
+/**
+ * tiny with o_proj / down_proj segments wider than the FP8 kernels' 64-code chunk
+ * (8 heads of 72: segments of 72 columns; intermediate 800: segments of 100), so
+ * that per-segment prepacking (model_binding.cc) reorders codes; tiny's segments
+ * (4 and 12 columns) are all tail.
+ */
+const WIDE = { layers: 2, shape: { hiddenSize: 64, numHeads: 8, numKvHeads: 4, headDim: 72, intermediateSize: 800 } };
+
+const quantized = (scheme: 'all' | 'meta', extra: Parameters<typeof generatedModel>[3] = {}) => () => {
   const dir = tempDir(`fp8-${scheme}-par`);
-  quantizeCheckpoint(generatedModel('tiny', 1, 'bf16', layers ? { layers } : {}), dir, scheme);
+  quantizeCheckpoint(generatedModel('tiny', 1, 'bf16', extra), dir, scheme);
   return dir;
 };
 
 const VARIANTS: Variant[] = [
   { name: 'FBGEMM all', dir: quantized('all'), options: { dtype: 'bfloat16' }, layouts: [[2, 1], [1, 2], [2, 2], [4, 1]] },
-  { name: 'FBGEMM meta (4 layers)', dir: quantized('meta', 4), options: { dtype: 'bfloat16' }, layouts: [[2, 1], [1, 2], [2, 2]] },
+  { name: 'FBGEMM all, wide segments', dir: quantized('all', WIDE), options: { dtype: 'bfloat16' }, layouts: [[2, 1], [2, 2], [4, 1]] },
+  { name: 'FBGEMM meta (4 layers)', dir: quantized('meta', { layers: 4 }), options: { dtype: 'bfloat16' }, layouts: [[2, 1], [1, 2], [2, 2]] },
   { name: 'online fp8', dir: () => generatedModel('tiny'), options: { dtype: 'bfloat16', quantization: 'fp8' }, layouts: [[2, 1], [1, 2], [2, 2]] },
+  { name: 'online fp8, wide segments', dir: () => generatedModel('tiny', 1, 'bf16', WIDE), options: { dtype: 'bfloat16', quantization: 'fp8' }, layouts: [[2, 1]] },
   {
     name: 'compressed-tensors static per-tensor',
     dir: () => writeFp8Checkpoint(generatedModel('tiny'), { quantizationConfig: compressedTensorsConfig('tensor', false, ['lm_head']), quantized: (m) => m !== 'lm_head', weightScale: 'tensor', inputScale: 0.02 }),
