@@ -8,6 +8,7 @@
 // widened so that the row-parallel segments hold whole prepacked chunks.
 import test from 'ava';
 import type { ModelOptions } from '../../models/options.js';
+import { loadNative } from '../../native/index.js';
 import { quantizeCheckpoint } from '../../models/quantization/quantize.js';
 import { compressedTensorsConfig, writeFp8Checkpoint } from './fp8-checkpoints.js';
 import { generatedModel, tempDir } from './helpers.js';
@@ -46,6 +47,9 @@ const VARIANTS: Variant[] = [
     options: { dtype: 'bfloat16' },
     layouts: [[2, 1]],
   },
+  // The other FP8 kernels this CPU runs (each ISA against its own single rank).
+  ...loadNative().availableIsas().filter((isa) => isa !== loadNative().selectedIsa()).map((isa): Variant => (
+    { name: `FBGEMM all, wide segments, ${isa}`, dir: quantized('all', WIDE), options: { dtype: 'bfloat16', isa }, layouts: [[2, 1]] })),
 ];
 
 const KINDS = ['qkv', 'o', 'gateUp', 'down'] as const;
