@@ -49,6 +49,8 @@ export interface GenerateOptions {
   layers?: number;
   /** Shard the weights when they exceed this many bytes (default 5 GB, as HF). */
   maxShardBytes?: number;
+  /** The preset's dimensions changed (tests that need other shapes than the presets'). */
+  shape?: Partial<Pick<ModelPreset, 'hiddenSize' | 'numHeads' | 'numKvHeads' | 'headDim' | 'intermediateSize' | 'tieWordEmbeddings'>>;
 }
 
 export interface GeneratedModel {
@@ -228,7 +230,7 @@ function writeShard(path: string, tensors: TensorPlan[], seed: number, dtype: Ge
 }
 
 export function generateModel(options: GenerateOptions): GeneratedModel {
-  const preset = getPreset(options.preset);
+  const preset = { ...getPreset(options.preset), ...options.shape };
   const dtype = options.dtype ?? 'bf16';
   if (!(dtype in DTYPE_INFO)) throw new RangeError(`unknown dtype '${dtype}' (expected bf16, fp16, fp32)`);
   const layers = options.layers ?? preset.numLayers;

@@ -72,9 +72,7 @@ export class LlamaModel {
     const fp8 = resolveFp8Source(ckpt, options.quantization);
     if (fp8.kind !== 'none' && options.dtype !== 'bfloat16')
       throw new ModelOptionError('--dtype', `FP8 weights (${fp8.kind === 'online' ? '--quantization fp8' : fp8.scheme.method}) run in bfloat16 mode, not ${options.dtype}`);
-    if (fp8.kind !== 'none' && parallel)
-      throw new ModelOptionError('--quantization', 'FP8 weights are not supported with tensor or pipeline parallelism yet: serve the FP8 model on one rank, or a bf16 checkpoint across ranks');
-    this.weights = parallel ? loadShardWeights(ckpt, options.dtype, native, parallel.shard) : loadWeights(ckpt, options.dtype, native, options.weightMemory, fp8);
+    this.weights = parallel ? loadShardWeights(ckpt, options.dtype, native, parallel.shard, fp8) : loadWeights(ckpt, options.dtype, native, options.weightMemory, fp8);
     const sh = parallel?.shard;
     const n = (r: [number, number] | undefined, whole: number) => (r ? r[1] - r[0] : whole);
     this.residentWeightBytes = this.weights.residentBytes;

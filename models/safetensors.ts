@@ -166,3 +166,42 @@ export function readTensorInto(entry: TensorEntry, dst: Uint16Array | Float32Arr
     closeSync(fd);
   }
 }
+
+/**
+ * Reads the raw bytes of a 1-byte-element tensor (F8_E4M3 codes), or a slice
+ * of its rows / columns, into dst at byte dstOffset, as stored. Returns the
+ * number of elements written.
+ */
+export function readBytesInto(entry: TensorEntry, dst: Uint8Array, dstOffset = 0, slice: TensorSlice = {}): number {
+  if (DTYPE_BYTES[entry.dtype] !== 1)
+    throw new ModelLoadError(entry.file, `readBytesInto reads 1-byte elements, not ${entry.dtype}`, { tensor: entry.name });
+  const rowsTotal = entry.shape[0] ?? 1;
+  const cols = entry.shape.length >= 2 ? elementCount(entry.shape.slice(1)) : 1;
+  const [r0, r1] = slice.rows ?? [0, rowsTotal];
+  const [c0, c1] = slice.cols ?? [0, cols];
+  if (!(0 <= r0 && r0 <= r1 && r1 <= rowsTotal && 0 <= c0 && c0 <= c1 && c1 <= cols))
+    throw new ModelLoadError(entry.file, `slice rows [${r0}, ${r1}) cols [${c0}, ${c1}) is outside shape [${entry.shape.join(', ')}]`, { tensor: entry.name });
+  const width = c1 - c0;
+  const count = (r1 - r0) * width;
+  if (dstOffset + count > dst.length)
+    throw new ModelLoadError(entry.file, `destination holds ${dst.length - dstOffset} bytes, the tensor needs ${count}`, { tensor: entry.name });
+  const fd = openSync(entry.file, 'r');
+  try {
+    if (width === cols) {
+      readExactly(fd, dst.subarray(dstOffset, dstOffset + count), entry.begin + r0 * cols, entry.file, `tensor ${entry.name}`);
+      return count;
+    }
+    // Whole rows in chunks, then the wanted columns of each.
+    const rowsPerChunk = Math.max(1, Math.floor(READ_CHUNK / cols));
+    const stage = new Uint8Array(Math.min(r1 - r0, rowsPerChunk) * cols);
+    for (let r = r0; r < r1; r += rowsPerChunk) {
+      const nr = Math.min(rowsPerChunk, r1 - r);
+      const buf = stage.subarray(0, nr * cols);
+      readExactly(fd, buf, entry.begin + r * cols, entry.file, `tensor ${entry.name}`);
+      for (let i = 0; i < nr; i++) dst.set(buf.subarray(i * cols + c0, i * cols + c1), dstOffset + (r - r0 + i) * width);
+    }
+    return count;
+  } finally {
+    closeSync(fd);
+  }
+}

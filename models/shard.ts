@@ -10,11 +10,17 @@
 //   embed / lm_head    [V, H]           rows of its vocab slice (first / last stage only)
 //   norms              [H]              whole
 // Layers: only [first, last) of the rank's pipeline stage.
+//
+// FP8 linears (quantization/fp8-weights.ts) take the same slices of their
+// e4m3 codes: rows with their per-channel scales for q/k/v, gate/up and the
+// lm head; columns, segment-major, for o / down, whose scales (one per output
+// row) every rank holds whole.
 import type { NativeAddon } from '../native/index.js';
-import type { NativeModelDesc } from '../native/model-raw.js';
+import type { NativeLinear, NativeModelDesc } from '../native/model-raw.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { LlamaConfig } from './config.js';
 import type { ModelDtype } from './options.js';
+import { loadFp8Linear, type Fp8Source, type LinearPart } from './quantization/fp8-weights.js';
 import { readTensorInto, type TensorEntry } from './safetensors.js';
 import type { LoadedWeights, WeightArray } from './weights.js';
 
@@ -82,6 +88,10 @@ class Arena {
     this.residentBytes += elements * 4;
     return new Float32Array(this.native.model.allocAligned(elements * 4));
   }
+  bytes(n: number): ArrayBuffer {
+    this.residentBytes += n;
+    return this.native.model.allocAligned(n);
+  }
 }
 
 const width = ([a, b]: Range) => b - a;
@@ -95,27 +105,37 @@ function rows(arena: Arena, parts: [TensorEntry, Range][]): WeightArray {
   return out;
 }
 
+/** How a rank stores its k local columns of a row-parallel matrix: one block at tp 1, its segments otherwise ([begin, end) local). */
+function localSegments(s: ModelShard, k: number): Range[] {
+  if (s.tpSize === 1) return [[0, k]];
+  return Array.from({ length: ROW_SEGMENTS / s.tpSize }, (_, j) => localSegment(s.tpSize, s.tpRank, k, j));
+}
+
 /** Columns `cols` of a row-parallel [N, K] matrix: as they are at tp 1, segment by segment otherwise. */
 function rowParallel(arena: Arena, entry: TensorEntry, cols: Range, s: ModelShard): WeightArray {
-  const N = entry.shape[0]!, k = width(cols);
-  const out = arena.matrix(N * k);
-  if (s.tpSize === 1) {
-    readTensorInto(entry, out, 0, { cols });
-    return out;
-  }
-  for (let j = 0; j < ROW_SEGMENTS / s.tpSize; j++) {
-    const [b, e] = localSegment(s.tpSize, s.tpRank, k, j);
-    readTensorInto(entry, out, N * b, { cols: [cols[0] + b, cols[0] + e] });
-  }
+  const N = entry.shape[0]!;
+  const out = arena.matrix(N * width(cols));
+  for (const [b, e] of localSegments(s, width(cols))) readTensorInto(entry, out, N * b, { cols: [cols[0] + b, cols[0] + e] });
   return out;
 }
 
-/** Reads only this shard's slices (see the table above) into aligned anonymous memory. */
-export function loadShardWeights(ckpt: Checkpoint, dtype: ModelDtype, native: NativeAddon, s: ModelShard): LoadedWeights {
+/**
+ * Reads only this shard's slices (see the table above) into aligned anonymous
+ * memory; linears FP8 where `fp8` says so (as weights.ts: the lm head only when
+ * the checkpoint stores it FP8).
+ */
+export function loadShardWeights(ckpt: Checkpoint, dtype: ModelDtype, native: NativeAddon, s: ModelShard, fp8: Fp8Source = { kind: 'none' }): LoadedWeights {
   const c = ckpt.config;
   validateShard(s, c);
   const H = c.hiddenSize, D = c.headDim, I = c.intermediateSize, V = c.vocabSize;
   const arena = new Arena(native, dtype);
+  /** A column-parallel linear: these rows of its parts, fused. */
+  const columnParallel = (parts: (LinearPart & { rows: Range })[]): NativeLinear =>
+    loadFp8Linear(ckpt, fp8, parts, arena, native) ?? rows(arena, parts.map((p): [TensorEntry, Range] => [ckpt.tensor(`${p.module}.weight`, p.shape), p.rows]));
+  /** A row-parallel linear: columns `cols`, stored as localSegments says. */
+  const rowParallelLinear = (module: string, shape: [number, number], cols: Range): NativeLinear =>
+    loadFp8Linear(ckpt, fp8, [{ module, shape }], arena, native, { cols, segments: localSegments(s, width(cols)) }) ??
+    rowParallel(arena, ckpt.tensor(`${module}.weight`, shape), cols, s);
   const norm = (name: string): Float32Array => {
     const v = arena.vector(H);
     readTensorInto(ckpt.tensor(name, [H]), v);
@@ -124,10 +144,11 @@ export function loadShardWeights(ckpt: Checkpoint, dtype: ModelDtype, native: Na
   const empty = dtype === 'bfloat16' ? new Uint16Array(0) : new Float32Array(0);
   const embedEntry = ckpt.tensor('model.embed_tokens.weight', [V, H]);
   const embed = s.embeds ? rows(arena, [[embedEntry, s.vocab]]) : empty;
-  let lmHead: WeightArray = empty;
+  let lmHead: NativeLinear = empty;
   if (s.lmHead) {
     if (c.tieWordEmbeddings) lmHead = s.embeds ? embed : rows(arena, [[embedEntry, s.vocab]]);
-    else lmHead = rows(arena, [[ckpt.tensor('lm_head.weight', [V, H]), s.vocab]]);
+    else if (fp8.kind === 'online') lmHead = rows(arena, [[ckpt.tensor('lm_head.weight', [V, H]), s.vocab]]);
+    else lmHead = columnParallel([{ module: 'lm_head', shape: [V, H], rows: s.vocab }]);
   }
   const qRows: Range = [s.heads[0] * D, s.heads[1] * D];
   const kvRows: Range = [s.kvHeads[0] * D, s.kvHeads[1] * D];
@@ -136,15 +157,15 @@ export function loadShardWeights(ckpt: Checkpoint, dtype: ModelDtype, native: Na
     const p = `model.layers.${l}.`;
     layerWeights.push({
       inputNorm: norm(`${p}input_layernorm.weight`),
-      qkv: rows(arena, [
-        [ckpt.tensor(`${p}self_attn.q_proj.weight`, [c.numHeads * D, H]), qRows],
-        [ckpt.tensor(`${p}self_attn.k_proj.weight`, [c.numKvHeads * D, H]), kvRows],
-        [ckpt.tensor(`${p}self_attn.v_proj.weight`, [c.numKvHeads * D, H]), kvRows],
+      qkv: columnParallel([
+        { module: `${p}self_attn.q_proj`, shape: [c.numHeads * D, H], rows: qRows },
+        { module: `${p}self_attn.k_proj`, shape: [c.numKvHeads * D, H], rows: kvRows },
+        { module: `${p}self_attn.v_proj`, shape: [c.numKvHeads * D, H], rows: kvRows },
       ]),
-      o: rowParallel(arena, ckpt.tensor(`${p}self_attn.o_proj.weight`, [H, c.numHeads * D]), qRows, s),
+      o: rowParallelLinear(`${p}self_attn.o_proj`, [H, c.numHeads * D], qRows),
       postNorm: norm(`${p}post_attention_layernorm.weight`),
-      gateUp: rows(arena, [[ckpt.tensor(`${p}mlp.gate_proj.weight`, [I, H]), s.ffn], [ckpt.tensor(`${p}mlp.up_proj.weight`, [I, H]), s.ffn]]),
-      down: rowParallel(arena, ckpt.tensor(`${p}mlp.down_proj.weight`, [H, I]), s.ffn, s),
+      gateUp: columnParallel([{ module: `${p}mlp.gate_proj`, shape: [I, H], rows: s.ffn }, { module: `${p}mlp.up_proj`, shape: [I, H], rows: s.ffn }]),
+      down: rowParallelLinear(`${p}mlp.down_proj`, [H, I], s.ffn),
     });
   }
   const finalNorm = norm('model.norm.weight');

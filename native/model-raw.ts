@@ -150,10 +150,10 @@ export interface NativeModelStats {
   /** Tensor-group all-reduces this model's steps made, and their bytes. */
   allReduces: number;
   allReduceBytes: number;
-  /** Bytes of every linear's weight matrix as resident (lm head included; FP8: 1 per weight). */
+  /** Bytes of every linear's weight matrix this rank holds (its lm head rows included; FP8: 1 per weight). */
   linearWeightBytes: number;
-  /** Weight dtype of each linear as the kernels read it, per layer, and of the lm head. */
-  linearDtypes: { qkv: LinearDtype[]; o: LinearDtype[]; gateUp: LinearDtype[]; down: LinearDtype[]; lmHead: LinearDtype };
+  /** Weight dtype of each linear as the kernels read it, per layer, and of the lm head ('none' before the last pipeline stage). */
+  linearDtypes: { qkv: LinearDtype[]; o: LinearDtype[]; gateUp: LinearDtype[]; down: LinearDtype[]; lmHead: LinearDtype | 'none' };
   /** The FP8 GEMM in use (e.g. 'avx512bf16-vbmi'), null when no linear is FP8. */
   fp8Kernel: string | null;
 }

@@ -20,7 +20,6 @@
 import { nanoid } from 'nanoid';
 import { lastValueFrom, Observable, toArray } from 'rxjs';
 import { Checkpoint } from '../../models/checkpoint.js';
-import { ModelOptionError } from '../../models/errors.js';
 import { resolveFp8Source } from '../../models/quantization/fp8-weights.js';
 import { DEFAULT_BLOCK_SIZE, resolveDtype, resolveKvCacheDtype, validateCpuOffload, type ModelOptions } from '../../models/options.js';
 import { resolveSeed } from '../../models/sampling.js';
@@ -162,8 +161,8 @@ export class Troupe {
     // Several ranks: the plan is checked (hardware, model) before anything starts.
     const parallel = { ...options.parallel, ...(options.rankPlacement === 'process' ? { placement: 'process' as const } : {}) };
     const topology = topologyOf(parallel, options.kvCacheMemory);
-    if (topology && resolveFp8Source(checkpoint, options.quantization).kind !== 'none')
-      throw new ModelOptionError('--quantization', 'FP8 weights are not supported with tensor or pipeline parallelism yet: serve the FP8 model on one rank, or a bf16 checkpoint across ranks');
+    // --quantization against the checkpoint, before any rank starts (FP8 shards like bf16: models/shard.ts).
+    if (topology) resolveFp8Source(checkpoint, options.quantization);
     const group: RankGroupSpec | undefined = topology
       ? rankGroupSpec(planRanks(topology, options.model, dtype, typeof parallel.topology === 'string' ? parallel.topology : 'topology'), config, {
         model: options.model, modelOptions, ...(options.faults ? { faults: options.faults } : {}),

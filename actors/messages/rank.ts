@@ -1,5 +1,6 @@
 // Messages a rank receives.
 import type { SamplingParams } from '../../models/sampling.js';
+import type { NativeModelStats } from '../../native/model-raw.js';
 import type { ActorRef } from '../../runtime/index.js';
 
 /** One request's share of a step, as the rank runs it (see models/batch.ts for the flat layout it becomes). */
@@ -45,6 +46,8 @@ export interface RankInfo {
   tpRank: number;
   /** Tensor-group all-reduces the native steps made. */
   allReduces: number;
+  /** Weight dtype of each linear this rank holds (per layer of its stage; lmHead 'none' before the last stage). */
+  linearDtypes: NativeModelStats['linearDtypes'];
   /** Point-to-point hand-offs of the residual stream: received from the previous stage, sent to the next. */
   hiddenReceived: number;
   hiddenSent: number;

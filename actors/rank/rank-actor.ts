@@ -100,7 +100,7 @@ export class RankActor extends Actor<RankMessage> {
         const stats = this.model.stats();
         message.replyTo.tell({
           pid: process.pid, threadId, residentWeightBytes: this.model.residentWeightBytes, kvCacheBytes: this.model.kvCache.bytes, steps: stats.steps,
-          stage: this.options.parallel?.stage ?? 0, tpRank: this.options.parallel?.shard.tpRank ?? 0, allReduces: stats.allReduces,
+          stage: this.options.parallel?.stage ?? 0, tpRank: this.options.parallel?.shard.tpRank ?? 0, allReduces: stats.allReduces, linearDtypes: stats.linearDtypes,
           hiddenReceived: this.hiddenReceived, hiddenSent: this.hiddenSent,
         });
         return;

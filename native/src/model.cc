@@ -59,7 +59,6 @@ Model::Model(const ModelShape& shape, ModelWeights weights, const KvLayout& kv, 
   if (fp8) f8_ = w_.fp8 != nullptr ? w_.fp8 : troupe::fp8_kernels(isa);
   if (shard_.parallel()) {
     if (!shard_.group) throw std::invalid_argument("a tensor-parallel rank needs its group");
-    if (fp8) throw std::invalid_argument("FP8 linears are not supported in a tensor-parallel rank yet");
     const size_t need = std::max(shape_.vocab, kRowSegments * shape_.hidden) * sizeof(float);
     if (shard_.group->descriptor().capacity < need)
       throw std::invalid_argument("the tensor group's all-reduce capacity is " +
@@ -145,17 +144,6 @@ std::string Model::validate(const StepInput& in) const {
   return "";
 }
 
-template <typename F>
-void Model::parallel_rows(size_t rows, size_t grain, F fn) {
-  if (grain == 0) grain = 1;
-  const size_t tasks = (rows + grain - 1) / grain;
-  if (tasks <= 1) {
-    if (rows > 0) fn(size_t{0}, rows);
-    return;
-  }
-  pool_.parallel_for(tasks, [&](size_t t) { fn(t * grain, std::min(rows, (t + 1) * grain)); });
-}
-
 // This step's regions of the arena. Activations are fp32 row-major [T, cols];
 // xb / actb are the bf16 GEMM inputs of bfloat16 mode.
 struct Model::Buffers {
@@ -187,6 +175,7 @@ struct Model::Buffers {
   uint8_t* seg_in;   // [segments][T][k_j] row-parallel GEMM input, by segment
   float* partials;   // [local segments, chunk rows, H] row-parallel partial sums
   float* gathered;   // [tp logit rows, V] full logits gathered from the group
+  float* amax;       // [tp, T] the ranks' row absmax of an FP8 row-parallel input (row_linear_input)
 };
 
 size_t Model::scratch_bytes(const StepSizes& z) const {
@@ -212,7 +201,8 @@ size_t Model::parallel_scratch_bytes(const StepSizes& z) const {
   const size_t T = z.tokens, elem = s.bf16 ? 2 : 4;
   return ScratchArena::bytes_for(T * std::max(s.q_cols(), s.intermediate), elem) +
          ScratchArena::bytes_for(shard_.local_segments() * tp_chunk_rows(T) * s.hidden, 4) +
-         ScratchArena::bytes_for(std::min(z.logit_rows, tp_logit_rows()) * s.vocab, 4);
+         ScratchArena::bytes_for(std::min(z.logit_rows, tp_logit_rows()) * s.vocab, 4) +
+         ScratchArena::bytes_for(shard_.tp_size * T, 4);
 }
 
 LinearInput Model::linear_input(const Linear& lin, const float* x, uint16_t* xb, float* xs, size_t M, size_t K) {
@@ -248,10 +238,6 @@ void Model::layer(size_t l, float* x, size_t T, const StepInput& in, const Buffe
   const size_t H = s.hidden, D = s.head_dim, QKV = s.qkv_cols(), QC = s.q_cols(), KC = s.kv_cols(),
                I = s.intermediate;
   const size_t row_grain = std::max<size_t>(1, 8192 / H);
-  auto residual_add = [&](size_t n0, size_t n1) {  // x += tmp, columns [n0, n1) of every row
-    for (size_t r = 0; r < T; ++r)
-      for (size_t n = n0; n < n1; ++n) x[r * H + n] = x[r * H + n] + b.tmp[r * H + n];
-  };
 
   // Attention block.
   parallel_rows(T, row_grain, [&](size_t r0, size_t r1) { k_->rms_norm(x, lw.input_norm, b.xn, r0, r1, H, s.rms_eps); });
@@ -280,10 +266,7 @@ void Model::layer(size_t l, float* x, size_t T, const StepInput& in, const Buffe
     a.v_scale = lkv.v_scale;
   }
   pool_.parallel_for(tasks.size(), [&](size_t t) { k_->attention(a, tasks.data(), t, t + 1); });
-  if (shard_.parallel())  // bf16 / fp32 linears only (checked at construction)
-    row_parallel(lw.o.w, linear_input(lw.o, b.attn, b.xb, b.xs, T, QC).x, T, QC, x, b.seg_in, b.partials);
-  else
-    gemm(lw.o, linear_input(lw.o, b.attn, b.xb, b.xs, T, QC), b.tmp, T, H, QC, kRowSegments, residual_add);
+  add_row_linear(lw.o, row_linear_input(lw.o, b.attn, b.xb, b.xs, T, QC, b.amax), T, QC, x, b);
 
   // MLP block: gate and up columns [n0, n1) are computed by the same tile, then
   // SiLU-and-mul of those columns while they are in cache (bf16 mode: rounded
@@ -302,11 +285,17 @@ void Model::layer(size_t l, float* x, size_t T, const StepInput& in, const Buffe
       k_->silu_mul(b.gu, I, 0, T, n0, n1, bf16_act ? nullptr : b.act, bf16_act ? b.actb : nullptr);
     });
   }
-  const LinearInput down_in = bf16_act ? LinearInput{b.actb, nullptr} : linear_input(lw.down, b.act, b.actb, b.xs, T, I);
-  if (shard_.parallel())
-    row_parallel(lw.down.w, down_in.x, T, I, x, b.seg_in, b.partials);
-  else
-    gemm(lw.down, down_in, b.tmp, T, H, I, kRowSegments, residual_add);
+  const LinearInput down_in = bf16_act ? LinearInput{b.actb, nullptr} : row_linear_input(lw.down, b.act, b.actb, b.xs, T, I, b.amax);
+  add_row_linear(lw.down, down_in, T, I, x, b);
+}
+
+void Model::add_row_linear(const Linear& lin, LinearInput input, size_t T, size_t K, float* x, const Buffers& b) {
+  if (shard_.parallel()) return row_parallel(lin, input, T, K, x, b.seg_in, b.partials);
+  const size_t H = shape_.hidden;
+  gemm(lin, input, b.tmp, T, H, K, kRowSegments, [&](size_t n0, size_t n1) {  // x += tmp, columns [n0, n1) of every row
+    for (size_t r = 0; r < T; ++r)
+      for (size_t n = n0; n < n1; ++n) x[r * H + n] = x[r * H + n] + b.tmp[r * H + n];
+  });
 }
 
 StepOutput Model::step(const StepInput& in) {
@@ -361,6 +350,7 @@ StepOutput Model::step(const StepInput& in) {
     b.seg_in = arena_.take<uint8_t>(T * std::max(s.q_cols(), s.intermediate) * (s.bf16 ? 2 : 4));
     b.partials = arena_.take<float>(shard_.local_segments() * tp_chunk_rows(T) * H);
     b.gathered = arena_.take<float>(std::min(z.logit_rows, tp_logit_rows()) * s.vocab);
+    b.amax = arena_.take<float>(shard_.tp_size * T);
   }
   counters_.peak_scratch_bytes.store(arena_.high_water(), std::memory_order_relaxed);
 
@@ -461,7 +451,7 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, c
     k_->rms_norm(b.lxn, w_.final_norm, b.lxn, 0, rc, H, s.rms_eps);
     const LinearInput input = linear_input(w_.lm_head, b.lxn, b.lxb, b.lxs, rc, H);
     if (tp) {
-      gather_logits(input.x, rc, b.gathered);
+      gather_logits(input, rc, b.gathered);
       if (!sampler) continue;
     } else {
       counters_.gemm_calls.fetch_add(1, std::memory_order_relaxed);

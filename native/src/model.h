@@ -22,6 +22,7 @@
 // streaming log-sum-exp: never a [T, V] matrix.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -197,20 +198,36 @@ class Model {
   template <typename After>
   void gemm(const Linear& lin, LinearInput input, float* out, size_t M, size_t N, size_t K,
             size_t segments, After after);
+  // x += input W^T of a row-parallel linear (o_proj, down_proj; K summed in kRowSegments
+  // segments): one GEMM whose tiles add the residual (tp 1), or this rank's segments folded
+  // with its peers' (row_parallel). The forward code calls this whatever the layout.
+  void add_row_linear(const Linear& lin, LinearInput input, size_t T, size_t K, float* x, const Buffers& b);
   void layer(size_t l, float* x, size_t T, const StepInput& in, const Buffers& b,
              const std::vector<int32_t>& qstart, const std::vector<AttentionTask>& tasks);
   void logits_and_sampling(const float* x, size_t T, const StepInput& in, const Buffers& b,
                            StepOutput& out);
+  // fn(r0, r1) over [0, rows) in pieces of `grain` rows, on the pool (model.cc and model_parallel.cc).
   template <typename F>
-  void parallel_rows(size_t rows, size_t grain, F fn);
+  void parallel_rows(size_t rows, size_t grain, F fn) {
+    if (grain == 0) grain = 1;
+    const size_t tasks = (rows + grain - 1) / grain;
+    if (tasks <= 1) {
+      if (rows > 0) fn(size_t{0}, rows);
+      return;
+    }
+    pool_.parallel_for(tasks, [&](size_t t) { fn(t * grain, std::min(rows, (t + 1) * grain)); });
+  }
   // Tensor-parallel pieces (model_parallel.cc).
   size_t tp_chunk_rows(size_t T) const;  // rows per row-parallel all-reduce
   size_t tp_logit_rows() const;          // rows per gathered-logits all-reduce
   void all_reduce(float* data, size_t n, size_t segments);
-  void row_parallel(const void* w, const void* input, size_t T, size_t K, float* x, uint8_t* seg_in,
+  // linear_input for a row-parallel linear: under tp, FP8 dynamic scales from the whole row.
+  LinearInput row_linear_input(const Linear& lin, const float* x, uint16_t* xb, float* xs, size_t M, size_t K,
+                               float* gather);
+  void row_parallel(const Linear& lin, LinearInput input, size_t T, size_t K, float* x, uint8_t* seg_in,
                     float* partials);
   void embed_tokens(const StepInput& in, float* x);
-  void gather_logits(const void* input, size_t rows, float* out);
+  void gather_logits(LinearInput input, size_t rows, float* out);
 
   ModelShape shape_;
   ModelWeights w_;

@@ -82,9 +82,13 @@ const void* weight_arg(const PropReader& r, const char* name, bool bf16, size_t 
 // NaN codes are refused. When the FP8 kernel reads a prepacked layout the codes are
 // reordered in place, once: the object is marked {packed: layout} (a second model on
 // the same arrays reuses them; a different layout is refused). `segments`: the K
-// segments the model sums this linear in.
+// segments the model sums this linear in. `row_split`: for o / down, the rank's
+// shard; under tensor parallelism their codes are stored segment-major
+// (model_parallel.h), each of the rank's segments a [N, k_j] matrix that its
+// GEMM reads with one segment, so each is prepacked as such (the same chunk
+// grid, from the segment's first column, as tp 1's prepack of that segment).
 Linear linear_arg(const PropReader& r, const char* name, bool bf16, size_t N, size_t K, size_t segments,
-                  const Fp8Kernels* f8) {
+                  const Fp8Kernels* f8, const RankShard* row_split = nullptr) {
   Linear lin;
   const Napi::Value v = r.obj.Get(name);
   if (!v.IsObject() || v.IsTypedArray()) {
@@ -112,7 +116,14 @@ Linear linear_arg(const PropReader& r, const char* name, bool bf16, size_t N, si
         fr.fail_range("fp8 holds a NaN code (0x" + std::string(codes[i] == 0xff ? "ff" : "7f") + ") at row " + std::to_string(i / K) +
                       ", column " + std::to_string(i % K) + ": FP8 weights must be finite");
     if (f8 != nullptr && f8->prepack != nullptr) {
-      f8->prepack(codes, N, K, segments);
+      if (row_split != nullptr && row_split->parallel()) {
+        for (size_t j = 0; j < row_split->local_segments(); ++j) {
+          const SegmentRange sr = local_segment(*row_split, K, j);
+          f8->prepack(codes + N * sr.begin, N, sr.end - sr.begin, 1);
+        }
+      } else {
+        f8->prepack(codes, N, K, segments);
+      }
       fr.obj.Set("packed", f8->layout);
     }
   } else if (f8 == nullptr || f8->layout == nullptr || packed != f8->layout) {
@@ -225,10 +236,10 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
     LayerWeights lw;
     lw.input_norm = norm_arg(lr, "inputNorm", H);
     lw.qkv = linear_arg(lr, "qkv", s.bf16, s.qkv_cols(), H, 1, f8);
-    lw.o = linear_arg(lr, "o", s.bf16, H, s.q_cols(), kRowSegments, f8);
+    lw.o = linear_arg(lr, "o", s.bf16, H, s.q_cols(), kRowSegments, f8, &shard);
     lw.post_norm = norm_arg(lr, "postNorm", H);
     lw.gate_up = linear_arg(lr, "gateUp", s.bf16, 2 * s.intermediate, H, 1, f8);
-    lw.down = linear_arg(lr, "down", s.bf16, H, s.intermediate, kRowSegments, f8);
+    lw.down = linear_arg(lr, "down", s.bf16, H, s.intermediate, kRowSegments, f8, &shard);
     w.layers.push_back(lw);
   }
 

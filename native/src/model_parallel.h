@@ -27,6 +27,17 @@
 // in (rank, segment) order, left to right, starting from P_0: literally the
 // additions of the single rank. Then x = x + sum, as the single rank's epilogue.
 //
+// FP8 linears (fp8/gemm_fp8_impl.h) shard the same way: qkv / gate_up take
+// their rows of codes and of per-channel scales; o / down their K columns of
+// codes, segment-major, each segment prepacked as its own [H, k_g] matrix
+// with one segment (the chunk grid from the segment's first column, as tp 1),
+// with the whole per-output-row scales. Per segment the FP8 GEMM yields
+// fp32(P_g * fp32(s_x[m] * s_w[n])), exactly tp 1's term g, and the fold adds
+// the terms in tp 1's order. s_x must be tp 1's: a static input scale is; a
+// dynamic one comes from the absmax of the whole row, all ranks' columns,
+// exchanged before quantizing (Model::row_linear_input). qkv / gate_up /
+// lm head inputs are whole rows on every rank, quantized as at tp 1.
+//
 // Vocab-parallel embedding and lm head use a plain sum all-reduce over
 // vectors a rank fills with -0.0 outside its own rows / columns: -0.0 is the
 // exact identity of IEEE addition (-0 + v == v bit for bit, +0 and -0
@@ -46,7 +57,7 @@
 
 namespace troupe {
 
-constexpr size_t kRowSegments = 8;  // K segments of o_proj and down_proj (gemm_impl.h); FP8 weights are prepacked on this grid
+constexpr size_t kRowSegments = 8;  // K segments of o_proj and down_proj (gemm_impl.h); FP8 weights are prepacked on this grid (per rank: its own segments)
 
 struct RankShard {
   size_t tp_size = 1, tp_rank = 0;

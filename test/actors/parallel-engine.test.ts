@@ -145,5 +145,5 @@ test.serial('impossible topologies are refused before start with readable errors
   await t.throwsAsync(start({ parallel: { tensorParallelSize: 4, pipelineParallelSize: 2, allowOversubscription: true } }), { message: /8 ranks in threads of this process, and Node's libuv pool runs 4 native steps at once/ });
   await t.throwsAsync(start({ parallel: { tensorParallelSize: 2, allowOversubscription: true }, kvCacheMemory: '64TiB' }), { message: /need .* \(weights \+ KV\), it has/ });
   await t.throwsAsync(start({ parallel: { topology: { ...(await import('../../topology/load.js')).parseTopology('tensor_parallel_size: 2\nthreads_per_rank: 64') } } }), { message: /threads_per_rank = 128 compute threads, this machine has \d+ cores/ });
-  await t.throwsAsync(start({ parallel: { tensorParallelSize: 2 }, quantization: 'fp8' }), { message: /FP8 weights are not supported with tensor or pipeline parallelism yet/ });
+  await t.throwsAsync(start({ parallel: { tensorParallelSize: 2, allowOversubscription: true }, quantization: 'int4' }), { message: /--quantization: unknown method 'int4'/ });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SequenceResult, SequenceStep } from '../../models/batch.js';
-import { generateModel, type GeneratedDtype } from '../../models/generator.js';
+import { generateModel, type GeneratedDtype, type GenerateOptions } from '../../models/generator.js';
 import type { LlamaModel } from '../../models/llama.js';
 import { PageAllocator } from '../../models/pages.js';
 
@@ -42,7 +42,7 @@ export function tempDir(prefix: string): string {
 
 const generated = new Map<string, string>();
 /** A generated model directory (one per preset / seed / dtype / layers in this process). */
-export function generatedModel(preset: string, seed = 1, dtype: GeneratedDtype = 'bf16', extra: { layers?: number; maxShardBytes?: number } = {}): string {
+export function generatedModel(preset: string, seed = 1, dtype: GeneratedDtype = 'bf16', extra: Pick<GenerateOptions, 'layers' | 'maxShardBytes' | 'shape'> = {}): string {
   const key = JSON.stringify([preset, seed, dtype, extra]);
   let dir = generated.get(key);
   if (!dir) {

@@ -147,7 +147,9 @@ void set_linear_stats(Napi::Env env, Napi::Object o, const Model& m) {
   const ModelShape& s = m.shape();
   const ModelWeights& w = m.weights();
   const size_t H = s.hidden, I = s.intermediate;
-  double bytes = static_cast<double>(s.vocab * H * w.lm_head.elem_bytes());
+  // The lm head this rank holds: its vocab rows, none before the last pipeline stage.
+  const bool head = m.shard().lm_head;
+  double bytes = head ? static_cast<double>(m.shard().local_vocab() * H * w.lm_head.elem_bytes()) : 0.0;
   Napi::Object dtypes = Napi::Object::New(env);
   Napi::Array qkv = Napi::Array::New(env), o_ = Napi::Array::New(env), gu = Napi::Array::New(env), down = Napi::Array::New(env);
   for (uint32_t l = 0; l < w.layers.size(); ++l) {
@@ -163,7 +165,7 @@ void set_linear_stats(Napi::Env env, Napi::Object o, const Model& m) {
   dtypes.Set("o", o_);
   dtypes.Set("gateUp", gu);
   dtypes.Set("down", down);
-  dtypes.Set("lmHead", dtype_name(w.lm_head));
+  dtypes.Set("lmHead", head ? dtype_name(w.lm_head) : "none");
   o.Set("linearWeightBytes", Napi::Number::New(env, bytes));
   o.Set("linearDtypes", dtypes);
   o.Set("fp8Kernel", m.fp8_kernels() != nullptr ? Napi::Value(Napi::String::New(env, m.fp8_kernels()->name)) : env.Null());
