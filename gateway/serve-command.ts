@@ -12,7 +12,7 @@ import { Checkpoint } from '../models/checkpoint.js';
 import { parseByteSize } from '../models/make-model.js';
 import { probeHardware } from '../topology/hardware.js';
 import { loadTopology, topologyFromFlags } from '../topology/load.js';
-import { modelShape } from '../topology/model-shape.js';
+import { modelShape, type ModelShapeOptions } from '../topology/model-shape.js';
 import { buildPlan, describePlan } from '../topology/plan.js';
 import { planRanks } from '../actors/engine/rank-group.js';
 import type { Topology } from '../topology/schema.js';
@@ -146,7 +146,7 @@ export function resolveServeConfig(model: string | undefined, flags: ServeFlags,
     // checked here, before anything starts: hardware, model, memory (readable errors, exit code 2)
     const kvCache = engine.kvCacheMemory ?? topology.memory.kv_cache;
     const checked = { ...topology, ...(flags.threads ? { threads_per_rank: int('--threads', flags.threads, 1) } : {}), memory: { ...topology.memory, ...(kvCache !== undefined ? { kv_cache: kvCache } : {}) } };
-    planRanks(checked, modelDir, engine.dtype ?? 'auto', flags.topology ?? 'flags');
+    planRanks(checked, modelDir, engine.dtype ?? 'auto', flags.topology ?? 'flags', shapeOptions(engine));
     set('parallel', { topology: checked });
     delete engine.threads; // per rank, from the plan
     const onNodes = [...new Set([...topology.stages.map((st) => st.placement), topology.placement].filter((p): p is { node: string } => typeof p === 'object'))];
@@ -198,7 +198,7 @@ function topologyLines(config: ServeConfig): string[] {
   try {
     const kvCache = config.engine.kvCacheMemory ?? config.topology.memory.kv_cache;
     const topology = { ...config.topology, memory: { ...config.topology.memory, ...(kvCache !== undefined ? { kv_cache: kvCache } : {}) } };
-    const plan = buildPlan(topology, probeHardware(), modelShape(config.modelDir, config.engine.dtype), config.topologySource);
+    const plan = buildPlan(topology, probeHardware(), modelShape(config.modelDir, config.engine.dtype, shapeOptions(config.engine)), config.topologySource);
     return describePlan(plan).split('\n').map((l) => `  ${l}`);
   } catch (error) {
     return [`  1 rank (${config.engine.rankPlacement ?? 'local'}); ${(error as Error).message.split('\n')[0]}`];
@@ -222,4 +222,12 @@ function byteSize(flag: string, text: string): number {
   } catch {
     throw new ServeFlagError(`${flag} must be a size like 16MiB or 1000000, got "${text}"`);
   }
+}
+
+/** What the plan's memory check needs to know of the engine's options: FP8 linears and KV cache. */
+function shapeOptions(engine: Partial<TroupeOptions>): ModelShapeOptions {
+  return {
+    ...(engine.quantization !== undefined ? { quantization: engine.quantization } : {}),
+    ...(engine.kvCacheDtype !== undefined ? { kvCacheDtype: engine.kvCacheDtype } : {}),
+  };
 }

@@ -21,9 +21,13 @@ export interface ModelShape {
   intermediateSize: number;
   vocabSize: number;
   tieWordEmbeddings: boolean;
-  /** Bytes per weight element as the ranks hold them (2 for bf16). */
+  /** Bytes per weight element as the ranks hold them (2 for bf16): the embedding, and linears not listed below. */
   weightBytes: number;
-  /** Bytes per KV element (2 for bf16, 4 for fp32). */
+  /** Bytes per weight of the attention linears (q/k/v/o), of the MLP linears and of the lm head, when they differ (FP8: 1). */
+  attentionBytes?: number;
+  mlpBytes?: number;
+  lmHeadBytes?: number;
+  /** Bytes per KV element (2 for bf16, 4 for fp32, 1 for an FP8 cache). */
   kvBytes: number;
 }
 
@@ -157,11 +161,12 @@ function shardsOf(model: ModelShape, tp: number, tpRank: number, rank: RankPlan)
   const qkv = h * ((heads[1] - heads[0]) + 2 * (kvHeads[1] - kvHeads[0])) * model.headDim;
   const o = (heads[1] - heads[0]) * model.headDim * h;
   const mlp = 3 * h * (ffn[1] - ffn[0]);
-  const perLayer = (qkv + o + mlp) * model.weightBytes + 2 * h * 4;
+  const perLayer = (qkv + o) * (model.attentionBytes ?? model.weightBytes) + mlp * (model.mlpBytes ?? model.weightBytes) + 2 * h * 4;
   const nLayers = rank.layers[1] - rank.layers[0];
   const vocabRows = (vocab[1] - vocab[0]) * h * model.weightBytes;
   // a tied lm head is the embedding itself when one rank holds both
-  const lmHeadRows = rank.holdsLmHead && !(model.tieWordEmbeddings && rank.holdsEmbedding) ? vocabRows : 0;
+  const lmHeadRows = rank.holdsLmHead && !(model.tieWordEmbeddings && rank.holdsEmbedding)
+    ? (vocab[1] - vocab[0]) * h * (model.lmHeadBytes ?? model.weightBytes) : 0;
   const weightBytes = perLayer * nLayers + (rank.holdsEmbedding ? vocabRows : 0) + lmHeadRows + (rank.holdsLmHead ? h * 4 : 0);
   const kvPerToken = nLayers * 2 * (kvHeads[1] - kvHeads[0]) * model.headDim * model.kvBytes;
   return { heads, kvHeads, ffn, vocab, weightBytes, kvCacheBytes: kvPerToken };

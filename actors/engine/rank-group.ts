@@ -18,7 +18,7 @@ import { moduleActor, type ChildSpec } from '../../runtime/index.js';
 import { TopologyError } from '../../topology/errors.js';
 import { probeHardware, type Hardware } from '../../topology/hardware.js';
 import { loadTopology } from '../../topology/load.js';
-import { modelShape } from '../../topology/model-shape.js';
+import { modelShape, type ModelShapeOptions } from '../../topology/model-shape.js';
 import { buildPlan, describePlan, type TopologyPlan } from '../../topology/plan.js';
 import { topologySchema, type Topology } from '../../topology/schema.js';
 import type { RankFaults, RankOptions } from '../rank/rank-actor.js';
@@ -61,8 +61,9 @@ export function topologyOf(options: ParallelOptions, kvCacheMemory: string | num
   return topology;
 }
 
-export function planRanks(topology: Topology, modelDir: string, dtype: string, source = 'topology', hardware: Hardware = probeHardware()): TopologyPlan {
-  const plan = buildPlan(topology, hardware, modelShape(modelDir, dtype), source);
+export function planRanks(topology: Topology, modelDir: string, dtype: string, source = 'topology', shapeOptions: ModelShapeOptions = {},
+  hardware: Hardware = probeHardware()): TopologyPlan {
+  const plan = buildPlan(topology, hardware, modelShape(modelDir, dtype, shapeOptions), source);
   const remoteTensor = plan.ranks.find((r) => typeof r.placement === 'object' && plan.tp > 1);
   if (remoteTensor) {
     throw new TopologyError(source, [

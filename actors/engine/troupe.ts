@@ -164,7 +164,9 @@ export class Troupe {
     // --quantization against the checkpoint, before any rank starts (FP8 shards like bf16: models/shard.ts).
     if (topology) resolveFp8Source(checkpoint, options.quantization);
     const group: RankGroupSpec | undefined = topology
-      ? rankGroupSpec(planRanks(topology, options.model, dtype, typeof parallel.topology === 'string' ? parallel.topology : 'topology'), config, {
+      ? rankGroupSpec(planRanks(topology, options.model, dtype, typeof parallel.topology === 'string' ? parallel.topology : 'topology', {
+        ...(options.quantization !== undefined ? { quantization: options.quantization } : {}), ...(options.kvCacheDtype !== undefined ? { kvCacheDtype: options.kvCacheDtype } : {}),
+      }), config, {
         model: options.model, modelOptions, ...(options.faults ? { faults: options.faults } : {}),
         ...(parallel.collectiveTimeoutMs !== undefined ? { collectiveTimeoutMs: parallel.collectiveTimeoutMs } : {}),
       })
