@@ -129,14 +129,7 @@ export function readTensorInto(entry: TensorEntry, dst: Uint16Array | Float32Arr
     throw new ModelLoadError(entry.file, `unsupported dtype ${dtype} (Troupe loads BF16, F16 and F32)`, { tensor: entry.name });
   const src = dtype as SourceDtype;
   const esize = SOURCE_DTYPE_BYTES[src];
-  const rowsTotal = entry.shape[0] ?? 1;
-  const cols = entry.shape.length >= 2 ? elementCount(entry.shape.slice(1)) : 1;
-  const [r0, r1] = slice.rows ?? [0, rowsTotal];
-  const [c0, c1] = slice.cols ?? [0, cols];
-  if (!(0 <= r0 && r0 <= r1 && r1 <= rowsTotal && 0 <= c0 && c0 <= c1 && c1 <= cols))
-    throw new ModelLoadError(entry.file, `slice rows [${r0}, ${r1}) cols [${c0}, ${c1}) is outside shape [${entry.shape.join(', ')}]`, { tensor: entry.name });
-  const width = c1 - c0;
-  const count = (r1 - r0) * width;
+  const { r0, r1, c0, c1, cols, width, count } = sliceOf(entry, slice);
   if (dstOffset + count > dst.length)
     throw new ModelLoadError(entry.file, `destination holds ${dst.length - dstOffset} elements, the tensor needs ${count}`, { tensor: entry.name });
   const fd = openSync(entry.file, 'r');
@@ -167,6 +160,17 @@ export function readTensorInto(entry: TensorEntry, dst: Uint16Array | Float32Arr
   }
 }
 
+/** A tensor viewed as [rows, cols] (cols: the product of the trailing dims), and the slice of it wanted (checked). */
+function sliceOf(entry: TensorEntry, slice: TensorSlice): { r0: number; r1: number; c0: number; c1: number; cols: number; width: number; count: number } {
+  const rowsTotal = entry.shape[0] ?? 1;
+  const cols = entry.shape.length >= 2 ? elementCount(entry.shape.slice(1)) : 1;
+  const [r0, r1] = slice.rows ?? [0, rowsTotal];
+  const [c0, c1] = slice.cols ?? [0, cols];
+  if (!(0 <= r0 && r0 <= r1 && r1 <= rowsTotal && 0 <= c0 && c0 <= c1 && c1 <= cols))
+    throw new ModelLoadError(entry.file, `slice rows [${r0}, ${r1}) cols [${c0}, ${c1}) is outside shape [${entry.shape.join(', ')}]`, { tensor: entry.name });
+  return { r0, r1, c0, c1, cols, width: c1 - c0, count: (r1 - r0) * (c1 - c0) };
+}
+
 /**
  * Reads the raw bytes of a 1-byte-element tensor (F8_E4M3 codes), or a slice
  * of its rows / columns, into dst at byte dstOffset, as stored. Returns the
@@ -175,14 +179,7 @@ export function readTensorInto(entry: TensorEntry, dst: Uint16Array | Float32Arr
 export function readBytesInto(entry: TensorEntry, dst: Uint8Array, dstOffset = 0, slice: TensorSlice = {}): number {
   if (DTYPE_BYTES[entry.dtype] !== 1)
     throw new ModelLoadError(entry.file, `readBytesInto reads 1-byte elements, not ${entry.dtype}`, { tensor: entry.name });
-  const rowsTotal = entry.shape[0] ?? 1;
-  const cols = entry.shape.length >= 2 ? elementCount(entry.shape.slice(1)) : 1;
-  const [r0, r1] = slice.rows ?? [0, rowsTotal];
-  const [c0, c1] = slice.cols ?? [0, cols];
-  if (!(0 <= r0 && r0 <= r1 && r1 <= rowsTotal && 0 <= c0 && c0 <= c1 && c1 <= cols))
-    throw new ModelLoadError(entry.file, `slice rows [${r0}, ${r1}) cols [${c0}, ${c1}) is outside shape [${entry.shape.join(', ')}]`, { tensor: entry.name });
-  const width = c1 - c0;
-  const count = (r1 - r0) * width;
+  const { r0, r1, c0, c1, cols, width, count } = sliceOf(entry, slice);
   if (dstOffset + count > dst.length)
     throw new ModelLoadError(entry.file, `destination holds ${dst.length - dstOffset} bytes, the tensor needs ${count}`, { tensor: entry.name });
   const fd = openSync(entry.file, 'r');
