@@ -39,13 +39,15 @@ constexpr uint16_t e4m3_to_bf16_bits(uint8_t c) {
   return static_cast<uint16_t>(sign | ((p - 9 + 127) << 7) | ((m - (1 << p)) << (7 - p)));
 }
 
-constexpr std::array<uint16_t, 256> make_e4m3_bf16_table() {
+// f(c) for every 8-bit code c.
+template <class F>
+constexpr std::array<uint16_t, 256> code_table(F f) {
   std::array<uint16_t, 256> t{};
-  for (int c = 0; c < 256; ++c) t[c] = e4m3_to_bf16_bits(static_cast<uint8_t>(c));
+  for (int c = 0; c < 256; ++c) t[c] = f(static_cast<uint8_t>(c));
   return t;
 }
 // bf16 bits of every e4m3 code.
-inline constexpr std::array<uint16_t, 256> kE4m3Bf16 = make_e4m3_bf16_table();
+inline constexpr std::array<uint16_t, 256> kE4m3Bf16 = code_table(e4m3_to_bf16_bits);
 
 inline uint32_t float_bits(float f) {
   uint32_t u;
@@ -100,12 +102,8 @@ constexpr uint16_t e5m2_to_bf16_bits(uint8_t c) {
   return static_cast<uint16_t>(sign | ((p - 16 + 127) << 7) | ((m - (1 << p)) << (7 - p)));
 }
 
-constexpr std::array<uint16_t, 256> make_e5m2_bf16_table() {
-  std::array<uint16_t, 256> t{};
-  for (int c = 0; c < 256; ++c) t[c] = e5m2_to_bf16_bits(static_cast<uint8_t>(c));
-  return t;
-}
-inline constexpr std::array<uint16_t, 256> kE5m2Bf16 = make_e5m2_bf16_table();
+// bf16 bits of every e5m2 code.
+inline constexpr std::array<uint16_t, 256> kE5m2Bf16 = code_table(e5m2_to_bf16_bits);
 
 // The e5m2 code nearest v (ties to even), finite values saturated to +-57344; NaN -> 0x7f.
 inline uint8_t e5m2_encode(float v) {

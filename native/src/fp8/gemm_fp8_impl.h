@@ -45,6 +45,10 @@
 namespace troupe {
 namespace {
 
+// The segment loop repeats gemm_block's (gemm_impl.h) on purpose: factored into
+// one always_inline helper shared by both, decode lost ~40% (FP8 all 21.0 ->
+// 13.1 tok/s, bf16 12.3 -> 10.8 in `npm run bench:fp8`): GCC no longer kept
+// the accumulators in registers. Change both together.
 template <class Ops, int MB, int NB>
 void gemm_fp8_block(const typename Ops::WElem* w, const uint16_t* x, size_t K, size_t segments, const float* xs,
                     const float* ws, float* out, size_t ldo, bool pf, const typename Ops::WElem* next) {
