@@ -16,10 +16,15 @@ import { bitsEqual, generatedModel, GOLDEN_DIR, randomTokens, teacherForced, tem
 test('idle compute threads block in the kernel after a short spin; steps wake them', async (t) => {
   const model = LlamaModel.load(generatedModel('tiny'), { threads: 2, numBlocks: 32 });
   await teacherForced(model, randomTokens(40, 128256, 1));
+  // Read the counters only after a pause far longer than the 50 us spin: the
+  // worker is then asleep in futex_wait, and its sleep is counted (read right
+  // after a step, it may still be spinning).
+  await sleep(200);
   const before = model.stats();
   t.true(before.poolJobs > 0, 'the step ran parallel jobs');
-  await sleep(200); // far longer than the 50 us spin: the worker must be asleep in futex_wait
+  t.true(before.poolSleeps > 0, 'an idle worker blocked in the kernel');
   await teacherForced(model, randomTokens(40, 128256, 2));
+  await sleep(200);
   const after = model.stats();
   t.true(after.poolSleeps > before.poolSleeps, `sleeps ${before.poolSleeps} -> ${after.poolSleeps}`);
   t.true(after.poolJobs > before.poolJobs);
