@@ -192,7 +192,15 @@ export interface RawModelExports {
     sampling: SamplingArrays,
     /** summaries: sample through the lm head's tile summaries as the model does (default true), or from the raw rows alone. */
     options?: { summaries?: boolean },
-  ): { tokens: Int32Array; logprobs: Float32Array; topN: number; topIds: Int32Array; topLogprobs: Float32Array };
+  ): {
+    tokens: Int32Array;
+    logprobs: Float32Array;
+    topN: number;
+    topIds: Int32Array;
+    topLogprobs: Float32Array;
+    /** Rows whose top-p nucleus came from the lm head's tile records (native/src/sampling.h), not a scan of the row. */
+    nucleusFromRecords: number;
+  };
   counterUniform(seed: number, index: number): number;
   /**
    * The FP8 GEMM (native/src/fp8/gemm_fp8_impl.h): out[m, n] for n in [n0, n1) (default all) =
@@ -215,7 +223,7 @@ export interface RawModelExports {
   /** Times the model's GEMM driver on bf16 weights: per rep, seconds per matrix (bench/gemm.bench.ts). */
   gemmBench(args: { isa?: Isa; threads: number; M: number; N: number; K: number; segments?: number; copies?: number; reps?: number }): { seconds: number[] };
   /** Times the step's lm-head log-sum-exp and sampling phases over rows of logits (bench/sampling.bench.ts). */
-  sampleBench(logits: Float32Array, V: number, sampling: SamplingArrays, options: { isa?: Isa; threads: number; reps?: number }): { lseMs: number[]; sampleMs: number[]; tokens: Int32Array };
+  sampleBench(logits: Float32Array, V: number, sampling: SamplingArrays, options: { isa?: Isa; threads: number; reps?: number }): { lseMs: number[]; sampleMs: number[]; tokens: Int32Array; nucleusFromRecords: number };
 }
 
 export const RAW_MODEL_EXPORTS: readonly (keyof RawModelExports)[] = [

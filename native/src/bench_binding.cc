@@ -13,6 +13,7 @@
 //        rows), then the sampling phase of the step (sampling.h, parallel over rows)
 #include "bench_binding.h"
 
+#include <atomic>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -91,7 +92,7 @@ Napi::Value SampleBench(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   const size_t threads = std::max<size_t>(1, dim(r, "threads", 1)), reps = std::max<size_t>(1, dim(r, "reps", 5));
   const size_t tiles = (V + kVocabTile - 1) / kVocabTile;
   std::vector<TileSummary> summaries(R * tiles);
-  std::vector<int32_t> cand(R * tiles * kCandStride);
+  std::vector<TileCandidates> cand(R * tiles);
   std::vector<double> lse(R);
   size_t top_n = 0;
   for (const SamplingParams& p : b.params) top_n = std::max<size_t>(top_n, p.num_logprobs > 0 ? static_cast<size_t>(p.num_logprobs) : 0);
@@ -99,12 +100,24 @@ Napi::Value SampleBench(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   std::vector<float> lps(R), top_lps(R * top_n);
   std::unique_ptr<RowBounds[]> kth(new RowBounds[R > 0 ? R : 1]);
   ThreadPool pool(threads);
+  // Top-p records, sized as the model sizes them.
+  size_t nucleus_rows = 0;
+  for (const SamplingParams& p : b.params) nucleus_rows += records_nucleus(p) ? 1 : 0;
+  std::vector<int32_t> nucleus_ids(nucleus_rows * kNucleusPerRow);
+  std::vector<float> nucleus_y(nucleus_rows * kNucleusPerRow);
+  NucleusPool records;
+  records.ids = nucleus_ids.data();
+  records.y = nucleus_y.data();
+  records.capacity = nucleus_ids.size();
+  std::atomic<size_t> from_records{0};  // rows of the last rep whose top-p nucleus came from the tile records
   Napi::Array lse_ms = Napi::Array::New(env), sample_ms = Napi::Array::New(env);
   for (size_t rep = 0; rep <= reps; ++rep) {
     for (size_t i = 0; i < R; ++i) {
       kth[i].topk.store(-INFINITY);
       kth[i].logprobs.store(-INFINITY);
+      kth[i].ymax.store(-INFINITY);
     }
+    records.used.store(0);
     const double t0 = now_s();
     // The lm head's per-tile epilogue for sampled rows: log-sum-exp state and the
     // tile summary, one task per row (the model runs them inside its vocab-tile tasks).
@@ -118,17 +131,19 @@ Napi::Value SampleBench(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
         TileSummary* ts = &summaries[i * tiles + t];
         k->tile_lse(l, n, &ts->max, &ts->sum);
         lse_combine(ts->max, ts->sum, &run_max, &run_sum);
-        summarize_tile(l, n, t * kVocabTile, b.params[i], *k, sc, ts, &cand[(i * tiles + t) * kCandStride], &kth[i]);
+        summarize_tile(l, n, t * kVocabTile, b.params[i], *k, sc, ts, &cand[i * tiles + t], &kth[i], &records);
       }
       lse[i] = static_cast<double>(run_max) + std::log(run_sum);
     });
     const double t1 = now_s();
     pool.parallel_for(R, [&](size_t i) {
       static thread_local SamplingScratch sc;
-      RowStats stats{-INFINITY, &summaries[i * tiles], tiles, &cand[i * tiles * kCandStride]};
+      const size_t recorded_before = sc.nucleus_from_records;
+      RowStats stats{-INFINITY, &summaries[i * tiles], tiles, &cand[i * tiles], &records};
       for (size_t t = 0; t < tiles; ++t) stats.max = std::max(stats.max, stats.tiles[t].max);
       sample_row(logits.data + i * V, V, lse[i], &stats, b.params[i], sc, *k, &tokens[i], &lps[i],
                  top_ids.data() + i * top_n, top_lps.data() + i * top_n);
+      if (rep == reps) from_records.fetch_add(sc.nucleus_from_records - recorded_before, std::memory_order_relaxed);
     });
     const double t2 = now_s();
     if (rep > 0) {
@@ -142,6 +157,7 @@ Napi::Value SampleBench(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   Napi::Int32Array tk = Napi::Int32Array::New(env, R);
   std::memcpy(tk.Data(), tokens.data(), R * sizeof(int32_t));
   o.Set("tokens", tk);
+  o.Set("nucleusFromRecords", Napi::Number::New(env, static_cast<double>(from_records.load())));
   return o;
 }
 

@@ -125,6 +125,34 @@ Napi::Value ModelKernel(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
     size_t n;
     const float* x = r.data<float>("x", napi_float32_array, "Float32Array", &n);
     k->exp_f32(x, f32(r, "out", n), n);
+  } else if (name == "scanGreater") {
+    // {x, s, t, out: Int32Array (its length is the cap), from?}: the count written
+    size_t n, cap;
+    const float* x = r.data<float>("x", napi_float32_array, "Float32Array", &n);
+    int32_t* out = r.data<int32_t>("out", napi_int32_array, "Int32Array", &cap);
+    size_t from = r.has("from") ? dim(r, "from") : 0;
+    if (from > n) r.fail_range("from past the end");
+    return Napi::Number::New(env, static_cast<double>(k->scan_greater(x, n, static_cast<float>(r.number("s")),
+                                                                      static_cast<float>(r.number("t")), &from, out, cap)));
+  } else if (name == "scanGreaterPairs" || name == "filterGreater") {
+    // scanGreaterPairs {x, s, t, base, outIds, outY}; filterGreater {ids, y, t, outIds, outY}:
+    // the count written (the outputs need room for n + 16)
+    size_t n, ni, no, ny;
+    const bool scan = name == "scanGreaterPairs";
+    const float* x = r.data<float>(scan ? "x" : "y", napi_float32_array, "Float32Array", &n);
+    int32_t* out_ids = r.data<int32_t>("outIds", napi_int32_array, "Int32Array", &no);
+    float* out_y = r.data<float>("outY", napi_float32_array, "Float32Array", &ny);
+    if (no < n + 16 || ny < n + 16) r.fail_range("outIds and outY need room for n + 16");
+    const float t = static_cast<float>(r.number("t"));
+    size_t c;
+    if (scan) {
+      c = k->scan_greater_pairs(x, n, static_cast<float>(r.number("s")), t, static_cast<int32_t>(r.number("base")), out_ids, out_y);
+    } else {
+      const int32_t* ids = r.data<int32_t>("ids", napi_int32_array, "Int32Array", &ni);
+      if (ni != n) r.fail_range("ids and y differ in length");
+      c = k->filter_greater(ids, x, n, t, out_ids, out_y);
+    }
+    return Napi::Number::New(env, static_cast<double>(c));
   } else if (name == "logSumExp") {
     size_t n;
     const float* x = r.data<float>("logits", napi_float32_array, "Float32Array", &n);
@@ -217,11 +245,18 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info, const CpuFeatures& cpu)
                            !info[3].As<Napi::Object>().Get("summaries").ToBoolean().Value());
   const size_t tiles = (V + kVocabTile - 1) / kVocabTile;
   std::vector<TileSummary> summaries(tiles);
-  std::vector<int32_t> cand(tiles * kCandStride);
+  std::vector<TileCandidates> cand(tiles);
+  std::vector<int32_t> nucleus_ids(kNucleusPerRow);  // one row's top-p records at a time
+  std::vector<float> nucleus_y(kNucleusPerRow);
+  NucleusPool records;
+  records.ids = nucleus_ids.data();
+  records.y = nucleus_y.data();
+  records.capacity = kNucleusPerRow;
   for (size_t i = 0; i < R; ++i) {
     const float* row = logits.data + i * V;
     RowBounds kth;
-    RowStats stats{-INFINITY, summaries.data(), tiles, cand.data()};
+    records.used.store(0);
+    RowStats stats{-INFINITY, summaries.data(), tiles, cand.data(), &records};
     float run_max = -INFINITY;
     double run_sum = 0.0;
     for (size_t t = 0; t < tiles; ++t) {
@@ -229,7 +264,7 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info, const CpuFeatures& cpu)
       k->tile_lse(row + t * kVocabTile, n, &summaries[t].max, &summaries[t].sum);
       lse_combine(summaries[t].max, summaries[t].sum, &run_max, &run_sum);
       stats.max = std::max(stats.max, summaries[t].max);
-      if (summarize) summarize_tile(row + t * kVocabTile, n, t * kVocabTile, b.params[i], *k, scratch, &summaries[t], &cand[t * kCandStride], &kth);
+      if (summarize) summarize_tile(row + t * kVocabTile, n, t * kVocabTile, b.params[i], *k, scratch, &summaries[t], &cand[t], &kth, &records);
     }
     const double lse = static_cast<double>(run_max) + std::log(run_sum);
     sample_row(row, V, lse, summarize ? &stats : nullptr, b.params[i], scratch, *k, tokens.Data() + i, lps.Data() + i,
@@ -241,6 +276,8 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info, const CpuFeatures& cpu)
   o.Set("topN", Napi::Number::New(env, static_cast<double>(top_n)));
   o.Set("topIds", top_ids);
   o.Set("topLogprobs", top_lps);
+  // Rows whose top-p nucleus came from the tile records, not a scan of the row.
+  o.Set("nucleusFromRecords", Napi::Number::New(env, static_cast<double>(scratch.nucleus_from_records)));
   return o;
 }
 

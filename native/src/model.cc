@@ -170,7 +170,9 @@ struct Model::Buffers {
   float* target;     // [rc] the target token's logit
   float* full;       // [sampled rows, V] raw logits kept for sampling
   TileSummary* summaries;  // [sample entries, vocab tiles] the lm head's tile summaries (sampling.h)
-  int32_t* candidates;     // [sample entries, vocab tiles, kCandStride] top-k / logprob candidates
+  TileCandidates* candidates;  // [sample entries, vocab tiles] top-k / logprob candidates
+  int32_t* nucleus_ids;        // [nucleus entries * kNucleusPerRow] top-p records (NucleusPool)
+  float* nucleus_y;
   // Tensor parallelism only (model_parallel.h).
   uint8_t* seg_in;   // [segments][T][k_j] row-parallel GEMM input, by segment
   float* partials;   // [local segments, chunk rows, H] row-parallel partial sums
@@ -191,7 +193,8 @@ size_t Model::scratch_bytes(const StepSizes& z) const {
          f(pool_.threads() * rc * kVocabTile) + f(rc * tiles) + ScratchArena::bytes_for(rc * tiles, 8) +
          2 * f(rc * tiles * z.prompt_top_n) + f(rc) + f(z.sampled_rows * V) +
          ScratchArena::bytes_for(z.sample_entries * tiles, sizeof(TileSummary)) +
-         f(z.sample_entries * tiles * kCandStride) + parallel_scratch_bytes(z);
+         ScratchArena::bytes_for(z.sample_entries * tiles, sizeof(TileCandidates)) +
+         2 * f(z.nucleus_entries * kNucleusPerRow) + parallel_scratch_bytes(z);
 }
 
 // The tensor-parallel regions of Buffers (none at tp 1).
@@ -309,6 +312,7 @@ StepOutput Model::step(const StepInput& in) {
   StepSizes z;
   z.tokens = T;
   z.sample_entries = in.sample_rows.size();
+  for (const SamplingParams& p : in.sampling.params) z.nucleus_entries += records_nucleus(p) ? 1 : 0;
   {
     std::vector<uint8_t> sampled(T, 0);
     for (int32_t r : in.sample_rows) sampled[r] = 1;
@@ -345,7 +349,9 @@ StepOutput Model::step(const StepInput& in) {
   b.target = arena_.take<float>(rc);
   b.full = arena_.take<float>(z.sampled_rows * s.vocab);
   b.summaries = arena_.take<TileSummary>(z.sample_entries * vtiles);
-  b.candidates = arena_.take<int32_t>(z.sample_entries * vtiles * kCandStride);
+  b.candidates = arena_.take<TileCandidates>(z.sample_entries * vtiles);
+  b.nucleus_ids = arena_.take<int32_t>(z.nucleus_entries * kNucleusPerRow);
+  b.nucleus_y = arena_.take<float>(z.nucleus_entries * kNucleusPerRow);
   if (shard_.parallel()) {
     b.seg_in = arena_.take<uint8_t>(T * std::max(s.q_cols(), s.intermediate) * (s.bf16 ? 2 : 4));
     b.partials = arena_.take<float>(shard_.local_segments() * tp_chunk_rows(T) * H);
@@ -430,6 +436,10 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, c
   }
   std::unique_ptr<RowBounds[]> kth(new RowBounds[R > 0 ? R : 1]);
   std::vector<double> lse(T, 0.0);
+  NucleusPool nucleus;  // the top-p rows' records
+  nucleus.ids = b.nucleus_ids;
+  nucleus.y = b.nucleus_y;
+  for (const SamplingParams& p : in.sampling.params) nucleus.capacity += records_nucleus(p) ? kNucleusPerRow : 0;
 
   if (prompt) {
     out.prompt_logprob.assign(T, NAN);
@@ -477,7 +487,7 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, c
             ts->max = b.tile_max[i * vtiles + vt_i];
             ts->sum = b.tile_sum[i * vtiles + vt_i];
             summarize_tile(li, vt, v0, in.sampling.params[r], *k_, sc, ts,
-                           b.candidates + (r * vtiles + vt_i) * kCandStride, &kth[r]);
+                           b.candidates + r * vtiles + vt_i, &kth[r], &nucleus);
           }
         }
         if (prompt && in.prompt_targets[row] >= 0) {
@@ -563,7 +573,7 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, c
     SamplingParams p = in.sampling.params[r];
     if (p.num_logprobs > static_cast<int32_t>(top_n)) p.num_logprobs = static_cast<int32_t>(top_n);
     const size_t slot = static_cast<size_t>(sample_slot[row]);
-    RowStats stats{-INFINITY, b.summaries + r * vtiles, vtiles, b.candidates + r * vtiles * kCandStride};
+    RowStats stats{-INFINITY, b.summaries + r * vtiles, vtiles, b.candidates + r * vtiles, &nucleus};
     for (size_t t = 0; t < vtiles; ++t) stats.max = std::max(stats.max, stats.tiles[t].max);
     sample_row(full + slot * V, V, lse[row], &stats, p, sc, *k_, &out.sampled[r],
                &out.sampled_logprob[r], out.top_ids.data() + r * top_n, out.top_logprobs.data() + r * top_n);

@@ -152,6 +152,7 @@ struct StepSizes {
   size_t logit_rows = 0;    // rows needing logits, at most kLogitRowChunk per pass
   size_t sampled_rows = 0;  // distinct rows whose full logits are kept
   size_t sample_entries = 0;  // sampled (row, params) entries
+  size_t nucleus_entries = 0;  // of them, top-p entries whose tiles record candidates (sampling.h)
   size_t prompt_top_n = 0;
 };
 

@@ -93,8 +93,14 @@ struct ModelKernels {
                          size_t cap);
   // sums[b] = the e[i] of block b (kSampleBlock entries) with y >= floor, summed as exp_blocks does.
   void (*masked_sums)(const float* x, size_t n, float s, float floor, const float* e, double* sums);
-  // Indices i with lo <= x[i] < hi, ascending, into out (room for n); returns how many.
-  size_t (*scan_range)(const float* x, size_t n, float lo, float hi, int32_t* out);
+  // The pairs (base + i, y = x[i] * s) with y > t, i ascending, into out_ids / out_y
+  // (room for n + 16: whole vectors are stored); returns how many.
+  size_t (*scan_greater_pairs)(const float* x, size_t n, float s, float t, int32_t base, int32_t* out_ids,
+                               float* out_y);
+  // The pairs (ids[i], y[i]) with y[i] > t, in order, into out_ids / out_y (room
+  // for n + 16: whole vectors are stored); returns how many.
+  size_t (*filter_greater)(const int32_t* ids, const float* y, size_t n, float t, int32_t* out_ids,
+                           float* out_y);
 };
 
 // Entries per block of ModelKernels::exp_blocks.

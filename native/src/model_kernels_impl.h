@@ -754,6 +754,20 @@ void exp_blocks_impl(const float* x, size_t n, float s, float m, float floor, fl
 size_t scan_greater_impl(const float* x, size_t n, float s, float t, size_t* from, int32_t* out,
                          size_t cap) {
   size_t i = *from, c = 0;
+#if defined(__AVX512F__)
+  // Whole blocks while 16 slots are free: the hits' indices compressed into a
+  // register and stored whole (no branch per hit; the slots past the hits are
+  // overwritten by the next block or left unused).
+  if (i % 16 == 0) {
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (; i + 16 <= n && cap - c >= 16; i += 16) {
+      const __mmask16 m = static_cast<__mmask16>(mask16<Cmp::Greater>(x + i, s, t));
+      const __m512i ids = _mm512_add_epi32(lanes, _mm512_set1_epi32(static_cast<int32_t>(i)));
+      _mm512_storeu_si512(out + c, _mm512_maskz_compress_epi32(m, ids));
+      c += static_cast<size_t>(__builtin_popcount(m));
+    }
+  }
+#endif
   while (c < cap && i < n) {
     if (i % 16 == 0 && i + 16 <= n) {  // a whole block: its hits from one compare, if they fit
       uint32_t m = mask16<Cmp::Greater>(x + i, s, t);
@@ -770,14 +784,52 @@ size_t scan_greater_impl(const float* x, size_t n, float s, float t, size_t* fro
   return c;
 }
 
-// Indices i in [0, n) with lo <= x[i] < hi, ascending, into out (room for n); returns the count.
-size_t scan_range_impl(const float* x, size_t n, float lo, float hi, int32_t* out) {
+// The pairs (base + i, y = x[i] * s) with y > t, i ascending, into out_ids /
+// out_y (room for n + 16); returns how many.
+size_t scan_greater_pairs_impl(const float* x, size_t n, float s, float t, int32_t base, int32_t* out_ids,
+                               float* out_y) {
   size_t c = 0, i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (uint32_t m = mask16<Cmp::GreaterEqual>(x + i, 1.0f, lo) & mask16<Cmp::Less>(x + i, 1.0f, hi); m != 0; m &= m - 1)
-      out[c++] = static_cast<int32_t>(i + static_cast<size_t>(__builtin_ctz(m)));
-  for (; i < n; ++i)
-    if (x[i] >= lo && x[i] < hi) out[c++] = static_cast<int32_t>(i);
+#if defined(__AVX512F__)
+  // 16 logits per step, the kept ones compressed into registers and stored whole.
+  const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(s));
+    const __mmask16 m = _mm512_cmp_ps_mask(v, _mm512_set1_ps(t), _CMP_GT_OQ);
+    const __m512i ids = _mm512_add_epi32(lanes, _mm512_set1_epi32(base + static_cast<int32_t>(i)));
+    _mm512_storeu_si512(out_ids + c, _mm512_maskz_compress_epi32(m, ids));
+    _mm512_storeu_ps(out_y + c, _mm512_maskz_compress_ps(m, v));
+    c += static_cast<size_t>(__builtin_popcount(m));
+  }
+#endif
+  for (; i < n; ++i) {  // branch free: every pair written, the kept ones advance
+    const float y = x[i] * s;
+    out_ids[c] = base + static_cast<int32_t>(i);
+    out_y[c] = y;
+    c += y > t ? 1 : 0;
+  }
+  return c;
+}
+
+// The (id, y) pairs with y > t, in order, into out_ids / out_y (room for n + 16);
+// returns how many.
+size_t filter_greater_impl(const int32_t* ids, const float* y, size_t n, float t, int32_t* out_ids,
+                           float* out_y) {
+  size_t c = 0, i = 0;
+#if defined(__AVX512F__)
+  // 16 pairs per step, the kept ones compressed into registers and stored whole.
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_loadu_ps(y + i);
+    const __mmask16 m = _mm512_cmp_ps_mask(v, _mm512_set1_ps(t), _CMP_GT_OQ);
+    _mm512_storeu_si512(out_ids + c, _mm512_maskz_compress_epi32(m, _mm512_loadu_si512(ids + i)));
+    _mm512_storeu_ps(out_y + c, _mm512_maskz_compress_ps(m, v));
+    c += static_cast<size_t>(__builtin_popcount(m));
+  }
+#endif
+  for (; i < n; ++i) {  // branch free: every pair written, the kept ones advance
+    out_ids[c] = ids[i];
+    out_y[c] = y[i];
+    c += y[i] > t ? 1 : 0;
+  }
   return c;
 }
 
@@ -805,7 +857,7 @@ constexpr ModelKernels make_model_kernels() {
       &gemm_entry<Bf16Ops>, &gemm_entry<F32Ops>, &rms_norm_impl,   &rope_impl,
       &silu_mul_impl,       &round_bf16_impl,    &kv_write_impl,   &attention_impl,
       &exp_impl,            &tile_lse_impl,      &argmax_impl,     &exp_blocks_impl,
-      &scan_greater_impl,   &masked_sums_impl,   &scan_range_impl,
+      &scan_greater_impl,   &masked_sums_impl,   &scan_greater_pairs_impl, &filter_greater_impl,
   };
 }
 

@@ -253,13 +253,14 @@ int32_t tile_candidates(const float* l, size_t n, size_t v0, float inv, size_t w
 }
 
 // The best `want` ids by (y desc, id asc) among the tiles' recorded candidates, sorted.
-void from_candidates(const float* x, float inv, const RowStats& st, size_t offset, bool logprobs,
+void from_candidates(const float* x, float inv, const RowStats& st, bool logprobs,
                      size_t want, SamplingScratch& s, std::vector<int32_t>& out) {
   s.keys.clear();
   for (size_t t = 0; t < st.count; ++t) {
     const int32_t n = logprobs ? st.tiles[t].lp_count : st.tiles[t].count;
+    const int32_t* ids = logprobs ? st.cand[t].logprobs : st.cand[t].topk;
     for (int32_t i = 0; i < n; ++i) {
-      const int32_t id = st.cand[t * kCandStride + offset + static_cast<size_t>(i)];
+      const int32_t id = ids[i];
       s.keys.push_back(desc_key(x[id] * inv, id));
     }
   }
@@ -270,20 +271,46 @@ void from_candidates(const float* x, float inv, const RowStats& st, size_t offse
   for (size_t i = 0; i < kk; ++i) out[i] = key_id(s.keys[i]);
 }
 
+// Top-p: records the tile's tokens with y > the row's running largest y minus
+// kNucleusSpan, ids ascending, into the pool. The running max only lowers the
+// floor of the tiles seen early, so every tile's floor is at most the row's
+// max y minus the span, whatever the order the tiles come in.
+void record_nucleus(const float* l, size_t n, size_t v0, float inv, const ModelKernels& k,
+                    SamplingScratch& s, TileSummary* t, std::atomic<float>* ymax, NucleusPool* pool) {
+  const float ty = t->max * inv;  // rounding is monotonic: the tile's largest y
+  float top = ymax->load(std::memory_order_relaxed);
+  while (ty > top && !ymax->compare_exchange_weak(top, ty, std::memory_order_relaxed)) {
+  }
+  const float floor = std::max(top, ty) - kNucleusSpan;
+  s.stage_ids.resize(n + 16);  // room for the whole vectors the scan stores
+  s.stage_y.resize(n + 16);
+  const size_t count = k.scan_greater_pairs(l, n, inv, floor, static_cast<int32_t>(v0), s.stage_ids.data(), s.stage_y.data());
+  const size_t at = pool->used.fetch_add(count, std::memory_order_relaxed);
+  if (at + count > pool->capacity) return;  // the pool is full: this row scans
+  std::memcpy(pool->ids + at, s.stage_ids.data(), count * sizeof(int32_t));
+  std::memcpy(pool->y + at, s.stage_y.data(), count * sizeof(float));
+  t->nucleus_at = at;
+  t->nucleus_count = static_cast<int32_t>(count);
+  t->nucleus_floor = floor;
+}
+
 }  // namespace
 
 void summarize_tile(const float* l, size_t n, size_t v0, const SamplingParams& p,
-                    const ModelKernels& k, SamplingScratch& s, TileSummary* t, int32_t* cand,
-                    RowBounds* bounds) {
+                    const ModelKernels& k, SamplingScratch& s, TileSummary* t, TileCandidates* cand,
+                    RowBounds* bounds, NucleusPool* pool) {
   t->arg = -1;
   t->count = 0;
   t->lp_count = 0;
   t->wsum = 0.0;
   t->weighted = false;
+  t->nucleus_floor = INFINITY;
+  t->nucleus_count = 0;
+  t->nucleus_at = 0;
   if (n == 0) return;
   if (p.num_logprobs > 0 && static_cast<size_t>(p.num_logprobs) <= kFusedLogprobs)  // raw logits
     t->lp_count = tile_candidates(l, n, v0, 1.0f, static_cast<size_t>(p.num_logprobs), k, s,
-                                  cand + kFusedTopK, &bounds->logprobs);
+                                  cand->logprobs, &bounds->logprobs);
   const bool penalized = has_penalties(p);
   if (!(p.temperature >= 1e-5f)) {  // greedy
     if (penalized) return;
@@ -296,7 +323,7 @@ void summarize_tile(const float* l, size_t n, size_t v0, const SamplingParams& p
   const float inv = 1.0f / p.temperature;
   if (p.top_k > 0) {
     if (!penalized && static_cast<size_t>(p.top_k) <= kFusedTopK)
-      t->count = tile_candidates(l, n, v0, inv, static_cast<size_t>(p.top_k), k, s, cand, &bounds->topk);
+      t->count = tile_candidates(l, n, v0, inv, static_cast<size_t>(p.top_k), k, s, cand->topk, &bounds->topk);
     return;
   }
   // Plain and top-p sampling (penalized or not: the raw weights, corrected
@@ -310,68 +337,75 @@ void summarize_tile(const float* l, size_t n, size_t v0, const SamplingParams& p
     t->wsum = w;
     t->weighted = true;
   }
+  if (pool != nullptr && p.top_p < 1.0f && p.min_p <= 0.0f) record_nucleus(l, n, v0, inv, k, s, t, &bounds->ymax, pool);
+}
+
+bool records_nucleus(const SamplingParams& p) {
+  return p.temperature >= 1e-5f && p.top_k <= 0 && p.min_p <= 0.0f && p.top_p < 1.0f;
 }
 
 namespace {
 
-// The tokens with y = x * inv > y_lo (ids ascending; the changes in scratch
-// applied when `changed`) into s.cand, their y into s.cand_y and their
-// weights exp(y - m) into s.cand_w; returns their mass (fp64, id order).
-double collect_candidates(const float* x, size_t V, float inv, float m, float y_lo, bool changed,
-                          SamplingScratch& s, const ModelKernels& k) {
-  std::vector<int32_t>& cand = s.cand;  // room for V; its first cand_y.size() entries are the candidates
-  if (cand.size() < V) cand.resize(V);
-  size_t from = 0, n = k.scan_greater(x, V, inv, y_lo, &from, cand.data(), V);
-  if (changed) {  // the changed ids' raw values out, their penalized values in (ids stay ascending)
+// Candidates s.cand[0, n) (ids ascending) with their raw y in s.cand_y: the
+// changes in scratch applied when `changed` (a changed id's raw entry out, its
+// penalized y in when above y_lo), then their weights exp(y - m) into
+// s.cand_w. Returns their mass (fp64, exp_blocks' block sums in id order).
+double finish_candidates(size_t n, float inv, float m, float y_lo, bool changed, SamplingScratch& s,
+                         const ModelKernels& k) {
+  std::vector<int32_t>& cand = s.cand;
+  std::vector<float>& ys = s.cand_y;
+  if (changed) {  // merged by id, so the ids stay ascending
     const std::vector<int32_t>& ids = s.changed_ids;
     s.index.clear();
+    s.merged_y.clear();
     size_t a = 0, b = 0;
     while (a < n || b < ids.size()) {
       if (b == ids.size() || (a < n && cand[a] < ids[b])) {
-        s.index.push_back(cand[a++]);
+        s.index.push_back(cand[a]);
+        s.merged_y.push_back(ys[a++]);
       } else {
         if (a < n && cand[a] == ids[b]) ++a;
-        if (s.changed_value[b] * inv > y_lo) s.index.push_back(ids[b]);
+        const float y = s.changed_value[b] * inv;
+        if (y > y_lo) {
+          s.index.push_back(ids[b]);
+          s.merged_y.push_back(y);
+        }
         ++b;
       }
     }
     n = s.index.size();
+    if (cand.size() < n) cand.resize(n);
     std::copy(s.index.begin(), s.index.end(), cand.begin());
+    ys.assign(s.merged_y.begin(), s.merged_y.end());
   }
-  std::vector<float>& ys = s.cand_y;
   ys.resize(n);
-  for (size_t j = 0, c = 0; j < n; ++j) {
-    float v = x[cand[j]];
-    if (changed) {
-      const auto it = std::lower_bound(s.changed_ids.begin(), s.changed_ids.end(), cand[j]);
-      if (it != s.changed_ids.end() && *it == cand[j]) v = s.changed_value[static_cast<size_t>(it - s.changed_ids.begin())];
-    }
-    ys[c++] = v * inv;
-  }
   s.cand_w.resize(n);
   s.sums.resize(n / kSampleBlock + 2);
   k.exp_blocks(ys.data(), n, 1.0f, m, -INFINITY, s.cand_w.data(), s.sums.data());
   double mass = 0.0;
-  for (size_t j = 0; j < n; ++j) mass += s.cand_w[j];
+  for (size_t b = 0; b < (n + kSampleBlock - 1) / kSampleBlock; ++b) mass += s.sums[b];
   return mass;
 }
 
-// Draws among the collected candidates: when `cut`, only the first ones in
-// (y desc, id asc) order whose mass reaches want (the last when rounding leaves
-// it short), extended to the tokens tied with the last of them (a weighted
-// quickselect finds it); the draw walks the kept ones in id order.
-int32_t draw_candidates(bool cut, double want, double u, SamplingScratch& s) {
+// The tokens with y = x * inv > y_lo (ids ascending; the changes in scratch
+// applied when `changed`) into s.cand, their y into s.cand_y and their
+// weights exp(y - m) into s.cand_w; returns their mass (finish_candidates).
+double collect_candidates(const float* x, size_t V, float inv, float m, float y_lo, bool changed,
+                          SamplingScratch& s, const ModelKernels& k) {
+  std::vector<int32_t>& cand = s.cand;  // room for V; its first cand_y.size() entries are the candidates
+  if (cand.size() < V) cand.resize(V);
+  size_t from = 0;
+  const size_t n = k.scan_greater(x, V, inv, y_lo, &from, cand.data(), V);
+  s.cand_y.resize(n);
+  for (size_t j = 0; j < n; ++j) s.cand_y[j] = x[cand[j]] * inv;
+  return finish_candidates(n, inv, m, y_lo, changed, s, k);
+}
+
+// Draws among the candidates with y >= y_cut, walking them in id order.
+int32_t draw_kept(float y_cut, double u, const SamplingScratch& s) {
   const std::vector<float>& ys = s.cand_y;
   const std::vector<float>& ws = s.cand_w;
   const size_t n = ys.size();
-  if (n == 0) return -1;
-  float y_cut = -INFINITY;
-  if (cut) {
-    std::vector<uint64_t>& keys = s.band;
-    keys.resize(n);
-    for (size_t j = 0; j < n; ++j) keys[j] = desc_key(ys[j], static_cast<int32_t>(j));
-    y_cut = ys[static_cast<size_t>(key_id(keys[weighted_select(keys.data(), n, 0.0, want, ws.data(), 1.0)]))];
-  }
   double kept = 0.0;
   for (size_t j = 0; j < n; ++j)
     if (ys[j] >= y_cut) kept += ws[j];
@@ -387,10 +421,113 @@ int32_t draw_candidates(bool cut, double want, double u, SamplingScratch& s) {
   return chosen;
 }
 
-// Top-p for a row whose total weight is known: y = x * inv, the survivors
-// those with y > floor_above (min-p; else -inf), weights exp(y - m) with
-// m >= every y, `total` their sum, the changes (in scratch, may be empty)
-// applied on top of the raw logits x. A strided sample of the row estimates
+// The top-p cut: the y of the first candidate, in (y desc, id asc) order, at
+// which base + the prefix mass reaches want (the last when rounding leaves it
+// short), among the nb candidates whose keys (desc_key(y, position)) are in
+// s.band; `base` is the mass of the candidates above them all. A weighted
+// quickselect finds it.
+float cut_in_band(size_t nb, double base, double want, SamplingScratch& s) {
+  const size_t at = weighted_select(s.band.data(), nb, base, want, s.cand_w.data(), 1.0);
+  return s.cand_y[static_cast<size_t>(key_id(s.band[at]))];
+}
+
+// Draws among the collected candidates: when `cut`, only the first ones in
+// (y desc, id asc) order whose mass reaches want, extended to the tokens tied
+// with the last of them; the draw walks the kept ones in id order.
+int32_t draw_candidates(bool cut, double want, double u, SamplingScratch& s) {
+  const size_t n = s.cand_y.size();
+  if (n == 0) return -1;
+  float y_cut = -INFINITY;
+  if (cut) {
+    s.band.resize(n);
+    for (size_t j = 0; j < n; ++j) s.band[j] = desc_key(s.cand_y[j], static_cast<int32_t>(j));
+    y_cut = cut_in_band(n, 0.0, want, s);
+  }
+  return draw_kept(y_cut, u, s);
+}
+
+// The top-p cut of many candidates (s.cand, cand_y, cand_w; mass >= want),
+// without ordering them all: their mass per eighth of a nat below m (a
+// histogram) locates the eighth where the prefix reaches `want`. The
+// candidates are narrowed to those at or above the eighth below it, keeping id
+// order, and the cut is searched among the three eighths around it, above the
+// histogram's mass of the rest (the margin absorbs the rounding of either
+// sum). Returns NaN when the candidates are too few to be worth it.
+float narrow_and_cut(float m, double want, SamplingScratch& s) {
+  std::vector<float>& ys = s.cand_y;
+  std::vector<float>& ws = s.cand_w;
+  const size_t n = ys.size();
+  if (n < 512) return NAN;
+  constexpr int32_t kBins = 128;  // 8 per nat: 16 nats below m, the rest in the last
+  auto bin = [m](float y) { return static_cast<int32_t>(std::min((m - y) * 8.0f, static_cast<float>(kBins - 1))); };
+  std::vector<uint8_t>& bins = s.bins;
+  bins.resize(n);
+  for (size_t j = 0; j < n; ++j) bins[j] = static_cast<uint8_t>(bin(ys[j]));
+  double hist[4][kBins] = {};  // four copies: consecutive tokens rarely wait on the same sum
+  for (size_t j = 0; j < n; ++j) hist[j & 3][bins[j]] += static_cast<double>(ws[j]);
+  double mass[kBins];
+  for (int32_t i = 0; i < kBins; ++i) mass[i] = hist[0][i] + hist[1][i] + hist[2][i] + hist[3][i];
+  double cum = 0.0;
+  int32_t b = 0;
+  for (; b < kBins && cum + mass[b] < want; ++b) cum += mass[b];
+  if (b + 2 >= kBins) return NAN;
+  const int32_t lo = std::max<int32_t>(b - 1, 0), hi = b + 1;  // the band's bins
+  double base = 0.0;  // the mass above the band
+  for (int32_t i = 0; i < lo; ++i) base += mass[i];
+  if (s.band.size() < n) s.band.resize(n);
+  size_t c = 0, nb = 0;
+  for (size_t j = 0; j < n; ++j) {  // branch free: every entry written, the kept ones advance
+    const int32_t bj = bins[j];
+    s.cand[c] = s.cand[j];
+    ys[c] = ys[j];
+    ws[c] = ws[j];
+    s.band[nb] = desc_key(ys[j], static_cast<int32_t>(c));
+    nb += bj >= lo && bj <= hi ? 1 : 0;
+    c += bj <= hi ? 1 : 0;
+  }
+  ys.resize(c);
+  ws.resize(c);
+  if (nb == 0) return NAN;
+  return cut_in_band(nb, base, want, s);
+}
+
+// Top-p from the lm head's records (record_nucleus): every tile recorded the
+// tokens above its floor, so together they hold every token above the highest
+// floor; when those hold the nucleus' mass, its cut and draw are exact from
+// them alone (the cut depends only on the tokens at and above it). Returns -1
+// when they do not (the caller scans the row). `total`: the row's whole weight
+// in the frame of m; the changes in scratch applied when `changed`.
+int32_t nucleus_from_records(float inv, float m, double total, double top_p, double u, bool changed,
+                             const RowStats& st, SamplingScratch& s, const ModelKernels& k) {
+  if (st.nucleus == nullptr) return -1;
+  float floor = st.max * inv - kNucleusSpan;
+  size_t recorded = 0;
+  for (size_t t = 0; t < st.count; ++t) {
+    const TileSummary& ts = st.tiles[t];
+    if (!(ts.nucleus_floor < INFINITY)) return -1;  // not recorded (the pool was full)
+    floor = std::max(floor, ts.nucleus_floor);
+    recorded += static_cast<size_t>(ts.nucleus_count);
+  }
+  if (s.cand.size() < recorded + 16) s.cand.resize(recorded + 16);
+  s.cand_y.resize(recorded + 16);
+  size_t n = 0;
+  for (size_t t = 0; t < st.count; ++t) {  // tile by tile: ids ascending
+    const size_t at = st.tiles[t].nucleus_at;
+    n += k.filter_greater(st.nucleus->ids + at, st.nucleus->y + at, static_cast<size_t>(st.tiles[t].nucleus_count),
+                          floor, s.cand.data() + n, s.cand_y.data() + n);
+  }
+  const double want = top_p * total;
+  if (finish_candidates(n, inv, m, floor, changed, s, k) < want) return -1;
+  ++s.nucleus_from_records;
+  const float y_cut = narrow_and_cut(m, want, s);
+  return std::isnan(y_cut) ? draw_candidates(true, want, u, s) : draw_kept(y_cut, u, s);
+}
+
+// Top-p for a row whose total weight is known, from the row itself (when the
+// lm head's records do not hold the nucleus, or there are none): y = x * inv,
+// the survivors those with y > floor_above (min-p; else -inf), weights
+// exp(y - m) with m >= every y, `total` their sum, the changes (in scratch,
+// may be empty) applied on top of the raw logits x. A strided sample of the row estimates
 // the y above which the nucleus' mass lies; one threshold scan collects every
 // token above a margin below it, and their exact weights decide the cut. When
 // the candidates hold less than the nucleus the margin widens (down to every
@@ -473,7 +610,10 @@ int32_t draw_from_tiles(const float* x, size_t V, float inv, const RowStats& st,
     if (!(total >= 0.5 * raw_total)) return -1;
     for (double& mt : mass) mt = std::max(mt, 0.0);
   }
-  if (p.top_p < 1.0f) return nucleus_draw(x, V, inv, m, -INFINITY, total, p.top_p, u, nc > 0, s, k);
+  if (p.top_p < 1.0f) {
+    const int32_t chosen = nucleus_from_records(inv, m, total, p.top_p, u, nc > 0, st, s, k);
+    return chosen >= 0 ? chosen : nucleus_draw(x, V, inv, m, -INFINITY, total, p.top_p, u, nc > 0, s, k);
+  }
   const double target = u * total;
   double cum = 0.0;
   size_t t = 0;
@@ -509,7 +649,7 @@ void sample_row(const float* logits, size_t V, double lse, const RowStats* stats
   if (p.num_logprobs > 0) {
     const size_t n = std::min(static_cast<size_t>(p.num_logprobs), V);
     if (stats != nullptr && stats->cand != nullptr && n <= kFusedLogprobs) {  // from the tiles' candidates
-      from_candidates(logits, 1.0f, *stats, kFusedTopK, true, n, s, s.index);
+      from_candidates(logits, 1.0f, *stats, true, n, s, s.index);
       for (size_t i = 0; i < n; ++i) {
         top_ids[i] = i < s.index.size() ? s.index[i] : -1;
         top_lps[i] = i < s.index.size() ? static_cast<float>(static_cast<double>(logits[s.index[i]]) - lse) : NAN;
@@ -596,7 +736,7 @@ void sample_row(const float* logits, size_t V, double lse, const RowStats* stats
       // Top-k survivors, sorted; fp64 weights; then top-p within them. From the
       // tiles' candidates when the lm head recorded them (the k best are among them).
       if (summarized && stats->cand != nullptr && static_cast<size_t>(p.top_k) <= kFusedTopK && p.min_p <= 0.0f) {
-        from_candidates(x, inv, *stats, 0, false, static_cast<size_t>(p.top_k), s, s.index);
+        from_candidates(x, inv, *stats, false, static_cast<size_t>(p.top_k), s, s.index);
       } else {
         select_top(x, V, inv, above, static_cast<size_t>(p.top_k), k, s.index);
       }

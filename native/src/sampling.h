@@ -14,10 +14,12 @@
 //   8. top-k: keep the k largest (partial selection)
 //   9. top-p: keep the shortest prefix of the sorted survivors whose mass
 //      reaches top_p, extended to the tokens tied with its last one
-//      (partial selection: a strided sample of the row estimates the scaled
-//      logit above which the nucleus lies; one threshold scan collects every
-//      token above a margin below it, and a weighted quickselect over their
-//      exact weights finds the cut; the margin widens when it was too tight)
+//      (partial selection over candidates that hold the nucleus: the tokens
+//      the lm head recorded within kNucleusSpan of the row's max, when they
+//      hold top_p of the mass; else one threshold scan of the row below a
+//      cut estimated from a strided sample. Among many candidates a mass
+//      histogram by eighths of a nat locates the cut, and a weighted
+//      quickselect over the exact weights of the eighths around it finds it)
 //  10. draw u = uniform(seed, output_index) and walk the survivors' cumulative
 //      mass: in sorted order when they were sorted (top-k, a top-p prefix
 //      within the best 256), else in id order (the same distribution)
@@ -33,8 +35,9 @@
 // logprobs and top-k are threshold selections (a block of 16 below the
 // running k-th value is skipped whole). With the lm head's tile summaries
 // (TileSummary: per tile the log-sum-exp state and, at a temperature other
-// than 1, the weights' sum), plain sampling reads one tile of the row (the
-// draw's) and top-p one compare pass plus its candidates; a penalized row
+// than 1, the weights' sum; for top-p the tokens near the row's max), plain
+// sampling reads one tile of the row (the draw's) and top-p its recorded
+// candidates (a compare pass over the row when they fall short); a penalized row
 // corrects the tiles' masses for its changed logits (their raw weights out,
 // penalized weights in; when that would cancel more than half the mass, the
 // dense path runs). The weights p_i = exp(y_i - m) are fp32 (the model's exp,
@@ -95,7 +98,12 @@ struct SamplingScratch {
   std::vector<int32_t> changed_count;  // per changed id: occurrences in the output (-1: not seen)
   std::vector<int32_t> cand;           // nucleus candidates (ids ascending)
   std::vector<float> cand_y, cand_w;   // their scaled logits and weights
+  std::vector<float> merged_y;         // cand_y with the changes merged in (finish_candidates)
+  std::vector<uint8_t> bins;           // per candidate: its eighth of a nat below the max (narrow_and_cut)
+  std::vector<int32_t> stage_ids;      // a tile's top-p records before they go to the pool
+  std::vector<float> stage_y;
   std::vector<double> tile_mass;       // per vocab tile: its mass in the row's frame
+  size_t nucleus_from_records = 0;     // rows whose top-p nucleus came from the tiles' records
 };
 
 struct ModelKernels;
@@ -114,8 +122,9 @@ void top_logprobs(const float* logits, size_t V, double lse, size_t n, SamplingS
 // tile's best k at or above the row's running k-th best (top-n logprobs
 // likewise, on raw logits); plain sampling at a temperature other than 1 the
 // tile's sum of weights, also for top-p and for penalized rows (whose few
-// changed logits sampling corrects for). Min-p, and penalized greedy or top-k
-// rows, read the row.
+// changed logits sampling corrects for); top-p the tile's tokens within
+// kNucleusSpan of the row's running largest y (TileCandidates::nucleus).
+// Min-p, and penalized greedy or top-k rows, read the row.
 struct TileSummary {
   float max = -INFINITY;  // the tile's largest raw logit
   double sum = 0.0;       // sum of exp(l - max)
@@ -124,34 +133,65 @@ struct TileSummary {
   int32_t lp_count = 0;   // top-n logprobs: candidates recorded
   double wsum = 0.0;      // temperature t != 1: sum of exp((l - max) / t), exp_blocks' weights
   bool weighted = false;  // wsum was computed (plain, top-p and penalized sampling at t != 1)
+  // Top-p: the tile recorded every token with raw y = l / t > nucleus_floor, ids
+  // ascending, nucleus_count of them at NucleusPool entry nucleus_at (+inf: nothing recorded).
+  float nucleus_floor = INFINITY;
+  int32_t nucleus_count = 0;
+  size_t nucleus_at = 0;
 };
 constexpr size_t kFusedTopK = 64;
 constexpr size_t kFusedLogprobs = 20;  // the largest top-n of logprobs (models/sampling.ts MAX_LOGPROBS)
-// Candidate ids per tile: top-k at [0, kFusedTopK), top-n logprobs at [kFusedTopK, kCandStride).
-constexpr size_t kCandStride = kFusedTopK + kFusedLogprobs;
+// Top-p records: the span (in scaled logits y) below the row's running largest
+// y that a tile records. The nucleus lies within it unless the row's mass is
+// spread over more than ~e^10 times its top token's weight (then sampling
+// scans the row): the 0.9 nucleus of a Gaussian row of 128K logits ends about
+// 8 below its max, whatever the spread.
+constexpr float kNucleusSpan = 10.0f;
+// Pool entries to reserve per top-p row (a row of 128K N(0, 3.75^2) logits records ~9K).
+constexpr size_t kNucleusPerRow = 16384;
+
+// A tile's candidate ids (absolute vocabulary ids), what summarize_tile records.
+struct TileCandidates {
+  int32_t topk[kFusedTopK];          // top-k: TileSummary::count of them
+  int32_t logprobs[kFusedLogprobs];  // top-n raw logprobs: TileSummary::lp_count
+};
+
+// The top-p records of a step's rows, in one pool: a tile reserves room for its
+// tokens with one atomic add, and records nothing when the pool is full.
+struct NucleusPool {
+  int32_t* ids = nullptr;  // vocabulary ids, ascending within a tile
+  float* y = nullptr;      // their raw scaled logits y = l * (1 / t)
+  size_t capacity = 0;
+  std::atomic<size_t> used{0};
+};
 
 // A row's running bounds while its tiles are summarized (any order, any thread).
 struct RowBounds {
   std::atomic<float> topk{-INFINITY};      // a lower bound of the row's k-th best y
   std::atomic<float> logprobs{-INFINITY};  // a lower bound of its n-th best raw logit
+  std::atomic<float> ymax{-INFINITY};      // top-p: the largest y of the tiles so far
 };
 
-// A row's summaries: `count` tiles, candidate ids [count, kCandStride] (may be null).
+// A row's summaries: `count` tiles, their candidates and top-p records (may be null).
 struct RowStats {
   float max;  // the row's largest raw logit
   const TileSummary* tiles;
   size_t count;
-  const int32_t* cand;
+  const TileCandidates* cand;
+  const NucleusPool* nucleus = nullptr;
 };
 
 // Fills t's fields that p can use, from the tile's logits l[0, n) whose first id
-// is v0 (t->max and t->sum already set); cand: the tile's kCandStride slots.
+// is v0 (t->max and t->sum already set); cand: the tile's candidate slots.
 // bounds: the row's running k-th / n-th best among the tiles summarized so far
 // (any order, any thread; they only prune: the best of the row are always
-// among the candidates).
+// among the candidates). pool: where top-p rows record (null: they do not).
 void summarize_tile(const float* l, size_t n, size_t v0, const SamplingParams& p,
-                    const ModelKernels& k, SamplingScratch& scratch, TileSummary* t, int32_t* cand,
-                    RowBounds* bounds);
+                    const ModelKernels& k, SamplingScratch& scratch, TileSummary* t, TileCandidates* cand,
+                    RowBounds* bounds, NucleusPool* pool);
+
+// Whether summarize_tile records top-p candidates for a row with these params.
+bool records_nucleus(const SamplingParams& p);
 
 // Samples a token from one row of raw logits [V] whose log-sum-exp is `lse`
 // (the row is not modified). Writes the token, its raw logprob, and

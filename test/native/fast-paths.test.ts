@@ -81,6 +81,40 @@ test('gemm: a row gives the same bits whichever register block its batch size se
   });
 });
 
+test('sampling scans: scanGreater, scanGreaterPairs and filterGreater keep what y > t keeps, in order, on every ISA', (t) => {
+  const next = rng(31);
+  for (const n of [0, 5, 16, 47, 300, 4096]) {
+    const x = randomFloat32(n, next, 3);
+    if (n > 20) [x[3], x[17], x[18]] = [Number.NaN, 1.5, 1.5]; // NaN never kept; ties at t not kept
+    const [s, thr] = [1.25, 1.875];
+    const want = Array.from(x.keys()).filter((i) => Math.fround(x[i]! * s) > thr);
+    forEachIsa(t, (isa) => {
+      const all = new Int32Array(n + 16);
+      const c = kernel('scanGreater', isa, { x, s, t: thr, out: all }) as number;
+      t.deepEqual(Array.from(all.subarray(0, c)), want, `${isa} n=${n}: scanGreater`);
+      if (want.length > 3) {
+        const few = new Int32Array(3); // the cap: the first three
+        t.is(kernel('scanGreater', isa, { x, s, t: thr, out: few }), 3);
+        t.deepEqual(Array.from(few), want.slice(0, 3), `${isa} n=${n}: capped`);
+        const fromMid = want.filter((i) => i >= 7);
+        const mid = new Int32Array(n + 16);
+        const cm = kernel('scanGreater', isa, { x, s, t: thr, out: mid, from: 7 }) as number;
+        t.deepEqual(Array.from(mid.subarray(0, cm)), fromMid, `${isa} n=${n}: from an unaligned start`);
+      }
+      const ids = new Int32Array(n + 16), ys = new Float32Array(n + 16);
+      const cp = kernel('scanGreaterPairs', isa, { x, s, t: thr, base: 4096, outIds: ids, outY: ys }) as number;
+      t.deepEqual(Array.from(ids.subarray(0, cp)), want.map((i) => i + 4096), `${isa} n=${n}: scanGreaterPairs ids`);
+      t.deepEqual(Array.from(ys.subarray(0, cp)), want.map((i) => Math.fround(x[i]! * s)), `${isa} n=${n}: scanGreaterPairs y`);
+      const y = Float32Array.from(x, (v) => Math.fround(v * s));
+      const srcIds = Int32Array.from(x.keys(), (i) => 3 * i + 1);
+      const fi = new Int32Array(n + 16), fy = new Float32Array(n + 16);
+      const cf = kernel('filterGreater', isa, { ids: srcIds, y, t: thr, outIds: fi, outY: fy }) as number;
+      t.deepEqual(Array.from(fi.subarray(0, cf)), want.map((i) => 3 * i + 1), `${isa} n=${n}: filterGreater ids`);
+      t.deepEqual(Array.from(fy.subarray(0, cf)), want.map((i) => y[i]!), `${isa} n=${n}: filterGreater y`);
+    });
+  }
+});
+
 function gaussianRows(R: number, V: number, seed: number, sigma: number): Float32Array {
   const next = rng(seed);
   const out = new Float32Array(R * V);
@@ -92,18 +126,32 @@ function gaussianRows(R: number, V: number, seed: number, sigma: number): Float3
   return out;
 }
 
-test('sampling from the lm head tile summaries picks what sampling from the raw rows picks (greedy, top-k, top-n logprobs)', (t) => {
+test('sampling from the lm head tile summaries picks what sampling from the raw rows picks (greedy, top-k, top-n logprobs, top-p)', (t) => {
   const V = 20000, R = 6;
   const logits = gaussianRows(R, V, 7, 3);
   logits[2 * V + 12345] = logits[2 * V + 7] = 40; // a tie across tiles: the lower id wins
-  for (const params of [{ temperature: 0 }, { temperature: 0, logprobs: 5 }, { temperature: 0.7, topK: 40, logprobs: 20 }, { temperature: 1.3, topK: 5, topP: 0.8 }, { temperature: 1, topK: 64 }] as SamplingParams[]) {
-    const rows: SampleRequest[] = Array.from({ length: R }, (_, i) => ({ params, seed: 100 + i, outputIndex: i }));
+  const promptTokens = Array.from({ length: 200 }, (_, i) => (i * 7919) % V);
+  const cases: { params: SamplingParams; extra?: Partial<SampleRequest>; records?: boolean }[] = [
+    { params: { temperature: 0 } },
+    { params: { temperature: 0, logprobs: 5 } },
+    { params: { temperature: 0.7, topK: 40, logprobs: 20 } },
+    { params: { temperature: 1.3, topK: 5, topP: 0.8 } },
+    { params: { temperature: 1, topK: 64 } },
+    // Top-p alone: the nucleus from the lm head's records (hundreds of tokens at T 0.8).
+    { params: { temperature: 0.8, topP: 0.9 }, records: true },
+    { params: { temperature: 1, topP: 0.5, logprobs: 3 }, records: true },
+    { params: { temperature: 0.8, topP: 0.9, repetitionPenalty: 1.3, logitBias: { 5: 9, 19999: -4 } }, extra: { promptTokens, outputTokens: [11, 11, 12] }, records: true },
+  ];
+  for (const { params, extra, records } of cases) {
+    const rows: SampleRequest[] = Array.from({ length: R }, (_, i) => ({ params, seed: 100 + i, outputIndex: i, ...extra }));
     const fused = native.model.sampleLogits(logits, V, packSampling(rows));
     const raw = native.model.sampleLogits(logits, V, packSampling(rows), { summaries: false });
     t.deepEqual(Array.from(fused.tokens), Array.from(raw.tokens), JSON.stringify(params));
     t.deepEqual(Array.from(fused.logprobs), Array.from(raw.logprobs));
     t.deepEqual(Array.from(fused.topIds), Array.from(raw.topIds), 'top-n logprobs: the same ids');
     t.deepEqual(Array.from(fused.topLogprobs), Array.from(raw.topLogprobs));
+    t.is(fused.nucleusFromRecords, records ? R : 0, `${JSON.stringify(params)}: rows drawn from the top-p records`);
+    t.is(raw.nucleusFromRecords, 0);
   }
   t.is(native.model.sampleLogits(logits.subarray(2 * V, 3 * V), V, packSampling([{ params: { temperature: 0 }, seed: 0, outputIndex: 0 }])).tokens[0], 7);
 });
@@ -137,17 +185,23 @@ test('temperature sampling from tile summaries follows softmax(logits / T) like 
   }
 });
 
-test('top-p over a long nucleus (thousands of tokens) draws only inside the fp64 nucleus, spread over it', (t) => {
+for (const c of [
+  // Within 10 nats of the max lie ~35K tokens: more than a row's records hold, so the row is scanned.
+  { sigma: 2, T: 0.9, topP: 0.7, minCut: 1000, minDistinct: 200, records: false },
+  // ~3K tokens within 10 nats: the nucleus (~400) from the records, through the histogram cut.
+  { sigma: 3, T: 0.8, topP: 0.9, minCut: 300, minDistinct: 100, records: true },
+])
+test(`top-p over a long nucleus draws only inside the fp64 nucleus, spread over it (${c.records ? 'from the lm head records' : 'scanning the row'})`, (t) => {
   const V = 60000;
-  const logits = gaussianRows(1, V, 5, 2);
-  const T = 0.9, topP = 0.7;
+  const logits = gaussianRows(1, V, 5, c.sigma);
+  const { T, topP } = c;
   const y = Array.from(logits, (v) => v / T);
   const m = Math.max(...y);
   const order = Array.from(y.keys()).sort((a, b) => y[b]! - y[a]! || a - b);
   const z = y.reduce((s, v) => s + Math.exp(v - m), 0);
   let mass = 0, cut = 0;
   while (mass < topP * z) mass += Math.exp(y[order[cut++]!]! - m);
-  t.true(cut > 1000, `the nucleus is long (${cut} tokens): the bracketed path runs`);
+  t.true(cut > c.minCut, `the nucleus is long (${cut} tokens)`);
   // Tokens within a relative 1e-5 of the cut value may fall either side (fp32 weights): allowed.
   const yCut = y[order[cut - 1]!]!;
   const inside = new Set(order.filter((id) => y[id]! >= yCut - 1e-5 * Math.abs(yCut)));
@@ -155,9 +209,40 @@ test('top-p over a long nucleus (thousands of tokens) draws only inside the fp64
   const rows: SampleRequest[] = Array.from({ length: N }, (_, i) => ({ params: { temperature: T, topP }, seed: 3, outputIndex: i }));
   const big = new Float32Array(N * V);
   for (let i = 0; i < N; i++) big.set(logits, i * V);
-  const tokens = Array.from(native.model.sampleLogits(big, V, packSampling(rows)).tokens);
+  const out = native.model.sampleLogits(big, V, packSampling(rows));
+  t.is(out.nucleusFromRecords, c.records ? N : 0, 'rows drawn from the records');
+  const tokens = Array.from(out.tokens);
   for (const tok of tokens) t.true(inside.has(tok), `token ${tok} (y ${y[tok]}) outside the nucleus (cut ${yCut})`);
-  t.true(new Set(tokens).size > 200, 'draws spread over the nucleus');
+  t.true(new Set(tokens).size > c.minDistinct, `draws spread over the nucleus (${new Set(tokens).size} distinct)`);
+  // The same draws as sampling from the raw row (a scan of it).
+  t.deepEqual(tokens, Array.from(native.model.sampleLogits(big, V, packSampling(rows), { summaries: false }).tokens));
+});
+
+test('top-p scans the row when the records do not hold the nucleus, and draws what the raw row gives', (t) => {
+  const V = 20000, N = 200;
+  // One token holds ~93% of the mass at T 1; the 0.97 nucleus reaches ~12 nats below it, past the records.
+  const peaked = gaussianRows(1, V, 8, 1);
+  peaked[123] = 13;
+  // Every token within 10 nats of the max: more than a row's records hold.
+  const flat = gaussianRows(1, V, 9, 0.5);
+  for (const [name, row, topP] of [['past the span', peaked, 0.97], ['pool full', flat, 0.9]] as const) {
+    const big = new Float32Array(N * V);
+    for (let i = 0; i < N; i++) big.set(row, i * V);
+    const rows: SampleRequest[] = Array.from({ length: N }, (_, i) => ({ params: { temperature: 1, topP }, seed: 6, outputIndex: i }));
+    const fused = native.model.sampleLogits(big, V, packSampling(rows));
+    t.is(fused.nucleusFromRecords, 0, `${name}: no row from the records`);
+    const tokens = Array.from(fused.tokens);
+    t.deepEqual(tokens, Array.from(native.model.sampleLogits(big, V, packSampling(rows), { summaries: false }).tokens), name);
+    // Inside the fp64 nucleus.
+    const m = Math.max(...row);
+    const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b);
+    const z = row.reduce((acc, v) => acc + Math.exp(v - m), 0);
+    let mass = 0, cut = 0;
+    while (mass < topP * z) mass += Math.exp(row[order[cut++]!]! - m);
+    const yCut = row[order[cut - 1]!]!;
+    t.true(tokens.every((tok) => row[tok]! >= yCut - 1e-5 * Math.abs(yCut)), `${name}: only nucleus tokens`);
+    t.true(new Set(tokens).size > 5, `${name}: draws spread over the nucleus (${new Set(tokens).size} distinct)`);
+  }
 });
 
 /** vLLM's penalties on a dense copy (float64 here): bias, repetition over seen tokens, frequency / presence over the output. */
