@@ -55,6 +55,8 @@ const SETS: { name: string; params: SamplingParams; extra?: Partial<SampleReques
   { name: 'temperature 0.8', params: { temperature: 0.8 } },
   { name: 'top-k 50, T 0.8', params: { temperature: 0.8, topK: 50 } },
   { name: 'top-p 0.9, T 0.8', params: { temperature: 0.8, topP: 0.9 } },
+  // At T 1 the 0.9 nucleus of these rows holds ~5.5K tokens, and some rows' tile floors rise above its cut (scanned).
+  { name: 'top-p 0.9, T 1', params: { temperature: 1, topP: 0.9 } },
   { name: 'top-k 50 + top-p 0.95', params: { temperature: 1, topK: 50, topP: 0.95 } },
   { name: 'min-p 0.05', params: { temperature: 1, minP: 0.05 } },
   { name: 'repetition 1.1 (512 seen), T 0.8', params: { temperature: 0.8, repetitionPenalty: 1.1 }, extra: { promptTokens: prompt } },

@@ -147,6 +147,9 @@ export interface NativeModelStats {
   poolSleeps: number;
   kvCacheBytes: number;
   threads: number;
+  /** Rows sampled with top-p alone, and those whose nucleus came from the lm head's records (no scan of the row). */
+  topPRows: number;
+  topPFromRecords: number;
   /** Tensor-group all-reduces this model's steps made, and their bytes. */
   allReduces: number;
   allReduceBytes: number;

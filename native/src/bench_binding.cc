@@ -103,8 +103,8 @@ Napi::Value SampleBench(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   // Top-p records, sized as the model sizes them.
   size_t nucleus_rows = 0;
   for (const SamplingParams& p : b.params) nucleus_rows += records_nucleus(p) ? 1 : 0;
-  std::vector<int32_t> nucleus_ids(nucleus_rows * kNucleusPerRow);
-  std::vector<float> nucleus_y(nucleus_rows * kNucleusPerRow);
+  std::vector<int32_t> nucleus_ids(nucleus_rows * nucleus_capacity(V));
+  std::vector<float> nucleus_y(nucleus_rows * nucleus_capacity(V));
   NucleusPool records;
   records.ids = nucleus_ids.data();
   records.y = nucleus_y.data();

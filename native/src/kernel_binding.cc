@@ -246,12 +246,12 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info, const CpuFeatures& cpu)
   const size_t tiles = (V + kVocabTile - 1) / kVocabTile;
   std::vector<TileSummary> summaries(tiles);
   std::vector<TileCandidates> cand(tiles);
-  std::vector<int32_t> nucleus_ids(kNucleusPerRow);  // one row's top-p records at a time
-  std::vector<float> nucleus_y(kNucleusPerRow);
+  std::vector<int32_t> nucleus_ids(nucleus_capacity(V));  // one row's top-p records at a time
+  std::vector<float> nucleus_y(nucleus_capacity(V));
   NucleusPool records;
   records.ids = nucleus_ids.data();
   records.y = nucleus_y.data();
-  records.capacity = kNucleusPerRow;
+  records.capacity = nucleus_ids.size();
   for (size_t i = 0; i < R; ++i) {
     const float* row = logits.data + i * V;
     RowBounds kth;

@@ -171,7 +171,7 @@ struct Model::Buffers {
   float* full;       // [sampled rows, V] raw logits kept for sampling
   TileSummary* summaries;  // [sample entries, vocab tiles] the lm head's tile summaries (sampling.h)
   TileCandidates* candidates;  // [sample entries, vocab tiles] top-k / logprob candidates
-  int32_t* nucleus_ids;        // [nucleus entries * kNucleusPerRow] top-p records (NucleusPool)
+  int32_t* nucleus_ids;        // [nucleus entries * nucleus_capacity(V)] top-p records (NucleusPool)
   float* nucleus_y;
   // Tensor parallelism only (model_parallel.h).
   uint8_t* seg_in;   // [segments][T][k_j] row-parallel GEMM input, by segment
@@ -194,7 +194,7 @@ size_t Model::scratch_bytes(const StepSizes& z) const {
          2 * f(rc * tiles * z.prompt_top_n) + f(rc) + f(z.sampled_rows * V) +
          ScratchArena::bytes_for(z.sample_entries * tiles, sizeof(TileSummary)) +
          ScratchArena::bytes_for(z.sample_entries * tiles, sizeof(TileCandidates)) +
-         2 * f(z.nucleus_entries * kNucleusPerRow) + parallel_scratch_bytes(z);
+         2 * f(z.nucleus_entries * nucleus_capacity(V)) + parallel_scratch_bytes(z);
 }
 
 // The tensor-parallel regions of Buffers (none at tp 1).
@@ -350,8 +350,8 @@ StepOutput Model::step(const StepInput& in) {
   b.full = arena_.take<float>(z.sampled_rows * s.vocab);
   b.summaries = arena_.take<TileSummary>(z.sample_entries * vtiles);
   b.candidates = arena_.take<TileCandidates>(z.sample_entries * vtiles);
-  b.nucleus_ids = arena_.take<int32_t>(z.nucleus_entries * kNucleusPerRow);
-  b.nucleus_y = arena_.take<float>(z.nucleus_entries * kNucleusPerRow);
+  b.nucleus_ids = arena_.take<int32_t>(z.nucleus_entries * nucleus_capacity(s.vocab));
+  b.nucleus_y = arena_.take<float>(z.nucleus_entries * nucleus_capacity(s.vocab));
   if (shard_.parallel()) {
     b.seg_in = arena_.take<uint8_t>(T * std::max(s.q_cols(), s.intermediate) * (s.bf16 ? 2 : 4));
     b.partials = arena_.take<float>(shard_.local_segments() * tp_chunk_rows(T) * H);
@@ -439,7 +439,7 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, c
   NucleusPool nucleus;  // the top-p rows' records
   nucleus.ids = b.nucleus_ids;
   nucleus.y = b.nucleus_y;
-  for (const SamplingParams& p : in.sampling.params) nucleus.capacity += records_nucleus(p) ? kNucleusPerRow : 0;
+  for (const SamplingParams& p : in.sampling.params) nucleus.capacity += records_nucleus(p) ? nucleus_capacity(V) : 0;
 
   if (prompt) {
     out.prompt_logprob.assign(T, NAN);
@@ -575,8 +575,11 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, c
     const size_t slot = static_cast<size_t>(sample_slot[row]);
     RowStats stats{-INFINITY, b.summaries + r * vtiles, vtiles, b.candidates + r * vtiles, &nucleus};
     for (size_t t = 0; t < vtiles; ++t) stats.max = std::max(stats.max, stats.tiles[t].max);
+    const size_t from_records = sc.nucleus_from_records;
     sample_row(full + slot * V, V, lse[row], &stats, p, sc, *k_, &out.sampled[r],
                &out.sampled_logprob[r], out.top_ids.data() + r * top_n, out.top_logprobs.data() + r * top_n);
+    if (records_nucleus(p)) counters_.top_p_rows.fetch_add(1, std::memory_order_relaxed);
+    if (sc.nucleus_from_records != from_records) counters_.top_p_from_records.fetch_add(1, std::memory_order_relaxed);
   });
 }
 

@@ -109,6 +109,8 @@ struct ModelCounters {
   std::atomic<uint64_t> scratch_growths{0};     // steps that outgrew the arena sized at load
   std::atomic<uint64_t> all_reduces{0};         // tensor-group all-reduces (model_parallel.h)
   std::atomic<uint64_t> all_reduce_bytes{0};
+  std::atomic<uint64_t> top_p_rows{0};          // sampled rows with top-p alone (sampling.h records_nucleus)
+  std::atomic<uint64_t> top_p_from_records{0};  // of them, rows whose nucleus came from the lm head's records
 };
 
 // Scratch memory of the forward step: one anonymous mapping, reserved at load

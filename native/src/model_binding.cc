@@ -373,6 +373,8 @@ Napi::Value ModelStats(const Napi::CallbackInfo& info) {
   o.Set("threads", num(h->model->threads()));
   o.Set("allReduces", num(c.all_reduces.load()));
   o.Set("allReduceBytes", num(c.all_reduce_bytes.load()));
+  o.Set("topPRows", num(c.top_p_rows.load()));
+  o.Set("topPFromRecords", num(c.top_p_from_records.load()));
   set_linear_stats(env, o, *h->model);
   return o;
 }

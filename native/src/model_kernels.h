@@ -98,7 +98,7 @@ struct ModelKernels {
   size_t (*scan_greater_pairs)(const float* x, size_t n, float s, float t, int32_t base, int32_t* out_ids,
                                float* out_y);
   // The pairs (ids[i], y[i]) with y[i] > t, in order, into out_ids / out_y (room
-  // for n + 16: whole vectors are stored); returns how many.
+  // for n + 16: whole vectors are stored; or in place); returns how many.
   size_t (*filter_greater)(const int32_t* ids, const float* y, size_t n, float t, int32_t* out_ids,
                            float* out_y);
 };

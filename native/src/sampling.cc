@@ -281,10 +281,31 @@ void record_nucleus(const float* l, size_t n, size_t v0, float inv, const ModelK
   float top = ymax->load(std::memory_order_relaxed);
   while (ty > top && !ymax->compare_exchange_weak(top, ty, std::memory_order_relaxed)) {
   }
-  const float floor = std::max(top, ty) - kNucleusSpan;
+  float floor = std::max(top, ty) - kNucleusSpan;
+  if (!std::isfinite(floor) || !std::isfinite(ty)) return;  // infinite logits: not recorded, the row is scanned
   s.stage_ids.resize(n + 16);  // room for the whole vectors the scan stores
   s.stage_y.resize(n + 16);
-  const size_t count = k.scan_greater_pairs(l, n, inv, floor, static_cast<int32_t>(v0), s.stage_ids.data(), s.stage_y.data());
+  size_t count = k.scan_greater_pairs(l, n, inv, floor, static_cast<int32_t>(v0), s.stage_ids.data(), s.stage_y.data());
+  if (count > kNucleusPerTile) {
+    // Too many: the floor rises to the lowest of 64 steps between it and the
+    // tile's max that leaves at most kNucleusPerTile (a count per step, then
+    // one filter in place).
+    constexpr int32_t kSteps = 64;
+    const float step = (ty - floor) / kSteps, per_step = 1.0f / step;
+    int32_t above[kSteps + 1] = {};  // above[j]: hits in step j, counted from the top
+    for (size_t i = 0; i < count; ++i)
+      ++above[std::min(static_cast<int32_t>((ty - s.stage_y[i]) * per_step), kSteps)];
+    size_t kept = 0;
+    int32_t j = 0;
+    while (j < kSteps && kept + static_cast<size_t>(above[j]) <= kNucleusPerTile) kept += static_cast<size_t>(above[j++]);
+    // Steps [0, j) fit: the floor is step j's upper edge, nudged up past any hit of step j rounding puts there.
+    floor = std::max(floor, ty - static_cast<float>(j) * step);
+    count = k.filter_greater(s.stage_ids.data(), s.stage_y.data(), count, floor, s.stage_ids.data(), s.stage_y.data());
+    while (count > kNucleusPerTile) {  // rounding at the edge let a few more through
+      floor = std::nextafter(floor, INFINITY);
+      count = k.filter_greater(s.stage_ids.data(), s.stage_y.data(), count, floor, s.stage_ids.data(), s.stage_y.data());
+    }
+  }
   const size_t at = pool->used.fetch_add(count, std::memory_order_relaxed);
   if (at + count > pool->capacity) return;  // the pool is full: this row scans
   std::memcpy(pool->ids + at, s.stage_ids.data(), count * sizeof(int32_t));
@@ -401,23 +422,31 @@ double collect_candidates(const float* x, size_t V, float inv, float m, float y_
   return finish_candidates(n, inv, m, y_lo, changed, s, k);
 }
 
-// Draws among the candidates with y >= y_cut, walking them in id order.
-int32_t draw_kept(float y_cut, double u, const SamplingScratch& s) {
+// Draws among the candidates with y >= y_cut in id order: their weights'
+// sums per block of kSampleBlock candidates (vector lanes), then the block
+// where the cumulative mass passes u * kept, walked candidate by candidate.
+int32_t draw_kept(float y_cut, double u, SamplingScratch& s, const ModelKernels& k) {
   const std::vector<float>& ys = s.cand_y;
   const std::vector<float>& ws = s.cand_w;
-  const size_t n = ys.size();
+  const size_t n = ys.size(), blocks = (n + kSampleBlock - 1) / kSampleBlock;
+  if (n == 0) return -1;
+  s.sums.resize(blocks);
+  k.masked_sums(ys.data(), n, 1.0f, y_cut, ws.data(), s.sums.data());
   double kept = 0.0;
-  for (size_t j = 0; j < n; ++j)
-    if (ys[j] >= y_cut) kept += ws[j];
+  for (size_t b = 0; b < blocks; ++b) kept += s.sums[b];
   const double target = u * kept;
   double cum = 0.0;
+  size_t b = 0;
+  for (; b + 1 < blocks && cum + s.sums[b] <= target; ++b) cum += s.sums[b];
   int32_t chosen = -1;
-  for (size_t j = 0; j < n; ++j) {
+  for (size_t j = b * kSampleBlock; j < std::min(n, (b + 1) * kSampleBlock); ++j) {
     if (!(ys[j] >= y_cut) || !(ws[j] > 0.0f)) continue;
     cum += ws[j];
     chosen = s.cand[j];  // the last member so far (rounding can leave the target unmet)
     if (cum > target) break;
   }
+  for (size_t j = b * kSampleBlock; chosen < 0 && j-- > 0;)  // rounding ran past the last member's block
+    if (ys[j] >= y_cut && ws[j] > 0.0f) chosen = s.cand[j];
   return chosen;
 }
 
@@ -434,7 +463,7 @@ float cut_in_band(size_t nb, double base, double want, SamplingScratch& s) {
 // Draws among the collected candidates: when `cut`, only the first ones in
 // (y desc, id asc) order whose mass reaches want, extended to the tokens tied
 // with the last of them; the draw walks the kept ones in id order.
-int32_t draw_candidates(bool cut, double want, double u, SamplingScratch& s) {
+int32_t draw_candidates(bool cut, double want, double u, SamplingScratch& s, const ModelKernels& k) {
   const size_t n = s.cand_y.size();
   if (n == 0) return -1;
   float y_cut = -INFINITY;
@@ -443,52 +472,72 @@ int32_t draw_candidates(bool cut, double want, double u, SamplingScratch& s) {
     for (size_t j = 0; j < n; ++j) s.band[j] = desc_key(s.cand_y[j], static_cast<int32_t>(j));
     y_cut = cut_in_band(n, 0.0, want, s);
   }
-  return draw_kept(y_cut, u, s);
+  return draw_kept(y_cut, u, s, k);
+}
+
+// Mass per sixteenth of a nat below m of the candidates j = 0, stride, 2 stride,
+// ... (times stride), into mass[kCutBins] (the last bin holds everything lower).
+constexpr int32_t kCutBinsPerNat = 16;
+constexpr int32_t kCutBins = 16 * kCutBinsPerNat;
+inline int32_t cut_bin(float m, float y) {
+  return static_cast<int32_t>(std::min((m - y) * static_cast<float>(kCutBinsPerNat), static_cast<float>(kCutBins - 1)));
+}
+void bin_masses(float m, size_t stride, const SamplingScratch& s, double* mass) {
+  const std::vector<float>& ys = s.cand_y;
+  const std::vector<float>& ws = s.cand_w;
+  double hist[4][kCutBins] = {};  // four copies: consecutive tokens rarely wait on the same sum
+  for (size_t j = 0, c = 0; j < ys.size(); j += stride, ++c) hist[c & 3][cut_bin(m, ys[j])] += static_cast<double>(ws[j]);
+  for (int32_t i = 0; i < kCutBins; ++i) mass[i] = (hist[0][i] + hist[1][i] + hist[2][i] + hist[3][i]) * static_cast<double>(stride);
+}
+// The first bin at which the cumulative mass reaches want (kCutBins when none does).
+int32_t bin_reaching(const double* mass, double want) {
+  double cum = 0.0;
+  int32_t b = 0;
+  for (; b < kCutBins && cum + mass[b] < want; ++b) cum += mass[b];
+  return b;
 }
 
 // The top-p cut of many candidates (s.cand, cand_y, cand_w; mass >= want),
-// without ordering them all: their mass per eighth of a nat below m (a
-// histogram) locates the eighth where the prefix reaches `want`. The
-// candidates are narrowed to those at or above the eighth below it, keeping id
-// order, and the cut is searched among the three eighths around it, above the
-// histogram's mass of the rest (the margin absorbs the rounding of either
-// sum). Returns NaN when the candidates are too few to be worth it.
-float narrow_and_cut(float m, double want, SamplingScratch& s) {
-  std::vector<float>& ys = s.cand_y;
-  std::vector<float>& ws = s.cand_w;
-  const size_t n = ys.size();
+// without ordering them all: their mass per sixteenth of a nat below m locates
+// the sixteenth b where the prefix reaches `want`. The candidates are narrowed
+// to those above the sixteenth b + 1 (a vector filter, id order kept), and the
+// cut is searched among the sixteenths b - 1 .. b + 1, above the mass of the
+// sixteenths higher up (the margin absorbs the rounding of either sum). Returns
+// NaN when the candidates are too few to be worth it.
+float narrow_and_cut(float m, double want, SamplingScratch& s, const ModelKernels& k) {
+  const size_t n = s.cand_y.size();
   if (n < 512) return NAN;
-  constexpr int32_t kBins = 128;  // 8 per nat: 16 nats below m, the rest in the last
-  auto bin = [m](float y) { return static_cast<int32_t>(std::min((m - y) * 8.0f, static_cast<float>(kBins - 1))); };
-  std::vector<uint8_t>& bins = s.bins;
-  bins.resize(n);
-  for (size_t j = 0; j < n; ++j) bins[j] = static_cast<uint8_t>(bin(ys[j]));
-  double hist[4][kBins] = {};  // four copies: consecutive tokens rarely wait on the same sum
-  for (size_t j = 0; j < n; ++j) hist[j & 3][bins[j]] += static_cast<double>(ws[j]);
-  double mass[kBins];
-  for (int32_t i = 0; i < kBins; ++i) mass[i] = hist[0][i] + hist[1][i] + hist[2][i] + hist[3][i];
-  double cum = 0.0;
-  int32_t b = 0;
-  for (; b < kBins && cum + mass[b] < want; ++b) cum += mass[b];
-  if (b + 2 >= kBins) return NAN;
+  double mass[kCutBins];
+  bin_masses(m, 1, s, mass);
+  const int32_t b = bin_reaching(mass, want);
+  if (b + 2 >= kCutBins) return NAN;
   const int32_t lo = std::max<int32_t>(b - 1, 0), hi = b + 1;  // the band's bins
   double base = 0.0;  // the mass above the band
   for (int32_t i = 0; i < lo; ++i) base += mass[i];
-  if (s.band.size() < n) s.band.resize(n);
-  size_t c = 0, nb = 0;
-  for (size_t j = 0; j < n; ++j) {  // branch free: every entry written, the kept ones advance
-    const int32_t bj = bins[j];
-    s.cand[c] = s.cand[j];
-    ys[c] = ys[j];
-    ws[c] = ws[j];
-    s.band[nb] = desc_key(ys[j], static_cast<int32_t>(c));
-    nb += bj >= lo && bj <= hi ? 1 : 0;
-    c += bj <= hi ? 1 : 0;
-  }
+  // Narrowed: y above the band's lower edge (in place), their weights again.
+  std::vector<float>& ys = s.cand_y;
+  const float y_lo = m - static_cast<float>(hi + 1) / static_cast<float>(kCutBinsPerNat);
+  const size_t c = k.filter_greater(s.cand.data(), ys.data(), n, y_lo, s.cand.data(), ys.data());
   ys.resize(c);
-  ws.resize(c);
+  s.cand_w.resize(c);
+  s.sums.resize(c / kSampleBlock + 2);
+  k.exp_blocks(ys.data(), c, 1.0f, m, -INFINITY, s.cand_w.data(), s.sums.data());
+  if (s.band.size() < c) s.band.resize(c);
+  size_t nb = 0;
+  for (size_t j = 0; j < c; ++j) {  // branch free: every key written, the band's advance
+    const int32_t bj = cut_bin(m, ys[j]);
+    s.band[nb] = desc_key(ys[j], static_cast<int32_t>(j));
+    nb += bj >= lo && bj <= hi ? 1 : 0;
+  }
   if (nb == 0) return NAN;
   return cut_in_band(nb, base, want, s);
+}
+
+// The top-p draw among the collected candidates, whose weights are in the
+// frame of m: the cut (narrow_and_cut's when they are many), then the draw.
+int32_t cut_and_draw(float m, double want, double u, SamplingScratch& s, const ModelKernels& k) {
+  const float y_cut = narrow_and_cut(m, want, s, k);
+  return std::isnan(y_cut) ? draw_candidates(true, want, u, s, k) : draw_kept(y_cut, u, s, k);
 }
 
 // Top-p from the lm head's records (record_nucleus): every tile recorded the
@@ -519,8 +568,7 @@ int32_t nucleus_from_records(float inv, float m, double total, double top_p, dou
   const double want = top_p * total;
   if (finish_candidates(n, inv, m, floor, changed, s, k) < want) return -1;
   ++s.nucleus_from_records;
-  const float y_cut = narrow_and_cut(m, want, s);
-  return std::isnan(y_cut) ? draw_candidates(true, want, u, s) : draw_kept(y_cut, u, s);
+  return cut_and_draw(m, want, u, s, k);
 }
 
 // Top-p for a row whose total weight is known, from the row itself (when the
@@ -564,7 +612,7 @@ int32_t nucleus_draw(const float* x, size_t V, float inv, float m, float floor_a
       margin *= 4;
       continue;
     }
-    return draw_candidates(true, want, u, s);
+    return cut_and_draw(m, want, u, s, k);
   }
 }
 
@@ -673,7 +721,8 @@ void sample_row(const float* logits, size_t V, double lse, const RowStats* stats
     const float mx = stats->max * inv;
     const float floor = static_cast<float>(mx + std::log(static_cast<double>(p.min_p)));
     const double mass = collect_candidates(logits, V, inv, mx, std::nextafter(floor, -INFINITY), false, s, k);
-    const int32_t chosen = draw_candidates(p.top_p < 1.0f, static_cast<double>(p.top_p) * mass, u, s);
+    const double want = static_cast<double>(p.top_p) * mass;
+    const int32_t chosen = p.top_p < 1.0f ? cut_and_draw(mx, want, u, s, k) : draw_candidates(false, want, u, s, k);
     if (chosen >= 0) {
       *token = chosen;
       *token_logprob = static_cast<float>(static_cast<double>(logits[chosen]) - lse);

@@ -18,8 +18,8 @@
 //      the lm head recorded within kNucleusSpan of the row's max, when they
 //      hold top_p of the mass; else one threshold scan of the row below a
 //      cut estimated from a strided sample. Among many candidates a mass
-//      histogram by eighths of a nat locates the cut, and a weighted
-//      quickselect over the exact weights of the eighths around it finds it)
+//      histogram by sixteenths of a nat locates the cut, and a weighted
+//      quickselect over the exact weights of the sixteenths around it finds it)
 //  10. draw u = uniform(seed, output_index) and walk the survivors' cumulative
 //      mass: in sorted order when they were sorted (top-k, a top-p prefix
 //      within the best 256), else in id order (the same distribution)
@@ -99,7 +99,6 @@ struct SamplingScratch {
   std::vector<int32_t> cand;           // nucleus candidates (ids ascending)
   std::vector<float> cand_y, cand_w;   // their scaled logits and weights
   std::vector<float> merged_y;         // cand_y with the changes merged in (finish_candidates)
-  std::vector<uint8_t> bins;           // per candidate: its eighth of a nat below the max (narrow_and_cut)
   std::vector<int32_t> stage_ids;      // a tile's top-p records before they go to the pool
   std::vector<float> stage_y;
   std::vector<double> tile_mass;       // per vocab tile: its mass in the row's frame
@@ -147,8 +146,10 @@ constexpr size_t kFusedLogprobs = 20;  // the largest top-n of logprobs (models/
 // scans the row): the 0.9 nucleus of a Gaussian row of 128K logits ends about
 // 8 below its max, whatever the spread.
 constexpr float kNucleusSpan = 10.0f;
-// Pool entries to reserve per top-p row (a row of 128K N(0, 3.75^2) logits records ~9K).
-constexpr size_t kNucleusPerRow = 16384;
+// A tile records at most kNucleusPerTile tokens: when more lie within the
+// span, those above its kNucleusPerTile-th best y (its floor rises; a row so
+// flat that a floor rises above its nucleus cut is scanned instead).
+constexpr size_t kNucleusPerTile = 256;
 
 // A tile's candidate ids (absolute vocabulary ids), what summarize_tile records.
 struct TileCandidates {
@@ -157,7 +158,8 @@ struct TileCandidates {
 };
 
 // The top-p records of a step's rows, in one pool: a tile reserves room for its
-// tokens with one atomic add, and records nothing when the pool is full.
+// tokens with one atomic add, and records nothing when the pool is full (it
+// never is when it holds kNucleusPerTile per tile of every top-p row).
 struct NucleusPool {
   int32_t* ids = nullptr;  // vocabulary ids, ascending within a tile
   float* y = nullptr;      // their raw scaled logits y = l * (1 / t)
@@ -207,6 +209,9 @@ double row_logsumexp(const float* logits, size_t V,
 
 // Vocabulary tile width of the lm head and of row_logsumexp.
 constexpr size_t kVocabTile = 4096;
+
+// NucleusPool entries that a top-p row over V logits may take.
+constexpr size_t nucleus_capacity(size_t V) { return (V + kVocabTile - 1) / kVocabTile * kNucleusPerTile; }
 
 // Combines a tile's (max, sum) into a running (max, sum), in tile order.
 inline void lse_combine(float tile_max, double tile_sum, float* run_max, double* run_sum);

@@ -10,6 +10,8 @@ import { bitsEqual, generatedModel, randomTokens, teacherForced } from './helper
 
 const PROMPT = randomTokens(150, 128256, 5);
 const SAMPLE = { params: { temperature: 0.8, topK: 50, topP: 0.95, logprobs: 3 }, seed: 42, outputIndex: 0 };
+// Top-p alone: the nucleus from the lm head's records, whose tiles any thread summarizes in any order.
+const TOP_P = { params: { temperature: 0.9, topP: 0.9, logprobs: 2 }, seed: 43, outputIndex: 0 };
 
 for (const dtype of ['bfloat16', 'float32'] as const) {
   test(`${dtype}: prompt chunks of 1, 7, 64 and the whole prompt give bitwise identical logprobs and samples`, async (t) => {
@@ -47,13 +49,14 @@ async function inBatches(model: LlamaModel, size: number, seed: number): Promise
       cachedTokens: start,
       blockTable: targetTable,
       promptLogprobs: { targets: part.map((_, i) => PROMPT[start + i + 1] ?? -1), topN: 2 },
-      sample: { ...SAMPLE, outputIndex: start },
+      sample: { ...((start / 37) % 2 === 0 ? SAMPLE : TOP_P), outputIndex: start },
     };
     for (const o of others) {
       // A prefill chunk of up to 13 tokens, or a decode once the prompt is in.
       const tokens = o.cached < o.prompt.length ? o.prompt.slice(o.cached, o.cached + 13) : [o.prompt[o.cached % o.prompt.length]!];
       pages.ensure(o.table, o.cached + tokens.length, bs);
-      steps.push({ tokens, cachedTokens: o.cached, blockTable: o.table, sample: { params: { temperature: 1, minP: 0.05 }, seed: 7, outputIndex: o.cached } });
+      const params = steps.length % 2 === 0 ? { temperature: 1, minP: 0.05 } : { temperature: 1.1, topP: 0.8 };
+      steps.push({ tokens, cachedTokens: o.cached, blockTable: o.table, sample: { params, seed: 7, outputIndex: o.cached } });
       o.cached += tokens.length;
     }
     steps.splice(seed % (steps.length + 1), 0, targetStep); // the target sits anywhere in the batch
@@ -85,5 +88,8 @@ test('a sequence alone and inside batches of 2 to 67 mixed sequences: bitwise id
     }
     t.deepEqual(batched.weightBytes, batched.weightBytes.map(() => weightBytes), `batch of ${size}: each step reads each weight matrix once`);
   }
+  const { topPRows, topPFromRecords } = model.stats();
+  t.true(topPRows > 100, `top-p rows sampled: ${topPRows}`);
+  t.true(topPFromRecords >= 0.9 * topPRows, `${topPFromRecords} of ${topPRows} top-p rows drew their nucleus from the lm head records`);
   await model.close();
 });

@@ -186,8 +186,9 @@ test('temperature sampling from tile summaries follows softmax(logits / T) like 
 });
 
 for (const c of [
-  // Within 10 nats of the max lie ~35K tokens: more than a row's records hold, so the row is scanned.
-  { sigma: 2, T: 0.9, topP: 0.7, minCut: 1000, minDistinct: 200, records: false },
+  // A nucleus of ~17K tokens reaches below the floors of tiles that hold more than 256 tokens within
+  // 10 nats of the max: the row is scanned.
+  { sigma: 2, T: 0.9, topP: 0.95, minCut: 1000, minDistinct: 200, records: false },
   // ~3K tokens within 10 nats: the nucleus (~400) from the records, through the histogram cut.
   { sigma: 3, T: 0.8, topP: 0.9, minCut: 300, minDistinct: 100, records: true },
 ])
@@ -223,9 +224,9 @@ test('top-p scans the row when the records do not hold the nucleus, and draws wh
   // One token holds ~93% of the mass at T 1; the 0.97 nucleus reaches ~12 nats below it, past the records.
   const peaked = gaussianRows(1, V, 8, 1);
   peaked[123] = 13;
-  // Every token within 10 nats of the max: more than a row's records hold.
+  // Every token within 10 nats of the max: each tile records its best 256, and the nucleus reaches below them.
   const flat = gaussianRows(1, V, 9, 0.5);
-  for (const [name, row, topP] of [['past the span', peaked, 0.97], ['pool full', flat, 0.9]] as const) {
+  for (const [name, row, topP] of [['past the span', peaked, 0.97], ['flat', flat, 0.9]] as const) {
     const big = new Float32Array(N * V);
     for (let i = 0; i < N; i++) big.set(row, i * V);
     const rows: SampleRequest[] = Array.from({ length: N }, (_, i) => ({ params: { temperature: 1, topP }, seed: 6, outputIndex: i }));
