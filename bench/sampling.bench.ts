@@ -1,9 +1,12 @@
 // Sampling benchmark: the forward step's sampling phase (native/src/sampling.h,
 // one row per task on the model's compute threads) over R rows of 128256
 // logits, per parameter set, with the target of issue 5: under 2 ms per step
-// for 8 to 64 sequences. Also printed: the per-row vocab-tile log-sum-exp the
-// lm head computes for every sampled row (its output feeds sampling; in the
-// model it runs inside the lm head's tiles, while they are in cache).
+// for 8 to 64 sequences. Also printed ("lse ms"): the lm head's per-tile
+// epilogue for the sampled rows, the log-sum-exp and the tile summaries that
+// sampling reads (for top-p the records of the tokens near the row's max); in
+// the model it runs inside the lm head's tiles, while they are in cache, so
+// its cost over greedy's is what the parameters add to the lm head. "records":
+// rows whose top-p nucleus came from the records (the others scanned the row).
 //
 // Logits are seeded N(0, 3^2) draws: the generated models are calibrated so
 // that a random prompt's logits have a standard deviation around 3 (DESIGN.md),
