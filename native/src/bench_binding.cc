@@ -116,6 +116,7 @@ Napi::Value SampleBench(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
       kth[i].topk.store(-INFINITY);
       kth[i].logprobs.store(-INFINITY);
       kth[i].ymax.store(-INFINITY);
+      kth[i].floor.store(-INFINITY);
     }
     records.used.store(0);
     const double t0 = now_s();

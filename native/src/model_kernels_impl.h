@@ -790,15 +790,18 @@ size_t scan_greater_pairs_impl(const float* x, size_t n, float s, float t, int32
                                float* out_y) {
   size_t c = 0, i = 0;
 #if defined(__AVX512F__)
-  // 16 logits per step, the kept ones compressed into registers and stored whole.
+  // 16 logits per step, the kept indices compressed into a register and stored
+  // whole; their y read back afterwards (one compress per step, not two).
   const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   for (; i + 16 <= n; i += 16) {
-    const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(s));
-    const __mmask16 m = _mm512_cmp_ps_mask(v, _mm512_set1_ps(t), _CMP_GT_OQ);
-    const __m512i ids = _mm512_add_epi32(lanes, _mm512_set1_epi32(base + static_cast<int32_t>(i)));
+    const __mmask16 m = static_cast<__mmask16>(mask16<Cmp::Greater>(x + i, s, t));
+    const __m512i ids = _mm512_add_epi32(lanes, _mm512_set1_epi32(static_cast<int32_t>(i)));
     _mm512_storeu_si512(out_ids + c, _mm512_maskz_compress_epi32(m, ids));
-    _mm512_storeu_ps(out_y + c, _mm512_maskz_compress_ps(m, v));
     c += static_cast<size_t>(__builtin_popcount(m));
+  }
+  for (size_t j = 0; j < c; ++j) {
+    out_y[j] = x[out_ids[j]] * s;
+    out_ids[j] += base;
   }
 #endif
   for (; i < n; ++i) {  // branch free: every pair written, the kept ones advance

@@ -271,17 +271,26 @@ void from_candidates(const float* x, float inv, const RowStats& st, bool logprob
   for (size_t i = 0; i < kk; ++i) out[i] = key_id(s.keys[i]);
 }
 
-// Top-p: records the tile's tokens with y > the row's running largest y minus
-// kNucleusSpan, ids ascending, into the pool. The running max only lowers the
-// floor of the tiles seen early, so every tile's floor is at most the row's
-// max y minus the span, whatever the order the tiles come in.
-void record_nucleus(const float* l, size_t n, size_t v0, float inv, const ModelKernels& k,
-                    SamplingScratch& s, TileSummary* t, std::atomic<float>* ymax, NucleusPool* pool) {
-  const float ty = t->max * inv;  // rounding is monotonic: the tile's largest y
-  float top = ymax->load(std::memory_order_relaxed);
-  while (ty > top && !ymax->compare_exchange_weak(top, ty, std::memory_order_relaxed)) {
+// Raises an atomic to v when v is larger.
+void raise_to(std::atomic<float>* a, float v) {
+  float cur = a->load(std::memory_order_relaxed);
+  while (v > cur && !a->compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
   }
-  float floor = std::max(top, ty) - kNucleusSpan;
+}
+
+// Top-p: records the tile's tokens with y above a floor, ids ascending, into
+// the pool: the row's running largest y minus kNucleusSpan, or the highest
+// floor another tile of the row recorded above (sampling uses only the tokens
+// above every tile's floor), raised further when more than kNucleusPerTile
+// tokens lie above it. The running max only lowers the floor of the tiles seen
+// early, so whatever the order the tiles come in every floor is at most the
+// row's max y minus the span, or one a full tile needed.
+void record_nucleus(const float* l, size_t n, size_t v0, float inv, const ModelKernels& k,
+                    SamplingScratch& s, TileSummary* t, RowBounds* row, NucleusPool* pool) {
+  const float ty = t->max * inv;  // rounding is monotonic: the tile's largest y
+  raise_to(&row->ymax, ty);
+  float floor = std::max(std::max(row->ymax.load(std::memory_order_relaxed), ty) - kNucleusSpan,
+                         row->floor.load(std::memory_order_relaxed));
   if (!std::isfinite(floor) || !std::isfinite(ty)) return;  // infinite logits: not recorded, the row is scanned
   s.stage_ids.resize(n + 16);  // room for the whole vectors the scan stores
   s.stage_y.resize(n + 16);
@@ -292,12 +301,16 @@ void record_nucleus(const float* l, size_t n, size_t v0, float inv, const ModelK
     // one filter in place).
     constexpr int32_t kSteps = 64;
     const float step = (ty - floor) / kSteps, per_step = 1.0f / step;
-    int32_t above[kSteps + 1] = {};  // above[j]: hits in step j, counted from the top
+    int32_t hits[4][kSteps + 1] = {};  // hits per step, counted from the top (four copies: no waits on one count)
     for (size_t i = 0; i < count; ++i)
-      ++above[std::min(static_cast<int32_t>((ty - s.stage_y[i]) * per_step), kSteps)];
+      ++hits[i & 3][std::min(static_cast<int32_t>((ty - s.stage_y[i]) * per_step), kSteps)];
     size_t kept = 0;
     int32_t j = 0;
-    while (j < kSteps && kept + static_cast<size_t>(above[j]) <= kNucleusPerTile) kept += static_cast<size_t>(above[j++]);
+    for (; j < kSteps; ++j) {
+      const size_t in_step = static_cast<size_t>(hits[0][j] + hits[1][j] + hits[2][j] + hits[3][j]);
+      if (kept + in_step > kNucleusPerTile) break;
+      kept += in_step;
+    }
     // Steps [0, j) fit: the floor is step j's upper edge, nudged up past any hit of step j rounding puts there.
     floor = std::max(floor, ty - static_cast<float>(j) * step);
     count = k.filter_greater(s.stage_ids.data(), s.stage_y.data(), count, floor, s.stage_ids.data(), s.stage_y.data());
@@ -305,6 +318,7 @@ void record_nucleus(const float* l, size_t n, size_t v0, float inv, const ModelK
       floor = std::nextafter(floor, INFINITY);
       count = k.filter_greater(s.stage_ids.data(), s.stage_y.data(), count, floor, s.stage_ids.data(), s.stage_y.data());
     }
+    raise_to(&row->floor, floor);
   }
   const size_t at = pool->used.fetch_add(count, std::memory_order_relaxed);
   if (at + count > pool->capacity) return;  // the pool is full: this row scans
@@ -358,7 +372,7 @@ void summarize_tile(const float* l, size_t n, size_t v0, const SamplingParams& p
     t->wsum = w;
     t->weighted = true;
   }
-  if (pool != nullptr && p.top_p < 1.0f && p.min_p <= 0.0f) record_nucleus(l, n, v0, inv, k, s, t, &bounds->ymax, pool);
+  if (pool != nullptr && p.top_p < 1.0f && p.min_p <= 0.0f) record_nucleus(l, n, v0, inv, k, s, t, bounds, pool);
 }
 
 bool records_nucleus(const SamplingParams& p) {
@@ -544,10 +558,13 @@ int32_t cut_and_draw(float m, double want, double u, SamplingScratch& s, const M
 // tokens above its floor, so together they hold every token above the highest
 // floor; when those hold the nucleus' mass, its cut and draw are exact from
 // them alone (the cut depends only on the tokens at and above it). Returns -1
-// when they do not (the caller scans the row). `total`: the row's whole weight
-// in the frame of m; the changes in scratch applied when `changed`.
+// when they do not (the caller scans the row), and then sets *short_of to the
+// floor they hold every token above, when they hold less than the nucleus.
+// `total`: the row's whole weight in the frame of m; the changes in scratch
+// applied when `changed`.
 int32_t nucleus_from_records(float inv, float m, double total, double top_p, double u, bool changed,
-                             const RowStats& st, SamplingScratch& s, const ModelKernels& k) {
+                             const RowStats& st, SamplingScratch& s, const ModelKernels& k, float* short_of) {
+  *short_of = NAN;
   if (st.nucleus == nullptr) return -1;
   float floor = st.max * inv - kNucleusSpan;
   size_t recorded = 0;
@@ -566,9 +583,25 @@ int32_t nucleus_from_records(float inv, float m, double total, double top_p, dou
                           floor, s.cand.data() + n, s.cand_y.data() + n);
   }
   const double want = top_p * total;
-  if (finish_candidates(n, inv, m, floor, changed, s, k) < want) return -1;
+  if (finish_candidates(n, inv, m, floor, changed, s, k) < want) {
+    *short_of = floor;
+    return -1;
+  }
   ++s.nucleus_from_records;
   return cut_and_draw(m, want, u, s, k);
+}
+
+// Top-p when the nucleus reaches below y0 (the floor of records that hold
+// less than its mass): threshold scans of the row 1, 4, 16, 64 nats below y0,
+// then all of it, until the tokens above hold the nucleus' mass.
+int32_t nucleus_below(const float* x, size_t V, float inv, float m, float y0, double total, double top_p,
+                      double u, bool changed, SamplingScratch& s, const ModelKernels& k) {
+  const double want = top_p * total;
+  for (float d = 1.0f;; d *= 4.0f) {
+    const float y_lo = d > 64.0f ? -INFINITY : y0 - d;
+    const double mass = collect_candidates(x, V, inv, m, y_lo, changed, s, k);
+    if (mass >= want || y_lo == -INFINITY) return cut_and_draw(m, want, u, s, k);
+  }
 }
 
 // Top-p for a row whose total weight is known, from the row itself (when the
@@ -659,8 +692,11 @@ int32_t draw_from_tiles(const float* x, size_t V, float inv, const RowStats& st,
     for (double& mt : mass) mt = std::max(mt, 0.0);
   }
   if (p.top_p < 1.0f) {
-    const int32_t chosen = nucleus_from_records(inv, m, total, p.top_p, u, nc > 0, st, s, k);
-    return chosen >= 0 ? chosen : nucleus_draw(x, V, inv, m, -INFINITY, total, p.top_p, u, nc > 0, s, k);
+    float short_of;
+    const int32_t chosen = nucleus_from_records(inv, m, total, p.top_p, u, nc > 0, st, s, k, &short_of);
+    if (chosen >= 0) return chosen;
+    if (!std::isnan(short_of)) return nucleus_below(x, V, inv, m, short_of, total, p.top_p, u, nc > 0, s, k);
+    return nucleus_draw(x, V, inv, m, -INFINITY, total, p.top_p, u, nc > 0, s, k);
   }
   const double target = u * total;
   double cum = 0.0;

@@ -172,6 +172,7 @@ struct RowBounds {
   std::atomic<float> topk{-INFINITY};      // a lower bound of the row's k-th best y
   std::atomic<float> logprobs{-INFINITY};  // a lower bound of its n-th best raw logit
   std::atomic<float> ymax{-INFINITY};      // top-p: the largest y of the tiles so far
+  std::atomic<float> floor{-INFINITY};     // top-p: the highest floor a tile recorded above
 };
 
 // A row's summaries: `count` tiles, their candidates and top-p records (may be null).
