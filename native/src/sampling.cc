@@ -303,7 +303,7 @@ void record_nucleus(const float* l, size_t n, size_t v0, float inv, const ModelK
     const float step = (ty - floor) / kSteps, per_step = 1.0f / step;
     int32_t hits[4][kSteps + 1] = {};  // hits per step, counted from the top (four copies: no waits on one count)
     for (size_t i = 0; i < count; ++i)
-      ++hits[i & 3][std::min(static_cast<int32_t>((ty - s.stage_y[i]) * per_step), kSteps)];
+      ++hits[i & 3][static_cast<int32_t>(std::min((ty - s.stage_y[i]) * per_step, static_cast<float>(kSteps)))];
     size_t kept = 0;
     int32_t j = 0;
     for (; j < kSteps; ++j) {

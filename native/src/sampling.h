@@ -16,10 +16,11 @@
 //      reaches top_p, extended to the tokens tied with its last one
 //      (partial selection over candidates that hold the nucleus: the tokens
 //      the lm head recorded within kNucleusSpan of the row's max, when they
-//      hold top_p of the mass; else one threshold scan of the row below a
-//      cut estimated from a strided sample. Among many candidates a mass
-//      histogram by sixteenths of a nat locates the cut, and a weighted
-//      quickselect over the exact weights of the sixteenths around it finds it)
+//      hold top_p of the mass; else a threshold scan of the row just below
+//      the records' floor, or, with no records, below a cut estimated from a
+//      strided sample. Among many candidates a mass histogram by sixteenths
+//      of a nat locates the cut, and a weighted quickselect over the exact
+//      weights of the sixteenths around it finds it)
 //  10. draw u = uniform(seed, output_index) and walk the survivors' cumulative
 //      mass: in sorted order when they were sorted (top-k, a top-p prefix
 //      within the best 256), else in id order (the same distribution)
@@ -122,7 +123,7 @@ void top_logprobs(const float* logits, size_t V, double lse, size_t n, SamplingS
 // likewise, on raw logits); plain sampling at a temperature other than 1 the
 // tile's sum of weights, also for top-p and for penalized rows (whose few
 // changed logits sampling corrects for); top-p the tile's tokens within
-// kNucleusSpan of the row's running largest y (TileCandidates::nucleus).
+// kNucleusSpan of the row's running largest y (into the step's NucleusPool).
 // Min-p, and penalized greedy or top-k rows, read the row.
 struct TileSummary {
   float max = -INFINITY;  // the tile's largest raw logit
