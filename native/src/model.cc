@@ -69,11 +69,13 @@ Model::Model(const ModelShape& shape, ModelWeights weights, const KvLayout& kv, 
   try {
     for (size_t l = 0; l < shape_.layers; ++l) kv_pages_[l] = alloc_anonymous(kv_.layer_bytes());
     // The arena for the largest step expected: every token of a full batch, every
-    // sequence sampled, prompt logprobs with the largest top-n (20) on a full row chunk.
+    // sequence sampled (with top-p records), prompt logprobs with the largest top-n
+    // (20) on a full row chunk.
     StepSizes z;
     z.tokens = std::max<size_t>(max_batch_tokens, 1);
     z.sampled_rows = std::min(std::max<size_t>(max_seqs, 1), z.tokens);
     z.sample_entries = z.sampled_rows;
+    z.nucleus_entries = z.sample_entries;
     z.logit_rows = z.tokens;
     z.prompt_top_n = 20;
     arena_.reserve(scratch_bytes(z));
