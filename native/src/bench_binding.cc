@@ -13,8 +13,8 @@
 //        rows), then the sampling phase of the step (sampling.h, parallel over rows)
 #include "bench_binding.h"
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
