@@ -100,48 +100,27 @@ Napi::Value SampleBench(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   std::vector<float> lps(R), top_lps(R * top_n);
   std::unique_ptr<RowBounds[]> kth(new RowBounds[R > 0 ? R : 1]);
   ThreadPool pool(threads);
-  // Top-p records, sized as the model sizes them.
-  size_t nucleus_rows = 0;
+  size_t nucleus_rows = 0;  // top-p records, sized as the model sizes them
   for (const SamplingParams& p : b.params) nucleus_rows += records_nucleus(p) ? 1 : 0;
-  std::vector<int32_t> nucleus_ids(nucleus_rows * nucleus_capacity(V));
-  std::vector<float> nucleus_y(nucleus_rows * nucleus_capacity(V));
-  NucleusPool records;
-  records.ids = nucleus_ids.data();
-  records.y = nucleus_y.data();
-  records.capacity = nucleus_ids.size();
+  OwnedNucleusPool records(nucleus_rows, V);
   std::atomic<size_t> from_records{0};  // rows of the last rep whose top-p nucleus came from the tile records
   Napi::Array lse_ms = Napi::Array::New(env), sample_ms = Napi::Array::New(env);
   for (size_t rep = 0; rep <= reps; ++rep) {
-    for (size_t i = 0; i < R; ++i) {
-      kth[i].topk.store(-INFINITY);
-      kth[i].logprobs.store(-INFINITY);
-      kth[i].ymax.store(-INFINITY);
-      kth[i].floor.store(-INFINITY);
-    }
-    records.used.store(0);
+    for (size_t i = 0; i < R; ++i) kth[i].reset();
+    records.pool.used.store(0);
     const double t0 = now_s();
     // The lm head's per-tile epilogue for sampled rows: log-sum-exp state and the
     // tile summary, one task per row (the model runs them inside its vocab-tile tasks).
     pool.parallel_for(R, [&](size_t i) {
       static thread_local SamplingScratch sc;
-      float run_max = -INFINITY;
-      double run_sum = 0.0;
-      for (size_t t = 0; t < tiles; ++t) {
-        const float* l = logits.data + i * V + t * kVocabTile;
-        const size_t n = std::min(kVocabTile, V - t * kVocabTile);
-        TileSummary* ts = &summaries[i * tiles + t];
-        k->tile_lse(l, n, &ts->max, &ts->sum);
-        lse_combine(ts->max, ts->sum, &run_max, &run_sum);
-        summarize_tile(l, n, t * kVocabTile, b.params[i], *k, sc, ts, &cand[i * tiles + t], &kth[i], &records);
-      }
-      lse[i] = static_cast<double>(run_max) + std::log(run_sum);
+      lse[i] = summarize_row(logits.data + i * V, V, &b.params[i], *k, sc, &summaries[i * tiles], &cand[i * tiles],
+                             &kth[i], &records.pool);
     });
     const double t1 = now_s();
     pool.parallel_for(R, [&](size_t i) {
       static thread_local SamplingScratch sc;
       const size_t recorded_before = sc.nucleus_from_records;
-      RowStats stats{-INFINITY, &summaries[i * tiles], tiles, &cand[i * tiles], &records};
-      for (size_t t = 0; t < tiles; ++t) stats.max = std::max(stats.max, stats.tiles[t].max);
+      const RowStats stats = row_stats(&summaries[i * tiles], tiles, &cand[i * tiles], &records.pool);
       sample_row(logits.data + i * V, V, lse[i], &stats, b.params[i], sc, *k, &tokens[i], &lps[i],
                  top_ids.data() + i * top_n, top_lps.data() + i * top_n);
       if (rep == reps) from_records.fetch_add(sc.nucleus_from_records - recorded_before, std::memory_order_relaxed);

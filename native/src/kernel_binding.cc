@@ -246,27 +246,14 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info, const CpuFeatures& cpu)
   const size_t tiles = (V + kVocabTile - 1) / kVocabTile;
   std::vector<TileSummary> summaries(tiles);
   std::vector<TileCandidates> cand(tiles);
-  std::vector<int32_t> nucleus_ids(nucleus_capacity(V));  // one row's top-p records at a time
-  std::vector<float> nucleus_y(nucleus_capacity(V));
-  NucleusPool records;
-  records.ids = nucleus_ids.data();
-  records.y = nucleus_y.data();
-  records.capacity = nucleus_ids.size();
+  OwnedNucleusPool records(1, V);  // one row's top-p records at a time
   for (size_t i = 0; i < R; ++i) {
     const float* row = logits.data + i * V;
     RowBounds kth;
-    records.used.store(0);
-    RowStats stats{-INFINITY, summaries.data(), tiles, cand.data(), &records};
-    float run_max = -INFINITY;
-    double run_sum = 0.0;
-    for (size_t t = 0; t < tiles; ++t) {
-      const size_t n = std::min(kVocabTile, V - t * kVocabTile);
-      k->tile_lse(row + t * kVocabTile, n, &summaries[t].max, &summaries[t].sum);
-      lse_combine(summaries[t].max, summaries[t].sum, &run_max, &run_sum);
-      stats.max = std::max(stats.max, summaries[t].max);
-      if (summarize) summarize_tile(row + t * kVocabTile, n, t * kVocabTile, b.params[i], *k, scratch, &summaries[t], &cand[t], &kth, &records);
-    }
-    const double lse = static_cast<double>(run_max) + std::log(run_sum);
+    records.pool.used.store(0);
+    const double lse = summarize_row(row, V, summarize ? &b.params[i] : nullptr, *k, scratch, summaries.data(),
+                                     cand.data(), &kth, &records.pool);
+    const RowStats stats = row_stats(summaries.data(), tiles, cand.data(), &records.pool);
     sample_row(row, V, lse, summarize ? &stats : nullptr, b.params[i], scratch, *k, tokens.Data() + i, lps.Data() + i,
                top_ids.Data() + i * top_n, top_lps.Data() + i * top_n);
   }

@@ -575,8 +575,7 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, c
     SamplingParams p = in.sampling.params[r];
     if (p.num_logprobs > static_cast<int32_t>(top_n)) p.num_logprobs = static_cast<int32_t>(top_n);
     const size_t slot = static_cast<size_t>(sample_slot[row]);
-    RowStats stats{-INFINITY, b.summaries + r * vtiles, vtiles, b.candidates + r * vtiles, &nucleus};
-    for (size_t t = 0; t < vtiles; ++t) stats.max = std::max(stats.max, stats.tiles[t].max);
+    const RowStats stats = row_stats(b.summaries + r * vtiles, vtiles, b.candidates + r * vtiles, &nucleus);
     const size_t from_records = sc.nucleus_from_records;
     sample_row(full + slot * V, V, lse[row], &stats, p, sc, *k_, &out.sampled[r],
                &out.sampled_logprob[r], out.top_ids.data() + r * top_n, out.top_logprobs.data() + r * top_n);

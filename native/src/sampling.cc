@@ -159,6 +159,19 @@ size_t draw(const double* w, size_t count, double total, double u) {
 
 namespace {
 
+// The block of a draw in id order from per-block masses sums[0, blocks): the
+// one where the cumulative mass passes *target = u * their total; *cum: the
+// mass of the blocks before it.
+size_t locate_block(const double* sums, size_t blocks, double u, double* target, double* cum) {
+  double total = 0.0;
+  for (size_t b = 0; b < blocks; ++b) total += sums[b];
+  *target = u * total;
+  *cum = 0.0;
+  size_t b = 0;
+  for (; b + 1 < blocks && *cum + sums[b] <= *target; ++b) *cum += sums[b];
+  return b;
+}
+
 // Tokens of the nucleus (y >= y_cut) drawn in id order: block sums of their
 // weights (given, or summed here), then the block where the cumulative mass
 // passes u * total, walked token by token.
@@ -166,12 +179,8 @@ int32_t draw_id_order(const float* x, size_t V, float inv, float y_cut, const fl
                       bool sums_ready, SamplingScratch& s, const ModelKernels& k, float m = 0.0f) {
   const size_t blocks = (V + kSampleBlock - 1) / kSampleBlock;
   if (!sums_ready) k.masked_sums(x, V, inv, y_cut, e, s.sums.data());
-  double total = 0.0;
-  for (size_t b = 0; b < blocks; ++b) total += s.sums[b];
-  const double target = u * total;
-  double cum = 0.0;
-  size_t b = 0;
-  for (; b + 1 < blocks && cum + s.sums[b] <= target; ++b) cum += s.sums[b];
+  double target, cum;
+  const size_t b = locate_block(s.sums.data(), blocks, u, &target, &cum);
   int32_t chosen = -1;
   const size_t i0 = b * kSampleBlock, i1 = std::min(V, (b + 1) * kSampleBlock);
   const float* w = e == nullptr ? nullptr : e + i0;  // this block's weights
@@ -379,6 +388,39 @@ bool records_nucleus(const SamplingParams& p) {
   return p.temperature >= 1e-5f && p.top_k <= 0 && p.min_p <= 0.0f && p.top_p < 1.0f;
 }
 
+OwnedNucleusPool::OwnedNucleusPool(size_t rows, size_t V) : ids(rows * nucleus_capacity(V)), y(ids.size()) {
+  pool.ids = ids.data();
+  pool.y = y.data();
+  pool.capacity = ids.size();
+}
+
+void RowBounds::reset() {
+  topk.store(-INFINITY);
+  logprobs.store(-INFINITY);
+  ymax.store(-INFINITY);
+  floor.store(-INFINITY);
+}
+
+RowStats row_stats(const TileSummary* tiles, size_t count, const TileCandidates* cand, const NucleusPool* nucleus) {
+  RowStats st{-INFINITY, tiles, count, cand, nucleus};
+  for (size_t t = 0; t < count; ++t) st.max = std::max(st.max, tiles[t].max);
+  return st;
+}
+
+double summarize_row(const float* row, size_t V, const SamplingParams* p, const ModelKernels& k,
+                     SamplingScratch& s, TileSummary* tiles, TileCandidates* cand, RowBounds* bounds,
+                     NucleusPool* pool) {
+  float run_max = -INFINITY;
+  double run_sum = 0.0;
+  for (size_t t = 0, v0 = 0; v0 < V; ++t, v0 += kVocabTile) {
+    const size_t n = std::min(kVocabTile, V - v0);
+    k.tile_lse(row + v0, n, &tiles[t].max, &tiles[t].sum);
+    lse_combine(tiles[t].max, tiles[t].sum, &run_max, &run_sum);
+    if (p != nullptr) summarize_tile(row + v0, n, v0, *p, k, s, &tiles[t], &cand[t], bounds, pool);
+  }
+  return static_cast<double>(run_max) + std::log(run_sum);
+}
+
 namespace {
 
 // Candidates s.cand[0, n) (ids ascending) with their raw y in s.cand_y: the
@@ -446,12 +488,8 @@ int32_t draw_kept(float y_cut, double u, SamplingScratch& s, const ModelKernels&
   if (n == 0) return -1;
   s.sums.resize(blocks);
   k.masked_sums(ys.data(), n, 1.0f, y_cut, ws.data(), s.sums.data());
-  double kept = 0.0;
-  for (size_t b = 0; b < blocks; ++b) kept += s.sums[b];
-  const double target = u * kept;
-  double cum = 0.0;
-  size_t b = 0;
-  for (; b + 1 < blocks && cum + s.sums[b] <= target; ++b) cum += s.sums[b];
+  double target, cum;
+  const size_t b = locate_block(s.sums.data(), blocks, u, &target, &cum);
   int32_t chosen = -1;
   for (size_t j = b * kSampleBlock; j < std::min(n, (b + 1) * kSampleBlock); ++j) {
     if (!(ys[j] >= y_cut) || !(ws[j] > 0.0f)) continue;

@@ -168,12 +168,21 @@ struct NucleusPool {
   std::atomic<size_t> used{0};
 };
 
+// A NucleusPool with its own storage, for `rows` top-p rows of V logits (benches, tests).
+struct OwnedNucleusPool {
+  std::vector<int32_t> ids;
+  std::vector<float> y;
+  NucleusPool pool;
+  OwnedNucleusPool(size_t rows, size_t V);
+};
+
 // A row's running bounds while its tiles are summarized (any order, any thread).
 struct RowBounds {
   std::atomic<float> topk{-INFINITY};      // a lower bound of the row's k-th best y
   std::atomic<float> logprobs{-INFINITY};  // a lower bound of its n-th best raw logit
   std::atomic<float> ymax{-INFINITY};      // top-p: the largest y of the tiles so far
   std::atomic<float> floor{-INFINITY};     // top-p: the highest floor a tile recorded above
+  void reset();                            // every bound back to -inf (a new step)
 };
 
 // A row's summaries: `count` tiles, their candidates and top-p records (may be null).
@@ -184,6 +193,8 @@ struct RowStats {
   const TileCandidates* cand;
   const NucleusPool* nucleus = nullptr;
 };
+// The RowStats of `count` summarized tiles (max: the largest tile max).
+RowStats row_stats(const TileSummary* tiles, size_t count, const TileCandidates* cand, const NucleusPool* nucleus);
 
 // Fills t's fields that p can use, from the tile's logits l[0, n) whose first id
 // is v0 (t->max and t->sum already set); cand: the tile's candidate slots.
@@ -196,6 +207,14 @@ void summarize_tile(const float* l, size_t n, size_t v0, const SamplingParams& p
 
 // Whether summarize_tile records top-p candidates for a row with these params.
 bool records_nucleus(const SamplingParams& p);
+
+// The lm head's per-tile epilogue over a whole row of V logits, tile by tile
+// (benches and tests; the model runs it inside its vocab-tile tasks): each
+// tile's log-sum-exp state into tiles[], and when p is given its summary
+// (summarize_tile). Returns the row's log-sum-exp.
+double summarize_row(const float* row, size_t V, const SamplingParams* p, const ModelKernels& k,
+                     SamplingScratch& scratch, TileSummary* tiles, TileCandidates* cand, RowBounds* bounds,
+                     NucleusPool* pool);
 
 // Samples a token from one row of raw logits [V] whose log-sum-exp is `lse`
 // (the row is not modified). Writes the token, its raw logprob, and

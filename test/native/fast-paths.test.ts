@@ -185,6 +185,21 @@ test('temperature sampling from tile summaries follows softmax(logits / T) like 
   }
 });
 
+/**
+ * The fp64 top-p nucleus of scaled logits y: its length, the y of its last token, and the tokens inside it
+ * (those within a relative 1e-5 of that y may fall either side with fp32 weights: counted inside).
+ */
+function fp64Nucleus(y: ArrayLike<number>, topP: number): { cut: number; yCut: number; inside: Set<number> } {
+  const ys = Array.from(y);
+  const m = Math.max(...ys);
+  const order = Array.from(ys.keys()).sort((a, b) => ys[b]! - ys[a]! || a - b);
+  const z = ys.reduce((s, v) => s + Math.exp(v - m), 0);
+  let mass = 0, cut = 0;
+  while (mass < topP * z) mass += Math.exp(ys[order[cut++]!]! - m);
+  const yCut = ys[order[cut - 1]!]!;
+  return { cut, yCut, inside: new Set(order.filter((id) => ys[id]! >= yCut - 1e-5 * Math.abs(yCut))) };
+}
+
 for (const c of [
   // A nucleus of ~17K tokens reaches below the floors of tiles that hold more than 256 tokens within
   // 10 nats of the max: the row is scanned.
@@ -197,15 +212,8 @@ test(`top-p over a long nucleus draws only inside the fp64 nucleus, spread over 
   const logits = gaussianRows(1, V, 5, c.sigma);
   const { T, topP } = c;
   const y = Array.from(logits, (v) => v / T);
-  const m = Math.max(...y);
-  const order = Array.from(y.keys()).sort((a, b) => y[b]! - y[a]! || a - b);
-  const z = y.reduce((s, v) => s + Math.exp(v - m), 0);
-  let mass = 0, cut = 0;
-  while (mass < topP * z) mass += Math.exp(y[order[cut++]!]! - m);
+  const { cut, yCut, inside } = fp64Nucleus(y, topP);
   t.true(cut > c.minCut, `the nucleus is long (${cut} tokens)`);
-  // Tokens within a relative 1e-5 of the cut value may fall either side (fp32 weights): allowed.
-  const yCut = y[order[cut - 1]!]!;
-  const inside = new Set(order.filter((id) => y[id]! >= yCut - 1e-5 * Math.abs(yCut)));
   const N = 400;
   const rows: SampleRequest[] = Array.from({ length: N }, (_, i) => ({ params: { temperature: T, topP }, seed: 3, outputIndex: i }));
   const big = new Float32Array(N * V);
@@ -234,14 +242,8 @@ test('top-p scans the row when the records do not hold the nucleus, and draws wh
     t.is(fused.nucleusFromRecords, 0, `${name}: no row from the records`);
     const tokens = Array.from(fused.tokens);
     t.deepEqual(tokens, Array.from(native.model.sampleLogits(big, V, packSampling(rows), { summaries: false }).tokens), name);
-    // Inside the fp64 nucleus.
-    const m = Math.max(...row);
-    const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b);
-    const z = row.reduce((acc, v) => acc + Math.exp(v - m), 0);
-    let mass = 0, cut = 0;
-    while (mass < topP * z) mass += Math.exp(row[order[cut++]!]! - m);
-    const yCut = row[order[cut - 1]!]!;
-    t.true(tokens.every((tok) => row[tok]! >= yCut - 1e-5 * Math.abs(yCut)), `${name}: only nucleus tokens`);
+    const { inside } = fp64Nucleus(row, topP);
+    t.true(tokens.every((tok) => inside.has(tok)), `${name}: only nucleus tokens`);
     t.true(new Set(tokens).size > 5, `${name}: draws spread over the nucleus (${new Set(tokens).size} distinct)`);
   }
 });
@@ -310,13 +312,7 @@ test('top-p with penalties draws only inside the penalized nucleus, from the til
   const promptTokens = Array.from({ length: 300 }, (_, i) => (i * 7919) % V);
   const req: SampleRequest = { params: { temperature: T, topP, repetitionPenalty: 1.3, logitBias: { 5: 12 } }, seed: 4, outputIndex: 0, promptTokens, outputTokens: [11, 11, 12] };
   const y = Array.from(penalize(row, req), (v) => v / T);
-  const m = Math.max(...y);
-  const order = Array.from(y.keys()).sort((a, b) => y[b]! - y[a]! || a - b);
-  const z = y.reduce((s, v) => s + Math.exp(v - m), 0);
-  let mass = 0, cut = 0;
-  while (mass < topP * z) mass += Math.exp(y[order[cut++]!]! - m);
-  const yCut = y[order[cut - 1]!]!;
-  const inside = new Set(order.filter((id) => y[id]! >= yCut - 1e-5 * Math.abs(yCut)));
+  const { cut, yCut, inside } = fp64Nucleus(y, topP);
   t.true(cut > 50, `the nucleus holds ${cut} tokens`);
   const N = 300;
   const big = new Float32Array(N * V);
