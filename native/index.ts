@@ -9,6 +9,12 @@
 // load in a thread). Forcing a path the CPU cannot run makes loadNative()
 // throw, naming the path and what the CPU has. Each kernel call may also name
 // its ISA explicitly, so one process can exercise every path.
+//
+// Feature cap: TROUPE_CPU_FEATURES=avx2,fma,f16c makes the addon treat every
+// feature not named as absent (detection, availableIsas, dispatch, the default
+// ISA), so an AVX-512 machine runs exactly as an AVX2-only one would. The addon
+// reads it from the process environment when it loads; a name it does not
+// know makes loadNative() throw.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -30,11 +36,18 @@ export interface CpuFeatures {
   avx512vl: boolean;
   avx512dq: boolean;
   avx512bf16: boolean;
+  avx512vbmi: boolean;
 }
 
+export const CPU_FEATURE_CAP_VAR = 'TROUPE_CPU_FEATURES';
+
 export interface NativeAddon {
-  /** What this CPU (and OS) support. */
+  /** What kernels may use: what this CPU (and OS) support, capped by TROUPE_CPU_FEATURES. */
   cpuFeatures(): CpuFeatures;
+  /** What this CPU (and OS) support, before the cap. */
+  detectedCpuFeatures(): CpuFeatures;
+  /** The cap's feature names when TROUPE_CPU_FEATURES is set, else null. */
+  cpuFeatureCap(): string[] | null;
   /** The ISA kernels use when a call names none: TROUPE_ISA, else the best available. */
   selectedIsa(): Isa;
   /** Every ISA this CPU can run, best first; always ends with 'scalar'. */
@@ -72,12 +85,13 @@ export interface LoadNativeOptions {
 /** What the binary itself exports (addon.cc). */
 interface RawAddon extends RawCollectives, RawModelExports {
   cpuFeatures(): CpuFeatures;
+  detectedCpuFeatures(): CpuFeatures;
   availableIsas(): Isa[];
   bestIsa(): Isa;
   resolveIsa(name: string | undefined, label: string): Isa;
   matmulBf16(w: Uint16Array, x: Float32Array, out: Float32Array, M: number, N: number, K: number, isa?: Isa): void;
 }
-const RAW_EXPORTS: readonly (keyof RawAddon)[] = ['cpuFeatures', 'availableIsas', 'bestIsa', 'resolveIsa', 'matmulBf16', ...RAW_COLLECTIVE_EXPORTS, ...RAW_MODEL_EXPORTS];
+const RAW_EXPORTS: readonly (keyof RawAddon)[] = ['cpuFeatures', 'detectedCpuFeatures', 'availableIsas', 'bestIsa', 'resolveIsa', 'matmulBf16', ...RAW_COLLECTIVE_EXPORTS, ...RAW_MODEL_EXPORTS];
 
 const ADDON_FILE = join('native', 'build', 'Release', 'troupe_native.node');
 const REBUILD_HINT = 'Rebuild it with `npm run build:native` (or `npm install`).';
@@ -127,11 +141,37 @@ function loadRaw(addonPath: string): RawAddon {
   return raw as RawAddon;
 }
 
+/** TROUPE_CPU_FEATURES's names (null when unset or empty); throws on a name the addon does not know. */
+function checkedFeatureCap(raw: RawAddon): string[] | null {
+  const value = process.env[CPU_FEATURE_CAP_VAR];
+  if (value === undefined || value.trim() === '') return null;
+  const known = Object.keys(raw.detectedCpuFeatures());
+  const names = value.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  const unknown = names.filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    throw new RangeError(`${CPU_FEATURE_CAP_VAR} names unknown CPU feature(s) ${unknown.map((n) => `'${n}'`).join(', ')} (known: ${known.join(', ')})`);
+  }
+  return names;
+}
+
+/** Picks the default ISA; an ISA the capped CPU cannot run is an error that names the cap. */
+function selectIsa(raw: RawAddon, cap: string[] | null): Isa {
+  try {
+    return raw.resolveIsa(process.env.TROUPE_ISA, 'TROUPE_ISA');
+  } catch (err) {
+    if (cap === null || !(err instanceof Error)) throw err;
+    throw new Error(`${err.message} [features capped by ${CPU_FEATURE_CAP_VAR}=${cap.join(',')}]`, { cause: err });
+  }
+}
+
 function wrap(raw: RawAddon): NativeAddon {
+  const cap = checkedFeatureCap(raw);
   // Throws (naming the ISA and the CPU's features) when TROUPE_ISA asks for a path this CPU lacks.
-  const selected = raw.resolveIsa(process.env.TROUPE_ISA, 'TROUPE_ISA');
+  const selected = selectIsa(raw, cap);
   return {
     cpuFeatures: () => raw.cpuFeatures(),
+    detectedCpuFeatures: () => raw.detectedCpuFeatures(),
+    cpuFeatureCap: () => (cap === null ? null : [...cap]),
     selectedIsa: () => selected,
     availableIsas: () => raw.availableIsas(),
     matmulBf16: (w, x, out, M, N, K, isa) => raw.matmulBf16(w, x, out, M, N, K, isa ?? selected),

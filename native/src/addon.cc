@@ -3,7 +3,8 @@
 // that environment loads the addon; there are no mutable globals.
 //
 // Exports (raw; native/index.ts wraps them with types and TROUPE_ISA handling):
-//   cpuFeatures(): { avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512bf16 }
+//   cpuFeatures(): { avx2, fma, f16c, ... }   what kernels may use: detected, capped by TROUPE_CPU_FEATURES
+//   detectedCpuFeatures(): { ... }            what cpuid and the OS report, before the cap
 //   availableIsas(): string[]          best first, always ends with 'scalar'
 //   bestIsa(): string
 //   resolveIsa(name?: string, label?: string): string   validates a requested ISA
@@ -23,9 +24,11 @@ namespace troupe {
 
 class TroupeAddon : public Napi::Addon<TroupeAddon> {
  public:
-  TroupeAddon(Napi::Env env, Napi::Object exports) : cpu_(detect_cpu_features()) {
+  TroupeAddon(Napi::Env env, Napi::Object exports)
+      : detected_(detect_cpu_features()), cpu_(usable_cpu_features(detected_)) {
     DefineAddon(exports, {
                              InstanceMethod("cpuFeatures", &TroupeAddon::CpuFeaturesJs),
+                             InstanceMethod("detectedCpuFeatures", &TroupeAddon::DetectedCpuFeaturesJs),
                              InstanceMethod("availableIsas", &TroupeAddon::AvailableIsas),
                              InstanceMethod("bestIsa", &TroupeAddon::BestIsa),
                              InstanceMethod("resolveIsa", &TroupeAddon::ResolveIsa),
@@ -36,11 +39,15 @@ class TroupeAddon : public Napi::Addon<TroupeAddon> {
   }
 
  private:
-  Napi::Value CpuFeaturesJs(const Napi::CallbackInfo& info) {
-    Napi::Object o = Napi::Object::New(info.Env());
+  static Napi::Object FeaturesObject(Napi::Env env, const CpuFeatures& features) {
+    Napi::Object o = Napi::Object::New(env);
     for (int i = 0; i < kCpuFeatureFieldCount; ++i)
-      o.Set(kCpuFeatureFields[i].name, cpu_.*kCpuFeatureFields[i].flag);
+      o.Set(kCpuFeatureFields[i].name, features.*kCpuFeatureFields[i].flag);
     return o;
+  }
+  Napi::Value CpuFeaturesJs(const Napi::CallbackInfo& info) { return FeaturesObject(info.Env(), cpu_); }
+  Napi::Value DetectedCpuFeaturesJs(const Napi::CallbackInfo& info) {
+    return FeaturesObject(info.Env(), detected_);
   }
 
   Napi::Value AvailableIsas(const Napi::CallbackInfo& info) {
@@ -62,6 +69,8 @@ class TroupeAddon : public Napi::Addon<TroupeAddon> {
 
   Napi::Value MatmulBf16(const Napi::CallbackInfo& info) { return matmul_bf16_js(info, cpu_); }
 
+  const CpuFeatures detected_;
+  // Every dispatch decision reads this one (the cap applied), never detected_.
   const CpuFeatures cpu_;
 };
 

@@ -1,5 +1,8 @@
 #include "cpu_features.h"
 
+#include <cstdlib>
+#include <string>
+
 #if defined(TROUPE_X86)
 #include <cpuid.h>
 #include <cstdint>
@@ -12,6 +15,7 @@ const CpuFeatureField kCpuFeatureFields[] = {
     {"f16c", &CpuFeatures::f16c},         {"avx512f", &CpuFeatures::avx512f},
     {"avx512bw", &CpuFeatures::avx512bw}, {"avx512vl", &CpuFeatures::avx512vl},
     {"avx512dq", &CpuFeatures::avx512dq}, {"avx512bf16", &CpuFeatures::avx512bf16},
+    {"avx512vbmi", &CpuFeatures::avx512vbmi},
 };
 const int kCpuFeatureFieldCount = sizeof(kCpuFeatureFields) / sizeof(kCpuFeatureFields[0]);
 
@@ -56,6 +60,7 @@ CpuFeatures detect_cpu_features() {
     f.avx512dq = bit(ebx, 17);
     f.avx512bw = bit(ebx, 30);
     f.avx512vl = bit(ebx, 31);
+    f.avx512vbmi = f.avx512f && bit(ecx, 1);
     if (leaf7_max_subleaf >= 1) {
       __cpuid_count(7, 1, eax, ebx, ecx, edx);
       f.avx512bf16 = f.avx512f && bit(eax, 5);
@@ -69,5 +74,25 @@ CpuFeatures detect_cpu_features() {
 CpuFeatures detect_cpu_features() { return CpuFeatures{}; }
 
 #endif
+
+CpuFeatures cap_cpu_features(const CpuFeatures& detected, const char* cap) {
+  // Whole names only: blanks dropped, then ",name," looked up in ",cap,".
+  std::string list = ",";
+  for (const char* c = cap; *c != '\0'; ++c)
+    if (*c != ' ' && *c != '\t') list += *c;
+  list += ",";
+  CpuFeatures out;  // all false
+  for (int i = 0; i < kCpuFeatureFieldCount; ++i) {
+    const CpuFeatureField& f = kCpuFeatureFields[i];
+    if (list.find(std::string(",") + f.name + ",") != std::string::npos) out.*f.flag = detected.*f.flag;
+  }
+  return out;
+}
+
+CpuFeatures usable_cpu_features(const CpuFeatures& detected) {
+  const char* cap = std::getenv(kCpuFeatureCapVar);
+  if (cap == nullptr || cap[0] == '\0') return detected;
+  return cap_cpu_features(detected, cap);
+}
 
 }  // namespace troupe

@@ -14,10 +14,24 @@ struct CpuFeatures {
   bool avx512vl = false;
   bool avx512dq = false;
   bool avx512bf16 = false;
+  bool avx512vbmi = false;  // byte permutes: the in-register FP8 conversion of the avx512bf16 path
 };
 
 // Queries the CPU. Pure (no caching, no globals): callers keep the result.
 CpuFeatures detect_cpu_features();
+
+// The environment variable that caps the features a process may use.
+constexpr const char* kCpuFeatureCapVar = "TROUPE_CPU_FEATURES";
+
+// `detected` with every feature that the comma-separated list `cap` does not
+// name turned off (names as in kCpuFeatureFields; blanks around names are
+// ignored; unknown names are ignored here, the JS loader rejects them). A cap
+// never turns a feature on, so whatever the cap, a selected kernel can run.
+CpuFeatures cap_cpu_features(const CpuFeatures& detected, const char* cap);
+
+// What this process may use: detected, capped by TROUPE_CPU_FEATURES when it is
+// set and non-empty (so an AVX-512 machine can run exactly as an AVX2-only one).
+CpuFeatures usable_cpu_features(const CpuFeatures& detected);
 
 // Flags by name, in a fixed order, for messages and for JS.
 struct CpuFeatureField {

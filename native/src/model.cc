@@ -56,7 +56,7 @@ Model::Model(const ModelShape& shape, ModelWeights weights, const KvLayout& kv, 
     fp8 = fp8 || lw.qkv.fp8() || lw.o.fp8() || lw.gate_up.fp8() || lw.down.fp8();
     fp8_down_ = fp8_down_ || lw.down.fp8();
   }
-  if (fp8) f8_ = w_.fp8 != nullptr ? w_.fp8 : troupe::fp8_kernels(isa);
+  if (fp8) f8_ = w_.fp8 != nullptr ? w_.fp8 : troupe::fp8_kernels_table(isa);
   if (shard_.parallel()) {
     if (!shard_.group) throw std::invalid_argument("a tensor-parallel rank needs its group");
     const size_t need = std::max(shape_.vocab, kRowSegments * shape_.hidden) * sizeof(float);

@@ -212,7 +212,7 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   // fp8Kernel 'table' picks the portable conversion even where VBMI exists (tests compare them).
   const std::string f8_choice = r.has("fp8Kernel") ? r.string("fp8Kernel") : "auto";
   if (f8_choice != "auto" && f8_choice != "table") r.fail_range("fp8Kernel must be 'auto' or 'table', got '" + f8_choice + "'");
-  const Fp8Kernels* f8 = f8_choice == "table" ? fp8_kernels_table(isa) : fp8_kernels(isa);
+  const Fp8Kernels* f8 = f8_choice == "table" ? fp8_kernels_table(isa) : fp8_kernels(isa, cpu);
   w.fp8 = f8;
   w.embed = weight_arg(r, "embed", s.bf16, shard.embeds ? Vl * H : 0);
   w.lm_head = linear_arg(r, "lmHead", s.bf16, shard.lm_head ? Vl : 0, H, 1, f8);

@@ -667,6 +667,8 @@ void attention_typed(const AttentionArgs& a, const AttentionTask* tasks, size_t 
 template <typename T>
 void attention_dispatch(const AttentionArgs& a, const AttentionTask* tasks, size_t t0, size_t t1) {
   switch (a.layout.head_dim) {
+    case 16: return attention_typed<T, 16>(a, tasks, t0, t1);
+    case 32: return attention_typed<T, 32>(a, tasks, t0, t1);
     case 64: return attention_typed<T, 64>(a, tasks, t0, t1);
     case 128: return attention_typed<T, 128>(a, tasks, t0, t1);
     default: return attention_typed<T, 0>(a, tasks, t0, t1);

@@ -5,12 +5,15 @@
 // for bit, as the portable table kernel on the same ISA; and weights marked as
 // reordered are reused, never reordered twice.
 import test from 'ava';
-import { loadNative } from '../../native/index.js';
+import { loadNative, type Isa } from '../../native/index.js';
 import type { NativeFp8Linear, NativeModelDesc } from '../../native/model-raw.js';
 import { packStep } from '../../models/batch.js';
+import { testWhen } from './helpers.js';
 import { rng } from './random.js';
 
 const native = loadNative();
+// The reordered layout is the avx512bf16 path's VBMI kernel's.
+const vbmi = native.availableIsas().includes('avx512bf16') && native.cpuFeatures().avx512vbmi;
 const H = 512, L = 2, HEADS = 8, KV = 2, D = 64, I = 1024, V = 4096, BS = 32;
 
 function fp8(N: number, K: number, next: () => number): NativeFp8Linear {
@@ -19,12 +22,12 @@ function fp8(N: number, K: number, next: () => number): NativeFp8Linear {
   return { fp8: codes, scale: Float32Array.from({ length: N }, () => (0.5 + next()) / (448 * Math.sqrt(K))), activationUb: 1200 };
 }
 
-function desc(seed: number, fp8Kernel: 'auto' | 'table'): NativeModelDesc {
+function desc(seed: number, fp8Kernel: 'auto' | 'table', isa: Isa = 'avx512bf16'): NativeModelDesc {
   const next = rng(seed);
   const norm = () => Float32Array.from({ length: H }, () => 0.5 + next());
   const embed = new Uint16Array(V * H).map(() => 0x3c00 | Math.floor(next() * 0x300) | (next() < 0.5 ? 0x8000 : 0)); // |x| in [2^-7, 2^-5)
   return {
-    isa: 'avx512bf16', threads: 2, dtype: 'bfloat16', hidden: H, layers: L, heads: HEADS, kvHeads: KV, headDim: D, intermediate: I, vocab: V,
+    isa, threads: 2, dtype: 'bfloat16', hidden: H, layers: L, heads: HEADS, kvHeads: KV, headDim: D, intermediate: I, vocab: V,
     rmsEps: 1e-5, invFreq: Float32Array.from({ length: D / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / D)), blockSize: BS, numBlocks: 16, fp8Kernel,
     embed, lmHead: fp8(V, H, next), finalNorm: norm(),
     layerWeights: Array.from({ length: L }, () => ({
@@ -33,8 +36,7 @@ function desc(seed: number, fp8Kernel: 'auto' | 'table'): NativeModelDesc {
   };
 }
 
-test('FP8 model step: the VBMI kernel (weights reordered at load) equals the table kernel bit for bit', async (t) => {
-  if (!native.availableIsas().includes('avx512bf16')) return t.pass('no avx512bf16 on this CPU: the reordered layout is not used');
+testWhen(vbmi, 'CPU lacks avx512bf16 + avx512vbmi: the reordered layout is not used')('FP8 model step: the VBMI kernel (weights reordered at load) equals the table kernel bit for bit', async (t) => {
   const m = native.model;
   const fast = m.modelCreate(desc(3, 'auto'));
   const table = m.modelCreate(desc(3, 'table'));
@@ -59,21 +61,23 @@ test('FP8 model step: the VBMI kernel (weights reordered at load) equals the tab
   m.modelRelease(table);
 });
 
-test('FP8 weights are reordered once: a second model reuses them, another layout is refused, NaN codes are refused', (t) => {
+testWhen(vbmi, 'CPU lacks avx512bf16 + avx512vbmi: no reordered layout')('FP8 weights are reordered once: a second model reuses them, another layout is refused', (t) => {
   const m = native.model;
   const d = desc(4, 'auto');
   const a = m.modelCreate(d);
-  const layout = (d.lmHead as NativeFp8Linear & { packed?: string }).packed;
-  if (native.availableIsas().includes('avx512bf16')) {
-    t.is(layout, 'chunk64-lane-interleaved');
-    const before = (d.lmHead as NativeFp8Linear).fp8.slice();
-    const b = m.modelCreate(d); // same arrays: not reordered again
-    t.deepEqual((d.lmHead as NativeFp8Linear).fp8, before);
-    m.modelRelease(b);
-    t.throws(() => m.modelCreate({ ...d, fp8Kernel: 'table' }), { message: /reordered for the 'chunk64-lane-interleaved' kernel layout/ });
-  }
+  t.is(m.modelStats(a).fp8Kernel, 'avx512bf16-vbmi');
+  t.is((d.lmHead as NativeFp8Linear & { packed?: string }).packed, 'chunk64-lane-interleaved');
+  const before = (d.lmHead as NativeFp8Linear).fp8.slice();
+  const b = m.modelCreate(d); // same arrays: not reordered again
+  t.deepEqual((d.lmHead as NativeFp8Linear).fp8, before);
+  m.modelRelease(b);
+  t.throws(() => m.modelCreate({ ...d, fp8Kernel: 'table' }), { message: /reordered for the 'chunk64-lane-interleaved' kernel layout/ });
   m.modelRelease(a);
-  const bad = desc(5, 'auto');
+});
+
+test('FP8 NaN codes are refused at load, naming the tensor, row and column', (t) => {
+  const m = native.model;
+  const bad = desc(5, 'auto', native.selectedIsa());
   (bad.layerWeights[1]!.down as NativeFp8Linear).fp8[3 * I + 7] = 0xff;
   t.throws(() => m.modelCreate(bad), { message: /layerWeights\[1\]\.down: fp8 holds a NaN code \(0xff\) at row 3, column 7/ });
 });

@@ -1,6 +1,15 @@
 // Shared test helpers for native kernels.
-import type { ExecutionContext } from 'ava';
+import test, { type ExecutionContext, type Implementation } from 'ava';
 import { ISAS, loadNative, type Isa } from '../../native/index.js';
+
+/**
+ * `test` when this machine can run it, else `test.skip` with the reason in the
+ * title, so a path the CPU (or the TROUPE_CPU_FEATURES cap) lacks shows up as
+ * skipped in ava's output instead of passing.
+ */
+export function testWhen(runnable: boolean, reason: string): (title: string, impl: Implementation<[]>) => void {
+  return (title, impl) => (runnable ? test(title, impl) : test.skip(`${title} [skipped: ${reason}]`, impl));
+}
 
 /** Bitwise equality of two fp32 arrays, reporting the first differing index. */
 export function assertBitwiseEqual(t: ExecutionContext, got: Float32Array, want: Float32Array, what: string): void {

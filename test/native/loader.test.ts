@@ -48,8 +48,8 @@ test('a broken addon gives NativeAddonError naming the load error and the rebuil
 });
 
 /** Runs `node -e script` (ESM) with TROUPE_ISA set; resolves stdout or rejects with stderr. */
-async function childWithIsa(isa: string, script: string): Promise<string> {
-  const env = { ...process.env, TROUPE_ISA: isa };
+async function childWithIsa(isa: string, script: string, extraEnv: Record<string, string> = {}): Promise<string> {
+  const env = { ...process.env, TROUPE_ISA: isa, ...extraEnv };
   const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', script], { env });
   return stdout.trim();
 }
@@ -93,4 +93,36 @@ test('TROUPE_ISA forces each ISA the CPU has, and kernel calls use it', async (t
 test('TROUPE_ISA naming an unknown ISA is an error listing the valid names', async (t) => {
   const err = await t.throwsAsync(childWithIsa('avx1024', `import { loadNative } from ${JSON.stringify(INDEX_URL)}; loadNative();`));
   t.regex(String((err as { stderr?: string }).stderr), /RangeError: TROUPE_ISA 'avx1024' is not a known ISA \(expected one of avx512bf16, avx512, avx2, scalar\)/);
+});
+
+test('TROUPE_CPU_FEATURES caps detection, the ISA list, the default ISA and per-call dispatch', async (t) => {
+  const detected = loadNative().detectedCpuFeatures();
+  const script = `
+    import { loadNative } from ${JSON.stringify(INDEX_URL)};
+    const n = loadNative();
+    const refused = {};
+    for (const isa of ['avx512bf16', 'avx512']) {
+      try { n.matmulBf16(new Uint16Array(4), new Float32Array(2), new Float32Array(2), 1, 2, 2, isa); refused[isa] = false; } catch (e) { refused[isa] = e.message; }
+    }
+    console.log(JSON.stringify({ available: n.availableIsas(), selected: n.selectedIsa(), cpu: n.cpuFeatures(), detected: n.detectedCpuFeatures(), cap: n.cpuFeatureCap(), refused }));`;
+  const child = JSON.parse(await childWithIsa('', script, { TROUPE_CPU_FEATURES: ' avx2, fma,f16c ' })) as {
+    available: Isa[]; selected: Isa; cpu: Record<string, boolean>; detected: Record<string, boolean>; cap: string[]; refused: Record<string, string | false>;
+  };
+  t.deepEqual(child.cap, ['avx2', 'fma', 'f16c']);
+  t.deepEqual(child.detected, detected, 'detection itself is unchanged');
+  for (const [name, has] of Object.entries(child.cpu)) {
+    t.is(has, ['avx2', 'fma', 'f16c'].includes(name) && detected[name as keyof typeof detected], `${name} capped`);
+  }
+  const avx2 = detected.avx2 && detected.fma && detected.f16c;
+  t.deepEqual(child.available, avx2 ? ['avx2', 'scalar'] : ['scalar']);
+  t.is(child.selected, avx2 ? 'avx2' : 'scalar');
+  for (const isa of ['avx512bf16', 'avx512']) t.regex(String(child.refused[isa]), new RegExp(`isa '${isa}' cannot run on this CPU: it lacks avx512f`));
+
+  const forced = await t.throwsAsync(childWithIsa('avx512', `import { loadNative } from ${JSON.stringify(INDEX_URL)}; loadNative();`, { TROUPE_CPU_FEATURES: 'avx2,fma,f16c' }));
+  t.regex(String((forced as { stderr?: string }).stderr), /TROUPE_ISA 'avx512' cannot run on this CPU: it lacks .* \[features capped by TROUPE_CPU_FEATURES=avx2,fma,f16c\]/);
+  const unknown = await t.throwsAsync(childWithIsa('', `import { loadNative } from ${JSON.stringify(INDEX_URL)}; loadNative();`, { TROUPE_CPU_FEATURES: 'avx2,avx1024' }));
+  t.regex(String((unknown as { stderr?: string }).stderr), /RangeError: TROUPE_CPU_FEATURES names unknown CPU feature\(s\) 'avx1024' \(known: avx2, fma, /);
+  const scalarOnly = JSON.parse(await childWithIsa('', script, { TROUPE_CPU_FEATURES: 'fma' })) as { available: Isa[]; selected: Isa };
+  t.deepEqual(scalarOnly.available, ['scalar']);
+  t.is(scalarOnly.selected, 'scalar');
 });

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { loadNative, type Isa } from '../../native/index.js';
 import { bf16BitsToFp32, fp32ToBf16Bits, toBf16Array } from './bf16.js';
-import { assertBitwiseEqual, forEachIsa } from './helpers.js';
+import { assertBitwiseEqual, forEachIsa, testWhen } from './helpers.js';
 import { randomFloat32, rng } from './random.js';
 import { matmulBf16Reference } from './reference.js';
 
@@ -90,13 +90,7 @@ test('matmulBf16 is batch invariant: row m of an M=8 call equals an M=1 call on 
   });
 });
 
-test('avx2 and scalar agree bitwise (exact bf16 products, same 8-lane order and reduction tree)', (t) => {
-  const available = native.availableIsas();
-  if (!available.includes('avx2')) {
-    t.log('CPU lacks avx2: cross-check skipped');
-    t.pass();
-    return;
-  }
+testWhen(native.availableIsas().includes('avx2'), 'CPU lacks avx2')('avx2 and scalar agree bitwise (exact bf16 products, same 8-lane order and reduction tree)', (t) => {
   for (const [M, N, K] of [[3, 5, 7], [2, 9, 100], [5, 6, 2048 + 5]] as const) {
     const { w, x } = problem(31 * K, M, N, K);
     assertBitwiseEqual(t, run('avx2', w, x, M, N, K), run('scalar', w, x, M, N, K), `M=${M} N=${N} K=${K}`);

@@ -239,7 +239,7 @@ function runAttention(isa: Isa, p: AttentionProblem, bf16: boolean, taskRows?: n
 
 // GQA groups of 2 (slots: 2 heads x 8 rows), 3 (15 of 16 slots), 8 (2 rows per tile) and
 // 32 (more heads than slots: the group is split); decode slots use the 4- and 8-slot tiles.
-for (const [D, blockSize, heads, kvHeads] of [[64, 16, 4, 2], [8, 16, 4, 2], [16, 5, 4, 2], [128, 32, 4, 2], [64, 16, 6, 2], [64, 32, 8, 1], [64, 64, 32, 1]] as const) {
+for (const [D, blockSize, heads, kvHeads] of [[64, 16, 4, 2], [8, 16, 4, 2], [16, 5, 4, 2], [16, 16, 4, 2], [32, 32, 4, 1], [128, 32, 4, 2], [64, 16, 6, 2], [64, 32, 8, 1], [64, 64, 32, 1]] as const) {
   test(`paged attention (head dim ${D}, block size ${blockSize}, GQA ${heads}:${kvHeads}, mixed prefill + decode) matches fp64; tiling and work split do not change a bit`, (t) => {
     const p = attentionProblem(D * 100 + blockSize + heads, D, heads, kvHeads, blockSize);
     for (const bf16 of [false, true]) {

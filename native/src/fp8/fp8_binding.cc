@@ -32,7 +32,7 @@ T* sized(const PropReader& r, const char* name, napi_typedarray_type type, const
 Napi::Value Fp8Gemm(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
   Napi::Env env = info.Env();
   const Isa isa = isa_arg(env, info[0], cpu, "fp8Gemm: isa");
-  const Fp8Kernels* k = fp8_kernels(isa);
+  const Fp8Kernels* k = fp8_kernels(isa, cpu);
   if (k == nullptr) throw Napi::Error::New(env, std::string("fp8Gemm: this build has no '") + isa_name(isa) + "' kernels");
   if (!info[1].IsObject()) throw Napi::TypeError::New(env, "fp8Gemm: args must be an object");
   PropReader r{env, info[1].As<Napi::Object>(), "fp8Gemm: args"};
@@ -59,7 +59,7 @@ Napi::Value Fp8Gemm(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
 Napi::Value Fp8Prepack(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
   Napi::Env env = info.Env();
   const Isa isa = isa_arg(env, info[0], cpu, "fp8Prepack: isa");
-  const Fp8Kernels* k = fp8_kernels(isa);
+  const Fp8Kernels* k = fp8_kernels(isa, cpu);
   if (k == nullptr) throw Napi::Error::New(env, std::string("fp8Prepack: this build has no '") + isa_name(isa) + "' kernels");
   if (!info[1].IsObject()) throw Napi::TypeError::New(env, "fp8Prepack: args must be an object");
   PropReader r{env, info[1].As<Napi::Object>(), "fp8Prepack: args"};

@@ -3,24 +3,20 @@
 
 namespace troupe {
 
-const Fp8Kernels* fp8_kernels(Isa isa) {
+const Fp8Kernels* fp8_kernels(Isa isa, const CpuFeatures& cpu) {
   switch (isa) {
     case Isa::Scalar: return fp8_kernels_scalar();
 #if defined(TROUPE_X86)
     case Isa::Avx2: return fp8_kernels_avx2();
     case Isa::Avx512: return fp8_kernels_avx512();
     case Isa::Avx512Bf16:
-      return __builtin_cpu_supports("avx512vbmi") ? fp8_kernels_avx512bf16_vbmi() : fp8_kernels_avx512bf16_table();
+      return cpu.avx512vbmi ? fp8_kernels_avx512bf16_vbmi() : fp8_kernels_avx512bf16_table();
 #endif
     default: return nullptr;
   }
 }
 
-const Fp8Kernels* fp8_kernels_table(Isa isa) {
-#if defined(TROUPE_X86)
-  if (isa == Isa::Avx512Bf16) return fp8_kernels_avx512bf16_table();
-#endif
-  return fp8_kernels(isa);
-}
+// Without VBMI every path takes its table kernel.
+const Fp8Kernels* fp8_kernels_table(Isa isa) { return fp8_kernels(isa, CpuFeatures{}); }
 
 }  // namespace troupe

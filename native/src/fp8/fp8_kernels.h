@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cpu_features.h"
 #include "isa.h"
 
 namespace troupe {
@@ -23,8 +24,9 @@ struct Fp8Kernels {
   const char* name;  // "avx512bf16-vbmi", "avx512bf16-table", ... (stats, benchmarks)
 };
 
-// The table for `isa`, or nullptr when this build lacks it.
-const Fp8Kernels* fp8_kernels(Isa isa);
+// The fastest kernel for `isa` on `cpu` (VBMI is a feature of `cpu`, so the feature cap
+// applies), or nullptr when this build lacks it.
+const Fp8Kernels* fp8_kernels(Isa isa, const CpuFeatures& cpu);
 // The portable table-conversion kernel of `isa` (the same bits as fp8_kernels(isa); tests
 // compare the two, and it serves avx512bf16 CPUs without VBMI).
 const Fp8Kernels* fp8_kernels_table(Isa isa);
