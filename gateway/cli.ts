@@ -14,11 +14,12 @@ const program = new Command()
 
 program
   .command('info')
-  .description('print the CPU features the native addon detected and the kernel path it selected')
+  .description('print the CPU features the native addon may use (detected, capped by TROUPE_CPU_FEATURES) and the kernel path it selected')
   .action(async () => {
     const { loadNative } = await import('../native/index.js');
     const native = loadNative();
-    console.log(JSON.stringify({ cpu: native.cpuFeatures(), isa: native.selectedIsa() }, null, 2));
+    const cap = native.cpuFeatureCap();
+    console.log(JSON.stringify({ cpu: native.cpuFeatures(), isa: native.selectedIsa(), available: native.availableIsas(), ...(cap ? { cap, detected: native.detectedCpuFeatures() } : {}) }, null, 2));
   });
 
 program
