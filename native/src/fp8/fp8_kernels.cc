@@ -10,6 +10,7 @@ const Fp8Kernels* fp8_kernels(Isa isa) {
     case Isa::Avx2: return fp8_kernels_avx2();
     case Isa::Avx512: return fp8_kernels_avx512();
     case Isa::Avx512Bf16:
+    case Isa::Amx:  // FP8 GEMMs keep the avx512bf16 arithmetic on the amx path
       return __builtin_cpu_supports("avx512vbmi") ? fp8_kernels_avx512bf16_vbmi() : fp8_kernels_avx512bf16_table();
 #endif
     default: return nullptr;
@@ -18,7 +19,7 @@ const Fp8Kernels* fp8_kernels(Isa isa) {
 
 const Fp8Kernels* fp8_kernels_table(Isa isa) {
 #if defined(TROUPE_X86)
-  if (isa == Isa::Avx512Bf16) return fp8_kernels_avx512bf16_table();
+  if (isa == Isa::Avx512Bf16 || isa == Isa::Amx) return fp8_kernels_avx512bf16_table();
 #endif
   return fp8_kernels(isa);
 }
