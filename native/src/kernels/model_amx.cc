@@ -55,7 +55,8 @@ size_t total_chunks(size_t K, size_t segments) {
 struct AmxScratch {
   std::vector<uint16_t> rows;                 // [16, K]: the w rows of a partial n-block
   alignas(64) uint16_t tail[2][kTile * kChunk];  // [16, 32]: a chunk past a segment's end
-  alignas(64) float c[4][kTile * kTile];      // C tiles stored for the epilogue
+  alignas(64) float c[4][kTile * kTile];      // C tiles of the current segment, [n][m]
+  alignas(64) float sum[4][kTile * kTile];    // P_0 + ... + P_s so far, [n][m]
   std::vector<uint32_t> packed;               // gemm_bf16_amx's packed x
 };
 
@@ -100,7 +101,19 @@ void tile_segment(const uint16_t* const* wj, size_t ldw, const uint32_t* const* 
   if (NB > 1 && MB > 1) _tile_stored(3, sc.c[3], 64);
 }
 
-// out rows [m0, m0 + mb) x columns [nb0, nb0 + nb) for NB x MB blocks.
+// sum[t] = s == 0 ? c[t] : sum[t] + c[t], 16 lanes at a time (fp32 adds in segment order).
+template <int NB, int MB>
+void add_segment(AmxScratch& sc, size_t s) {
+  for (int t = 0; t < 4; ++t) {
+    if ((t >> 1) >= NB || (t & 1) >= MB) continue;
+    for (size_t e = 0; e < kTile * kTile; e += 16) {
+      const __m512 c = _mm512_load_ps(sc.c[t] + e);
+      _mm512_store_ps(sc.sum[t] + e, s == 0 ? c : _mm512_add_ps(_mm512_load_ps(sc.sum[t] + e), c));
+    }
+  }
+}
+
+// out rows [16 m_block, + mb) x columns [nb0, nb0 + nb) for NB x MB blocks.
 template <int NB, int MB>
 void tile_block(const uint16_t* const* wj, size_t ldw, const uint32_t* packed, size_t chunks, size_t m_block,
                 size_t mb, size_t nb0, size_t nb, float* out, size_t ldo, size_t K, size_t segments,
@@ -111,15 +124,19 @@ void tile_block(const uint16_t* const* wj, size_t ldw, const uint32_t* packed, s
   for (size_t s = 0; s < segments; ++s) {
     const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments, nc = segment_chunks(K, segments, s);
     tile_segment<NB, MB>(wj, ldw, xb, c0, nc, k0, k1, sc);
+    add_segment<NB, MB>(sc, s);
     c0 += nc;
-    for (int j = 0; j < NB; ++j)
-      for (int i = 0; i < MB; ++i) {
-        const float* ct = sc.c[2 * j + i];  // [n][m]
-        for (size_t n = 0; n < kTile && j * kTile + n < nb; ++n)
-          for (size_t m = 0; m < kTile && i * kTile + m < mb; ++m) {
-            float* o = out + (m_block * kTile + i * kTile + m) * ldo + nb0 + j * kTile + n;
-            *o = s == 0 ? ct[n * kTile + m] : *o + ct[n * kTile + m];
-          }
+  }
+  // Transposed write: out row m takes column m of each [n][m] sum (a 16-lane gather).
+  const __m512i column = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(kTile));
+  for (int j = 0; j < NB; ++j) {
+    const size_t nv = nb - j * kTile < kTile ? nb - j * kTile : kTile;
+    const __mmask16 valid = static_cast<__mmask16>((1u << nv) - 1);
+    for (int i = 0; i < MB; ++i)
+      for (size_t m = 0; m < kTile && i * kTile + m < mb; ++m) {
+        const __m512 row = _mm512_i32gather_ps(column, sc.sum[2 * j + i] + m, 4);
+        _mm512_mask_storeu_ps(out + (m_block * kTile + i * kTile + m) * ldo + nb0 + j * kTile, valid, row);
       }
   }
 }
