@@ -5,6 +5,8 @@
 //   compute peak     the instruction the ISA's prefill GEMM is made of: fp32 FMA
 //                    on avx2 / avx512, bf16 dot on avx512bf16, AMX tiles on amx
 // The larger of each pair is the limit used; all are printed and recorded.
+// Before the figures, the peak of every other ISA the CPU runs is measured once
+// too (printed and recorded as `peaksByIsa`), so one run shows each path's limit.
 import { loadNative, type Isa } from '../native/index.js';
 import type { PeakProbe } from '../native/model-raw.js';
 
@@ -18,12 +20,15 @@ export interface LimitsRecord {
   peakAfter: number;
   peakInstruction: string;
   peakKind: PeakProbe['kind'];
+  /** Every ISA the CPU runs: its peak probe, measured once before the figures. */
+  peaksByIsa: PeakProbe[];
 }
 
 export class Limits {
   private readonly native = loadNative().model;
   private bwBefore = 0;
   private pkBefore: PeakProbe | undefined;
+  private readonly peaksByIsa: PeakProbe[] = [];
 
   constructor(readonly isa: Isa, readonly threads: number, readonly bandwidthBytes = 2 * 2 ** 30) {}
 
@@ -38,6 +43,11 @@ export class Limits {
     this.bwBefore = bw;
     this.pkBefore = peak;
     console.log(`limits before (${this.threads} threads, isa ${this.isa}): read bandwidth ${(bw / 1e9).toFixed(1)} GB/s; ${peak.kind} peak ${(peak.flops / 1e9).toFixed(0)} GFLOP/s (${peak.instruction})`);
+    for (const isa of loadNative().availableIsas()) {
+      const p = isa === this.isa ? peak : this.native.measurePeak(isa, this.threads, 0.5);
+      this.peaksByIsa.push(p);
+    }
+    console.log(`peaks of every ISA here: ${this.peaksByIsa.map((p) => `${p.isa} ${(p.flops / 1e9).toFixed(0)} GFLOP/s (${p.kind})`).join(', ')}`);
   }
 
   /** Measures again and returns the limits used (the larger of before and after). */
@@ -54,6 +64,7 @@ export class Limits {
       peakAfter: peak.flops,
       peakInstruction: peak.instruction,
       peakKind: peak.kind,
+      peaksByIsa: this.peaksByIsa,
     };
     console.log(`limits after: read bandwidth ${(bw / 1e9).toFixed(1)} GB/s; ${peak.kind} peak ${(peak.flops / 1e9).toFixed(0)} GFLOP/s`);
     console.log(`limits used: ${(record.readBandwidthBytesPerS / 1e9).toFixed(1)} GB/s, ${(record.peakFlops / 1e9).toFixed(0)} GFLOP/s ${peak.kind} (the larger of each)`);
