@@ -23,6 +23,13 @@ namespace troupe {
 
 constexpr size_t kGemmTileQuantum = 48;
 
+// The packed x of gemm_parallel (paths with ModelKernels::pack_x): one buffer per
+// calling thread, shared by every instantiation, grown to the largest x seen.
+inline std::vector<uint32_t>& gemm_packed_x_buffer() {
+  static thread_local std::vector<uint32_t> buffer;
+  return buffer;
+}
+
 struct GemmTiles {
   size_t step;   // columns per tile
   size_t count;  // tiles
@@ -46,11 +53,11 @@ void gemm_parallel(ThreadPool& pool, const ModelKernels& k, bool bf16, const voi
   if (M == 0 || N == 0) return;
   const GemmTiles t = gemm_tiles(M, N, K, pool.threads());
   // A path that reads x packed (amx) packs it once here, 16 rows per task, instead of
-  // once per tile; the bits are gemm_bf16's. The buffer belongs to the calling thread
-  // (the step's), grown to the largest x seen; tasks get its address, not its name.
+  // once per tile; the bits are gemm_bf16's. The buffer is the calling thread's;
+  // the tasks get its address.
   const uint32_t* packed = nullptr;
   if (bf16 && k.gemm_bf16_packed != nullptr) {
-    static thread_local std::vector<uint32_t> buffer;
+    std::vector<uint32_t>& buffer = gemm_packed_x_buffer();
     buffer.resize(k.packed_x_words(M, K, segments));
     uint32_t* p = buffer.data();
     const uint16_t* xb = static_cast<const uint16_t*>(x);
