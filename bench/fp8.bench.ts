@@ -5,7 +5,8 @@
 // cache against the bf16 one. Limits measured in the same run (DESIGN.md):
 //   decode limit  = read bandwidth / bytes of every weight matrix read per token
 //                   (modelStats().linearWeightBytes: 1 byte per FP8 weight, lm head once)
-//   prefill limit = bf16 peak / (2 x matmul params per token; lm head for the last token only)
+//   prefill limit = peak of the ISA's GEMM instruction (bench/limits.ts) /
+//                   (2 x matmul params per token; lm head for the last token only)
 // The FP8 GEMM multiplies bf16 values (e4m3 widened in registers), so FP8
 // prefill shares the bf16 peak; decode reads half the bytes.
 //
@@ -19,6 +20,7 @@ import { LlamaModel } from '../models/llama.js';
 import { PageAllocator } from '../models/pages.js';
 import { quantizeCheckpoint } from '../models/quantization/quantize.js';
 import { loadNative } from '../native/index.js';
+import { Limits } from './limits.js';
 import { quietSample } from './quiet.js';
 import { median, writeRecord } from './record.js';
 
@@ -97,10 +99,8 @@ async function prefill(model: LlamaModel, len: number): Promise<number> {
 }
 
 const dirs = ensureModels();
-const native = loadNative().model;
-const bandwidthBefore = native.measureReadBandwidth(2 * 2 ** 30, THREADS, 5);
-const peakBefore = native.measureBf16Peak(THREADS, 1.0);
-console.log(`limits before (${THREADS} threads): read bandwidth ${(bandwidthBefore / 1e9).toFixed(1)} GB/s; bf16 peak ${(peakBefore.flops / 1e9).toFixed(0)} GFLOP/s`);
+const probe = new Limits(loadNative().selectedIsa(), THREADS);
+probe.before();
 
 const names = ['bf16', 'fp8-meta', 'fp8-all'] as const;
 const blocks = Math.ceil((PREFILL_LEN + CONTEXT + DECODE_STEPS + 64) / 32) + 8;
@@ -143,11 +143,9 @@ if (LONG > 0) {
   }
 }
 
-const bandwidthAfter = native.measureReadBandwidth(2 * 2 ** 30, THREADS, 5);
-const peakAfter = native.measureBf16Peak(THREADS, 1.0);
-const bandwidth = Math.max(bandwidthBefore, bandwidthAfter);
-const peak = Math.max(peakBefore.flops, peakAfter.flops);
-console.log(`limits after: read bandwidth ${(bandwidthAfter / 1e9).toFixed(1)} GB/s; bf16 peak ${(peakAfter.flops / 1e9).toFixed(0)} GFLOP/s; used ${(bandwidth / 1e9).toFixed(1)} GB/s, ${(peak / 1e9).toFixed(0)} GFLOP/s`);
+const limits = probe.after();
+const bandwidth = limits.readBandwidthBytesPerS;
+const peak = limits.peakFlops;
 
 const H = c.hiddenSize, D = c.headDim, I = c.intermediateSize, V = c.vocabSize;
 const matmulParams = c.numLayers * ((c.numHeads + 2 * c.numKvHeads) * D * H + H * c.numHeads * D + 2 * I * H + H * I);
@@ -177,7 +175,7 @@ const file = writeRecord('fp8', {
   model: PRESET,
   threads: THREADS,
   isa: loadNative().selectedIsa(),
-  limits: { readBandwidthBytesPerS: bandwidth, bandwidthBefore, bandwidthAfter, bf16PeakFlops: peak },
+  limits,
   rounds: ROUNDS,
   decodeStepsPerRound: DECODE_STEPS,
   ...figures,

@@ -3,7 +3,8 @@
 // 64 and 512 rows, beside this machine's limits measured in the same run
 // (DESIGN.md, "Performance targets and how they are measured"):
 //   bandwidth   read-only sum over >= 2 GiB, 8 interleaved streams per thread, all compute threads
-//   bf16 peak   register-only vdpbf16ps loop on all compute threads
+//   peak        register-only loop of the ISA's GEMM instruction on all compute threads
+//               (bench/limits.ts: fp32 FMA on avx2 / avx512, vdpbf16ps on avx512bf16, AMX tiles on amx)
 // Each figure is printed as GFLOP/s (2 M N K / time) against the peak and as
 // GB/s (weight bytes N K 2 / time) against the bandwidth. Small M streams a
 // fresh copy of the matrix per call (>= 1 GiB of copies, as a decode step
@@ -16,6 +17,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadNative, type Isa } from '../native/index.js';
+import { Limits } from './limits.js';
 import { quietSample } from './quiet.js';
 import { median, writeRecord } from './record.js';
 
@@ -44,9 +46,8 @@ const SHAPES = [
 ] as const;
 
 const m = native.model;
-const bwBefore = m.measureReadBandwidth(2 * 2 ** 30, THREADS, 5);
-const peakBefore = m.measureBf16Peak(THREADS, 1.0);
-console.log(`limits before (${THREADS} threads): read bandwidth ${(bwBefore / 1e9).toFixed(1)} GB/s; bf16 peak ${(peakBefore.flops / 1e9).toFixed(0)} GFLOP/s (${peakBefore.instruction}); isa ${isa}`);
+const probe = new Limits(isa, THREADS);
+probe.before();
 
 interface Row {
   M: number;
@@ -72,12 +73,10 @@ for (const M of MS) {
   }
 }
 
-const bwAfter = m.measureReadBandwidth(2 * 2 ** 30, THREADS, 5);
-const peakAfter = m.measureBf16Peak(THREADS, 1.0);
-const bw = Math.max(bwBefore, bwAfter) / 1e9;
-const peak = Math.max(peakBefore.flops, peakAfter.flops) / 1e9;
-console.log(`limits after: read bandwidth ${(bwAfter / 1e9).toFixed(1)} GB/s; bf16 peak ${(peakAfter.flops / 1e9).toFixed(0)} GFLOP/s`);
-console.log(`limits used: ${bw.toFixed(1)} GB/s, ${peak.toFixed(0)} GFLOP/s (the larger of each)\n`);
+const limits = probe.after();
+const bw = limits.readBandwidthBytesPerS / 1e9;
+const peak = limits.peakFlops / 1e9;
+console.log('');
 
 const pct = (v: number) => `${(100 * v).toFixed(1)}%`.padStart(7);
 console.log(`${'M'.padStart(4)} ${'matrix'.padEnd(9)} ${'N x K'.padEnd(13)} ${'ms'.padStart(9)} ${'GFLOP/s'.padStart(8)} ${'of peak'} ${'GB/s'.padStart(7)} ${'of bw'.padStart(7)}  foreign load`);
@@ -99,7 +98,7 @@ for (const M of MS) {
 const file = writeRecord('gemm', {
   threads: THREADS,
   isa,
-  limits: { readBandwidthGBps: bw, bf16PeakGflops: peak, bandwidthBefore: bwBefore / 1e9, bandwidthAfter: bwAfter / 1e9, peakBefore: peakBefore.flops / 1e9, peakAfter: peakAfter.flops / 1e9, peakInstruction: peakBefore.instruction },
+  limits,
   shapes: rows,
   steps,
 });

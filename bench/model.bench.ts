@@ -2,10 +2,11 @@
 // bfloat16, beside this machine's limits measured in the same run (DESIGN.md, "Performance targets
 // and how they are measured"):
 //   bandwidth   read-only sum over >= 2 GiB, 8 interleaved streams per thread, all compute threads
-//   bf16 peak   register-only vdpbf16ps loop on all compute threads
+//   peak        register-only loop of the ISA's GEMM instruction on all compute threads
+//               (bench/limits.ts: fp32 FMA on avx2 / avx512, vdpbf16ps on avx512bf16, AMX tiles on amx)
 //   decode limit    = bandwidth / bytes of every weight matrix read per token (lm head once)
-//   prefill limit   = bf16 peak / (2 x matmul parameters per token; lm head for the last token only)
-//   8-seq limit     = min(8 x decode limit, bf16 peak / (2 x matmul parameters per token))
+//   prefill limit   = peak / (2 x matmul parameters per token; lm head for the last token only)
+//   8-seq limit     = min(8 x decode limit, peak / (2 x matmul parameters per token))
 // Bandwidth and peak on these shared VMs drift between runs (16 to 33 GB/s
 // seen within minutes), so both are measured before and after the model runs
 // and the larger of each is the limit; all are printed and recorded. Each figure's samples
@@ -23,6 +24,7 @@ import { LlamaModel } from '../models/llama.js';
 import { DEFAULT_BLOCK_SIZE } from '../models/options.js';
 import { PageAllocator } from '../models/pages.js';
 import { loadNative } from '../native/index.js';
+import { Limits } from './limits.js';
 import { quietSample } from './quiet.js';
 import { median, writeRecord } from './record.js';
 
@@ -57,10 +59,8 @@ if (!existsSync(join(dir, 'config.json'))) {
 }
 
 // Machine limits, measured first (nothing else running).
-const native = loadNative().model;
-const bandwidthBefore = native.measureReadBandwidth(2 * 2 ** 30, THREADS, 5); // bytes/s
-const peakBefore = native.measureBf16Peak(THREADS, 1.0);
-console.log(`limits before (${THREADS} threads): read bandwidth ${(bandwidthBefore / 1e9).toFixed(1)} GB/s; bf16 peak ${(peakBefore.flops / 1e9).toFixed(0)} GFLOP/s (${peakBefore.instruction})`);
+const probe = new Limits(loadNative().selectedIsa(), THREADS);
+probe.before();
 
 const loadStart = performance.now();
 const model = LlamaModel.load(dir, {
@@ -138,19 +138,16 @@ const stats = model.stats();
 console.log(`foreign CPU load of the kept samples: decode ${(100 * singleQ.foreign).toFixed(1)}%, prefill ${prefillLoads.map((l) => (100 * l).toFixed(1) + '%').join(' ')}, ${BATCH} seqs ${(100 * batchedQ.foreign).toFixed(1)}%`);
 
 await model.close();
-const bandwidthAfter = native.measureReadBandwidth(2 * 2 ** 30, THREADS, 5);
-const peakAfter = native.measureBf16Peak(THREADS, 1.0);
-const bandwidth = Math.max(bandwidthBefore, bandwidthAfter);
-const peak = peakAfter.flops > peakBefore.flops ? peakAfter : peakBefore;
-console.log(`limits after: read bandwidth ${(bandwidthAfter / 1e9).toFixed(1)} GB/s; bf16 peak ${(peakAfter.flops / 1e9).toFixed(0)} GFLOP/s`);
-console.log(`limits used: ${(bandwidth / 1e9).toFixed(1)} GB/s, ${(peak.flops / 1e9).toFixed(0)} GFLOP/s (the larger of each)`);
+const limits = probe.after();
+const bandwidth = limits.readBandwidthBytesPerS;
+const peak = { flops: limits.peakFlops };
 const decodeLimit = bandwidth / decodeBytes;
 const prefillLimit = peak.flops / prefillFlopsPerToken;
 const batchLimit = Math.min(BATCH * decodeLimit, peak.flops / (2 * (matmulParams + V * H)));
 
 const rows = [
   ['bf16 decode, 1 sequence', decodeTps, decodeLimit, 'bandwidth / weight bytes per token'],
-  [`bf16 prefill, ${PREFILL_LEN}-token prompt`, prefillTps, prefillLimit, 'bf16 peak / (2 x matmul params)'],
+  [`bf16 prefill, ${PREFILL_LEN}-token prompt`, prefillTps, prefillLimit, `${limits.peakKind} peak / (2 x matmul params)`],
   [`bf16 decode, ${BATCH} sequences, aggregate`, batchTps, batchLimit, `min(${BATCH} x decode limit, peak)`],
 ] as const;
 console.log(`\n${'figure'.padEnd(40)} ${'tok/s'.padStart(8)} ${'limit'.padStart(8)} ${'ratio'.padStart(7)}   limit is`);
@@ -166,7 +163,7 @@ const file = writeRecord('model', {
   scratch: { peakBytes: stats.peakScratchBytes, capacityBytes: stats.scratchCapacityBytes, growths: stats.scratchGrowths },
   pool: { jobs: stats.poolJobs, sleeps: stats.poolSleeps },
   foreignLoad: { decode1: singleQ.foreign, prefill: prefillLoads, decodeBatch: batchedQ.foreign },
-  limits: { readBandwidthBytesPerS: bandwidth, readBandwidthBefore: bandwidthBefore, readBandwidthAfter: bandwidthAfter, bf16PeakFlops: peak.flops, bf16PeakBefore: peakBefore.flops, bf16PeakAfter: peakAfter.flops, peakInstruction: peak.instruction },
+  limits,
   decode1: { tokPerS: decodeTps, limitTokPerS: decodeLimit, ratio: decodeTps / decodeLimit, steps: DECODE_STEPS, medianStepS: median(single.perStep) },
   prefill: { promptLen: PREFILL_LEN, tokPerS: prefillTps, limitTokPerS: prefillLimit, ratio: prefillTps / prefillLimit, runs: prefillTimes },
   decodeBatch: { sequences: BATCH, tokPerS: batchTps, limitTokPerS: batchLimit, ratio: batchTps / batchLimit, medianStepS: median(batched.perStep), weightBytesPerStep: batched.weightBytesPerStep },

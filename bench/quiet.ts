@@ -51,7 +51,7 @@ export class LoadProbe {
 export interface QuietOptions {
   /** Largest foreign load a kept sample may have (default 0.05: 5% of the cores). */
   maxForeign?: number;
-  /** Tries per sample before keeping the quietest one seen (default 6). */
+  /** Tries per sample before keeping the quietest one seen (default 6, or $TROUPE_BENCH_TRIES). */
   tries?: number;
   /** Seconds to wait between tries (default 1). */
   pauseS?: number;
@@ -63,7 +63,7 @@ export interface QuietOptions {
  */
 export async function quietSample<T>(measure: () => Promise<T> | T, opts: QuietOptions = {}): Promise<{ value: T; foreign: number; tries: number }> {
   const maxForeign = opts.maxForeign ?? 0.05;
-  const tries = opts.tries ?? 6;
+  const tries = opts.tries ?? (Number(process.env.TROUPE_BENCH_TRIES) || 6);
   let best: { value: T; foreign: number } | undefined;
   for (let i = 1; i <= tries; i++) {
     const probe = new LoadProbe();

@@ -22,8 +22,12 @@ import { fileURLToPath } from 'node:url';
 import { RAW_COLLECTIVE_EXPORTS, pickCollectives, type RawCollectives } from './collectives-raw.js';
 import { RAW_MODEL_EXPORTS, pickModelExports, type RawModelExports } from './model-raw.js';
 
-export const ISAS = ['avx512bf16', 'avx512', 'avx2', 'scalar'] as const;
-/** A kernel instruction-set path, best first in ISAS. */
+export const ISAS = ['avx512bf16', 'avx512', 'avx2', 'scalar', 'amx'] as const;
+/**
+ * A kernel instruction-set path: the automatic ones best first in ISAS, then the
+ * opt-in 'amx' (AMX tiles for the bf16 GEMM: other bits than avx512bf16, chosen only
+ * by TROUPE_ISA=amx or an explicit isa).
+ */
 export type Isa = (typeof ISAS)[number];
 
 /** CPU features as detected by cpuid, counted only when the OS enables their register state. */
@@ -37,6 +41,8 @@ export interface CpuFeatures {
   avx512dq: boolean;
   avx512bf16: boolean;
   avx512vbmi: boolean;
+  amx_tile: boolean;
+  amx_bf16: boolean;
 }
 
 export const CPU_FEATURE_CAP_VAR = 'TROUPE_CPU_FEATURES';
@@ -50,7 +56,7 @@ export interface NativeAddon {
   cpuFeatureCap(): string[] | null;
   /** The ISA kernels use when a call names none: TROUPE_ISA, else the best available. */
   selectedIsa(): Isa;
-  /** Every ISA this CPU can run, best first; always ends with 'scalar'. */
+  /** Every ISA this CPU can run, best first, then the opt-in ones ('scalar' is always there). */
   availableIsas(): Isa[];
   /**
    * out[m, n] = sum_k bf16(x[m, k]) * w[n, k], accumulated in fp32.

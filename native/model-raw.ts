@@ -4,6 +4,15 @@ import type { RawCollectiveHandle } from './collectives-raw.js';
 import type { Isa } from './index.js';
 
 /** Sampling params of R rows as parallel arrays (native/src/sampling.h has the order of operations). */
+/** One compute-peak probe (native/src/machine_limits.h). */
+export interface PeakProbe {
+  isa: Isa;
+  /** FLOP/s, all threads (0 when the probe cannot run). */
+  flops: number;
+  instruction: string;
+  kind: 'fp32 scalar' | 'fp32 fma' | 'bf16 dot' | 'amx bf16' | 'none';
+}
+
 export interface SamplingArrays {
   temperature: Float32Array; // [R] 0 = greedy
   topK: Int32Array; // [R] <= 0: off
@@ -222,7 +231,8 @@ export interface RawModelExports {
   fp8QuantizeWeights(src: Uint16Array | Float32Array, rows: number, cols: number, codes: Uint8Array, scales: Float32Array): void;
   fillUniform(out: Uint16Array | Float32Array, seed: number, stream: number, offset: number, scale: number): void;
   measureReadBandwidth(bytes: number, threads: number, passes: number): number;
-  measureBf16Peak(threads: number, seconds: number): { flops: number; instruction: string };
+  /** The compute peak of `isa`'s prefill arithmetic (native/src/machine_limits.h), all threads. */
+  measurePeak(isa: Isa | undefined, threads: number, seconds: number): PeakProbe;
   /** Times the model's GEMM driver on bf16 weights: per rep, seconds per matrix (bench/gemm.bench.ts). */
   gemmBench(args: { isa?: Isa; threads: number; M: number; N: number; K: number; segments?: number; copies?: number; reps?: number }): { seconds: number[] };
   /** Times the step's lm-head log-sum-exp and sampling phases over rows of logits (bench/sampling.bench.ts). */
@@ -246,7 +256,7 @@ export const RAW_MODEL_EXPORTS: readonly (keyof RawModelExports)[] = [
   'fp8QuantizeWeights',
   'fillUniform',
   'measureReadBandwidth',
-  'measureBf16Peak',
+  'measurePeak',
   'gemmBench',
   'sampleBench',
 ];

@@ -16,6 +16,7 @@ const CpuFeatureField kCpuFeatureFields[] = {
     {"avx512bw", &CpuFeatures::avx512bw}, {"avx512vl", &CpuFeatures::avx512vl},
     {"avx512dq", &CpuFeatures::avx512dq}, {"avx512bf16", &CpuFeatures::avx512bf16},
     {"avx512vbmi", &CpuFeatures::avx512vbmi},
+    {"amx_tile", &CpuFeatures::amx_tile}, {"amx_bf16", &CpuFeatures::amx_bf16},
 };
 const int kCpuFeatureFieldCount = sizeof(kCpuFeatureFields) / sizeof(kCpuFeatureFields[0]);
 
@@ -55,6 +56,11 @@ CpuFeatures detect_cpu_features() {
   __cpuid_count(7, 0, eax, ebx, ecx, edx);
   const unsigned leaf7_max_subleaf = eax;
   f.avx2 = bit(ebx, 5);
+  const bool os_amx = (xcr0 & 0x60000) == 0x60000;  // XTILECFG (17) | XTILEDATA (18)
+  if (os_amx) {
+    f.amx_bf16 = bit(edx, 22);
+    f.amx_tile = bit(edx, 24);
+  }
   if (os_avx512) {
     f.avx512f = bit(ebx, 16);
     f.avx512dq = bit(ebx, 17);

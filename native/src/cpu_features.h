@@ -15,6 +15,11 @@ struct CpuFeatures {
   bool avx512dq = false;
   bool avx512bf16 = false;
   bool avx512vbmi = false;  // byte permutes: the in-register FP8 conversion of the avx512bf16 path
+  // AMX: the CPU has the tiles / the bf16 tile product and the OS enables their state in
+  // XCR0 (TILECFG, TILEDATA). Linux also wants a per-process permission before the first
+  // tile instruction (amx_permission.h).
+  bool amx_tile = false;
+  bool amx_bf16 = false;
 };
 
 // Queries the CPU. Pure (no caching, no globals): callers keep the result.

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "model_kernels.h"
 #include "thread_pool.h"
@@ -21,6 +22,13 @@
 namespace troupe {
 
 constexpr size_t kGemmTileQuantum = 48;
+
+// The packed x of gemm_parallel (paths with ModelKernels::pack_x): one buffer per
+// calling thread, shared by every instantiation, grown to the largest x seen.
+inline std::vector<uint32_t>& gemm_packed_x_buffer() {
+  static thread_local std::vector<uint32_t> buffer;
+  return buffer;
+}
 
 struct GemmTiles {
   size_t step;   // columns per tile
@@ -44,9 +52,25 @@ void gemm_parallel(ThreadPool& pool, const ModelKernels& k, bool bf16, const voi
                    size_t segments, After after) {
   if (M == 0 || N == 0) return;
   const GemmTiles t = gemm_tiles(M, N, K, pool.threads());
+  // A path that reads x packed (amx) packs it once here, 16 rows per task, instead of
+  // once per tile; the bits are gemm_bf16's. The buffer is the calling thread's;
+  // the tasks get its address.
+  const uint32_t* packed = nullptr;
+  if (bf16 && k.gemm_bf16_packed != nullptr) {
+    std::vector<uint32_t>& buffer = gemm_packed_x_buffer();
+    buffer.resize(k.packed_x_words(M, K, segments));
+    uint32_t* p = buffer.data();
+    const uint16_t* xb = static_cast<const uint16_t*>(x);
+    const size_t blocks = (M + 15) / 16;
+    if (t.count <= 1 || blocks <= 1) k.pack_x(xb, M, K, segments, 0, blocks, p);
+    else pool.parallel_for(blocks, [&](size_t b) { k.pack_x(xb, M, K, segments, b, b + 1, p); });
+    packed = p;
+  }
   auto run = [&](size_t i) {
     const size_t n0 = i * t.step, n1 = std::min(N, n0 + t.step);
-    if (bf16)
+    if (packed != nullptr)
+      k.gemm_bf16_packed(static_cast<const uint16_t*>(w), packed, out, M, n0, n1, ldo, K, segments);
+    else if (bf16)
       k.gemm_bf16(static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(x), out, M, n0, n1,
                   ldo, K, segments);
     else

@@ -9,20 +9,24 @@ struct IsaInfo {
   // Features the ISA's translation unit is compiled for (CMakeLists.txt).
   bool (*has)(const CpuFeatures&);
   const char* needs;  // for messages
+  bool opt_in;        // never chosen by best_isa
 };
 
 bool has_avx2(const CpuFeatures& c) { return c.avx2 && c.fma && c.f16c; }
 bool has_avx512(const CpuFeatures& c) { return has_avx2(c) && c.avx512f && c.avx512bw && c.avx512vl; }
 bool has_avx512bf16(const CpuFeatures& c) { return has_avx512(c) && c.avx512dq && c.avx512bf16; }
+bool has_amx(const CpuFeatures& c) { return has_avx512bf16(c) && c.amx_tile && c.amx_bf16; }
 bool has_nothing(const CpuFeatures&) { return true; }
 
-// Indexed by Isa, best first.
+// Indexed by Isa: the automatic paths best first, then the opt-in ones.
 const IsaInfo kIsas[kIsaCount] = {
     {Isa::Avx512Bf16, "avx512bf16", has_avx512bf16,
-     "avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512bf16"},
-    {Isa::Avx512, "avx512", has_avx512, "avx2, fma, f16c, avx512f, avx512bw, avx512vl"},
-    {Isa::Avx2, "avx2", has_avx2, "avx2, fma, f16c"},
-    {Isa::Scalar, "scalar", has_nothing, ""},
+     "avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512bf16", false},
+    {Isa::Avx512, "avx512", has_avx512, "avx2, fma, f16c, avx512f, avx512bw, avx512vl", false},
+    {Isa::Avx2, "avx2", has_avx2, "avx2, fma, f16c", false},
+    {Isa::Scalar, "scalar", has_nothing, "", false},
+    {Isa::Amx, "amx", has_amx,
+     "avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512bf16, amx_tile, amx_bf16", true},
 };
 
 }  // namespace
@@ -54,7 +58,7 @@ bool isa_supported(Isa isa, const CpuFeatures& cpu) {
 
 Isa best_isa(const CpuFeatures& cpu) {
   for (const IsaInfo& info : kIsas)
-    if (isa_supported(info.isa, cpu)) return info.isa;
+    if (!info.opt_in && isa_supported(info.isa, cpu)) return info.isa;
   return Isa::Scalar;
 }
 

@@ -1,5 +1,8 @@
 // Kernel instruction-set paths and which CPU features each one needs.
-// Preference order (best first): avx512bf16 > avx512 > avx2 > scalar.
+// Preference order (best first): avx512bf16 > avx512 > avx2 > scalar. `amx` is
+// opt-in (TROUPE_ISA=amx or an explicit isa argument), never chosen by best_isa: its
+// tile product adds in another order than vdpbf16ps, so a row's bits differ from the
+// avx512bf16 path's (they are invariant within the amx path: native/README.md).
 #pragma once
 
 #include <string>
@@ -8,18 +11,18 @@
 
 namespace troupe {
 
-enum class Isa { Avx512Bf16 = 0, Avx512 = 1, Avx2 = 2, Scalar = 3 };
-constexpr int kIsaCount = 4;
+enum class Isa { Avx512Bf16 = 0, Avx512 = 1, Avx2 = 2, Scalar = 3, Amx = 4 };
+constexpr int kIsaCount = 5;
 
 const char* isa_name(Isa isa);
-// Parses "avx512bf16" | "avx512" | "avx2" | "scalar"; false when unknown.
+// Parses "avx512bf16" | "avx512" | "avx2" | "scalar" | "amx"; false when unknown.
 bool parse_isa(const std::string& name, Isa* out);
 // All names, "a, b, c" (for messages).
 std::string isa_names_list();
 
 // True when this build has the kernels AND the CPU has every feature they need.
 bool isa_supported(Isa isa, const CpuFeatures& cpu);
-// The best supported path (scalar always is).
+// The best supported path that is not opt-in (scalar always is supported).
 Isa best_isa(const CpuFeatures& cpu);
 // Names of the CPU features `isa` needs that `cpu` lacks ("avx512bf16, ...").
 std::string missing_features(Isa isa, const CpuFeatures& cpu);

@@ -303,13 +303,17 @@ Napi::Value MeasureReadBandwidth(const Napi::CallbackInfo& info, const CpuFeatur
   return Napi::Number::New(info.Env(), measure_read_bandwidth(bytes, threads, passes, cpu));
 }
 
-Napi::Value MeasureBf16Peak(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
-  const size_t threads = dim_arg(info, 0, "measureBf16Peak", "threads");
-  const double seconds = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0.5;
-  const PeakResult p = measure_bf16_peak(threads, seconds, cpu);
+// measurePeak(isa | undefined, threads, seconds) -> {isa, flops, instruction, kind}
+Napi::Value MeasurePeak(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
+  const Isa isa = isa_arg(info.Env(), info[0], cpu, "measurePeak: isa");
+  const size_t threads = dim_arg(info, 1, "measurePeak", "threads");
+  const double seconds = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : 0.5;
+  const PeakResult p = measure_peak(isa, threads, seconds, cpu);
   Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("isa", isa_name(isa));
   o.Set("flops", p.flops);
   o.Set("instruction", p.instruction);
+  o.Set("kind", p.kind);
   return o;
 }
 
@@ -321,7 +325,7 @@ void register_kernel_exports(Napi::Env env, Napi::Object exports, const CpuFeatu
   exports.Set("counterUniform", Napi::Function::New(env, CounterUniform, "counterUniform"));
   exports.Set("fillUniform", Napi::Function::New(env, FillUniform, "fillUniform"));
   exports.Set("measureReadBandwidth", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return MeasureReadBandwidth(info, cpu); }, "measureReadBandwidth"));
-  exports.Set("measureBf16Peak", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return MeasureBf16Peak(info, cpu); }, "measureBf16Peak"));
+  exports.Set("measurePeak", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return MeasurePeak(info, cpu); }, "measurePeak"));
   register_bench_exports(env, exports, cpu);
 }
 

@@ -3,7 +3,7 @@
 //   sampleLogits(logits, V, sampling) sampling.h on R rows, synchronously
 //   counterUniform(seed, index)       the sampler's random number
 //   fillUniform(out, seed, stream, offset, scale)   generator weights
-//   measureReadBandwidth / measureBf16Peak          machine limits for benchmarks
+//   measureReadBandwidth / measurePeak              machine limits for benchmarks
 #pragma once
 
 #include <napi.h>

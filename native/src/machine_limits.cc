@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "isa.h"
+#include "amx_permission.h"
 #include "model.h"
 
 namespace troupe {
@@ -28,6 +28,20 @@ uint64_t read_streams_scalar(const uint8_t* const* streams, size_t bytes_per_str
   return r;
 }
 
+// 8 independent fp32 multiply-adds per iteration (-ffp-contract=off: never fused).
+float scalar_loop(size_t iters) {
+  float acc[8];
+  for (int i = 0; i < 8; ++i) acc[i] = static_cast<float>(i);
+  volatile float va = 1.0f, vb = 1e-7f;
+  const float a = va, b = vb;
+  for (size_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 8; ++i) acc[i] = acc[i] * a + b;
+  float s = 0;
+  for (float v : acc) s += v;
+  return s;
+}
+constexpr double kScalarFlopsPerIter = 16.0;
+
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -40,7 +54,7 @@ double measure_read_bandwidth(size_t bytes, size_t threads, size_t passes, const
   const size_t total = per_stream * threads * kStreams;
   uint8_t* mem = static_cast<uint8_t*>(alloc_anonymous(total));
   for (size_t i = 0; i < total; i += 4096) mem[i] = static_cast<uint8_t>(i >> 12);  // fault pages in
-  const bool wide = isa_supported(Isa::Avx512, cpu);
+  const bool wide = isa_supported(Isa::Avx512, cpu), avx2 = isa_supported(Isa::Avx2, cpu);
   double best = 0;
   std::atomic<uint64_t> sink{0};
   for (size_t pass = 0; pass < std::max<size_t>(passes, 1); ++pass) {
@@ -55,7 +69,9 @@ double measure_read_bandwidth(size_t bytes, size_t threads, size_t passes, const
         ready.fetch_add(1);
         while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
 #if defined(TROUPE_X86)
-        const uint64_t r = wide ? read_streams_avx512(streams, per_stream) : read_streams_scalar(streams, per_stream);
+        const uint64_t r = wide   ? read_streams_avx512(streams, per_stream)
+                           : avx2 ? read_streams_avx2(streams, per_stream)
+                                  : read_streams_scalar(streams, per_stream);
 #else
         const uint64_t r = read_streams_scalar(streams, per_stream);
 #endif
@@ -69,17 +85,39 @@ double measure_read_bandwidth(size_t bytes, size_t threads, size_t passes, const
   }
   free_anonymous(mem, total);
   (void)wide;
+  (void)avx2;
   return best;
 }
 
-PeakResult measure_bf16_peak(size_t threads, double seconds, const CpuFeatures& cpu) {
+PeakResult measure_peak(Isa isa, size_t threads, double seconds, const CpuFeatures& cpu) {
   if (threads == 0) threads = 1;
+  if (!isa_supported(isa, cpu)) return {0.0, std::string("none (the CPU cannot run ") + isa_name(isa) + ")", "none"};
+  float (*loop)(size_t) = &scalar_loop;
+  double per_iter = kScalarFlopsPerIter;
+  size_t iters = 1 << 20;
+  PeakResult r{0.0, "mulss + addss (fp32 scalar)", "fp32 scalar"};
 #if defined(TROUPE_X86)
-  const bool bf16 = isa_supported(Isa::Avx512Bf16, cpu);
-  const bool fma = isa_supported(Isa::Avx2, cpu);
-  if (!bf16 && !fma) return {0.0, "none (no AVX2)"};
-  const size_t iters = 1 << 20;
-  const double per_iter = bf16 ? kBf16DotFlopsPerIter : kFmaFlopsPerIter;
+  switch (isa) {
+    case Isa::Avx2:
+      loop = &fma_loop_avx2, per_iter = kFmaAvx2FlopsPerIter;
+      r.instruction = "vfmadd231ps ymm (fp32 FMA)", r.kind = "fp32 fma";
+      break;
+    case Isa::Avx512:
+      loop = &fma_loop_avx512, per_iter = kFmaAvx512FlopsPerIter;
+      r.instruction = "vfmadd231ps zmm (fp32 FMA)", r.kind = "fp32 fma";
+      break;
+    case Isa::Avx512Bf16:
+      loop = &bf16_dot_loop_avx512bf16, per_iter = kBf16DotFlopsPerIter;
+      r.instruction = "vdpbf16ps zmm (AVX-512 BF16)", r.kind = "bf16 dot";
+      break;
+    case Isa::Amx:
+      if (!amx_request_permission()) return {0.0, "none (the OS denied the AMX tile permission)", "none"};
+      loop = &amx_bf16_loop, per_iter = kAmxFlopsPerIter, iters = 1 << 16;
+      r.instruction = "tdpbf16ps, 2 x 2 tiles (AMX-BF16)", r.kind = "amx bf16";
+      break;
+    case Isa::Scalar: break;
+  }
+#endif
   std::atomic<double> flops_total{0};
   std::vector<std::thread> pool;
   std::atomic<float> sink{0};
@@ -89,7 +127,7 @@ PeakResult measure_bf16_peak(size_t threads, double seconds, const CpuFeatures& 
       size_t n = 0;
       float keep = 0;
       while (now_seconds() - t0 < seconds) {
-        keep += bf16 ? bf16_dot_loop_avx512bf16(iters) : fma_loop_avx2(iters);
+        keep += loop(iters);
         ++n;
       }
       sink.store(keep);
@@ -98,13 +136,8 @@ PeakResult measure_bf16_peak(size_t threads, double seconds, const CpuFeatures& 
       }
     });
   for (std::thread& th : pool) th.join();
-  const double elapsed = now_seconds() - t0;
-  return {flops_total.load() / elapsed, bf16 ? "vdpbf16ps zmm (AVX-512 BF16)" : "vfmadd231ps ymm (fp32, no AVX-512 BF16)"};
-#else
-  (void)cpu;
-  (void)seconds;
-  return {0.0, "none (not x86-64)"};
-#endif
+  r.flops = flops_total.load() / (now_seconds() - t0);
+  return r;
 }
 
 }  // namespace troupe

@@ -9,7 +9,9 @@ MatmulBf16Fn matmul_bf16_kernel(Isa isa) {
 #if defined(TROUPE_X86)
     case Isa::Avx2: return &matmul_bf16_avx2;
     case Isa::Avx512: return &matmul_bf16_avx512;
-    case Isa::Avx512Bf16: return &matmul_bf16_avx512bf16;
+    // The amx path's tile product is the model GEMM's (model_kernels.h); this API keeps avx512bf16's.
+    case Isa::Avx512Bf16:
+    case Isa::Amx: return &matmul_bf16_avx512bf16;
 #endif
     default: return nullptr;
   }

@@ -7,7 +7,7 @@
 //   modelRelease(handle)                             frees the KV cache and the threads now
 //   modelKernel(name, isa, args)                     one kernel on one ISA, for tests
 //   fillUniform(out, seed, stream, offset, scale)    counter-based random weights (generator)
-//   measureReadBandwidth(bytes, threads, seconds), measureBf16Peak(threads, seconds)   (bench)
+//   measureReadBandwidth(bytes, threads, seconds), measurePeak(isa, threads, seconds)   (bench)
 #pragma once
 
 #include <napi.h>

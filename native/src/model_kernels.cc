@@ -1,6 +1,8 @@
 // Dispatcher: ISA -> the forward pass's kernel table.
 #include "model_kernels.h"
 
+#include "amx_permission.h"
+
 namespace troupe {
 
 const ModelKernels* model_kernels(Isa isa) {
@@ -10,6 +12,8 @@ const ModelKernels* model_kernels(Isa isa) {
     case Isa::Avx2: return model_kernels_avx2();
     case Isa::Avx512: return model_kernels_avx512();
     case Isa::Avx512Bf16: return model_kernels_avx512bf16();
+    // Tiles need the process's permission first (Linux); without it the path is unavailable.
+    case Isa::Amx: return amx_request_permission() ? model_kernels_amx() : nullptr;
 #endif
     default: return nullptr;
   }

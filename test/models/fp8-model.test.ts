@@ -187,7 +187,8 @@ test('FP8 runs on every ISA the CPU has, close to bf16 on that ISA', async (t) =
     const a = LlamaModel.load(src, { numBlocks: BLOCKS, isa });
     const b = LlamaModel.load(dir, { numBlocks: BLOCKS, isa });
     const x = (await teacherForced(a, tokens)).logprobs, y = (await teacherForced(b, tokens)).logprobs;
-    t.is(b.stats().fp8Kernel?.startsWith(isa), true, `${isa}: kernel ${b.stats().fp8Kernel}`);
+    // The amx path keeps avx512bf16's FP8 GEMMs (native/README.md).
+    t.is(b.stats().fp8Kernel?.startsWith(isa === 'amx' ? 'avx512bf16' : isa), true, `${isa}: kernel ${b.stats().fp8Kernel}`);
     let sum = 0;
     for (let i = 0; i < x.length; i++) sum += Math.abs(x[i]! - y[i]!);
     t.true(sum / x.length <= 0.35, `${isa}: mean |diff| ${sum / x.length}`);

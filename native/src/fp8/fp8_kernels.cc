@@ -10,6 +10,7 @@ const Fp8Kernels* fp8_kernels(Isa isa, const CpuFeatures& cpu) {
     case Isa::Avx2: return fp8_kernels_avx2();
     case Isa::Avx512: return fp8_kernels_avx512();
     case Isa::Avx512Bf16:
+    case Isa::Amx:  // FP8 GEMMs keep the avx512bf16 arithmetic on the amx path
       return cpu.avx512vbmi ? fp8_kernels_avx512bf16_vbmi() : fp8_kernels_avx512bf16_table();
 #endif
     default: return nullptr;

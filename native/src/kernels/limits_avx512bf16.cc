@@ -1,6 +1,7 @@
 // Register loops that measure this machine's limits (machine_limits.h). Compiled with
 // the avx512bf16 flags; each function is called only when the CPU has what it
-// uses (machine_limits.cc checks).
+// uses (machine_limits.cc checks: read_streams_avx512 and fma_loop_avx512 need
+// AVX-512F / BW only, bf16_dot_loop_avx512bf16 AVX-512 BF16).
 #include <immintrin.h>
 
 #include "machine_limits.h"
@@ -31,18 +32,17 @@ float bf16_dot_loop_avx512bf16(size_t iters) {
   return _mm512_reduce_add_ps(s);
 }
 
-float fma_loop_avx2(size_t iters) {
-  __m256 acc[16];
-  for (int i = 0; i < 16; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i));
-  const __m256 a = _mm256_set1_ps(1.0f), b = _mm256_set1_ps(1e-7f);
+float fma_loop_avx512(size_t iters) {
+  __m512 acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+  const __m512 a = _mm512_set1_ps(1.0f), b = _mm512_set1_ps(1e-7f);
   for (size_t it = 0; it < iters; ++it) {
 #pragma GCC unroll 16
-    for (int i = 0; i < 16; ++i) acc[i] = _mm256_fmadd_ps(a, b, acc[i]);
+    for (int i = 0; i < 16; ++i) acc[i] = _mm512_fmadd_ps(a, b, acc[i]);
   }
-  __m256 s = acc[0];
-  for (int i = 1; i < 16; ++i) s = _mm256_add_ps(s, acc[i]);
-  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-  return _mm_cvtss_f32(_mm_add_ps(h, _mm_movehl_ps(h, h)));
+  __m512 s = acc[0];
+  for (int i = 1; i < 16; ++i) s = _mm512_add_ps(s, acc[i]);
+  return _mm512_reduce_add_ps(s);
 }
 
 }  // namespace troupe
