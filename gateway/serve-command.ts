@@ -182,7 +182,7 @@ function printBanner(config: ServeConfig, server: GatewayServer, engineLines: st
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.port}`;
   const lines = [
     `troupe serve ${pkg.version}: model ${config.modelDir}` +
-      (config.generatedDefault ? ` (the embedded default: generated ${DEFAULT_MODEL.preset} preset, random weights)` : ''),
+      (config.generatedDefault ? ` (the embedded default: ${DEFAULT_MODEL.description})` : ''),
     `served as: ${config.servedModelNames.join(', ')}; max_model_len ${server.ctx.engine.maxModelLen}; sampling defaults: ${defaults}`,
     `topology (${config.topologySource}):`,
     ...topologyLines(config),
