@@ -103,6 +103,7 @@ test('FBGEMM "all" on the trained demo model: top-1 agreement with bf16 >= 95% o
     if (a.top1[i] === b.top1[i]) agree++;
   }
   t.log(`demo model, fp8 all against bf16: top-1 agreement ${agree / 10}%, mean |logprob diff| ${(sum / 1000).toFixed(4)}, max ${worst.toFixed(3)}`);
+  // measured (avx512bf16): agreement 95.5%, mean 0.024, max 0.15
   t.true(agree >= 950, `top-1 agreement ${agree} / 1000`);
   t.true(sum / 1000 <= 0.1, `mean |diff| ${sum / 1000}`);
 });
