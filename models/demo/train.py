@@ -166,6 +166,7 @@ def main():
     ap.add_argument('--intermediate', type=int, default=768)
     ap.add_argument('--negatives', type=int, default=8192, help='most frequent ids always in the training softmax')
     ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--stop-after', type=int, default=None, help='stop after this step (the schedule stays that of --steps): replays a run the time budget cut short')
     ap.add_argument('--time-budget', type=float, default=21 * 60, help='seconds; stops early, never changes the schedule')
     a = ap.parse_args()
     torch.manual_seed(a.seed)
@@ -232,6 +233,8 @@ def main():
                 entry['val_loss'] = round(evaluate(), 4)
             log.append(entry)
             print(json.dumps(entry), flush=True)
+        if a.stop_after is not None and step >= a.stop_after:
+            break
         if elapsed > a.time_budget:
             print(f'time budget reached at step {step}', flush=True)
             break
