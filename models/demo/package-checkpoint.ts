@@ -28,7 +28,7 @@ interface TrainLog {
 
 const SOURCES = [
   ['bible-kjv-text', 'King James Bible (1611), every verse; the text is out of copyright (Debian copyright file: "The copyright for the King James Version text of the Bible is expired"); the retrieval program is GPL-2+ and is not part of the corpus'],
-  ['dict-wn', 'WordNet 3.0 glosses and examples, Princeton University, WordNet 3.0 licence (permissive, BSD-like: use, copy, modify and distribute for any purpose, with the copyright notice)'],
+  ['dict-wn', 'WordNet 3.0 glosses and examples, Princeton University, WordNet 3.0 licence (permissive, BSD-like: use, copy, modify and distribute for any purpose, with the copyright notice: "WordNet 3.0 Copyright 2006 by Princeton University. All rights reserved.")'],
   ['dict-devil', "Ambrose Bierce, The Devil's Dictionary (1881-1906), public domain"],
   ['dict-jargon', 'The Jargon File 4.4.7, public domain (the Debian packaging is GPL-2+)'],
 ];
