@@ -16,6 +16,7 @@ import { modelShape, type ModelShapeOptions } from '../topology/model-shape.js';
 import { buildPlan, describePlan } from '../topology/plan.js';
 import { planRanks } from '../actors/engine/rank-group.js';
 import type { Topology } from '../topology/schema.js';
+import { isHubId, resolveHubModel } from '../models/hub.js';
 import { DEFAULT_MODEL, ensureDefaultModel } from './default-model.js';
 import { LoadingProgress } from './loading-progress.js';
 import { describeDefaults, samplingDefaults } from './sampling-defaults.js';
@@ -49,7 +50,10 @@ export async function runServe(model: string | undefined, flags: ServeFlags): Pr
   let config: ServeConfig;
   const progress = new LoadingProgress();
   try {
-    config = resolveServeConfig(model, flags);
+    // a hub id (org/name) is downloaded into, or found in, the Hugging Face cache first
+    const modelDir = model !== undefined && isHubId(model) ? await resolveHubModel(model, { ...(flags.revision ? { revision: flags.revision } : {}) }) : model;
+    config = resolveServeConfig(modelDir, flags);
+    if (model !== undefined && modelDir !== model && !flags.servedModelName) config.servedModelNames = [model];
   } catch (error) {
     console.error(`troupe serve: ${(error as Error).message}`);
     return 2;
@@ -182,7 +186,7 @@ function printBanner(config: ServeConfig, server: GatewayServer, engineLines: st
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.port}`;
   const lines = [
     `troupe serve ${pkg.version}: model ${config.modelDir}` +
-      (config.generatedDefault ? ` (the embedded default: generated ${DEFAULT_MODEL.preset} preset, random weights)` : ''),
+      (config.generatedDefault ? ` (the embedded default: ${DEFAULT_MODEL.description})` : ''),
     `served as: ${config.servedModelNames.join(', ')}; max_model_len ${server.ctx.engine.maxModelLen}; sampling defaults: ${defaults}`,
     `topology (${config.topologySource}):`,
     ...topologyLines(config),

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 
 export interface ServeFlags {
   topology?: string;
+  revision?: string;
   host?: string;
   port?: string;
   servedModelName?: string[];
@@ -42,7 +43,8 @@ function collect(value: string, previous: string[] | undefined): string[] {
 export function defineServeCommand(program: Command): void {
   program
     .command('serve [model]')
-    .description('serve a model (HF directory) behind an OpenAI-compatible API; with no model, a small generated one')
+    .description('serve a model (an HF directory, or a hub id such as meta-llama/Llama-3.2-1B-Instruct) behind an OpenAI-compatible API; with no model, the embedded troupe-demo-36m')
+    .option('--revision <rev>', 'hub revision (branch, tag or commit) of a model given by hub id (default main); HF_TOKEN, HF_HOME, HF_HUB_OFFLINE and HF_ENDPOINT apply')
     .option('--topology <file>', 'topology file (tensor/pipeline layout, placement, memory, serve settings); flags override it')
     .option('--host <host>', 'address to listen on (default 127.0.0.1)')
     .option('--port <port>', 'port to listen on (default 8000; 0: any free port)')

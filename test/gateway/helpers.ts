@@ -1,5 +1,5 @@
 // A real gateway on 127.0.0.1 (a free port chosen by the OS) over the
-// generated tiny model, torn down by the test: listen socket and connections
+// generated tiny model (or another model directory), torn down by the test: listen socket and connections
 // closed, engine shut down.
 import { Troupe, type TroupeOptions } from '../../actors/engine/troupe.js';
 import { GatewayServer, type GatewayOptions } from '../../gateway/server.js';
@@ -16,8 +16,8 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(options: { engine?: Partial<TroupeOptions>; gateway?: Partial<GatewayOptions> } = {}): Promise<TestGateway> {
-  const modelDir = generatedModel('tiny', 7);
+export async function startGateway(options: { modelDir?: string; engine?: Partial<TroupeOptions>; gateway?: Partial<GatewayOptions> } = {}): Promise<TestGateway> {
+  const modelDir = options.modelDir ?? generatedModel('tiny', 7);
   const troupe = await Troupe.start({ model: modelDir, kvCacheMemory: '16MiB', maxModelLen: 2048, threads: 1, log: () => {}, ...options.engine });
   let server: GatewayServer;
   try {

@@ -71,7 +71,7 @@ test('with no model, `troupe serve` generates the default into the cache directo
   t.regex(served.output(), /KV cache: \d+ tokens/);
   t.regex(served.output(), /rank 0: stage 0/, 'the topology is printed');
   const models = (await (await fetch(`${served.url}/v1/models`)).json()) as { data: { id: string; max_model_len: number }[] };
-  t.is(models.data[0]!.id, 'troupe-tiny');
+  t.is(models.data[0]!.id, 'troupe-demo-36m');
   t.is(models.data[0]!.max_model_len, 8192);
 
   const stream = await openStream(served.url, { prompt: 'finish me', max_tokens: 120, ignore_eos: true });

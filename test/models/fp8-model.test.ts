@@ -1,4 +1,4 @@
-// FP8 models end to end on the tiny preset: each checkpoint format and online
+// FP8 models end to end on the tiny preset and the trained demo model: each checkpoint format and online
 // quantization load with their linears resident as FP8 (dtypes and bytes
 // asserted from the native model), results against bf16 within tolerances
 // measured here, batch invariance, and malformed checkpoints refused.
@@ -12,6 +12,9 @@ import { LlamaModel } from '../../models/llama.js';
 import { PageAllocator } from '../../models/pages.js';
 import { quantizeCheckpoint } from '../../models/quantization/quantize.js';
 import type { NativeModelStats } from '../../native/model-raw.js';
+import { Tokenizer } from '../../actors/tokenizer/tokenizer.js';
+import { ensureDefaultModel } from '../../gateway/default-model.js';
+import { loadTasks } from '../../gateway/eval/tasks.js';
 import { compressedTensorsConfig, writeFp8Checkpoint } from './fp8-checkpoints.js';
 import { bitsEqual, generatedModel, randomTokens, teacherForced, tempDir } from './helpers.js';
 
@@ -64,30 +67,45 @@ test('FBGEMM "all" on tiny: every linear and the lm head resident as FP8; 1000 t
   const channels = c.numLayers * ((c.numHeads + 2 * c.numKvHeads) * c.headDim + 2 * c.hiddenSize + 2 * c.intermediateSize) + c.vocabSize;
   t.is(fp8.residentWeightBytes, c.vocabSize * c.hiddenSize * 2 + fp8Bytes + 4 * channels + 4 * (2 * c.numLayers + 1) * c.hiddenSize);
 
+  // Accuracy is measured on the trained demo model below: random weights give near-tied tops
+  // (median top-1/top-2 gap 0.36 nat), so top-1 agreement there says little. Here, only that
+  // FP8 stays near bf16 (measured mean 0.27, max 2.7 on seed 1, tokens seed 3).
   const tokens = randomTokens(1001, c.vocabSize, 3);
   const a = await positions(bf16, tokens);
   const b = await positions(fp8, tokens);
-  let sum = 0, worst = 0, agree = 0, decisive = 0, decisiveAgree = 0;
+  let sum = 0;
+  for (let i = 0; i < 1000; i++) sum += Math.abs(a.lp[i]! - b.lp[i]!);
+  t.true(sum / 1000 <= 0.35, `mean |diff| ${sum / 1000}`);
+});
+
+test('FBGEMM "all" on the trained demo model: top-1 agreement with bf16 >= 95% over 1000 teacher-forced held-out positions', async (t) => {
+  const src = ensureDefaultModel({ XDG_CACHE_HOME: tempDir('fp8-demo-cache') }).dir;
+  const dir = tempDir('fp8-demo-all');
+  quantizeCheckpoint(src, dir, 'all');
+  const bf16 = LlamaModel.load(src, { numBlocks: BLOCKS });
+  const fp8 = LlamaModel.load(dir, { numBlocks: BLOCKS });
+  t.teardown(async () => {
+    await bf16.close();
+    await fp8.close();
+  });
+  // held-out text the model never trained on (models/demo/heldout.json), with its BOS
+  const tokenizer = Tokenizer.load(src);
+  const text = loadTasks().perplexity.join('\n');
+  const tokens = [tokenizer.bosTokenId!, ...tokenizer.encode(text)].slice(0, 1001);
+  t.is(tokens.length, 1001);
+  const a = await positions(bf16, tokens);
+  const b = await positions(fp8, tokens);
+  let sum = 0, worst = 0, agree = 0;
   for (let i = 0; i < 1000; i++) {
     const d = Math.abs(a.lp[i]! - b.lp[i]!);
     sum += d;
     worst = Math.max(worst, d);
     if (a.top1[i] === b.top1[i]) agree++;
-    if (a.gap[i]! >= 1) {
-      decisive++;
-      if (a.top1[i] === b.top1[i]) decisiveAgree++;
-    }
   }
-  t.log(`|logprob fp8 - bf16|: mean ${(sum / 1000).toFixed(3)}, max ${worst.toFixed(3)}; top-1 agreement ${agree / 10}%, ${((100 * decisiveAgree) / decisive).toFixed(1)}% of the ${decisive} positions where bf16's top-1 leads by >= 1 nat`);
-  // Tolerances from measurement (avx512bf16, seed 1, tokens seed 3): mean 0.27, max 2.7,
-  // agreement 70.7% overall and 99.1% where the lead is >= 1 nat. Tiny's random weights give
-  // near-tied tops (median top-1/top-2 gap 0.36 nat, 10% under 0.054) while e4m3's 2^-4
-  // steps on weights and activations move logits by ~0.1-0.2: overall agreement cannot
-  // reach 95% on this model, so 95% is asserted where the lead is decisive.
-  t.true(sum / 1000 <= 0.35, `mean |diff| ${sum / 1000}`);
-  t.true(worst <= 3.5, `max |diff| ${worst}`);
-  t.true(agree >= 650, `top-1 agreement ${agree} / 1000`);
-  t.true(decisive >= 50 && decisiveAgree / decisive >= 0.95, `decisive agreement ${decisiveAgree} / ${decisive}`);
+  t.log(`demo model, fp8 all against bf16: top-1 agreement ${agree / 10}%, mean |logprob diff| ${(sum / 1000).toFixed(4)}, max ${worst.toFixed(3)}`);
+  // measured (avx512bf16): agreement 95.5%, mean 0.024, max 0.15
+  t.true(agree >= 950, `top-1 agreement ${agree} / 1000`);
+  t.true(sum / 1000 <= 0.1, `mean |diff| ${sum / 1000}`);
 });
 
 test('FBGEMM "meta" keeps attention, the first and last layers and the lm head in bf16', async (t) => {
