@@ -12,7 +12,7 @@ import { nanoid } from 'nanoid';
 import { Subject } from 'rxjs';
 import { instantiate, placementLabel, type ActorSpec, type StopReason } from './actor.js';
 import type { ActorStats, Cell } from './cell.js';
-import { assertSerializable, decodeFrame, roundTrip, type Frame } from './codec.js';
+import { assertSerializable, decodeFrame, roundTrip, type CodecProfile, type Frame } from './codec.js';
 import { FrameBatcher } from './frame-batcher.js';
 import { askPath, askSystemOf, checkActorPath, type Envelope } from './envelope.js';
 import { ActorStoppedError, AskTimeoutError, reviveError, toErrorInfo, type ErrorInfo } from './errors.js';
@@ -20,6 +20,7 @@ import { LocalCell } from './local-cell.js';
 import { DEFAULT_MAILBOX } from './mailbox.js';
 import { ActorRef, type AskOptions, type RefResolver, type RefRouter } from './ref.js';
 import type { Link, ToParent } from './host-protocol.js';
+import type { HostEndpoint, HostSystem } from './host-system.js';
 import type { ParentHost } from './hosts/parent-host.js';
 import { ProcessHost } from './hosts/process-host.js';
 import { ThreadHost } from './hosts/thread-host.js';
@@ -31,6 +32,8 @@ export const DEFAULT_STOP_TIMEOUT_MS = 5000;
 export interface SystemOptions {
   /** Round-trip every in-thread message through the codec to catch unserializable ones (also TROUPE_DEBUG_SERIALIZE=1). */
   debugSerialize?: boolean;
+  /** The parent link leads to another node (a node agent): plain-data codec both ways. */
+  parentCodec?: CodecProfile;
 }
 
 export type SystemEvent =
@@ -50,7 +53,7 @@ interface PendingReply {
   timer?: NodeJS.Timeout;
 }
 
-export class ActorSystem implements RefResolver {
+export class ActorSystem implements RefResolver, HostSystem {
   readonly id: string;
   readonly debugSerialize: boolean;
   /** Lifecycle, dead letters and delivery failures, for logs, metrics and tests. */
@@ -64,12 +67,14 @@ export class ActorSystem implements RefResolver {
   private readonly pending = new Map<string, PendingReply>();
   private readonly router: RefRouter;
   private readonly toParent?: FrameBatcher;
+  private readonly parentCodec: CodecProfile;
 
   /** `parent` is set in a child host (worker thread, child process, node agent): unknown paths go up to it. */
   constructor(options: SystemOptions = {}, private readonly parent?: Link, id?: string) {
     this.id = id ?? nanoid(10);
     this.debugSerialize = options.debugSerialize ?? process.env.TROUPE_DEBUG_SERIALIZE === '1';
-    if (parent) this.toParent = new FrameBatcher(parent, !('threadId' in parent));
+    this.parentCodec = options.parentCodec ?? 'trusted';
+    if (parent) this.toParent = new FrameBatcher(parent, !('threadId' in parent), this.parentCodec);
     this.router = {
       tell: (path, message, from) => this.tell(path, message, from),
       send: (path, message) => this.send(path, message),
@@ -282,11 +287,11 @@ export class ActorSystem implements RefResolver {
     this.undeliverable(envelope);
   }
 
-  /** Routes an envelope that arrived from another thread; a frame that fails to decode is logged and dropped. */
+  /** Routes an envelope that arrived from the parent; a frame that fails to decode is logged and dropped. */
   routeFrame(frame: Frame, origin: 'parent' | 'child'): void {
     let envelope: Envelope;
     try {
-      envelope = decodeFrame(frame, this) as Envelope;
+      envelope = decodeFrame(frame, this, origin === 'parent' ? this.parentCodec : 'trusted') as Envelope;
     } catch (error) {
       console.error(`[troupe] dropped a frame from the ${origin} thread that failed to decode: ${(error as Error).message}`);
       return;
@@ -314,17 +319,17 @@ export class ActorSystem implements RefResolver {
     if (cell instanceof LocalCell) this.notifyParent({ t: 'unregister', path });
   }
 
-  registerForwarded(path: string, host: ParentHost): void {
+  registerForwarded(path: string, host: HostEndpoint): void {
     if (!this.registry.has(path)) this.registry.set(path, new ForwardedCell(path, host));
   }
 
-  unregisterForwarded(path: string, host: ParentHost): void {
+  unregisterForwarded(path: string, host: HostEndpoint): void {
     const cell = this.registry.get(path);
     if (cell instanceof ForwardedCell && cell.host === host) this.registry.delete(path);
   }
 
   /** A child host is gone: forget its system id, its forwarded paths, and its node name. */
-  forgetHost(host: ParentHost): void {
+  forgetHost(host: HostEndpoint): void {
     if (this.childSystems.get(host.childSystemId) === host) this.childSystems.delete(host.childSystemId);
     for (const [name, node] of this.nodes) if (node === host) this.nodes.delete(name);
     for (const [path, cell] of this.registry) {
@@ -411,7 +416,7 @@ export class ActorSystem implements RefResolver {
 class ForwardedCell implements Cell {
   readonly incarnation = '';
   readonly terminated = new Promise<StopReason>(() => {});
-  constructor(readonly path: string, readonly host: ParentHost) {}
+  constructor(readonly path: string, readonly host: HostEndpoint) {}
   deliver(envelope: Envelope): void {
     this.host.post(envelope);
   }

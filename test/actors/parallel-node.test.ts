@@ -4,6 +4,7 @@
 // the second stage really ran in the agent's process.
 import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { planRanks, rankGroupSpec } from '../../actors/engine/rank-group.js';
 import { Troupe } from '../../actors/engine/troupe.js';
@@ -16,7 +17,7 @@ import { generatedModel, randomTokens } from '../models/helpers.js';
 
 const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
 const MODEL = generatedModel('tiny', 7);
-const TOKEN = 'parallel-node-test-token';
+const TOKEN = randomBytes(32).toString('hex');
 const quiet = { log: () => {} };
 const base = { model: MODEL, kvCacheMemory: '4MiB', maxModelLen: 512, threads: 1, maxNumBatchedTokens: 64, ...quiet };
 
@@ -31,7 +32,7 @@ async function outputs(llm: Troupe) {
 }
 
 function joinAgent(t: ExecutionContext, port: number, name: string): ChildProcess {
-  const child = spawn(process.execPath, [CLI, 'node', '--join', `127.0.0.1:${port}`, '--name', name, '--token', TOKEN], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'node', '--join', `127.0.0.1:${port}`, '--name', name], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TROUPE_JOIN_TOKEN: TOKEN } });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
