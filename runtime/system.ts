@@ -34,6 +34,8 @@ export interface SystemOptions {
   debugSerialize?: boolean;
   /** The parent link leads to another node (a node agent): plain-data codec both ways. */
   parentCodec?: CodecProfile;
+  /** A spawn on a node that is not joined (lost, not back yet) waits this long for it to (re)join; 0 fails at once. */
+  nodeRejoinTimeoutMs?: number;
 }
 
 export type SystemEvent =
@@ -68,12 +70,15 @@ export class ActorSystem implements RefResolver, HostSystem {
   private readonly router: RefRouter;
   private readonly toParent?: FrameBatcher;
   private readonly parentCodec: CodecProfile;
+  private readonly nodeRejoinTimeoutMs: number;
+  private readonly nodeWaiters = new Map<string, (() => void)[]>();
 
   /** `parent` is set in a child host (worker thread, child process, node agent): unknown paths go up to it. */
   constructor(options: SystemOptions = {}, private readonly parent?: Link, id?: string) {
     this.id = id ?? nanoid(10);
     this.debugSerialize = options.debugSerialize ?? process.env.TROUPE_DEBUG_SERIALIZE === '1';
     this.parentCodec = options.parentCodec ?? 'trusted';
+    this.nodeRejoinTimeoutMs = options.nodeRejoinTimeoutMs ?? 0;
     if (parent) this.toParent = new FrameBatcher(parent, !('threadId' in parent), this.parentCodec);
     this.router = {
       tell: (path, message, from) => this.tell(path, message, from),
@@ -102,6 +107,7 @@ export class ActorSystem implements RefResolver, HostSystem {
     if (placement === 'local') {
       await this.spawnLocal(path, incarnation, spec, true);
     } else {
+      if (typeof placement === 'object' && !this.nodes.has(placement.node)) await this.nodeRejoined(placement.node);
       const host = this.hostFor(path, placement);
       try {
         await host.spawnActor(path, incarnation, spec as ActorSpec<unknown>, (cell) => this.registry.set(path, cell));
@@ -124,6 +130,23 @@ export class ActorSystem implements RefResolver, HostSystem {
     if (this.nodes.has(name)) throw new Error(`a node named "${name}" has already joined; give each node its own --name`);
     this.nodes.set(name, host);
     this.childSystems.set(host.childSystemId, host);
+    for (const wake of this.nodeWaiters.get(name) ?? []) wake();
+    this.nodeWaiters.delete(name);
+  }
+
+  /** Waits up to the rejoin timeout for a node of this name to join (hostFor reports it if it did not). */
+  private async nodeRejoined(name: string): Promise<void> {
+    if (this.nodeRejoinTimeoutMs <= 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      const wake = () => { clearTimeout(timer); resolve(); };
+      this.nodeWaiters.set(name, [...(this.nodeWaiters.get(name) ?? []), wake]);
+      timer = setTimeout(() => {
+        this.nodeWaiters.set(name, (this.nodeWaiters.get(name) ?? []).filter((w) => w !== wake));
+        resolve();
+      }, this.nodeRejoinTimeoutMs);
+      timer.unref();
+    });
   }
 
   nodeNames(): string[] {

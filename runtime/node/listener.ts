@@ -41,6 +41,8 @@ export class NodeListener {
   private readonly joined = new Map<string, NodeHost>();
   /** Raw socket -> ends its pending admission (once). */
   private readonly admissions = new WeakMap<Socket, () => void>();
+  /** Every raw socket still open: close() ends them all (a TLS socket does not always end the socket it wraps). */
+  private readonly sockets = new Set<Socket>();
   readonly gate: AdmissionGate;
   /** Handshakes that failed (TLS or hello), for tests and metrics. */
   failedHandshakes = 0;
@@ -85,6 +87,7 @@ export class NodeListener {
 
   async close(): Promise<void> {
     for (const node of this.joined.values()) await node.terminate();
+    for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
@@ -97,6 +100,8 @@ export class NodeListener {
       raw.destroy();
       return;
     }
+    this.sockets.add(raw);
+    raw.once('close', () => this.sockets.delete(raw));
     let settled = false;
     const settle = () => {
       if (!settled) this.gate.settle(address);
@@ -122,6 +127,7 @@ export class NodeListener {
     // a server-side TLSSocket wraps the raw socket the 'connection' event saw (Node keeps it as _parent)
     const raw = (socket as unknown as { _parent?: Socket })._parent;
     const settle = () => (raw ? this.admissions.get(raw)?.() : undefined);
+    socket.once('close', () => raw?.destroy());
     const port = new StreamPort(socket, {
       peer: `node connection ${address}:${socket.remotePort}`, codec: 'peer', maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES, maxAttachments: 0,
     });
