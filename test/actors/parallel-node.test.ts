@@ -150,7 +150,4 @@ test.serial('a node that never comes back: every request ends with a 503 error w
   }
   t.is(llm.engineState.state, 'unavailable');
   await t.throwsAsync(llm.generate([LONG[0]!.prompt], LONG[0]!.params), { name: 'EngineUnavailableError' });
-  await llm.shutdown();
-  const handles = (process as unknown as { _getActiveHandles(): { constructor: { name: string } }[] })._getActiveHandles();
-  t.log(handles.map((h) => { const x = h as unknown as { address?: () => unknown; remotePort?: number; localPort?: number; fd?: number }; return `${h.constructor.name} ${JSON.stringify(x.address?.() ?? null)} r=${x.remotePort} l=${x.localPort} fd=${x.fd}`; }).join('; '));
 });
