@@ -161,6 +161,7 @@ export function resolveServeConfig(model: string | undefined, flags: ServeFlags,
       }
       const [listenHost, listenPort] = (topology.leader?.listen ?? '127.0.0.1:7070').split(':');
       set('nodeListener', { token, host: listenHost!, port: Number(listenPort) });
+      if (flags.nodeRejoinTimeout !== undefined) set('nodeRejoinTimeoutMs', int('--node-rejoin-timeout', flags.nodeRejoinTimeout, 0) * 1000);
     }
   } else {
     set('rankPlacement', placementFlag as TroupeOptions['rankPlacement']);
