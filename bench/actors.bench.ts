@@ -5,6 +5,7 @@
 // what the runtime costs on top of what Node itself allows.
 //
 //   npm run bench            (node dist/bench/actors.bench.js)
+import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -28,9 +29,10 @@ async function echoSystem(placement: BenchPlacement) {
   let cleanup = async () => {};
   let where: ActorSpec<EchoMessage>['placement'] = placement === 'node' ? { node: 'bench' } : placement;
   if (placement === 'node') {
-    const listener = await NodeListener.listen(system, { token: 'bench-token' });
+    const token = randomBytes(32).toString('hex');
+    const listener = await NodeListener.listen(system, { token });
     const cli = fileURLToPath(new URL('../gateway/cli.js', import.meta.url));
-    const agent = spawn(process.execPath, [cli, 'node', '--join', `127.0.0.1:${listener.address.port}`, '--token', 'bench-token', '--name', 'bench'], { stdio: 'ignore' });
+    const agent = spawn(process.execPath, [cli, 'node', '--join', `127.0.0.1:${listener.address.port}`, '--name', 'bench'], { stdio: 'ignore', env: { ...process.env, TROUPE_JOIN_TOKEN: token } });
     await listener.waitForNode('bench');
     cleanup = async () => { agent.kill('SIGKILL'); await listener.close(); };
     where = { node: 'bench' };

@@ -26,9 +26,11 @@ program
   .command('node')
   .description('join a leader as a node agent and host the actors it places here')
   .requiredOption('--join <host:port>', "the leader's node listener")
-  .option('--token <secret>', 'the join token (default: $TROUPE_JOIN_TOKEN)')
+  .option('--join-token-file <file>', 'file whose first line is the join token (default: $TROUPE_JOIN_TOKEN)')
+  .option('--token <secret>', 'the join token on the command line (visible in ps; prefer --join-token-file)')
   .option('--name <name>', 'this node\'s name in topology files (default: hostname-pid)')
-  .action(async (options: { join: string; token?: string; name?: string }) => {
+  .option('--rejoin-for <seconds>', 'keep trying to (re)join an unreachable leader this long', '60')
+  .action(async (options: { join: string; token?: string; joinTokenFile?: string; name?: string; rejoinFor?: string }) => {
     const { runNodeAgent } = await import('./node-command.js');
     process.exit(await runNodeAgent(options));
   });

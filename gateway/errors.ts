@@ -54,6 +54,8 @@ export const badRequest = (message: string, param: string | null = null) => new 
 /** Any thrown value as an ApiError (unknown errors become a 500 that keeps their message). */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
+  // the engine cannot make progress (actors/front/engine-availability.ts)
+  if (error instanceof Error && error.name === 'EngineUnavailableError') return new ApiError(503, error.message);
   const message = error instanceof Error ? error.message : String(error);
   return new ApiError(500, message || 'internal error');
 }

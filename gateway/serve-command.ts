@@ -6,6 +6,7 @@
 //   stop accepting (listen socket closed, new requests 503) -> requests in
 //   flight finish for up to --shutdown-timeout s -> the rest are aborted ->
 //   connections closed -> engine shut down -> exit 0
+import { checkJoinToken, readJoinToken } from '../runtime/node/join-token.js';
 import { readFileSync } from 'node:fs';
 import { Troupe, DEFAULT_MAX_NUM_SEQS, type TroupeOptions } from '../actors/engine/troupe.js';
 import { Checkpoint } from '../models/checkpoint.js';
@@ -155,10 +156,16 @@ export function resolveServeConfig(model: string | undefined, flags: ServeFlags,
     delete engine.threads; // per rank, from the plan
     const onNodes = [...new Set([...topology.stages.map((st) => st.placement), topology.placement].filter((p): p is { node: string } => typeof p === 'object'))];
     if (onNodes.length) {
-      const token = flags.joinToken ?? env['TROUPE_JOIN_TOKEN'];
-      if (!token) throw new ServeFlagError(`stages are placed on nodes (${onNodes.map((n) => n.node).join(', ')}): give --join-token (or TROUPE_JOIN_TOKEN) for them to join with`);
+      const token = readJoinToken({ file: flags.joinTokenFile, flag: flags.joinToken, env: env['TROUPE_JOIN_TOKEN'] || undefined });
+      if (!token) throw new ServeFlagError(`stages are placed on nodes (${onNodes.map((n) => n.node).join(', ')}): give --join-token-file (or TROUPE_JOIN_TOKEN) for them to join with`);
+      try {
+        checkJoinToken(token);
+      } catch (error) {
+        throw new ServeFlagError((error as Error).message);
+      }
       const [listenHost, listenPort] = (topology.leader?.listen ?? '127.0.0.1:7070').split(':');
       set('nodeListener', { token, host: listenHost!, port: Number(listenPort) });
+      if (flags.nodeRejoinTimeout !== undefined) set('nodeRejoinTimeoutMs', int('--node-rejoin-timeout', flags.nodeRejoinTimeout, 0) * 1000);
     }
   } else {
     set('rankPlacement', placementFlag as TroupeOptions['rankPlacement']);

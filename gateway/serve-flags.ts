@@ -29,6 +29,8 @@ export interface ServeFlags {
   threads?: string;
   rankPlacement?: string;
   joinToken?: string;
+  joinTokenFile?: string;
+  nodeRejoinTimeout?: string;
   seed?: string;
   maxRequestBytes?: string;
   maxPendingRequests?: string;
@@ -69,7 +71,9 @@ export function defineServeCommand(program: Command): void {
     .option('--enable-chunked-prefill', 'accepted for vLLM compatibility: prefills are always chunked to the step budget')
     .option('--threads <n>', 'compute threads (default: the cores this process may use)')
     .option('--rank-placement <placement>', 'where the ranks run: local (this thread; one rank only), thread or process')
-    .option('--join-token <secret>', 'token nodes join with when the topology places stages on nodes (default: $TROUPE_JOIN_TOKEN)')
+    .option('--join-token <secret>', 'token nodes join with when the topology places stages on nodes (visible in ps; prefer --join-token-file or $TROUPE_JOIN_TOKEN)')
+    .option('--join-token-file <file>', 'file whose first line is the join token (at least 128 bits: `openssl rand -hex 32`)')
+    .option('--node-rejoin-timeout <seconds>', 'how long a lost node is waited for before its requests end with 503 (default 60)')
     .option('--seed <n>', 'seed for requests that bring none (reproducible runs)')
     .option('--max-request-bytes <size>', 'largest request body accepted, e.g. 16MiB (413 above)', '16MiB')
     .option('--max-pending-requests <n>', 'sequences that may wait beyond --max-num-seqs; more get 429', '256')

@@ -147,6 +147,8 @@ export class GatewayServer {
     this.get('/version', async (writer) => writer.json(200, versionInfo(ctx)));
     this.get('/health', async (writer) => {
       if (this.draining) throw new ApiError(503, 'the server is shutting down');
+      const engine = this.ctx.engine.troupe.engineState;
+      if (engine.state === 'down' || engine.state === 'unavailable') throw new ApiError(503, `the engine is ${engine.state}: ${engine.why}`);
       writer.send(200, {}, '');
     });
     this.get('/metrics', async (writer) => {

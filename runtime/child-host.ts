@@ -4,6 +4,7 @@
 import type { ActorSpec } from './actor.js';
 import { toErrorInfo } from './errors.js';
 import type { ChildBoot, HostedActorBoot, Link, ToChild } from './host-protocol.js';
+import { remoteActorModule } from './node/actor-registry.js';
 import { ActorSystem } from './system.js';
 
 export interface ChildHostOptions {
@@ -15,14 +16,13 @@ export interface ChildHostOptions {
 export type ListeningLink = Link & { on(event: 'message', listener: (message: ToChild) => void): unknown };
 
 export function runChildHost(link: ListeningLink, boot: ChildBoot, options: ChildHostOptions = {}): ActorSystem {
-  const system = new ActorSystem({ debugSerialize: boot.debugSerialize }, link, boot.systemId);
+  const system = new ActorSystem({ debugSerialize: boot.debugSerialize, ...(boot.peer ? { parentCodec: 'peer' as const } : {}) }, link, boot.systemId);
   let hosted = 0;
 
   async function spawn(actor: HostedActorBoot): Promise<void> {
     hosted++;
-    const spec: ActorSpec<unknown> = { ...actor.spec, placement: 'local' };
     try {
-      await system.spawnHosted(actor.path, actor.incarnation, spec);
+      await system.spawnHosted(actor.path, actor.incarnation, hostedSpec(actor, boot.peer === true));
     } catch (error) {
       system.notifyParent({ t: 'start-failed', path: actor.path, error: toErrorInfo(error) });
       if (--hosted === 0) options.onIdle?.();
@@ -51,4 +51,16 @@ export function runChildHost(link: ListeningLink, boot: ChildBoot, options: Chil
     }
   });
   return system;
+}
+
+/**
+ * What to construct for a spawn. A node resolves a registry name against its
+ * own install and never imports a module URL its peer sent.
+ */
+function hostedSpec(actor: HostedActorBoot, peer: boolean): ActorSpec<unknown> {
+  const { args, mailbox } = actor.spec;
+  if (!Array.isArray(args)) throw new TypeError(`spawn of ${String(actor.path)}: args must be an array`);
+  if (!peer) return { module: actor.spec.module!, export: actor.spec.export!, args, mailbox, placement: 'local' };
+  if (actor.spec.module !== undefined) throw new TypeError(`spawn of ${String(actor.path)}: a node runs actors by registry name, never by module URL`);
+  return { ...remoteActorModule(actor.spec.actor), args, mailbox: typeof mailbox === 'object' && mailbox ? mailbox : {}, placement: 'local' };
 }

@@ -12,7 +12,16 @@
 // so after sending, the sender's array is detached (ownership moves with the
 // message). A view on part of a buffer (e.g. a pooled Node Buffer) is copied
 // once into a fresh ArrayBuffer, which is then transferred.
+//
+// Two profiles. `trusted` (threads and child processes of this install):
+// records and msgpackr's extra types. `peer` (a link to another node, whose
+// bytes are untrusted): plain data only, checked structurally before
+// decoding (plain-msgpack.ts), no records, no structured-clone references, no
+// Error / RegExp / Set construction, no SharedArrayBuffers; the sender checks
+// its own output the same way, so a message that would be refused fails
+// where it is sent.
 import { Packr, addExtension } from 'msgpackr';
+import { checkPlainMsgpack } from './plain-msgpack.js';
 import { ActorRef, type RefResolver } from './ref.js';
 import { UnserializableMessageError } from './errors.js';
 
@@ -194,13 +203,27 @@ addExtension({
 });
 
 const packr = new Packr({ useRecords: true, mapsAsObjects: false, moreTypes: true });
+const peerPackr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, structuredClone: false });
+
+export type CodecProfile = 'trusted' | 'peer';
+
+/** Extension types a peer may send: undefined, our views, ArrayBuffers and actor refs, dates. */
+const PEER_EXTENSIONS: ReadonlySet<number> = new Set([0, EXT_VIEW, EXT_ARRAY_BUFFER, EXT_ACTOR_REF, -1]);
 
 /** Encodes a value into a frame whose binary payloads travel out of band. */
-export function encodeFrame(value: unknown): Frame {
+export function encodeFrame(value: unknown, profile: CodecProfile = 'trusted'): Frame {
   const out: Outgoing = { transfer: [], transferIndex: new Map(), shared: [] };
   outgoing = out;
   try {
-    const bytes = packr.pack(value);
+    const bytes = (profile === 'peer' ? peerPackr : packr).pack(value);
+    if (profile === 'peer') {
+      if (out.shared.length > 0) throw new UnserializableMessageError('a SharedArrayBuffer', 'not shareable with another node');
+      try {
+        checkPlainMsgpack(bytes, PEER_EXTENSIONS);
+      } catch (error) {
+        throw new UnserializableMessageError('a message for another node', `not plain data (${(error as Error).message})`);
+      }
+    }
     // pack() returns a view on msgpackr's reusable buffer: copy it out.
     return { bytes: new Uint8Array(bytes), transfer: out.transfer, shared: out.shared };
   } finally {
@@ -208,10 +231,15 @@ export function encodeFrame(value: unknown): Frame {
   }
 }
 
-export function decodeFrame(frame: Frame, resolver?: RefResolver): unknown {
+/** Decodes a frame; with the `peer` profile, bytes that are not plain data throw before msgpackr reads them. */
+export function decodeFrame(frame: Frame, resolver?: RefResolver, profile: CodecProfile = 'trusted'): unknown {
+  if (profile === 'peer') {
+    if (frame.shared.length > 0) throw new RangeError('a peer frame cannot carry SharedArrayBuffers');
+    checkPlainMsgpack(frame.bytes, PEER_EXTENSIONS);
+  }
   incoming = { transfer: frame.transfer, shared: frame.shared, resolver };
   try {
-    return packr.unpack(frame.bytes);
+    return (profile === 'peer' ? peerPackr : packr).unpack(frame.bytes);
   } finally {
     incoming = null;
   }

@@ -3,7 +3,7 @@
 // cannot be encoded fails where it is sent); only the posting is deferred, to
 // a microtask. A control message flushes the batch first, so nothing is
 // reordered.
-import { encodeFrame, type Frame } from './codec.js';
+import { encodeFrame, type CodecProfile, type Frame } from './codec.js';
 import type { Envelope } from './envelope.js';
 import { UnserializableMessageError } from './errors.js';
 
@@ -19,10 +19,10 @@ export class FrameBatcher {
   private transfer: ArrayBuffer[] = [];
 
   /** `crossesProcess`: the port leaves this process, so SharedArrayBuffers cannot go (refused at push). */
-  constructor(private readonly port: FramePort, private readonly crossesProcess = false) {}
+  constructor(private readonly port: FramePort, private readonly crossesProcess = false, private readonly profile: CodecProfile = 'trusted') {}
 
   push(envelope: Envelope): void {
-    const frame = encodeFrame(envelope);
+    const frame = encodeFrame(envelope, this.profile);
     if (this.crossesProcess && frame.shared.length > 0) {
       throw new UnserializableMessageError('a SharedArrayBuffer', 'not shareable with another process; use the native shared-memory collectives');
     }

@@ -7,16 +7,22 @@ import type { Frame } from './codec.js';
 import type { ErrorInfo } from './errors.js';
 import type { MailboxOptions } from './mailbox.js';
 
-/** An actor for a child host to run: module URL + export (factories cannot cross). */
+/**
+ * An actor for a child host to run (factories cannot cross). A thread or a
+ * child process of this install gets a module URL + export; a node gets a
+ * name from its actor registry (node/actor-registry.ts) and never a URL.
+ */
 export interface HostedActorBoot {
   path: string;
   incarnation: string;
-  spec: { module: string; export: string; args: unknown[]; mailbox: Partial<MailboxOptions> };
+  spec: { module?: string; export?: string; actor?: string; args: unknown[]; mailbox: Partial<MailboxOptions> };
 }
 
 export interface ChildBoot {
   systemId: string;
   debugSerialize: boolean;
+  /** A node agent: the parent is a peer (plain-data codec; actors by registry name only). */
+  peer?: boolean;
 }
 
 export type ToChild =

@@ -7,7 +7,7 @@ import type { StopReason } from './actor.js';
 import type { Cell } from './cell.js';
 import type { Envelope } from './envelope.js';
 import type { ParentHost } from './hosts/parent-host.js';
-import type { ActorSystem } from './system.js';
+import type { HostSystem } from './host-system.js';
 
 export class RemoteCell implements Cell {
   readonly terminated: Promise<StopReason>;
@@ -16,7 +16,7 @@ export class RemoteCell implements Cell {
   private stopped = false;
 
   constructor(
-    private readonly system: ActorSystem,
+    private readonly system: HostSystem,
     readonly path: string,
     readonly incarnation: string,
     readonly host: ParentHost,

@@ -5,12 +5,15 @@
 // cross a process: sending one is an error at the sender.
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { decodeFrame, encodeFrame } from './codec.js';
+import { decodeFrame, encodeFrame, type CodecProfile } from './codec.js';
 import { UnserializableMessageError } from './errors.js';
-import { DEFAULT_MAX_FRAME_BYTES, FRAME_BINARY, FRAME_MESSAGE, frameHeader, WireReader } from './wire.js';
+import { DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_FRAME_BYTES, FRAME_BINARY, FRAME_MESSAGE, frameHeader, WireReader, type WireLimits } from './wire.js';
 
 export interface StreamPortOptions {
   maxFrameBytes?: number;
+  maxAttachments?: number;
+  /** `peer` for a link to another node: plain data only, both ways (codec.ts). */
+  codec?: CodecProfile;
   /** Used in log lines: what is at the other end. */
   peer?: string;
 }
@@ -26,16 +29,23 @@ export class StreamPort extends EventEmitter {
   /** While paused, decoded messages wait here (a handshake reply and what follows it can share one chunk). */
   private held: unknown[] | null = null;
   readonly peer: string;
+  readonly codec: CodecProfile;
 
   constructor(private readonly stream: Duplex, options: StreamPortOptions = {}) {
     super();
     this.peer = options.peer ?? 'peer';
-    this.reader = new WireReader(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    this.codec = options.codec ?? 'trusted';
+    this.reader = new WireReader(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, options.maxAttachments ?? DEFAULT_MAX_ATTACHMENTS);
     // Small frames must not wait for Nagle's algorithm (a 40 ms stall per round trip on TCP).
     (stream as Duplex & { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('error', (error) => this.close(`connection error: ${error.message}`));
     stream.on('close', () => this.close('connection closed'));
+  }
+
+  /** Limits for the frames still to come. */
+  setLimits(limits: Partial<WireLimits>): void {
+    this.reader.setLimits(limits);
   }
 
   get isClosed(): boolean {
@@ -44,7 +54,7 @@ export class StreamPort extends EventEmitter {
 
   postMessage(message: unknown): void {
     if (this.closed) return;
-    const frame = encodeFrame(message);
+    const frame = encodeFrame(message, this.codec);
     if (frame.shared.length > 0) {
       throw new UnserializableMessageError('a SharedArrayBuffer', 'not shareable with another process; use the native shared-memory collectives');
     }
@@ -74,7 +84,19 @@ export class StreamPort extends EventEmitter {
     for (let i = 0; i < held.length && !this.closed; i++) {
       const pausedAgain = this.held as unknown[] | null; // a handler may have paused again
       if (pausedAgain) return void pausedAgain.push(...held.slice(i));
-      this.emit('message', held[i]);
+      if (!this.deliver(held[i])) return;
+    }
+  }
+
+  /** A handler that throws on what a peer sent closes this link; the error never reaches the process. */
+  private deliver(value: unknown): boolean {
+    try {
+      this.emit('message', value);
+      return true;
+    } catch (error) {
+      console.error(`[troupe] closing the connection to ${this.peer}: a message it sent could not be handled (${(error as Error).message})`);
+      this.close(`protocol error: ${(error as Error).message}`);
+      return false;
     }
   }
 
@@ -102,13 +124,13 @@ export class StreamPort extends EventEmitter {
     for (const { bytes, attachments } of messages) {
       let value: unknown;
       try {
-        value = decodeFrame({ bytes, transfer: attachments, shared: [] });
+        value = decodeFrame({ bytes, transfer: attachments, shared: [] }, undefined, this.codec);
       } catch (error) {
         console.error(`[troupe] closing the connection to ${this.peer}: undecodable message (${(error as Error).message})`);
         return this.close(`protocol error: undecodable message`);
       }
       if (this.held) this.held.push(value);
-      else this.emit('message', value);
+      else if (!this.deliver(value)) return;
       if (this.closed) return;
     }
   }

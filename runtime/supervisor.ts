@@ -135,6 +135,8 @@ export class Supervisor extends Actor<SupervisorMessage> {
       await this.stopChildren(affected);
       try {
         for (const child of affected) {
+          // stopped or killed meanwhile (a restart can outlive a stop timeout): start nothing more
+          if (!this.current) return void (await this.stopChildren(this.children));
           // a temporary sibling is not brought back by a group restart
           if (child !== failed && (child.spec.restart ?? 'permanent') === 'temporary') continue;
           await this.startChild(child);
@@ -144,6 +146,11 @@ export class Supervisor extends Actor<SupervisorMessage> {
         // a child that fails to start counts as another restart: try again, or escalate
       }
     }
+  }
+
+  /** Whether this incarnation still runs at its path. */
+  private get current(): boolean {
+    return this.context.system.placementOf(this.context.self)?.incarnation === this.context.incarnation;
   }
 
   /** Records a restart; past the intensity, stops every child and fails this supervisor. */

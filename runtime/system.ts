@@ -12,7 +12,7 @@ import { nanoid } from 'nanoid';
 import { Subject } from 'rxjs';
 import { instantiate, placementLabel, type ActorSpec, type StopReason } from './actor.js';
 import type { ActorStats, Cell } from './cell.js';
-import { assertSerializable, decodeFrame, roundTrip, type Frame } from './codec.js';
+import { assertSerializable, decodeFrame, roundTrip, type CodecProfile, type Frame } from './codec.js';
 import { FrameBatcher } from './frame-batcher.js';
 import { askPath, askSystemOf, checkActorPath, type Envelope } from './envelope.js';
 import { ActorStoppedError, AskTimeoutError, reviveError, toErrorInfo, type ErrorInfo } from './errors.js';
@@ -20,6 +20,7 @@ import { LocalCell } from './local-cell.js';
 import { DEFAULT_MAILBOX } from './mailbox.js';
 import { ActorRef, type AskOptions, type RefResolver, type RefRouter } from './ref.js';
 import type { Link, ToParent } from './host-protocol.js';
+import type { HostEndpoint, HostSystem } from './host-system.js';
 import type { ParentHost } from './hosts/parent-host.js';
 import { ProcessHost } from './hosts/process-host.js';
 import { ThreadHost } from './hosts/thread-host.js';
@@ -31,6 +32,10 @@ export const DEFAULT_STOP_TIMEOUT_MS = 5000;
 export interface SystemOptions {
   /** Round-trip every in-thread message through the codec to catch unserializable ones (also TROUPE_DEBUG_SERIALIZE=1). */
   debugSerialize?: boolean;
+  /** The parent link leads to another node (a node agent): plain-data codec both ways. */
+  parentCodec?: CodecProfile;
+  /** A spawn on a node that is not joined (lost, not back yet) waits this long for it to (re)join; 0 fails at once. */
+  nodeRejoinTimeoutMs?: number;
 }
 
 export type SystemEvent =
@@ -50,7 +55,7 @@ interface PendingReply {
   timer?: NodeJS.Timeout;
 }
 
-export class ActorSystem implements RefResolver {
+export class ActorSystem implements RefResolver, HostSystem {
   readonly id: string;
   readonly debugSerialize: boolean;
   /** Lifecycle, dead letters and delivery failures, for logs, metrics and tests. */
@@ -64,12 +69,17 @@ export class ActorSystem implements RefResolver {
   private readonly pending = new Map<string, PendingReply>();
   private readonly router: RefRouter;
   private readonly toParent?: FrameBatcher;
+  private readonly parentCodec: CodecProfile;
+  private readonly nodeRejoinTimeoutMs: number;
+  private readonly nodeWaiters = new Map<string, (() => void)[]>();
 
   /** `parent` is set in a child host (worker thread, child process, node agent): unknown paths go up to it. */
   constructor(options: SystemOptions = {}, private readonly parent?: Link, id?: string) {
     this.id = id ?? nanoid(10);
     this.debugSerialize = options.debugSerialize ?? process.env.TROUPE_DEBUG_SERIALIZE === '1';
-    if (parent) this.toParent = new FrameBatcher(parent, !('threadId' in parent));
+    this.parentCodec = options.parentCodec ?? 'trusted';
+    this.nodeRejoinTimeoutMs = options.nodeRejoinTimeoutMs ?? 0;
+    if (parent) this.toParent = new FrameBatcher(parent, !('threadId' in parent), this.parentCodec);
     this.router = {
       tell: (path, message, from) => this.tell(path, message, from),
       send: (path, message) => this.send(path, message),
@@ -97,6 +107,7 @@ export class ActorSystem implements RefResolver {
     if (placement === 'local') {
       await this.spawnLocal(path, incarnation, spec, true);
     } else {
+      if (typeof placement === 'object' && !this.nodes.has(placement.node)) await this.nodeRejoined(placement.node);
       const host = this.hostFor(path, placement);
       try {
         await host.spawnActor(path, incarnation, spec as ActorSpec<unknown>, (cell) => this.registry.set(path, cell));
@@ -119,6 +130,23 @@ export class ActorSystem implements RefResolver {
     if (this.nodes.has(name)) throw new Error(`a node named "${name}" has already joined; give each node its own --name`);
     this.nodes.set(name, host);
     this.childSystems.set(host.childSystemId, host);
+    for (const wake of this.nodeWaiters.get(name) ?? []) wake();
+    this.nodeWaiters.delete(name);
+  }
+
+  /** Waits up to the rejoin timeout for a node of this name to join (hostFor reports it if it did not). */
+  private async nodeRejoined(name: string): Promise<void> {
+    if (this.nodeRejoinTimeoutMs <= 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      const wake = () => { clearTimeout(timer); resolve(); };
+      this.nodeWaiters.set(name, [...(this.nodeWaiters.get(name) ?? []), wake]);
+      timer = setTimeout(() => {
+        this.nodeWaiters.set(name, (this.nodeWaiters.get(name) ?? []).filter((w) => w !== wake));
+        resolve();
+      }, this.nodeRejoinTimeoutMs);
+      timer.unref();
+    });
   }
 
   nodeNames(): string[] {
@@ -282,11 +310,11 @@ export class ActorSystem implements RefResolver {
     this.undeliverable(envelope);
   }
 
-  /** Routes an envelope that arrived from another thread; a frame that fails to decode is logged and dropped. */
+  /** Routes an envelope that arrived from the parent; a frame that fails to decode is logged and dropped. */
   routeFrame(frame: Frame, origin: 'parent' | 'child'): void {
     let envelope: Envelope;
     try {
-      envelope = decodeFrame(frame, this) as Envelope;
+      envelope = decodeFrame(frame, this, origin === 'parent' ? this.parentCodec : 'trusted') as Envelope;
     } catch (error) {
       console.error(`[troupe] dropped a frame from the ${origin} thread that failed to decode: ${(error as Error).message}`);
       return;
@@ -314,17 +342,17 @@ export class ActorSystem implements RefResolver {
     if (cell instanceof LocalCell) this.notifyParent({ t: 'unregister', path });
   }
 
-  registerForwarded(path: string, host: ParentHost): void {
+  registerForwarded(path: string, host: HostEndpoint): void {
     if (!this.registry.has(path)) this.registry.set(path, new ForwardedCell(path, host));
   }
 
-  unregisterForwarded(path: string, host: ParentHost): void {
+  unregisterForwarded(path: string, host: HostEndpoint): void {
     const cell = this.registry.get(path);
     if (cell instanceof ForwardedCell && cell.host === host) this.registry.delete(path);
   }
 
   /** A child host is gone: forget its system id, its forwarded paths, and its node name. */
-  forgetHost(host: ParentHost): void {
+  forgetHost(host: HostEndpoint): void {
     if (this.childSystems.get(host.childSystemId) === host) this.childSystems.delete(host.childSystemId);
     for (const [name, node] of this.nodes) if (node === host) this.nodes.delete(name);
     for (const [path, cell] of this.registry) {
@@ -411,7 +439,7 @@ export class ActorSystem implements RefResolver {
 class ForwardedCell implements Cell {
   readonly incarnation = '';
   readonly terminated = new Promise<StopReason>(() => {});
-  constructor(readonly path: string, readonly host: ParentHost) {}
+  constructor(readonly path: string, readonly host: HostEndpoint) {}
   deliver(envelope: Envelope): void {
     this.host.post(envelope);
   }

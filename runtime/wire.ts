@@ -14,6 +14,13 @@ export const FRAME_MESSAGE = 1;
 export const FRAME_BINARY = 2;
 export const HEADER_BYTES = 5;
 export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024;
+/** Out-of-band buffers one message may announce (a codec frame holds one per typed array it carries). */
+export const DEFAULT_MAX_ATTACHMENTS = 4096;
+
+export interface WireLimits {
+  maxFrameBytes: number;
+  maxAttachments: number;
+}
 
 export class WireProtocolError extends Error {
   override name = 'WireProtocolError';
@@ -37,7 +44,16 @@ export class WireReader {
   private buffered = 0;
   private pending: { bytes: Uint8Array; attachments: ArrayBuffer[]; expected: number } | null = null;
 
-  constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
+  private limits: WireLimits;
+
+  constructor(maxFrameBytes = DEFAULT_MAX_FRAME_BYTES, maxAttachments = DEFAULT_MAX_ATTACHMENTS) {
+    this.limits = { maxFrameBytes, maxAttachments };
+  }
+
+  /** Changes the limits for the frames that follow (e.g. a small hello before a peer is welcomed). */
+  setLimits(limits: Partial<WireLimits>): void {
+    this.limits = { ...this.limits, ...limits };
+  }
 
   /** Feeds bytes; returns the complete messages they finish. */
   push(chunk: Buffer): WireMessage[] {
@@ -50,8 +66,8 @@ export class WireReader {
       const length = header.readUInt32LE(0);
       const type = header.readUInt8(4);
       if (type !== FRAME_MESSAGE && type !== FRAME_BINARY) throw new WireProtocolError(`unknown frame type ${type}`);
-      if (length > this.maxFrameBytes) {
-        throw new WireProtocolError(`frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes} bytes`);
+      if (length > this.limits.maxFrameBytes) {
+        throw new WireProtocolError(`frame of ${length} bytes exceeds the limit of ${this.limits.maxFrameBytes} bytes`);
       }
       if (this.buffered < HEADER_BYTES + length) break;
       this.take(HEADER_BYTES);
@@ -67,6 +83,9 @@ export class WireReader {
       if (this.pending) throw new WireProtocolError(`a message frame arrived while ${this.pending.expected} attachments were still due`);
       if (body.length < 4) throw new WireProtocolError('a message frame shorter than its attachment count');
       const expected = body.readUInt32LE(0);
+      if (expected > this.limits.maxAttachments) {
+        throw new WireProtocolError(`a message announces ${expected} attachments, over the limit of ${this.limits.maxAttachments}`);
+      }
       const bytes = new Uint8Array(body.subarray(4)); // own copy: the chunk may be reused
       if (expected === 0) return { bytes, attachments: [] };
       this.pending = { bytes, attachments: [], expected };

@@ -27,6 +27,7 @@ import { ActorSystem, moduleActor, supervise, type ActorRef, type ActorSpec, typ
 import { reviveTokenizerError } from '../tokenizer/errors.js';
 import type { TokenizeReply, TokenizerMessage } from '../tokenizer/messages.js';
 import type { ChatMessage, PromptInput } from '../tokenizer/prompt.js';
+import type { EngineState } from '../front/engine-availability.js';
 import { EngineFront } from '../front/engine-front.js';
 import type { RequestDelta, TokenLogprob } from '../front/request-record.js';
 import type { FrontMessage, RequestEvent } from '../messages/front.js';
@@ -73,6 +74,10 @@ export interface TroupeOptions {
   parallel?: ParallelOptions;
   /** Where nodes join when the topology places stages on nodes (`troupe node --join HOST:PORT --token T`). */
   nodeListener?: { token: string; host?: string; port?: number; joinTimeoutMs?: number; onListening?: (address: { host: string; port: number }) => void };
+  /** --node-rejoin-timeout: how long a rank placed on a lost node waits for it to rejoin (default 60 s). */
+  nodeRejoinTimeoutMs?: number;
+  /** How long requests wait for a stopped engine to come back before they end with a 503 (default: the rejoin timeout + 60 s). */
+  engineRecoveryTimeoutMs?: number;
   /** Test hook: crash the rank at an engine step (see RankFaults). */
   faults?: RankFaults;
   /** Startup lines (KV cache size, capped lengths). Default console.log. */
@@ -172,7 +177,8 @@ export class Troupe {
       })
       : undefined;
 
-    const system = new ActorSystem();
+    const nodeRejoinTimeoutMs = options.nodeRejoinTimeoutMs ?? 60_000;
+    const system = new ActorSystem({ nodeRejoinTimeoutMs });
     let listener: NodeListener | undefined;
     if (group?.nodes.length) {
       if (!options.nodeListener) {
@@ -197,7 +203,9 @@ export class Troupe {
     const children: ChildSpec[] = [
       { id: 'tokenizer', actor: actor(ACTORS.tokenizer, 'TokenizerActor', [{ modelDir: options.model, maxModelLen, vocabSize: config.vocabSize,
         ...(options.chatTemplate ? { chatTemplate: options.chatTemplate } : {}), ...(options.tokenizerThreads ? { threads: options.tokenizerThreads } : {}) }]) },
-      { id: 'front', actor: { factory: () => (front = new EngineFront({ schedulerPath: PATHS.scheduler, detokenizerPath: PATHS.detokenizer })), mailbox: { capacity: 1 << 16 } } },
+      { id: 'front', actor: { factory: () => (front = new EngineFront({
+        schedulerPath: PATHS.scheduler, detokenizerPath: PATHS.detokenizer, recoveryTimeoutMs: options.engineRecoveryTimeoutMs ?? nodeRejoinTimeoutMs + 60_000,
+      })), mailbox: { capacity: 1 << 16 } } },
       { id: 'extensions', supervisor: { strategy: 'one_for_one', intensity: 5, periodMs: 60_000, children: [] } },
       {
         id: 'engine',
@@ -283,6 +291,11 @@ export class Troupe {
   /** Tells `subscriber` about every request submitted and finished (and resubmissions after a restart). */
   watchRequests(subscriber: ActorRef<RequestEvent>): void {
     this.system.refFor<FrontMessage>(PATHS.front).tell({ type: 'watch-requests', subscriber });
+  }
+
+  /** Whether the engine makes progress now ('up'); /health answers 503 otherwise. */
+  get engineState(): EngineState {
+    return this.frontInstance().engineState;
   }
 
   kvUsage(): Promise<KvUsage> {

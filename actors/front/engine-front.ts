@@ -7,8 +7,13 @@
 // output index the record expects, and the detokenizer's state is rebuilt by
 // replaying the tokens already accepted (which re-yields exactly the text
 // already sent, discarded), so the stream continues where it left off.
+//
+// Every accepted request ends: with its finish reason, or, when the engine
+// cannot make progress (engine-availability.ts) or this front stops, with an
+// EngineUnavailableError on its stream.
 import type { Observable } from 'rxjs';
-import { Actor, ActorStoppedError, AskTimeoutError, type ActorRef } from '../../runtime/index.js';
+import { Actor, ActorStoppedError, AskTimeoutError, type ActorRef, type Signal } from '../../runtime/index.js';
+import { DEFAULT_ENGINE_RECOVERY_TIMEOUT_MS, EngineAvailability, EngineUnavailableError, type EngineState } from './engine-availability.js';
 import { stopStrings, type GenerationParams } from '../engine/request-params.js';
 import type { DeltaReply, DetokenizerMessage } from '../detokenizer/messages.js';
 import type { FrontMessage, GeneratedToken, PromptLogprobChunk, RequestEvent } from '../messages/front.js';
@@ -19,6 +24,8 @@ import { RequestRecord, type RequestDelta } from './request-record.js';
 export interface EngineFrontOptions {
   schedulerPath: string;
   detokenizerPath: string;
+  /** How long requests wait for a stopped engine to come back before they end with a 503 (default 120 s). */
+  recoveryTimeoutMs?: number;
 }
 
 export class EngineFront extends Actor<FrontMessage> {
@@ -26,9 +33,43 @@ export class EngineFront extends Actor<FrontMessage> {
   private readonly subscribers: ActorRef<RequestEvent>[] = [];
   private scheduler!: ActorRef<SchedulerMessage>;
   private detokenizer!: ActorRef<DetokenizerMessage>;
+  private readonly availability: EngineAvailability;
+  private stopped = false;
 
   constructor(private readonly options: EngineFrontOptions) {
     super();
+    this.availability = new EngineAvailability(options.recoveryTimeoutMs ?? DEFAULT_ENGINE_RECOVERY_TIMEOUT_MS, (error) => this.failAll(error));
+  }
+
+  get engineState(): EngineState {
+    return this.stopped ? { state: 'unavailable', why: 'the engine front stopped' } : this.availability.status;
+  }
+
+  override onSignal(signal: Signal): void {
+    if (signal.type === 'terminated' && signal.ref.path === this.options.schedulerPath) {
+      this.availability.down(`the scheduler stopped (${signal.reason.kind})`);
+      return;
+    }
+    super.onSignal(signal);
+  }
+
+  override postStop(): void {
+    this.stopped = true;
+    this.availability.stop();
+    this.failAll(new EngineUnavailableError('the engine front stopped'));
+  }
+
+  /** Ends every request with `error` (their streams error; the scheduler forgets them). */
+  private failAll(error: EngineUnavailableError): void {
+    for (const record of [...this.records.values()]) {
+      if (record.finishReason) continue;
+      record.finishReason = 'abort';
+      this.records.delete(record.id);
+      this.scheduler?.tell({ type: 'abort', requestId: record.id, reason: 'abort' });
+      this.detokenizer?.tell({ type: 'free', requestId: record.id });
+      record.deltas.error(error);
+      this.publish({ type: 'finished', requestId: record.id, reason: 'abort', outputTokens: record.outputTokens.length });
+    }
   }
 
   override preStart(): void {
@@ -41,6 +82,9 @@ export class EngineFront extends Actor<FrontMessage> {
    * instance): records the request, hands it to the scheduler, returns its deltas.
    */
   submit(id: string, promptTokens: number[], params: GenerationParams, seed: number, eosTokenIds: number[]): Observable<RequestDelta> {
+    if (this.stopped) throw new EngineUnavailableError('the engine front stopped');
+    const refusal = this.availability.refusal();
+    if (refusal) throw refusal;
     if (this.records.has(id)) throw new Error(`request id "${id}" is already in use`);
     const record = new RequestRecord(id, promptTokens, params, seed, eosTokenIds);
     this.records.set(id, record);
@@ -68,6 +112,9 @@ export class EngineFront extends Actor<FrontMessage> {
       case 'step-output':
         return this.onStepOutput(message.tokens, message.promptLogprobs, message.finished);
       case 'resubmit-all': {
+        // a scheduler is up: the engine makes progress again until it stops
+        this.availability.up();
+        this.context.watch(this.scheduler);
         const unfinished = [...this.records.values()].map(toEngineRequest);
         if (unfinished.length) this.publish({ type: 'resubmitted', requestIds: unfinished.map((r) => r.id) });
         message.replyTo.tell(unfinished);

@@ -20,16 +20,17 @@ export class KvCacheManager extends Actor<KvCacheMessage> {
 
   async receive(message: KvCacheMessage): Promise<void> {
     switch (message.type) {
-      case 'usage': {
-        const stats = await this.scheduler.ask<SchedulerActorStats>((replyTo) => ({ type: 'stats', replyTo }), { timeoutMs: 30_000 });
-        message.replyTo.tell({
+      // The asks run beside the mailbox: a scheduler that is slow or restarting
+      // makes the caller's ask time out, never this actor fail (or its queue wait).
+      case 'usage':
+        void this.scheduler.ask<SchedulerActorStats>((replyTo) => ({ type: 'stats', replyTo }), { timeoutMs: 30_000 }).then((stats) => message.replyTo.tell({
           plan: this.plan, usage: stats.kvUsage, running: stats.running, waiting: stats.waiting,
           prefixQueries: stats.prefixQueries, prefixHits: stats.prefixHits, preemptions: stats.preemptions,
-        });
+        }), (error: Error) => console.warn(`[troupe] kv-cache: usage unavailable (${error.message})`));
         return;
-      }
       case 'reset-prefix-cache':
-        message.replyTo.tell(await this.scheduler.ask<boolean>((replyTo) => ({ type: 'reset-prefix-cache', replyTo }), { timeoutMs: 30_000 }));
+        void this.scheduler.ask<boolean>((replyTo) => ({ type: 'reset-prefix-cache', replyTo }), { timeoutMs: 30_000 })
+          .then((done) => message.replyTo.tell(done), (error: Error) => console.warn(`[troupe] kv-cache: prefix cache not reset (${error.message})`));
         return;
     }
   }

@@ -75,6 +75,9 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
           break;
         } catch (error) {
           if (Date.now() > until) throw new Error(`rank ${path} did not come back within ${deadlineMs} ms: ${(error as Error).message}`);
+          // stopped or killed while waiting (the engine went away): stop asking
+          const self = this.context.system.placementOf(this.context.self);
+          if (self?.incarnation !== this.context.incarnation) throw new Error(`the scheduler stopped while waiting for rank ${path}`);
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
       }

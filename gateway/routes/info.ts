@@ -37,9 +37,13 @@ export function versionInfo(ctx: GatewayContext): unknown {
   return { version: ctx.version };
 }
 
-/** GET /metrics: the gauges are read from the KV-cache manager now, then everything is rendered. */
+/** GET /metrics: the gauges are read from the KV-cache manager now (when it answers), then everything is rendered; it never fails. */
 export async function metricsText(ctx: GatewayContext): Promise<string> {
-  const usage: KvUsage = await ctx.engine.troupe.kvUsage();
-  ctx.metrics.update(usage);
+  try {
+    const usage: KvUsage = await ctx.engine.troupe.kvUsage();
+    ctx.metrics.update(usage);
+  } catch {
+    // the engine is restarting or gone: the counters still render, the KV gauges keep their last values
+  }
   return ctx.metrics.text();
 }

@@ -3,16 +3,18 @@
 // class speaks the host protocol: it spawns actors there, forwards envelopes,
 // and turns the host's reports and its loss into stop reasons.
 import type { ActorSpec } from '../actor.js';
+import { decodeFrame, type CodecProfile, type Frame } from '../codec.js';
 import { FrameBatcher } from '../frame-batcher.js';
 import type { Envelope } from '../envelope.js';
 import type { ErrorInfo } from '../errors.js';
 import type { HostedActorBoot, Link, ToChild, ToParent } from '../host-protocol.js';
+import type { HostEndpoint, HostSystem } from '../host-system.js';
+import { remoteActorName } from '../node/actor-registry.js';
 import { RemoteCell } from '../remote-cell.js';
-import type { ActorSystem } from '../system.js';
 
 export type HostKind = 'thread' | 'process' | 'node';
 
-export abstract class ParentHost {
+export abstract class ParentHost implements HostEndpoint {
   abstract readonly kind: HostKind;
   /** threadId, pid, or node name. */
   abstract readonly id: number | string;
@@ -21,11 +23,16 @@ export abstract class ParentHost {
   private outbox!: FrameBatcher;
   private lostReason: string | null = null;
 
-  constructor(protected readonly system: ActorSystem, readonly childSystemId: string) {}
+  constructor(protected readonly system: HostSystem, readonly childSystemId: string) {}
+
+  /** How this link's bytes are encoded and decoded: a node is a peer. */
+  get codec(): CodecProfile {
+    return this.kind === 'node' ? 'peer' : 'trusted';
+  }
 
   /** Call once the link exists. */
   protected attach(link: Link): void {
-    this.outbox = new FrameBatcher(link, this.kind !== 'thread');
+    this.outbox = new FrameBatcher(link, this.kind !== 'thread', this.codec);
   }
 
   /** Ends the host (terminate the thread, kill the process, drop the connection). */
@@ -37,10 +44,15 @@ export abstract class ParentHost {
       throw new TypeError(`actor ${path}: placement "${this.kind}" needs a module URL and an export name, not a factory`);
     }
     if (this.lostReason) throw new Error(`cannot spawn ${path} on ${this.describe()}: ${this.lostReason}`);
-    const boot: HostedActorBoot = {
-      path, incarnation,
-      spec: { module: spec.module, export: spec.export, args: spec.args ?? [], mailbox: spec.mailbox ?? {} },
-    };
+    const common = { args: spec.args ?? [], mailbox: spec.mailbox ?? {} };
+    let boot: HostedActorBoot;
+    if (this.kind === 'node') {
+      const actor = remoteActorName(spec.module, spec.export);
+      if (!actor) throw new TypeError(`actor ${path}: ${spec.module}#${spec.export} is not in the registry of actors a node may run (runtime/node/actor-registry.ts)`);
+      boot = { path, incarnation, spec: { actor, ...common } };
+    } else {
+      boot = { path, incarnation, spec: { module: spec.module, export: spec.export, ...common } };
+    }
     const cell = new RemoteCell(this.system, path, incarnation, this);
     this.cells.set(path, cell);
     register(cell); // before the spawn message: messages sent meanwhile queue behind it
@@ -70,7 +82,7 @@ export abstract class ParentHost {
   protected onMessage(message: ToParent): void {
     switch (message.t) {
       case 'env':
-        for (const frame of message.frames) this.system.routeFrame(frame, 'child');
+        for (const frame of message.frames) this.routeFrame(frame);
         return;
       case 'started':
         this.settleStart(message.path);
@@ -92,6 +104,22 @@ export abstract class ParentHost {
       case 'ping':
         return;
     }
+  }
+
+  /** Routes one envelope from the host; a frame that fails to decode is logged and dropped. */
+  protected routeFrame(frame: Frame): void {
+    let envelope: Envelope;
+    try {
+      envelope = decodeFrame(frame, this.system, this.codec) as Envelope;
+    } catch (error) {
+      console.error(`[troupe] dropped a frame from ${this.describe()} that failed to decode: ${(error as Error).message}`);
+      return;
+    }
+    this.routeEnvelope(envelope);
+  }
+
+  protected routeEnvelope(envelope: Envelope): void {
+    this.system.route(envelope, 'child');
   }
 
   /** The host is gone (exit, crash, lost connection): every actor it held was killed. */

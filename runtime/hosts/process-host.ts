@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { ChildBoot, ToParent } from '../host-protocol.js';
 import { StreamPort } from '../stream-port.js';
-import type { ActorSystem } from '../system.js';
+import type { HostSystem } from '../host-system.js';
 import { ParentHost } from './parent-host.js';
 
 const PROCESS_MAIN = fileURLToPath(new URL('../process-main.js', import.meta.url));
@@ -20,7 +20,7 @@ export class ProcessHost extends ParentHost {
   readonly child: ChildProcess;
   private readonly port: StreamPort;
 
-  constructor(system: ActorSystem) {
+  constructor(system: HostSystem) {
     super(system, nanoid(10));
     const boot: ChildBoot = { systemId: this.childSystemId, debugSerialize: system.debugSerialize };
     this.child = spawn(process.execPath, [PROCESS_MAIN], {

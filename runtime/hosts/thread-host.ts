@@ -2,7 +2,7 @@
 import { nanoid } from 'nanoid';
 import { Worker } from 'node:worker_threads';
 import type { ChildBoot, ToParent } from '../host-protocol.js';
-import type { ActorSystem } from '../system.js';
+import type { HostSystem } from '../host-system.js';
 import { ParentHost } from './parent-host.js';
 
 const WORKER_MAIN = new URL('../worker-main.js', import.meta.url);
@@ -11,7 +11,7 @@ export class ThreadHost extends ParentHost {
   readonly kind = 'thread';
   readonly worker: Worker;
 
-  constructor(system: ActorSystem) {
+  constructor(system: HostSystem) {
     super(system, nanoid(10));
     const boot: ChildBoot = { systemId: this.childSystemId, debugSerialize: system.debugSerialize };
     this.worker = new Worker(WORKER_MAIN, { workerData: boot });

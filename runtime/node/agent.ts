@@ -1,15 +1,21 @@
-// A node agent: joins a leader over TCP and hosts the actors the leader
-// places on it (`troupe node --join HOST:PORT --token SECRET`). It loads actor
-// modules by the URLs the leader sends, so a node runs the same Troupe install
-// at the same path as its leader.
-import { connect } from 'node:net';
+// A node agent: joins a leader over TLS (authenticated by the join token's
+// pre-shared key, tls-link.ts) and hosts the actors the leader places on it.
+// The leader names them from the actor registry (actor-registry.ts); the
+// agent never imports a module URL it was sent. Messages from the leader are
+// decoded as plain data only (codec.ts, `peer`).
+//
+// Joining retries with capped exponential back-off while the leader is
+// unreachable or asks it to (a node of the same name still being dropped);
+// a leader that proves another key or refuses outright is final.
 import { hostname } from 'node:os';
 import { runChildHost } from '../child-host.js';
 import { StreamPort } from '../stream-port.js';
 import type { ActorSystem } from '../system.js';
-import { DEFAULT_MAX_FRAME_BYTES } from '../wire.js';
-import { PROTOCOL_VERSION, type HandshakeReply, type Hello } from './handshake.js';
+import { DEFAULT_MAX_ATTACHMENTS, DEFAULT_MAX_FRAME_BYTES } from '../wire.js';
+import { HANDSHAKE_MAX_FRAME_BYTES, isHandshakeReply, PROTOCOL_VERSION, type Hello, type Welcome } from './handshake.js';
 import { Heartbeat } from './heartbeat.js';
+import { checkJoinToken } from './join-token.js';
+import { connectLink } from './tls-link.js';
 
 export interface JoinOptions {
   host: string;
@@ -17,7 +23,11 @@ export interface JoinOptions {
   token: string;
   name?: string;
   maxFrameBytes?: number;
+  /** One attempt's limit (connect, TLS, welcome). */
   connectTimeoutMs?: number;
+  /** Keep retrying a leader that cannot be reached for this long overall (0: one attempt). */
+  retryForMs?: number;
+  maxBackoffMs?: number;
 }
 
 export interface JoinedNode {
@@ -28,6 +38,7 @@ export interface JoinedNode {
   leave(): void;
 }
 
+/** Final: retrying cannot help (wrong key, refused hello). */
 export class JoinRefusedError extends Error {
   override name = 'JoinRefusedError';
 }
@@ -40,30 +51,66 @@ export function parseHostPort(text: string): { host: string; port: number } {
   return { host: match[1] ?? match[2]!, port };
 }
 
+/** Capped exponential back-off with jitter: attempt 0, 1, 2... */
+export function backoffMs(attempt: number, maxMs: number, baseMs = 100): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20));
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
 export async function joinLeader(options: JoinOptions): Promise<JoinedNode> {
-  if (!options.token) throw new Error('joining a leader needs its join token (--token or TROUPE_JOIN_TOKEN)');
+  checkJoinToken(options.token);
   const name = options.name ?? `${hostname()}-${process.pid}`;
-  const socket = connect({ host: options.host, port: options.port });
-  const port = new StreamPort(socket, { peer: `leader ${options.host}:${options.port}`, maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES });
+  const deadline = Date.now() + (options.retryForMs ?? 0);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await joinOnce(options, name);
+    } catch (error) {
+      if (error instanceof JoinRefusedError || Date.now() >= deadline) throw error;
+      const wait = Math.min(backoffMs(attempt, options.maxBackoffMs ?? 5000), Math.max(0, deadline - Date.now()));
+      console.error(`[troupe] could not join yet (${(error as Error).message}); retrying in ${Math.round(wait)} ms`);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}
+
+async function joinOnce(options: JoinOptions, name: string): Promise<JoinedNode> {
+  const where = `${options.host}:${options.port}`;
+  const socket = connectLink(options.host, options.port, options.token, name);
+  const port = new StreamPort(socket, { peer: `leader ${where}`, codec: 'peer', maxFrameBytes: HANDSHAKE_MAX_FRAME_BYTES, maxAttachments: 0 });
   const closed = new Promise<string>((resolve) => port.once('close', resolve));
-  const reply = await new Promise<HandshakeReply>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer from the leader at ${options.host}:${options.port} within ${options.connectTimeoutMs ?? 10_000} ms`)), options.connectTimeoutMs ?? 10_000);
-    socket.once('connect', () => {
-      const hello: Hello = { t: 'hello', token: options.token, name, pid: process.pid, version: PROTOCOL_VERSION };
+  let tlsError: Error | undefined;
+  socket.once('error', (error) => (tlsError = error));
+  const timeoutMs = options.connectTimeoutMs ?? 10_000;
+  const reply = await new Promise<Welcome>((resolve, reject) => {
+    const timer = setTimeout(() => { port.close('timeout'); reject(new Error(`no welcome from the leader at ${where} within ${timeoutMs} ms`)); }, timeoutMs);
+    socket.once('secureConnect', () => {
+      const hello: Hello = { t: 'hello', name, pid: process.pid, version: PROTOCOL_VERSION };
       port.postMessage(hello);
     });
-    port.once('message', (message: HandshakeReply) => {
+    port.once('message', (message: unknown) => {
       port.pause(); // what follows the welcome waits until the child host listens
       clearTimeout(timer);
+      if (!isHandshakeReply(message)) {
+        port.close('bad handshake reply');
+        return reject(new JoinRefusedError(`the leader at ${where} answered the hello with something that is not a welcome`));
+      }
+      if (message.t === 'refused') {
+        port.close('refused');
+        const text = `the leader refused this node: ${message.why}`;
+        return reject(message.retry ? new Error(text) : new JoinRefusedError(text));
+      }
       resolve(message);
     });
-    void closed.then((why) => { clearTimeout(timer); reject(new Error(`could not join the leader at ${options.host}:${options.port}: ${why}`)); });
+    void closed.then((why) => {
+      clearTimeout(timer);
+      const code = (tlsError as NodeJS.ErrnoException | undefined)?.code ?? '';
+      // an alert inside the handshake: the leader holds another key (or is not a Troupe leader)
+      if (code.startsWith('ERR_SSL_')) return reject(new JoinRefusedError(`the TLS handshake with ${where} failed: wrong join token? (${code})`));
+      reject(new Error(`could not join the leader at ${where}: ${why}`));
+    });
   });
-  if (reply.t !== 'welcome') {
-    port.close('refused');
-    throw new JoinRefusedError(`the leader refused this node: ${reply.t === 'refused' ? reply.why : 'unexpected answer'}`);
-  }
-  const system = runChildHost(port, { systemId: reply.systemId, debugSerialize: false });
+  port.setLimits({ maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, maxAttachments: DEFAULT_MAX_ATTACHMENTS });
+  const system = runChildHost(port, { systemId: reply.systemId, debugSerialize: false, peer: true });
   port.resume();
   new Heartbeat(port, reply.heartbeatMs, reply.heartbeatTimeoutMs, (silentMs) => {
     console.error(`[troupe] the leader has been silent for ${silentMs} ms; leaving`);

@@ -1,18 +1,23 @@
 // The leader's side of a joined node: a connection that hosts any number of
 // actors. Losing the connection or its heartbeats reports every actor there
-// as killed, so their watchers and supervisors hear of it.
+// as killed, so their watchers and supervisors hear of it. Everything the
+// node sends passes the link policy first (link-policy.ts).
+import type { Envelope } from '../envelope.js';
 import type { ToParent } from '../host-protocol.js';
+import type { HostSystem } from '../host-system.js';
 import { ParentHost } from '../hosts/parent-host.js';
 import type { StreamPort } from '../stream-port.js';
-import type { ActorSystem } from '../system.js';
 import { Heartbeat } from './heartbeat.js';
+import { NodeLinkPolicy } from './link-policy.js';
 
 export class NodeHost extends ParentHost {
   readonly kind = 'node';
+  readonly policy: NodeLinkPolicy;
 
-  constructor(system: ActorSystem, childSystemId: string, readonly id: string, readonly pid: number,
+  constructor(system: HostSystem, childSystemId: string, readonly id: string, readonly pid: number,
     private readonly port: StreamPort, heartbeatMs: number, heartbeatTimeoutMs: number) {
     super(system, childSystemId);
+    this.policy = new NodeLinkPolicy(id, () => this.cells.keys());
     this.attach(port);
     port.on('message', (message: ToParent) => this.onMessage(message));
     port.on('close', (reason: string) => this.lost(`connection to node ${id} lost (${reason})`));
@@ -24,5 +29,20 @@ export class NodeHost extends ParentHost {
 
   async terminate(): Promise<void> {
     this.port.close('terminated by the leader');
+  }
+
+  protected override onMessage(message: ToParent): void {
+    const t = (message as { t?: unknown } | null)?.t;
+    // a node's own actors announce their ends with 'unregister'; it can only remove what 'register' added, which is refused
+    if (t === 'unregister') return;
+    if (t === 'register') return this.policy.refuse(`a request to register ${JSON.stringify((message as { path?: unknown }).path)}`);
+    if (t !== 'env' && t !== 'started' && t !== 'start-failed' && t !== 'stopped' && t !== 'ping') return this.policy.refuse(`an unknown control message ${JSON.stringify(t)}`);
+    super.onMessage(message);
+  }
+
+  protected override routeEnvelope(envelope: Envelope): void {
+    const why = this.policy.check(envelope);
+    if (why) return this.policy.refuse(why);
+    super.routeEnvelope(envelope);
   }
 }

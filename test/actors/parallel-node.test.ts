@@ -4,6 +4,7 @@
 // the second stage really ran in the agent's process.
 import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { planRanks, rankGroupSpec } from '../../actors/engine/rank-group.js';
 import { Troupe } from '../../actors/engine/troupe.js';
@@ -11,12 +12,13 @@ import type { RankOptions } from '../../actors/rank/rank-actor.js';
 import { Checkpoint } from '../../models/checkpoint.js';
 import { modelChecksum } from '../../models/checksum.js';
 import type { RankInfo } from '../../actors/messages/rank.js';
+import type { GenerationParams } from '../../actors/engine/request-params.js';
 import { parseTopology } from '../../topology/load.js';
 import { generatedModel, randomTokens } from '../models/helpers.js';
 
 const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
 const MODEL = generatedModel('tiny', 7);
-const TOKEN = 'parallel-node-test-token';
+const TOKEN = randomBytes(32).toString('hex');
 const quiet = { log: () => {} };
 const base = { model: MODEL, kvCacheMemory: '4MiB', maxModelLen: 512, threads: 1, maxNumBatchedTokens: 64, ...quiet };
 
@@ -31,7 +33,7 @@ async function outputs(llm: Troupe) {
 }
 
 function joinAgent(t: ExecutionContext, port: number, name: string): ChildProcess {
-  const child = spawn(process.execPath, [CLI, 'node', '--join', `127.0.0.1:${port}`, '--name', name, '--token', TOKEN], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'node', '--join', `127.0.0.1:${port}`, '--name', name], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TROUPE_JOIN_TOKEN: TOKEN } });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -85,4 +87,67 @@ test("a rank placed on a node carries the leader's model checksum (it refuses ot
   t.is(options('rank1').expectedChecksum, modelChecksum(MODEL));
   t.is(options('rank0').expectedChecksum, undefined, 'the leader\'s own rank reads the files the checksum came from');
   t.deepEqual(spec.nodes, ['n1']);
+});
+
+const PP2_ON_NODE = () => parseTopology([
+  'pipeline_parallel_size: 2', 'placement: thread', 'allow_oversubscription: true',
+  'stages:', '  - { stage: 1, placement: { node: n1 } }', 'nodes:', '  - { name: n1, address: 127.0.0.1 }',
+].join('\n'));
+
+/** Streams every request; resolves with its tokens, or the error its stream ended with. */
+function streamAll(llm: Troupe, requests: { prompt: number[]; params: GenerationParams }[], onFirstDelta: () => void) {
+  let seen = false;
+  return Promise.all(requests.map((r) => new Promise<{ tokens: number[] } | { error: Error }>((resolve) => {
+    const tokens: number[] = [];
+    llm.stream(r.prompt, r.params).subscribe({
+      next: (delta) => {
+        tokens.push(...delta.tokenIds);
+        if (!seen && tokens.length > 0) { seen = true; onFirstDelta(); }
+      },
+      error: (error: Error) => resolve({ error }),
+      complete: () => resolve({ tokens }),
+    });
+  })));
+}
+
+const LONG: { prompt: number[]; params: GenerationParams }[] = REQUESTS.map((r) => ({ prompt: r.prompt, params: (({ logprobs: _omit, ...rest }) => ({ ...rest, maxTokens: 48 }))(r.params) }));
+
+test.serial('a node agent SIGKILLed mid-stream and started again under its name: every request completes with the same tokens', async (t) => {
+  const single = await Troupe.start(base);
+  const want = await Promise.all(LONG.map((r) => single.generate([r.prompt], r.params).then((g) => g[0]!.outputs[0]!.tokenIds)));
+  await single.shutdown();
+  let port = 0;
+  let agent: ChildProcess | undefined;
+  const llm = await Troupe.start({
+    ...base, parallel: { topology: PP2_ON_NODE() }, nodeRejoinTimeoutMs: 60_000,
+    nodeListener: { token: TOKEN, port: 0, joinTimeoutMs: 60_000, onListening: (address) => { port = address.port; agent = joinAgent(t, port, 'n1'); } },
+  });
+  t.teardown(() => llm.shutdown());
+  const first = agent!;
+  const results = await streamAll(llm, LONG, () => {
+    first.kill('SIGKILL');
+    agent = joinAgent(t, port, 'n1');
+  });
+  t.deepEqual(results.map((r) => ('tokens' in r ? r.tokens : r.error.message)), want);
+  t.not(agent!.pid, first.pid, 'the rank ran in the new agent');
+  t.is(llm.engineState.state, 'up');
+});
+
+test.serial('a node that never comes back: every request ends with a 503 error within the timeout, new ones are refused, the engine says so', async (t) => {
+  let agent: ChildProcess | undefined;
+  const llm = await Troupe.start({
+    ...base, parallel: { topology: PP2_ON_NODE() }, nodeRejoinTimeoutMs: 500, engineRecoveryTimeoutMs: 3000,
+    nodeListener: { token: TOKEN, port: 0, joinTimeoutMs: 60_000, onListening: ({ port }) => { agent = joinAgent(t, port, 'n1'); } },
+  });
+  t.teardown(() => llm.shutdown());
+  const results = await streamAll(llm, LONG, () => agent!.kill('SIGKILL'));
+  for (const result of results) {
+    t.true('error' in result, JSON.stringify(result));
+    if ('error' in result) {
+      t.is(result.error.name, 'EngineUnavailableError');
+      t.is((result.error as Error & { status?: number }).status, 503);
+    }
+  }
+  t.is(llm.engineState.state, 'unavailable');
+  await t.throwsAsync(llm.generate([LONG[0]!.prompt], LONG[0]!.params), { name: 'EngineUnavailableError' });
 });
