@@ -19,6 +19,7 @@ const Fp8Kernels* fp8_kernels(Isa isa) {
 const Fp8Kernels* fp8_kernels_table(Isa isa) {
 #if defined(TROUPE_X86)
   if (isa == Isa::Avx512Bf16) return fp8_kernels_avx512bf16_table();
+  if (isa == Isa::Avx2) return fp8_kernels_avx2_table();
 #endif
   return fp8_kernels(isa);
 }
