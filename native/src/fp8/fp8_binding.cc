@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "fp8/fp8_binding.h"
 
 #include <string>
@@ -45,6 +46,10 @@ Napi::Value Fp8Gemm(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
   const uint16_t* xq = sized<uint16_t>(r, "xq", napi_uint16_array, "Uint16Array", M * K);
   const float* xs = sized<float>(r, "xs", napi_float32_array, "Float32Array", M);
   float* out = sized<float>(r, "out", napi_float32_array, "Float32Array", M * N);
+  // The in-register kernels take no NaN codes (a model refuses them at load): such arrays
+  // go to the table kernel, whose bits the fast kernels reproduce for every other code.
+  if (k->prepack != nullptr && std::any_of(w, w + N * K, [](uint8_t c) { return (c & 0x7f) == 0x7f; }))
+    k = fp8_kernels_table(isa);
   std::vector<uint8_t> packed;  // w stays in K order for the caller; the kernel may read a prepacked copy
   if (k->prepack != nullptr && !(r.has("prepacked") && r.boolean("prepacked"))) {
     packed.assign(w, w + N * K);
