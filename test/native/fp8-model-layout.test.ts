@@ -4,7 +4,7 @@
 // fastest kernel (VBMI, weights reordered at load) gives the same logits, bit
 // for bit, as the portable table kernel on the same ISA; and weights marked as
 // reordered are reused, never reordered twice.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { loadNative } from '../../native/index.js';
 import type { NativeFp8Linear, NativeModelDesc } from '../../native/model-raw.js';
 import { packStep } from '../../models/batch.js';
@@ -19,12 +19,12 @@ function fp8(N: number, K: number, next: () => number): NativeFp8Linear {
   return { fp8: codes, scale: Float32Array.from({ length: N }, () => (0.5 + next()) / (448 * Math.sqrt(K))), activationUb: 1200 };
 }
 
-function desc(seed: number, fp8Kernel: 'auto' | 'table'): NativeModelDesc {
+function desc(seed: number, fp8Kernel: 'auto' | 'table', isa: 'avx512bf16' | 'avx2' = 'avx512bf16'): NativeModelDesc {
   const next = rng(seed);
   const norm = () => Float32Array.from({ length: H }, () => 0.5 + next());
   const embed = new Uint16Array(V * H).map(() => 0x3c00 | Math.floor(next() * 0x300) | (next() < 0.5 ? 0x8000 : 0)); // |x| in [2^-7, 2^-5)
   return {
-    isa: 'avx512bf16', threads: 2, dtype: 'bfloat16', hidden: H, layers: L, heads: HEADS, kvHeads: KV, headDim: D, intermediate: I, vocab: V,
+    isa, threads: 2, dtype: 'bfloat16', hidden: H, layers: L, heads: HEADS, kvHeads: KV, headDim: D, intermediate: I, vocab: V,
     rmsEps: 1e-5, invFreq: Float32Array.from({ length: D / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / D)), blockSize: BS, numBlocks: 16, fp8Kernel,
     embed, lmHead: fp8(V, H, next), finalNorm: norm(),
     layerWeights: Array.from({ length: L }, () => ({
@@ -33,13 +33,12 @@ function desc(seed: number, fp8Kernel: 'auto' | 'table'): NativeModelDesc {
   };
 }
 
-test('FP8 model step: the VBMI kernel (weights reordered at load) equals the table kernel bit for bit', async (t) => {
-  if (!native.availableIsas().includes('avx512bf16')) return t.pass('no avx512bf16 on this CPU: the reordered layout is not used');
+async function fastEqualsTable(t: ExecutionContext, isa: 'avx512bf16' | 'avx2', kernels: [string, string]): Promise<void> {
   const m = native.model;
-  const fast = m.modelCreate(desc(3, 'auto'));
-  const table = m.modelCreate(desc(3, 'table'));
-  t.is(m.modelStats(fast).fp8Kernel, 'avx512bf16-vbmi');
-  t.is(m.modelStats(table).fp8Kernel, 'avx512bf16-table');
+  const fast = m.modelCreate(desc(3, 'auto', isa));
+  const table = m.modelCreate(desc(3, 'table', isa));
+  t.is(m.modelStats(fast).fp8Kernel, kernels[0]);
+  t.is(m.modelStats(table).fp8Kernel, kernels[1]);
   const next = rng(9);
   const prompt = (n: number) => Array.from({ length: n }, () => Math.floor(next() * V));
   const greedy = { params: { temperature: 0 }, seed: 0, outputIndex: 0 };
@@ -57,6 +56,16 @@ test('FP8 model step: the VBMI kernel (weights reordered at load) equals the tab
   }
   m.modelRelease(fast);
   m.modelRelease(table);
+}
+
+test('FP8 model step: the VBMI kernel (weights reordered at load) equals the table kernel bit for bit', async (t) => {
+  if (!native.availableIsas().includes('avx512bf16')) return t.pass('no avx512bf16 on this CPU: the reordered layout is not used');
+  await fastEqualsTable(t, 'avx512bf16', ['avx512bf16-vbmi', 'avx512bf16-table']);
+});
+
+test('FP8 model step: the avx2 F16C kernel (weights reordered at load, fp32 strips from 4 rows) equals the avx2 table kernel bit for bit', async (t) => {
+  if (!native.availableIsas().includes('avx2')) return t.pass('no avx2 on this CPU');
+  await fastEqualsTable(t, 'avx2', ['avx2-f16c', 'avx2-table']);
 });
 
 test('FP8 weights are reordered once: a second model reuses them, another layout is refused, NaN codes are refused', (t) => {
