@@ -163,6 +163,11 @@ void gemm_strips_avx2(const Widen& widen, const uint16_t* x, const float* xs, co
   }
 }
 
+// Software prefetch distance of the strip widening: rows are read one after the other, and
+// the hardware prefetcher restarts at each 4 KiB page (gemm_impl.h). The last row's
+// prefetches may reach past the matrix: a prefetch never faults.
+constexpr size_t kStripPrefetchBytes = 2048;
+
 // bf16 weights [N, K]: a row's K range widened by the 16-bit shift.
 struct StripWidenBf16 {
   const uint16_t* w;
@@ -170,7 +175,10 @@ struct StripWidenBf16 {
   void operator()(size_t n, size_t k0, size_t k1, float* dst) const {
     const uint16_t* r = w + n * K;
     size_t k = k0;
-    for (; k + 8 <= k1; k += 8) _mm256_storeu_ps(dst + (k - k0), load_bf16(r + k));
+    for (; k + 8 <= k1; k += 8) {
+      if ((k - k0) % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(r + k) + kStripPrefetchBytes, _MM_HINT_T0);
+      _mm256_storeu_ps(dst + (k - k0), load_bf16(r + k));
+    }
     for (; k < k1; ++k) {
       const uint32_t b = static_cast<uint32_t>(r[k]) << 16;
       std::memcpy(dst + (k - k0), &b, sizeof b);
