@@ -217,11 +217,12 @@ export interface RawModelExports {
   /**
    * The FP8 GEMM (native/src/fp8/gemm_fp8_impl.h): out[m, n] for n in [n0, n1) (default all) =
    * sum over `segments` K ranges of fp32(P_s * fp32(xs[m] * ws[n])). xq holds bf16 bits of e4m3
-   * values. Returns the kernel's name.
+   * values. Returns the kernel's name. kernel 'table': the ISA's table-conversion kernel
+   * (the same bits; tests compare the two).
    */
   fp8Gemm(
     isa: Isa | undefined,
-    args: { w: Uint8Array; ws: Float32Array; xq: Uint16Array; xs: Float32Array; out: Float32Array; M: number; N: number; K: number; segments: number; n0?: number; n1?: number; prepacked?: boolean },
+    args: { w: Uint8Array; ws: Float32Array; xq: Uint16Array; xs: Float32Array; out: Float32Array; M: number; N: number; K: number; segments: number; n0?: number; n1?: number; prepacked?: boolean; kernel?: 'auto' | 'table' },
   ): string;
   /** Reorders w in place into the ISA's FP8 kernel layout (then fp8Gemm with prepacked: true); the layout, or null when the kernel reads K order. */
   fp8Prepack(isa: Isa | undefined, args: { w: Uint8Array; N: number; K: number; segments: number }): string | null;

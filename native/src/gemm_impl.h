@@ -15,6 +15,9 @@
 //   prefetch(p)              a software prefetch of the cache line holding p (may be a no-op)
 //   kReduce16, reduce16(a, out)  when true: 16 accumulators reduced at once, each exactly as
 //                            reduce() would (a transposed tree: fewer shuffles per result)
+//   optional kStripM, strips(w, x, out, M, n0, n1, ldo, K, segments)   an ISA's own kernel
+//                            for M >= kStripM, computing the same bits as the blocks below
+//                            (kernels/gemm_strips_avx2.h)
 //
 // What is computed, for n in [n0, n1) and every m < M:
 //   out[m * ldo + n] = P_0 + P_1 + ... + P_{S-1}      (added left to right, in fp32)
@@ -48,9 +51,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace troupe {
 namespace {
+
+template <class Ops, class = void>
+struct HasStrips : std::false_type {};
+template <class Ops>
+struct HasStrips<Ops, std::void_t<decltype(Ops::kStripM)>> : std::true_type {};
 
 // Reduces n accumulators into out[0..n): Ops::reduce16 (a transposed
 // reduction of 16 accumulators at once, the same additions as reduce()) where
@@ -173,6 +182,9 @@ void gemm_run(const typename Ops::Elem* w, const typename Ops::Elem* x, float* o
               size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
   if (segments == 0) segments = 1;
   if (M == 1) return gemm_blocks<Ops, 1, Ops::kNB1>(w, x, out, M, n0, n1, ldo, K, segments);
+  if constexpr (HasStrips<Ops>::value) {
+    if (M >= Ops::kStripM) return Ops::strips(w, x, out, M, n0, n1, ldo, K, segments);
+  }
   if (M <= Ops::kSmallM)
     return gemm_blocks<Ops, Ops::kMBs, Ops::kNBs>(w, x, out, M, n0, n1, ldo, K, segments);
   gemm_blocks<Ops, Ops::kMB, Ops::kNB>(w, x, out, M, n0, n1, ldo, K, segments);

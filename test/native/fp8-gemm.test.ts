@@ -3,7 +3,7 @@
 // arithmetic on every ISA: bitwise against the bf16 GEMM of the codes'
 // bf16 values (the kernel promises the same instruction sequence), bitwise
 // against an fp64 sum where every fp32 addition is exact, batch invariance.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { loadNative, type Isa } from '../../native/index.js';
 import { E4M3_VALUES, encodeE4M3, quantizeRowsE4M3 } from '../../models/quantization/fp8.js';
 import { activationScale } from '../../models/quantization/config.js';
@@ -143,6 +143,56 @@ test('fp8Gemm is batch invariant and independent of the split of N, bitwise', (t
       for (let m = 0; m < M; m++) for (let n = n0; n < n1; n++) split[m * N + n] = part[m * N + n]!;
     }
     assertBitwiseEqual(t, split, all, `${isa} N split 0-7-8-23`);
+  });
+});
+
+/** The fast kernel and the ISA's table-conversion kernel on the same inputs, bitwise. */
+function fastEqualsTable(t: ExecutionContext, isa: Isa, w: Uint8Array, ws: Float32Array, xq: Uint16Array, xs: Float32Array, M: number, N: number, K: number, S: number, what: string): void {
+  const fast = new Float32Array(M * N).fill(Number.NaN), table = new Float32Array(M * N).fill(Number.NaN);
+  const fastName = k.fp8Gemm(isa, { w, ws, xq, xs, out: fast, M, N, K, segments: S });
+  const tableName = k.fp8Gemm(isa, { w, ws, xq, xs, out: table, M, N, K, segments: S, kernel: 'table' });
+  if (isa === 'avx2') t.is(`${fastName} / ${tableName}`, 'avx2-f16c / avx2-table', 'both avx2 kernels ran');
+  assertBitwiseEqual(t, fast, table, `${isa} ${what} M=${M} N=${N} K=${K} S=${S}`);
+}
+
+// NaN codes never reach a model's kernel (loading refuses them): the in-register kernels
+// (VBMI, F16C) do not convert them, and fp8Gemm hands arrays holding any to the table kernel.
+
+test('fp8Gemm: the in-register conversion equals the table kernel bitwise for every non-NaN code value (subnormal, zero, max) in every position of a chunk; NaN codes go to the table kernel', (t) => {
+  forEachIsa(t, (isa) => {
+    // Row c holds code c alone, at a position that walks the chunk (and the tail of segment 1).
+    const K = 2 * 77, N = 256, S = 2;
+    const w = new Uint8Array(N * K);
+    for (let c = 0; c < N; c++) w[c * K + ((c * 5) % K)] = (c & 0x7f) !== 0x7f ? c : 0;
+    const ws = Float32Array.from({ length: N }, (_, c) => Math.fround(0.001 * (1 + (c % 7))));
+    const one = fp32ToBf16Bits(1), half = fp32ToBf16Bits(-0.5);
+    for (const M of [1, 2, 8]) {
+      const xq = new Uint16Array(M * K).map((_, i) => (i % 3 === 0 ? half : one));
+      const xs = Float32Array.from({ length: M }, (_, m) => Math.fround(0.5 + m));
+      fastEqualsTable(t, isa, w, ws, xq, xs, M, N, K, S, 'one code per row');
+    }
+    w[0x7f * K + 3] = 0x7f;
+    w[0xff * K + 100] = 0xff;
+    const xq = new Uint16Array(K).fill(one), xs = new Float32Array([0.5]), out = new Float32Array(N);
+    const name = k.fp8Gemm(isa, { w, ws, xq, xs, out, M: 1, N, K, segments: S });
+    if (isa === 'avx2' || isa === 'avx512bf16') t.true(name.endsWith('table'), `${isa}: NaN codes take the table kernel (${name})`);
+    t.true(Number.isNaN(out[0x7f]!) && Number.isNaN(out[0xff]!), `${isa}: NaN codes give NaN`);
+  });
+});
+
+test('fp8Gemm: the in-register conversion and the strips equal the table kernel bitwise on GEMM shapes (M = 1, 8, 64, 512)', (t) => {
+  forEachIsa(t, (isa) => {
+    const shapes: [M: number, N: number, K: number, S: number][] = [
+      [1, 52, 2048, 8], [8, 50, 2048, 1], [64, 49, 1000, 8], [512, 7, 2048, 8], [512, 6, 257, 2], [3, 13, 2056, 1], [5, 9, 8192, 8],
+    ];
+    shapes.forEach(([M, N, K, S], i) => {
+      const next = rng(6000 + i);
+      const w = randomCodes(N * K, next);
+      for (let c = 0; c < 256; c++) w[(c * 131) % (N * K)] = c === 0x7f || c === 0xff ? 0x7e : c; // every non-NaN code
+      const ws = Float32Array.from({ length: N }, () => 0.001 + next() * 0.01);
+      const { xq, xs } = quantized(M, K, next);
+      fastEqualsTable(t, isa, w, ws, xq, xs, M, N, K, S, 'random codes');
+    });
   });
 });
 

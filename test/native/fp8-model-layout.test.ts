@@ -4,7 +4,7 @@
 // fastest kernel (VBMI, weights reordered at load) gives the same logits, bit
 // for bit, as the portable table kernel on the same ISA; and weights marked as
 // reordered are reused, never reordered twice.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { loadNative, type Isa } from '../../native/index.js';
 import type { NativeFp8Linear, NativeModelDesc } from '../../native/model-raw.js';
 import { packStep } from '../../models/batch.js';
@@ -36,12 +36,12 @@ function desc(seed: number, fp8Kernel: 'auto' | 'table', isa: Isa = 'avx512bf16'
   };
 }
 
-testWhen(vbmi, 'CPU lacks avx512bf16 + avx512vbmi: the reordered layout is not used')('FP8 model step: the VBMI kernel (weights reordered at load) equals the table kernel bit for bit', async (t) => {
+async function fastEqualsTable(t: ExecutionContext, isa: Isa, kernels: [string, string]): Promise<void> {
   const m = native.model;
-  const fast = m.modelCreate(desc(3, 'auto'));
-  const table = m.modelCreate(desc(3, 'table'));
-  t.is(m.modelStats(fast).fp8Kernel, 'avx512bf16-vbmi');
-  t.is(m.modelStats(table).fp8Kernel, 'avx512bf16-table');
+  const fast = m.modelCreate(desc(3, 'auto', isa));
+  const table = m.modelCreate(desc(3, 'table', isa));
+  t.is(m.modelStats(fast).fp8Kernel, kernels[0]);
+  t.is(m.modelStats(table).fp8Kernel, kernels[1]);
   const next = rng(9);
   const prompt = (n: number) => Array.from({ length: n }, () => Math.floor(next() * V));
   const greedy = { params: { temperature: 0 }, seed: 0, outputIndex: 0 };
@@ -59,6 +59,14 @@ testWhen(vbmi, 'CPU lacks avx512bf16 + avx512vbmi: the reordered layout is not u
   }
   m.modelRelease(fast);
   m.modelRelease(table);
+}
+
+testWhen(vbmi, 'CPU lacks avx512bf16 + avx512vbmi: the reordered layout is not used')('FP8 model step: the VBMI kernel (weights reordered at load) equals the table kernel bit for bit', async (t) => {
+  await fastEqualsTable(t, 'avx512bf16', ['avx512bf16-vbmi', 'avx512bf16-table']);
+});
+
+testWhen(native.availableIsas().includes('avx2'), 'CPU lacks avx2')('FP8 model step: the avx2 F16C kernel (weights reordered at load, fp32 strips from 4 rows) equals the avx2 table kernel bit for bit', async (t) => {
+  await fastEqualsTable(t, 'avx2', ['avx2-f16c', 'avx2-table']);
 });
 
 testWhen(vbmi, 'CPU lacks avx512bf16 + avx512vbmi: no reordered layout')('FP8 weights are reordered once: a second model reuses them, another layout is refused', (t) => {

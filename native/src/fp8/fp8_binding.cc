@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "fp8/fp8_binding.h"
 
 #include <string>
@@ -27,15 +28,16 @@ T* sized(const PropReader& r, const char* name, napi_typedarray_type type, const
 }
 
 // fp8Gemm(isa, {w: Uint8Array [N*K], ws: Float32Array [N], xq: Uint16Array [M*K] (bf16 bits of
-// e4m3 values), xs: Float32Array [M], out: Float32Array [M*N], M, N, K, segments, n0?, n1?})
-// -> the kernel's name.
+// e4m3 values), xs: Float32Array [M], out: Float32Array [M*N], M, N, K, segments, n0?, n1?,
+// kernel?: 'auto' | 'table'}) -> the kernel's name ('table': the ISA's table-conversion kernel).
 Napi::Value Fp8Gemm(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
   Napi::Env env = info.Env();
   const Isa isa = isa_arg(env, info[0], cpu, "fp8Gemm: isa");
-  const Fp8Kernels* k = fp8_kernels(isa, cpu);
-  if (k == nullptr) throw Napi::Error::New(env, std::string("fp8Gemm: this build has no '") + isa_name(isa) + "' kernels");
   if (!info[1].IsObject()) throw Napi::TypeError::New(env, "fp8Gemm: args must be an object");
   PropReader r{env, info[1].As<Napi::Object>(), "fp8Gemm: args"};
+  const bool table = r.has("kernel") && r.string("kernel") == "table";
+  const Fp8Kernels* k = table ? fp8_kernels_table(isa) : fp8_kernels(isa, cpu);
+  if (k == nullptr) throw Napi::Error::New(env, std::string("fp8Gemm: this build has no '") + isa_name(isa) + "' kernels");
   const size_t M = count_arg(r, "M"), N = count_arg(r, "N"), K = count_arg(r, "K"), segments = count_arg(r, "segments");
   const size_t n0 = r.has("n0") ? count_arg(r, "n0") : 0, n1 = r.has("n1") ? count_arg(r, "n1") : N;
   if (n0 > n1 || n1 > N) r.fail_range("need n0 <= n1 <= N");
@@ -44,6 +46,10 @@ Napi::Value Fp8Gemm(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
   const uint16_t* xq = sized<uint16_t>(r, "xq", napi_uint16_array, "Uint16Array", M * K);
   const float* xs = sized<float>(r, "xs", napi_float32_array, "Float32Array", M);
   float* out = sized<float>(r, "out", napi_float32_array, "Float32Array", M * N);
+  // The in-register kernels take no NaN codes (a model refuses them at load): such arrays
+  // go to the table kernel, whose bits the fast kernels reproduce for every other code.
+  if (k->prepack != nullptr && std::any_of(w, w + N * K, [](uint8_t c) { return (c & 0x7f) == 0x7f; }))
+    k = fp8_kernels_table(isa);
   std::vector<uint8_t> packed;  // w stays in K order for the caller; the kernel may read a prepacked copy
   if (k->prepack != nullptr && !(r.has("prepacked") && r.boolean("prepacked"))) {
     packed.assign(w, w + N * K);

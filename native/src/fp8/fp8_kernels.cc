@@ -17,7 +17,12 @@ const Fp8Kernels* fp8_kernels(Isa isa, const CpuFeatures& cpu) {
   }
 }
 
-// Without VBMI every path takes its table kernel.
-const Fp8Kernels* fp8_kernels_table(Isa isa) { return fp8_kernels(isa, CpuFeatures{}); }
+const Fp8Kernels* fp8_kernels_table(Isa isa) {
+#if defined(TROUPE_X86)
+  if (isa == Isa::Avx512Bf16 || isa == Isa::Amx) return fp8_kernels_avx512bf16_table();
+  if (isa == Isa::Avx2) return fp8_kernels_avx2_table();
+#endif
+  return fp8_kernels(isa, CpuFeatures{});
+}
 
 }  // namespace troupe

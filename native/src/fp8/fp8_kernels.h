@@ -1,7 +1,8 @@
 // The FP8 linear's GEMM per ISA (fp8/gemm_fp8_impl.h has what it computes).
 // A separate table from ModelKernels: the avx512bf16 path has two FP8
 // kernels, picked by whether the CPU has AVX512-VBMI (the in-register
-// conversion); both give the same bits.
+// conversion), and the avx2 path converts through F16C with a table kernel
+// beside it for the tests; each pair gives the same bits.
 #pragma once
 
 #include <cstddef>
@@ -34,6 +35,7 @@ const Fp8Kernels* fp8_kernels_table(Isa isa);
 const Fp8Kernels* fp8_kernels_scalar();
 #if defined(TROUPE_X86)
 const Fp8Kernels* fp8_kernels_avx2();
+const Fp8Kernels* fp8_kernels_avx2_table();
 const Fp8Kernels* fp8_kernels_avx512();
 const Fp8Kernels* fp8_kernels_avx512bf16_table();
 const Fp8Kernels* fp8_kernels_avx512bf16_vbmi();

@@ -3,7 +3,8 @@
 // -mf16c, inside their anonymous namespace.
 //
 // Bf16 weights: 8 bf16 of K per step, widened to fp32 by a 16-bit shift, then
-// one fused multiply-add per lane. F32 weights: the same on fp32 loads.
+// one fused multiply-add per lane; from kStripM rows on, the same arithmetic
+// over fp32 strips (gemm_strips_avx2.h). F32 weights: the same on fp32 loads.
 #pragma once
 
 #include <immintrin.h>
@@ -12,19 +13,10 @@
 #include <cstdint>
 #include <cstring>
 
+#include "gemm_strips_avx2.h"  // widen_bf16, reduce_add_256, gemm_strips_avx2
+
 namespace troupe {
 namespace {
-
-// 8 bf16 (in an xmm) -> 8 fp32.
-inline __m256 widen_bf16(__m128i h) {
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-inline float reduce_add_256(__m256 a) {
-  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
-}
 
 struct Avx2Ops {
   using Elem = uint16_t;  // bf16 bits
@@ -37,17 +29,17 @@ struct Avx2Ops {
   static constexpr int kMBs = 2, kNBs = 4;      // small M: 8 + 4 + 1
   static constexpr size_t kSmallM = 64;
   static constexpr int kMB = 2, kNB = 4;
+  // From this many rows on, gemm_run hands the call to strips() (gemm_impl.h).
+  static constexpr size_t kStripM = 4;
+  static void strips(const Elem* w, const Elem* x, float* out, size_t M, size_t n0, size_t n1,
+                     size_t ldo, size_t K, size_t segments) {
+    gemm_strips_avx2(StripWidenBf16{w, K}, x, nullptr, nullptr, out, M, n0, n1, ldo, K, segments);
+  }
   static void prefetch(const Elem* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 
   static Acc zero() { return _mm256_setzero_ps(); }
-  static __m256 load(const uint16_t* p) {
-    return widen_bf16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  }
-  static __m256 load_tail(const uint16_t* p, size_t n) {  // AVX2 has no 16-bit masked load
-    uint16_t buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    std::memcpy(buf, p, n * sizeof(uint16_t));
-    return load(buf);
-  }
+  static __m256 load(const uint16_t* p) { return load_bf16(p); }
+  static __m256 load_tail(const uint16_t* p, size_t n) { return load_bf16_tail(p, n); }
   static XVec load_x(const uint16_t* p) { return load(p); }
   static WVec load_w(const uint16_t* p) { return load(p); }
   static XVec load_x_tail(const uint16_t* p, size_t n) { return load_tail(p, n); }
