@@ -3,7 +3,7 @@
 // that environment loads the addon; there are no mutable globals.
 //
 // Exports (raw; native/index.ts wraps them with types and TROUPE_ISA handling):
-//   cpuFeatures(): { avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512bf16 }
+//   cpuFeatures(): { avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512bf16, asimd, bf16 }
 //   availableIsas(): string[]          best first, always ends with 'scalar'
 //   bestIsa(): string
 //   resolveIsa(name?: string, label?: string): string   validates a requested ISA
@@ -46,8 +46,8 @@ class TroupeAddon : public Napi::Addon<TroupeAddon> {
   Napi::Value AvailableIsas(const Napi::CallbackInfo& info) {
     Napi::Array a = Napi::Array::New(info.Env());
     uint32_t n = 0;
-    for (int i = 0; i < kIsaCount; ++i)
-      if (isa_supported(static_cast<Isa>(i), cpu_)) a.Set(n++, isa_name(static_cast<Isa>(i)));
+    for (Isa isa_i : kIsaPreference)
+      if (isa_supported(isa_i, cpu_)) a.Set(n++, isa_name(isa_i));
     return a;
   }
 

@@ -1,5 +1,7 @@
 // Kernel instruction-set paths and which CPU features each one needs.
-// Preference order (best first): avx512bf16 > avx512 > avx2 > scalar.
+// Preference order (best first): avx512bf16 > avx512 > avx2 on x86-64,
+// neon-bf16 > neon on ARM64, then scalar everywhere. A build has the kernels of
+// its own architecture only (isa_supported is false for the other's).
 #pragma once
 
 #include <string>
@@ -8,11 +10,14 @@
 
 namespace troupe {
 
-enum class Isa { Avx512Bf16 = 0, Avx512 = 1, Avx2 = 2, Scalar = 3 };
-constexpr int kIsaCount = 4;
+// Values index isa.cc's table; new paths are appended, so the x86 values never move.
+enum class Isa { Avx512Bf16 = 0, Avx512 = 1, Avx2 = 2, Scalar = 3, NeonBf16 = 4, Neon = 5 };
+constexpr int kIsaCount = 6;
+// Every Isa, best first (scalar last): the order of best_isa and availableIsas.
+extern const Isa kIsaPreference[kIsaCount];
 
 const char* isa_name(Isa isa);
-// Parses "avx512bf16" | "avx512" | "avx2" | "scalar"; false when unknown.
+// Parses "avx512bf16" | "avx512" | "avx2" | "neon-bf16" | "neon" | "scalar"; false when unknown.
 bool parse_isa(const std::string& name, Isa* out);
 // All names, "a, b, c" (for messages).
 std::string isa_names_list();

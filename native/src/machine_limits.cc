@@ -56,6 +56,8 @@ double measure_read_bandwidth(size_t bytes, size_t threads, size_t passes, const
         while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
 #if defined(TROUPE_X86)
         const uint64_t r = wide ? read_streams_avx512(streams, per_stream) : read_streams_scalar(streams, per_stream);
+#elif defined(TROUPE_ARM64)
+        const uint64_t r = read_streams_neon(streams, per_stream);
 #else
         const uint64_t r = read_streams_scalar(streams, per_stream);
 #endif
@@ -100,10 +102,35 @@ PeakResult measure_bf16_peak(size_t threads, double seconds, const CpuFeatures& 
   for (std::thread& th : pool) th.join();
   const double elapsed = now_seconds() - t0;
   return {flops_total.load() / elapsed, bf16 ? "vdpbf16ps zmm (AVX-512 BF16)" : "vfmadd231ps ymm (fp32, no AVX-512 BF16)"};
+#elif defined(TROUPE_ARM64)
+  const bool bf16 = isa_supported(Isa::NeonBf16, cpu);
+  if (!isa_supported(Isa::Neon, cpu)) return {0.0, "none (no Advanced SIMD)"};
+  const size_t iters = 1 << 20;
+  const double per_iter = bf16 ? kNeonBf16DotFlopsPerIter : kNeonFmaFlopsPerIter;
+  std::atomic<double> flops_total{0};
+  std::vector<std::thread> pool;
+  std::atomic<float> sink{0};
+  const double t0 = now_seconds();
+  for (size_t t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      size_t n = 0;
+      float keep = 0;
+      while (now_seconds() - t0 < seconds) {
+        keep += bf16 ? bf16_dot_loop_neon_bf16(iters) : fma_loop_neon(iters);
+        ++n;
+      }
+      sink.store(keep);
+      double cur = flops_total.load();
+      while (!flops_total.compare_exchange_weak(cur, cur + static_cast<double>(n) * iters * per_iter)) {
+      }
+    });
+  for (std::thread& th : pool) th.join();
+  const double elapsed = now_seconds() - t0;
+  return {flops_total.load() / elapsed, bf16 ? "bfdot .4s (ARM64 FEAT_BF16)" : "fmla .4s (fp32, no FEAT_BF16)"};
 #else
   (void)cpu;
   (void)seconds;
-  return {0.0, "none (not x86-64)"};
+  return {0.0, "none (neither x86-64 nor ARM64)"};
 #endif
 }
 

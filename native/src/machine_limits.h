@@ -3,7 +3,8 @@
 //   read bandwidth: read-only sum over >= 2 GiB of anonymous memory, every
 //     thread reading its share as 8 interleaved streams, all threads at once;
 //   bf16 peak: a register-only loop of bf16 dot-product instructions
-//     (vdpbf16ps; FMA on fp32 where the CPU lacks AVX-512 BF16).
+//     (vdpbf16ps on x86-64, BFDOT on ARM64; fp32 FMA where the CPU lacks
+//     bf16 dot instructions).
 #pragma once
 
 #include <cstddef>
@@ -32,6 +33,14 @@ float bf16_dot_loop_avx512bf16(size_t iters);
 constexpr double kBf16DotFlopsPerIter = 16.0 * 64.0;  // 16 instructions x 16 lanes x 2 pairs x 2 flops
 float fma_loop_avx2(size_t iters);
 constexpr double kFmaFlopsPerIter = 16.0 * 16.0;  // 16 vfmadd231ps ymm x 8 lanes x 2 flops
+#endif
+#if defined(TROUPE_ARM64)
+// src/kernels/limits_neon.cc (baseline) and limits_neon_bf16.cc (FEAT_BF16).
+uint64_t read_streams_neon(const uint8_t* const* streams, size_t bytes_per_stream);
+float fma_loop_neon(size_t iters);  // 16 independent FMLA .4s per iteration
+float bf16_dot_loop_neon_bf16(size_t iters);  // 16 independent BFDOT .4s per iteration
+constexpr double kNeonFmaFlopsPerIter = 16.0 * 8.0;        // 16 x 4 lanes x 2 flops
+constexpr double kNeonBf16DotFlopsPerIter = 16.0 * 16.0;   // 16 x 4 lanes x 2 pairs x 2 flops
 #endif
 
 }  // namespace troupe

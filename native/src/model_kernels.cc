@@ -11,6 +11,10 @@ const ModelKernels* model_kernels(Isa isa) {
     case Isa::Avx512: return model_kernels_avx512();
     case Isa::Avx512Bf16: return model_kernels_avx512bf16();
 #endif
+#if defined(TROUPE_ARM64)
+    case Isa::Neon: return model_kernels_neon();
+    case Isa::NeonBf16: return model_kernels_neon_bf16();
+#endif
     default: return nullptr;
   }
 }

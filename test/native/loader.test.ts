@@ -19,7 +19,7 @@ test('loadNative caches the module and reports features and ISAs', (t) => {
   t.is(loadNative(), native);
   t.is(loadNative({ path: defaultAddonPath() }), native);
   const cpu = native.cpuFeatures();
-  for (const key of ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512bf16'] as const) t.is(typeof cpu[key], 'boolean');
+  for (const key of ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512bf16', 'asimd', 'bf16'] as const) t.is(typeof cpu[key], 'boolean');
   const available = native.availableIsas();
   t.is(available[available.length - 1], 'scalar');
   t.deepEqual(available, ISAS.filter((isa) => available.includes(isa)), 'best first');
@@ -76,6 +76,7 @@ test('TROUPE_ISA forces each ISA the CPU has, and kernel calls use it', async (t
     return Array.from(new Uint32Array(out.buffer));
   };
   if (available.includes('avx512bf16')) t.notDeepEqual(bitsOf('avx512bf16'), bitsOf('avx2'), 'the paths are distinguishable');
+  if (available.includes('neon-bf16')) t.notDeepEqual(bitsOf('neon-bf16'), bitsOf('neon'), 'the paths are distinguishable');
   await Promise.all(
     available.map(async (isa) => {
       const child = JSON.parse(await childWithIsa(isa, script)) as { isa: string; bits: number[] };

@@ -142,7 +142,7 @@ test('matmulBf16 throws TypeError / RangeError on bad arguments, and keeps worki
 
   // An ISA this CPU lacks is a clear error, not a crash.
   const available = native.availableIsas();
-  for (const isa of ['avx512bf16', 'avx512', 'avx2'] as const) {
+  for (const isa of ['avx512bf16', 'avx512', 'avx2', 'neon-bf16', 'neon'] as const) {
     if (available.includes(isa)) continue;
     t.log(`CPU lacks '${isa}': checking that forcing it per call throws`);
     t.throws(call(w, x, out, M, N, K, isa), { message: new RegExp(`isa '${isa}' cannot run on this CPU: it lacks`) });

@@ -12,6 +12,10 @@ const Fp8Kernels* fp8_kernels(Isa isa) {
     case Isa::Avx512Bf16:
       return __builtin_cpu_supports("avx512vbmi") ? fp8_kernels_avx512bf16_vbmi() : fp8_kernels_avx512bf16_table();
 #endif
+#if defined(TROUPE_ARM64)
+    case Isa::Neon: return fp8_kernels_neon();
+    case Isa::NeonBf16: return fp8_kernels_neon_bf16();
+#endif
     default: return nullptr;
   }
 }
