@@ -93,5 +93,5 @@ test('TROUPE_ISA forces each ISA the CPU has, and kernel calls use it', async (t
 
 test('TROUPE_ISA naming an unknown ISA is an error listing the valid names', async (t) => {
   const err = await t.throwsAsync(childWithIsa('avx1024', `import { loadNative } from ${JSON.stringify(INDEX_URL)}; loadNative();`));
-  t.regex(String((err as { stderr?: string }).stderr), /RangeError: TROUPE_ISA 'avx1024' is not a known ISA \(expected one of avx512bf16, avx512, avx2, scalar\)/);
+  t.regex(String((err as { stderr?: string }).stderr), /RangeError: TROUPE_ISA 'avx1024' is not a known ISA \(expected one of avx512bf16, avx512, avx2, neon-bf16, neon, scalar\)/);
 });

@@ -131,7 +131,7 @@ test('matmulBf16 throws TypeError / RangeError on bad arguments, and keeps worki
   t.throws(call(w, x, out, 3, N, K), { instanceOf: RangeError, message: /x has 8 elements, expected M\*K = 12/ });
   t.throws(call(w, x, new Float32Array(5), M, N, K), { instanceOf: RangeError, message: /out has 5 elements, expected M\*N = 6/ });
   t.throws(call(w, x, out, M, 2 ** 40, 2 ** 40), { instanceOf: RangeError, message: /w has 12 elements, expected N\*K = \(overflow\)/ });
-  t.throws(call(w, x, out, M, N, K, 'sse4'), { instanceOf: RangeError, message: /isa 'sse4' is not a known ISA \(expected one of avx512bf16, avx512, avx2, scalar\)/ });
+  t.throws(call(w, x, out, M, N, K, 'sse4'), { instanceOf: RangeError, message: /isa 'sse4' is not a known ISA \(expected one of avx512bf16, avx512, avx2, neon-bf16, neon, scalar\)/ });
   t.throws(call(w, x, out, M, N, K, 2), { instanceOf: TypeError, message: /isa must be a string/ });
 
   const shared = new ArrayBuffer(64);
