@@ -54,8 +54,8 @@ struct NeonOps {
   static WVec load_w(const uint16_t* p) { return load(p); }
   static XVec load_x_tail(const uint16_t* p, size_t n) { return load_tail(p, n); }
   static WVec load_w_tail(const uint16_t* p, size_t n) { return load_tail(p, n); }
-  // The first kChunk lanes of `bits` (bf16 bits in K order) as a weight chunk (FP8 widening).
-  static WVec w_from_bits(uint16x8_t bits) { return neon_widen_bf16x4(vget_low_u16(bits)); }
+  // The weight chunk of 8 widened values in K order (FP8): the first kChunk of them.
+  static WVec w_from_f32(float32x4_t lo, float32x4_t) { return lo; }
   static Acc dot(Acc acc, XVec x, WVec w) { return vfmaq_f32(acc, x, w); }
   static float reduce(Acc a) { return neon_reduce4(a); }
   static constexpr bool kReduce16 = false;

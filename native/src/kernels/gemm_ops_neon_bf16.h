@@ -50,8 +50,10 @@ struct NeonBf16Ops {
   static WVec load_w(const uint16_t* p) { return load(p); }
   static XVec load_x_tail(const uint16_t* p, size_t n) { return load_tail(p, n); }
   static WVec load_w_tail(const uint16_t* p, size_t n) { return load_tail(p, n); }
-  // 8 bf16 bits in K order as a weight chunk (FP8 widening).
-  static WVec w_from_bits(uint16x8_t bits) { return vreinterpretq_bf16_u16(bits); }
+  // The weight chunk of 8 values in K order, each exactly a bf16 (FP8): their top halves.
+  static WVec w_from_f32(float32x4_t lo, float32x4_t hi) {
+    return vreinterpretq_bf16_u16(vuzp2q_u16(vreinterpretq_u16_f32(lo), vreinterpretq_u16_f32(hi)));
+  }
   static Acc dot(Acc acc, XVec x, WVec w) { return vbfdotq_f32(acc, x, w); }
   static float reduce(Acc a) { return neon_reduce4(a); }
   static constexpr bool kReduce16 = false;
