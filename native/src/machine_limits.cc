@@ -15,7 +15,7 @@ namespace {
 
 constexpr size_t kStreams = 8;
 
-uint64_t read_streams_scalar(const uint8_t* const* streams, size_t bytes_per_stream) {
+[[maybe_unused]] uint64_t read_streams_scalar(const uint8_t* const* streams, size_t bytes_per_stream) {
   uint64_t acc[kStreams] = {};
   for (size_t off = 0; off + 8 <= bytes_per_stream; off += 8)
     for (size_t s = 0; s < kStreams; ++s) {
