@@ -5,7 +5,7 @@
 // loaded module is cached per path.
 //
 // ISA selection: the best path the CPU supports ('avx512bf16' > 'avx512' >
-// 'avx2' > 'scalar'), unless TROUPE_ISA names one (read once, at the first
+// 'avx2' on x86-64, 'neon-bf16' > 'neon' on ARM64, then 'scalar'), unless TROUPE_ISA names one (read once, at the first
 // load in a thread). Forcing a path the CPU cannot run makes loadNative()
 // throw, naming the path and what the CPU has. Each kernel call may also name
 // its ISA explicitly, so one process can exercise every path.
@@ -22,15 +22,18 @@ import { fileURLToPath } from 'node:url';
 import { RAW_COLLECTIVE_EXPORTS, pickCollectives, type RawCollectives } from './collectives-raw.js';
 import { RAW_MODEL_EXPORTS, pickModelExports, type RawModelExports } from './model-raw.js';
 
-export const ISAS = ['avx512bf16', 'avx512', 'avx2', 'scalar', 'amx'] as const;
+export const ISAS = ['avx512bf16', 'avx512', 'avx2', 'neon-bf16', 'neon', 'scalar', 'amx'] as const;
 /**
- * A kernel instruction-set path: the automatic ones best first in ISAS, then the
- * opt-in 'amx' (AMX tiles for the bf16 GEMM: other bits than avx512bf16, chosen only
- * by TROUPE_ISA=amx or an explicit isa).
+ * A kernel instruction-set path: the automatic ones best first in ISAS (a build has
+ * its own architecture's paths and scalar), then the opt-in 'amx' (AMX tiles for the
+ * bf16 GEMM: other bits than avx512bf16, chosen only by TROUPE_ISA=amx or an explicit isa).
  */
 export type Isa = (typeof ISAS)[number];
 
-/** CPU features as detected by cpuid, counted only when the OS enables their register state. */
+/**
+ * CPU features: x86-64 from cpuid, counted only when the OS enables their register state;
+ * ARM64 (asimd, bf16) from what the OS reports (Linux HWCAP / HWCAP2, macOS sysctl).
+ */
 export interface CpuFeatures {
   avx2: boolean;
   fma: boolean;
@@ -43,6 +46,8 @@ export interface CpuFeatures {
   avx512vbmi: boolean;
   amx_tile: boolean;
   amx_bf16: boolean;
+  asimd: boolean;
+  bf16: boolean;
 }
 
 export const CPU_FEATURE_CAP_VAR = 'TROUPE_CPU_FEATURES';
@@ -105,9 +110,12 @@ const REBUILD_HINT = 'Rebuild it with `npm run build:native` (or `npm install`).
 /**
  * Where the build puts the addon. This file runs compiled as dist/native/index.js
  * (addon at ../../native/build/...), or as native/index.* straight from source
- * (addon at ./build/...); the first candidate that exists wins.
+ * (addon at ./build/...); the first candidate that exists wins. TROUPE_NATIVE_ADDON
+ * names another file instead (the cross-built ARM64 addon of scripts/test-arm64.sh).
  */
 export function defaultAddonPath(): string {
+  const override = process.env.TROUPE_NATIVE_ADDON;
+  if (override) return resolve(override);
   const here = dirname(fileURLToPath(import.meta.url));
   const candidates = [resolve(here, '..', '..', ADDON_FILE), resolve(here, '..', ADDON_FILE)];
   return candidates.find((p) => existsSync(p)) ?? candidates[0]!;

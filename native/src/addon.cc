@@ -53,8 +53,8 @@ class TroupeAddon : public Napi::Addon<TroupeAddon> {
   Napi::Value AvailableIsas(const Napi::CallbackInfo& info) {
     Napi::Array a = Napi::Array::New(info.Env());
     uint32_t n = 0;
-    for (int i = 0; i < kIsaCount; ++i)
-      if (isa_supported(static_cast<Isa>(i), cpu_)) a.Set(n++, isa_name(static_cast<Isa>(i)));
+    for (Isa isa_i : kIsaPreference)
+      if (isa_supported(isa_i, cpu_)) a.Set(n++, isa_name(isa_i));
     return a;
   }
 

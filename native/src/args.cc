@@ -107,9 +107,9 @@ Isa isa_arg(Napi::Env env, const Napi::Value& value, const CpuFeatures& cpu,
   }
   if (!isa_supported(isa, cpu)) {
     std::string usable;
-    for (int i = 0; i < kIsaCount; ++i)
-      if (isa_supported(static_cast<Isa>(i), cpu))
-        usable += (usable.empty() ? "" : ", ") + std::string(isa_name(static_cast<Isa>(i)));
+    for (Isa isa_i : kIsaPreference)
+      if (isa_supported(isa_i, cpu))
+        usable += (usable.empty() ? "" : ", ") + std::string(isa_name(isa_i));
     throw Napi::Error::New(env, label + " '" + name + "' cannot run on this CPU: it lacks " +
                                     missing_features(isa, cpu) + " (CPU has: " +
                                     present_features(cpu) + "; usable ISAs: " + usable + ")");

@@ -6,6 +6,10 @@
 #if defined(TROUPE_X86)
 #include <cpuid.h>
 #include <cstdint>
+#elif defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
 #endif
 
 namespace troupe {
@@ -17,6 +21,7 @@ const CpuFeatureField kCpuFeatureFields[] = {
     {"avx512dq", &CpuFeatures::avx512dq}, {"avx512bf16", &CpuFeatures::avx512bf16},
     {"avx512vbmi", &CpuFeatures::avx512vbmi},
     {"amx_tile", &CpuFeatures::amx_tile}, {"amx_bf16", &CpuFeatures::amx_bf16},
+    {"asimd", &CpuFeatures::asimd},       {"bf16", &CpuFeatures::bf16},
 };
 const int kCpuFeatureFieldCount = sizeof(kCpuFeatureFields) / sizeof(kCpuFeatureFields[0]);
 
@@ -75,7 +80,39 @@ CpuFeatures detect_cpu_features() {
   return f;
 }
 
-#else   // not x86: only the scalar kernels exist
+#elif defined(__aarch64__) && defined(__linux__)
+
+// Bit numbers of the Linux arm64 uapi (asm/hwcap.h); spelled out so older headers build.
+constexpr unsigned long kHwcapAsimd = 1ul << 1;  // HWCAP_ASIMD
+constexpr unsigned long kHwcap2Bf16 = 1ul << 14;  // HWCAP2_BF16
+
+CpuFeatures detect_cpu_features() {
+  CpuFeatures f;
+  const unsigned long hwcap = getauxval(AT_HWCAP), hwcap2 = getauxval(AT_HWCAP2);
+  f.asimd = (hwcap & kHwcapAsimd) != 0;
+  f.bf16 = f.asimd && (hwcap2 & kHwcap2Bf16) != 0;
+  return f;
+}
+
+#elif defined(__aarch64__) && defined(__APPLE__)
+
+namespace {
+bool sysctl_flag(const char* name) {
+  int v = 0;
+  size_t len = sizeof v;
+  return sysctlbyname(name, &v, &len, nullptr, 0) == 0 && v != 0;
+}
+}  // namespace
+
+CpuFeatures detect_cpu_features() {
+  CpuFeatures f;
+  // Every Apple arm64 CPU has Advanced SIMD; the key is checked all the same.
+  f.asimd = sysctl_flag("hw.optional.AdvSIMD") || sysctl_flag("hw.optional.neon");
+  f.bf16 = f.asimd && sysctl_flag("hw.optional.arm.FEAT_BF16");
+  return f;
+}
+
+#else   // neither x86-64 nor ARM64: only the scalar kernels exist
 
 CpuFeatures detect_cpu_features() { return CpuFeatures{}; }
 

@@ -15,7 +15,7 @@ namespace {
 
 constexpr size_t kStreams = 8;
 
-uint64_t read_streams_scalar(const uint8_t* const* streams, size_t bytes_per_stream) {
+[[maybe_unused]] uint64_t read_streams_scalar(const uint8_t* const* streams, size_t bytes_per_stream) {
   uint64_t acc[kStreams] = {};
   for (size_t off = 0; off + 8 <= bytes_per_stream; off += 8)
     for (size_t s = 0; s < kStreams; ++s) {
@@ -72,6 +72,8 @@ double measure_read_bandwidth(size_t bytes, size_t threads, size_t passes, const
         const uint64_t r = wide   ? read_streams_avx512(streams, per_stream)
                            : avx2 ? read_streams_avx2(streams, per_stream)
                                   : read_streams_scalar(streams, per_stream);
+#elif defined(TROUPE_ARM64)
+        const uint64_t r = read_streams_neon(streams, per_stream);
 #else
         const uint64_t r = read_streams_scalar(streams, per_stream);
 #endif
@@ -115,7 +117,19 @@ PeakResult measure_peak(Isa isa, size_t threads, double seconds, const CpuFeatur
       loop = &amx_bf16_loop, per_iter = kAmxFlopsPerIter, iters = 1 << 16;
       r.instruction = "tdpbf16ps, 2 x 2 tiles (AMX-BF16)", r.kind = "amx bf16";
       break;
-    case Isa::Scalar: break;
+    default: break;
+  }
+#elif defined(TROUPE_ARM64)
+  switch (isa) {
+    case Isa::Neon:
+      loop = &fma_loop_neon, per_iter = kNeonFmaFlopsPerIter;
+      r.instruction = "fmla .4s (fp32 FMA)", r.kind = "fp32 fma";
+      break;
+    case Isa::NeonBf16:
+      loop = &bf16_dot_loop_neon_bf16, per_iter = kNeonBf16DotFlopsPerIter;
+      r.instruction = "bfdot .4s (ARM64 FEAT_BF16)", r.kind = "bf16 dot";
+      break;
+    default: break;
   }
 #endif
   std::atomic<double> flops_total{0};

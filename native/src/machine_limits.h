@@ -2,7 +2,8 @@
 // benchmarks to print beside their figures:
 //   read bandwidth: read-only sum over >= 2 GiB of anonymous memory, every
 //     thread reading its share as 8 interleaved streams, all threads at once
-//     (512-bit loads where the CPU has AVX-512, 256-bit on AVX2, 64-bit else);
+//     (512-bit loads where the CPU has AVX-512, 256-bit on AVX2, 128-bit NEON on
+//     ARM64, 64-bit else);
 //   compute peak of an ISA's prefill arithmetic: a register-only loop of the
 //     instruction its GEMM is made of, on all threads at once:
 //       scalar      fp32 multiply and add (scalar SSE)
@@ -10,6 +11,8 @@
 //       avx512      vfmadd231ps zmm          (fp32 FMA)
 //       avx512bf16  vdpbf16ps zmm            (bf16 dot)
 //       amx         tdpbf16ps, 2 x 2 tiles   (AMX bf16)
+//       neon        fmla .4s                 (fp32 FMA)
+//       neon-bf16   bfdot .4s                (bf16 dot)
 // Each probe runs only code the ISA's own kernels may run, so every probe an
 // ISA's benchmark needs runs wherever that ISA does.
 #pragma once
@@ -50,6 +53,14 @@ constexpr double kBf16DotFlopsPerIter = 16.0 * 64.0;  // 16 instructions x 16 la
 // 4 tdpbf16ps (16 x 16 outputs, 32 K each) per iteration.
 float amx_bf16_loop(size_t iters);
 constexpr double kAmxFlopsPerIter = 4.0 * 16 * 16 * 32 * 2;
+#endif
+#if defined(TROUPE_ARM64)
+// src/kernels/limits_neon.cc (baseline) and limits_neon_bf16.cc (FEAT_BF16).
+uint64_t read_streams_neon(const uint8_t* const* streams, size_t bytes_per_stream);
+float fma_loop_neon(size_t iters);  // 16 independent FMLA .4s per iteration
+float bf16_dot_loop_neon_bf16(size_t iters);  // 16 independent BFDOT .4s per iteration
+constexpr double kNeonFmaFlopsPerIter = 16.0 * 8.0;        // 16 x 4 lanes x 2 flops
+constexpr double kNeonBf16DotFlopsPerIter = 16.0 * 16.0;   // 16 x 4 lanes x 2 pairs x 2 flops
 #endif
 
 }  // namespace troupe

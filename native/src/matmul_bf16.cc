@@ -13,6 +13,10 @@ MatmulBf16Fn matmul_bf16_kernel(Isa isa) {
     case Isa::Avx512Bf16:
     case Isa::Amx: return &matmul_bf16_avx512bf16;
 #endif
+#if defined(TROUPE_ARM64)
+    case Isa::Neon: return &matmul_bf16_neon;
+    case Isa::NeonBf16: return &matmul_bf16_neon_bf16;
+#endif
     default: return nullptr;
   }
 }

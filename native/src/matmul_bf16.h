@@ -34,6 +34,13 @@ void matmul_bf16_avx512bf16(const uint16_t* w, const uint16_t* xb, float* out, s
                             size_t N, size_t K);
 #endif
 
+#if defined(TROUPE_ARM64)
+void matmul_bf16_neon(const uint16_t* w, const uint16_t* xb, float* out, size_t M, size_t N,
+                      size_t K);
+void matmul_bf16_neon_bf16(const uint16_t* w, const uint16_t* xb, float* out, size_t M, size_t N,
+                           size_t K);
+#endif
+
 // The kernel for `isa`, or nullptr when this build lacks it. The caller checks
 // that the CPU supports `isa` (isa_supported) before calling the kernel.
 MatmulBf16Fn matmul_bf16_kernel(Isa isa);

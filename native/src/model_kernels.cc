@@ -15,6 +15,10 @@ const ModelKernels* model_kernels(Isa isa) {
     // Tiles need the process's permission first (Linux); without it the path is unavailable.
     case Isa::Amx: return amx_request_permission() ? model_kernels_amx() : nullptr;
 #endif
+#if defined(TROUPE_ARM64)
+    case Isa::Neon: return model_kernels_neon();
+    case Isa::NeonBf16: return model_kernels_neon_bf16();
+#endif
     default: return nullptr;
   }
 }

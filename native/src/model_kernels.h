@@ -120,6 +120,10 @@ constexpr size_t kSampleBlock = 1024;
 const ModelKernels* model_kernels(Isa isa);
 
 const ModelKernels* model_kernels_scalar();
+#if defined(TROUPE_ARM64)
+const ModelKernels* model_kernels_neon();
+const ModelKernels* model_kernels_neon_bf16();
+#endif
 #if defined(TROUPE_X86)
 const ModelKernels* model_kernels_avx2();
 const ModelKernels* model_kernels_avx512();

@@ -17,6 +17,8 @@
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
 #endif
 
 #include <type_traits>
@@ -78,7 +80,7 @@ inline float exp_poly(float x) {
 // rounding of each lane is what the scalar source says):
 //   F16x    16 fp32 lanes whatever the ISA (attention's key groups; the
 //           compiler splits it into native registers; mul / add only);
-//   FV      the ISA's native width, kW lanes (16 AVX-512, 8 AVX2, 4 SSE2), for
+//   FV      the ISA's native width, kW lanes (16 AVX-512, 8 AVX2, 4 SSE2 / NEON), for
 //           the exp-heavy loops: GCC lowers compares and selects on wider-than-
 //           native vectors one lane at a time, so those loops use FV. Sums that
 //           must be bitwise the same on every ISA keep 16 fp64 lanes (Lanes16:
@@ -163,6 +165,21 @@ TROUPE_INLINE uint32_t mask16(const float* p, float s, float t) {
 #if defined(__AVX512F__)
   const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(p), _mm512_set1_ps(s));
   return _mm512_cmp_ps_mask(v, _mm512_set1_ps(t), kOp);
+#elif defined(__aarch64__)
+  // 4 x 4 lanes: each compare's all-ones lanes AND {1, 2, 4, 8}, summed, is its 4 mask bits.
+  const float32x4_t sv = vdupq_n_f32(s), tv = vdupq_n_f32(t);
+  static constexpr uint32_t kBits[4] = {1, 2, 4, 8};
+  const uint32x4_t bits = vld1q_u32(kBits);
+  uint32_t m = 0;
+  for (int q = 0; q < 4; ++q) {
+    const float32x4_t v = vmulq_f32(vld1q_f32(p + 4 * q), sv);
+    const uint32x4_t c = kCmp == Cmp::Greater ? vcgtq_f32(v, tv)
+                         : kCmp == Cmp::GreaterEqual ? vcgeq_f32(v, tv)
+                         : kCmp == Cmp::Less ? vcltq_f32(v, tv)
+                                             : vceqq_f32(v, tv);
+    m |= vaddvq_u32(vandq_u32(c, bits)) << (4 * q);
+  }
+  return m;
 #elif defined(__AVX2__)
   const __m256 sv = _mm256_set1_ps(s), tv = _mm256_set1_ps(t);
   const uint32_t lo = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_mul_ps(_mm256_loadu_ps(p), sv), tv, kOp)));
@@ -239,6 +256,23 @@ TROUPE_INLINE FV exp_weightv(FV x) {
   const __m256 out = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
   const __m256 under = _mm256_cmp_ps(static_cast<__m256>(x), _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
   return static_cast<FV>(_mm256_andnot_ps(under, out));
+#elif defined(__aarch64__)
+  const float32x4_t xv = (float32x4_t)x;
+  const float32x4_t v = vmaxq_f32(xv, vdupq_n_f32(-87.3f));
+  const float32x4_t n = vrndnq_f32(vmulq_f32(v, vdupq_n_f32(1.44269504088896341f)));
+  float32x4_t r = vfmsq_f32(v, n, vdupq_n_f32(0.693359375f));
+  r = vfmaq_f32(r, n, vdupq_n_f32(2.12194440e-4f));
+  float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+  p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+  const float32x4_t y = vaddq_f32(vfmaq_f32(r, p, vmulq_f32(r, r)), vdupq_n_f32(1.0f));
+  const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+  const float32x4_t out = vmulq_f32(y, vreinterpretq_f32_s32(e));
+  const uint32x4_t under = vcltq_f32(xv, vdupq_n_f32(-87.3f));
+  return (FV)vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(out), under));
 #else
   return exp_polyv(x);
 #endif

@@ -1,8 +1,13 @@
 #include "thread_pool.h"
 
+#if defined(__linux__)
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#else
+#include <condition_variable>
+#include <mutex>
+#endif
 
 #include <chrono>
 #include <climits>
@@ -14,6 +19,8 @@
 namespace troupe {
 namespace {
 
+// Blocking wait on a 32-bit word: returns once *word != expected (or spuriously).
+#if defined(__linux__)
 void futex_wait(std::atomic<uint32_t>* word, uint32_t expected) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, nullptr,
           nullptr, 0);
@@ -23,12 +30,42 @@ void futex_wake_all(std::atomic<uint32_t>* word) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
           nullptr, 0);
 }
+#else
+// Portable wait (macOS): a mutex and condition variable per bucket of word
+// addresses. The waiter compares the word under the bucket's lock and the
+// waker takes that lock before notifying, and the word is always changed
+// before the wake, so a wake-up is never lost. Process-wide state, but only
+// synchronization (no data): context-aware addon instances share it safely.
+struct WaitBucket {
+  std::mutex mu;
+  std::condition_variable cv;
+};
+WaitBucket& bucket_of(const void* word) {
+  static WaitBucket buckets[64];
+  return buckets[(reinterpret_cast<uintptr_t>(word) >> 6) % 64];
+}
+
+void futex_wait(std::atomic<uint32_t>* word, uint32_t expected) {
+  WaitBucket& b = bucket_of(word);
+  std::unique_lock<std::mutex> lock(b.mu);
+  if (word->load(std::memory_order_seq_cst) != expected) return;
+  b.cv.wait(lock);
+}
+
+void futex_wake_all(std::atomic<uint32_t>* word) {
+  WaitBucket& b = bucket_of(word);
+  { std::lock_guard<std::mutex> lock(b.mu); }
+  b.cv.notify_all();
+}
+#endif
 
 thread_local size_t t_index = 0;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   _mm_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
 #endif
 }
 

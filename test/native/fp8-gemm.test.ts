@@ -244,3 +244,27 @@ test('weight quantizer (native, used at load) matches the JS FBGEMM quantizer bi
   t.deepEqual(codes, ref32.codes);
   t.throws(() => k.fp8QuantizeWeights(bf, rows, cols + 1, codes, scales), { message: /rows \* cols/ });
 });
+
+// The x86 paths are not held to this yet: avx512bf16 (VBMI conversion) gave a finite
+// value for a row with a NaN code at M = 3.
+const NAN_CHECKED: readonly Isa[] = ['neon-bf16', 'neon', 'scalar'];
+test('fp8Gemm: a NaN code (0x7f, 0xff) makes its output row NaN (ARM paths and scalar) and no other', (t) => {
+  const next = rng(31);
+  for (const [M, N, K] of [[1, 6, 40], [3, 5, 300], [20, 4, 64]] as const) {
+    const w = randomCodes(N * K, next);
+    w[1 * K + 3] = 0x7f; // row 1: a positive NaN code
+    w[3 * K + K - 1] = 0xff; // row 3: a negative one, in the tail chunk
+    const ws = Float32Array.from({ length: N }, () => 0.01 + next() * 0.02);
+    const { xq, xs } = quantized(M, K, next);
+    forEachIsa(t, (isa) => {
+      if (!NAN_CHECKED.includes(isa)) return;
+      const out = fp8Gemm(isa, w, ws, xq, xs, M, N, K, 1);
+      for (let m = 0; m < M; m++)
+        for (let n = 0; n < N; n++) {
+          const v = out[m * N + n]!;
+          if (n === 1 || n === 3) t.true(Number.isNaN(v), `${isa} M=${M}: out[${m}, ${n}] is NaN`);
+          else t.true(Number.isFinite(v), `${isa} M=${M}: out[${m}, ${n}] = ${v} is finite`);
+        }
+    });
+  }
+});

@@ -19,7 +19,7 @@ test('loadNative caches the module and reports features and ISAs', (t) => {
   t.is(loadNative(), native);
   t.is(loadNative({ path: defaultAddonPath() }), native);
   const cpu = native.cpuFeatures();
-  for (const key of ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512bf16'] as const) t.is(typeof cpu[key], 'boolean');
+  for (const key of ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512bf16', 'asimd', 'bf16'] as const) t.is(typeof cpu[key], 'boolean');
   const available = native.availableIsas();
   // The automatic paths end with scalar; opt-in ones ('amx') follow.
   const automatic = available.filter((isa) => isa !== 'amx');
@@ -78,6 +78,7 @@ test('TROUPE_ISA forces each ISA the CPU has, and kernel calls use it', async (t
     return Array.from(new Uint32Array(out.buffer));
   };
   if (available.includes('avx512bf16')) t.notDeepEqual(bitsOf('avx512bf16'), bitsOf('avx2'), 'the paths are distinguishable');
+  if (available.includes('neon-bf16')) t.notDeepEqual(bitsOf('neon-bf16'), bitsOf('neon'), 'the paths are distinguishable');
   await Promise.all(
     available.map(async (isa) => {
       const child = JSON.parse(await childWithIsa(isa, script)) as { isa: string; bits: number[] };
@@ -94,7 +95,7 @@ test('TROUPE_ISA forces each ISA the CPU has, and kernel calls use it', async (t
 
 test('TROUPE_ISA naming an unknown ISA is an error listing the valid names', async (t) => {
   const err = await t.throwsAsync(childWithIsa('avx1024', `import { loadNative } from ${JSON.stringify(INDEX_URL)}; loadNative();`));
-  t.regex(String((err as { stderr?: string }).stderr), /RangeError: TROUPE_ISA 'avx1024' is not a known ISA \(expected one of avx512bf16, avx512, avx2, scalar, amx\)/);
+  t.regex(String((err as { stderr?: string }).stderr), /RangeError: TROUPE_ISA 'avx1024' is not a known ISA \(expected one of avx512bf16, avx512, avx2, neon-bf16, neon, scalar, amx\)/);
 });
 
 test('TROUPE_CPU_FEATURES caps detection, the ISA list, the default ISA and per-call dispatch', async (t) => {

@@ -125,7 +125,7 @@ test('matmulBf16 throws TypeError / RangeError on bad arguments, and keeps worki
   t.throws(call(w, x, out, 3, N, K), { instanceOf: RangeError, message: /x has 8 elements, expected M\*K = 12/ });
   t.throws(call(w, x, new Float32Array(5), M, N, K), { instanceOf: RangeError, message: /out has 5 elements, expected M\*N = 6/ });
   t.throws(call(w, x, out, M, 2 ** 40, 2 ** 40), { instanceOf: RangeError, message: /w has 12 elements, expected N\*K = \(overflow\)/ });
-  t.throws(call(w, x, out, M, N, K, 'sse4'), { instanceOf: RangeError, message: /isa 'sse4' is not a known ISA \(expected one of avx512bf16, avx512, avx2, scalar, amx\)/ });
+  t.throws(call(w, x, out, M, N, K, 'sse4'), { instanceOf: RangeError, message: /isa 'sse4' is not a known ISA \(expected one of avx512bf16, avx512, avx2, neon-bf16, neon, scalar, amx\)/ });
   t.throws(call(w, x, out, M, N, K, 2), { instanceOf: TypeError, message: /isa must be a string/ });
 
   const shared = new ArrayBuffer(64);
@@ -136,7 +136,7 @@ test('matmulBf16 throws TypeError / RangeError on bad arguments, and keeps worki
 
   // An ISA this CPU lacks is a clear error, not a crash.
   const available = native.availableIsas();
-  for (const isa of ['avx512bf16', 'avx512', 'avx2'] as const) {
+  for (const isa of ['avx512bf16', 'avx512', 'avx2', 'neon-bf16', 'neon'] as const) {
     if (available.includes(isa)) continue;
     t.log(`CPU lacks '${isa}': checking that forcing it per call throws`);
     t.throws(call(w, x, out, M, N, K, isa), { message: new RegExp(`isa '${isa}' cannot run on this CPU: it lacks`) });

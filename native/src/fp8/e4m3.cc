@@ -25,8 +25,13 @@ void quantize_weight_rows_e4m3(const void* w, bool bf16, uint8_t* codes, float* 
                 : static_cast<const float*>(w)[i];
   };
   for (size_t r = r0; r < r1; ++r) {
+    // a > amax ? a : amax is fmax(amax, a) here (amax is never NaN, a NaN a loses
+    // either way); GCC 12's aarch64 vectorizer crashes on this fmax reduction.
     float amax = 0.0f;
-    for (size_t k = 0; k < K; ++k) amax = std::fmax(amax, std::fabs(at(r * K + k)));
+    for (size_t k = 0; k < K; ++k) {
+      const float a = std::fabs(at(r * K + k));
+      amax = a > amax ? a : amax;
+    }
     const float s = amax > 0.0f ? amax / kE4m3Max : 1.0f;
     scales[r] = s;
     for (size_t k = 0; k < K; ++k) codes[r * K + k] = e4m3_encode(at(r * K + k) / s);

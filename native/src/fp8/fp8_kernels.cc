@@ -13,6 +13,10 @@ const Fp8Kernels* fp8_kernels(Isa isa, const CpuFeatures& cpu) {
     case Isa::Amx:  // FP8 GEMMs keep the avx512bf16 arithmetic on the amx path
       return cpu.avx512vbmi ? fp8_kernels_avx512bf16_vbmi() : fp8_kernels_avx512bf16_table();
 #endif
+#if defined(TROUPE_ARM64)
+    case Isa::Neon: return fp8_kernels_neon();
+    case Isa::NeonBf16: return fp8_kernels_neon_bf16();
+#endif
     default: return nullptr;
   }
 }

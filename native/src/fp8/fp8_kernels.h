@@ -33,6 +33,10 @@ const Fp8Kernels* fp8_kernels(Isa isa, const CpuFeatures& cpu);
 const Fp8Kernels* fp8_kernels_table(Isa isa);
 
 const Fp8Kernels* fp8_kernels_scalar();
+#if defined(TROUPE_ARM64)
+const Fp8Kernels* fp8_kernels_neon();
+const Fp8Kernels* fp8_kernels_neon_bf16();
+#endif
 #if defined(TROUPE_X86)
 const Fp8Kernels* fp8_kernels_avx2();
 const Fp8Kernels* fp8_kernels_avx2_table();
