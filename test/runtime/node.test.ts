@@ -140,14 +140,14 @@ test('a wrong, weak or missing join token is refused', async (t) => {
 });
 
 test('the token can come from a file (--join-token-file)', async (t) => {
-  const { listener, port } = await leader(t);
+  const { system, listener, port } = await leader(t);
   const { writeFileSync, rmSync } = await import('node:fs');
   const file = `/tmp/troupe-token-${process.pid}-${randomBytes(4).toString('hex')}`;
   writeFileSync(file, `${TOKEN}\n`, { mode: 0o600 });
   t.teardown(() => rmSync(file, { force: true }));
   startAgent(t, port, null, 'from-file', ['--join-token-file', file]);
   await listener.waitForNode('from-file');
-  t.pass();
+  t.deepEqual(system.nodeNames(), ['from-file'], 'the agent joined with the token read from the file');
 });
 
 async function rawConnection(port: number, bytes: Buffer): Promise<'closed'> {
@@ -281,7 +281,7 @@ test.serial('a malformed control message from a joined node closes its link, nev
   t.deepEqual(system.nodeNames(), []);
   startAgent(t, port, TOKEN, 'after');
   await listener.waitForNode('after');
-  t.pass();
+  t.deepEqual(system.nodeNames(), ['after'], 'the leader still admits nodes after the malformed link closed');
 });
 
 test('a fake leader cannot make a node import anything', async (t) => {
