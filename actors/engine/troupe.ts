@@ -38,6 +38,8 @@ import { planRanks, rankGroupSpec, topologyOf, type ParallelOptions, type RankGr
 import { DEFAULT_KV_CACHE_MEMORY, planKvCache, type KvPlan } from '../kv-cache/kv-plan.js';
 import type { FinishReason } from '../scheduler/request.js';
 import { validateGenerationParams, type GenerationParams } from './request-params.js';
+import { addTimings, emptyTimings, type StepTimingTotals } from './step-timings.js';
+import type { SchedulerActorStats, SchedulerMessage } from '../messages/scheduler.js';
 import { TopologyError } from '../../topology/errors.js';
 
 /** Engine flags (vLLM's names, camelCased). */
@@ -300,6 +302,15 @@ export class Troupe {
 
   kvUsage(): Promise<KvUsage> {
     return this.system.refFor<KvCacheMessage>(PATHS.kv).ask<KvUsage>((replyTo) => ({ type: 'usage', replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
+  }
+
+  /** Where the engine's step time went so far (step-timings.ts): the scheduler's and the front's shares together. */
+  async stepTimings(): Promise<StepTimingTotals> {
+    const [stats, front] = await Promise.all([
+      this.system.refFor<SchedulerMessage>(PATHS.scheduler).ask<SchedulerActorStats>((replyTo) => ({ type: 'stats', replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS }),
+      this.system.refFor<FrontMessage>(PATHS.front).ask<StepTimingTotals>((replyTo) => ({ type: 'timings', replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS }),
+    ]);
+    return addTimings(addTimings(emptyTimings(), stats.timings), front);
   }
 
   resetPrefixCache(): Promise<boolean> {

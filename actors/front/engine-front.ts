@@ -20,6 +20,7 @@ import type { FrontMessage, GeneratedToken, PromptLogprobChunk, RequestEvent } f
 import type { EngineRequest, SchedulerMessage } from '../messages/scheduler.js';
 import type { FinishReason } from '../scheduler/request.js';
 import { RequestRecord, type RequestDelta } from './request-record.js';
+import { emptyTimings, nowMs } from '../engine/step-timings.js';
 
 export interface EngineFrontOptions {
   schedulerPath: string;
@@ -35,6 +36,8 @@ export class EngineFront extends Actor<FrontMessage> {
   private detokenizer!: ActorRef<DetokenizerMessage>;
   private readonly availability: EngineAvailability;
   private stopped = false;
+  /** The front's share of the step time split: front, detokenizer, gateway (step-timings.ts). */
+  private readonly timings = emptyTimings();
 
   constructor(private readonly options: EngineFrontOptions) {
     super();
@@ -109,8 +112,16 @@ export class EngineFront extends Actor<FrontMessage> {
 
   async receive(message: FrontMessage): Promise<void> {
     switch (message.type) {
-      case 'step-output':
-        return this.onStepOutput(message.tokens, message.promptLogprobs, message.finished);
+      case 'step-output': {
+        const started = nowMs();
+        const inner = this.timings.detokenizerMs + this.timings.gatewayMs;
+        await this.onStepOutput(message.tokens, message.promptLogprobs, message.finished);
+        this.timings.frontMs += nowMs() - started - (this.timings.detokenizerMs + this.timings.gatewayMs - inner);
+        return;
+      }
+      case 'timings':
+        message.replyTo.tell({ ...this.timings });
+        return;
       case 'resubmit-all': {
         // a scheduler is up: the engine makes progress again until it stops
         this.availability.up();
@@ -149,7 +160,9 @@ export class EngineFront extends Actor<FrontMessage> {
       const record = this.records.get(requestId);
       if (!record) continue;
       const reason = ending.get(requestId);
+      const asked = nowMs();
       const reply = await this.detokenize(record, got.map((g) => g.token), reason !== undefined);
+      this.timings.detokenizerMs += nowMs() - asked;
       if (reply === 'unavailable') {
         this.requeue(record, got.length);
         ending.delete(requestId);
@@ -225,7 +238,9 @@ export class EngineFront extends Actor<FrontMessage> {
 
   private emit(record: RequestRecord, delta: RequestDelta): void {
     record.sentText += delta.text;
+    const started = nowMs();
     record.deltas.next(delta);
+    this.timings.gatewayMs += nowMs() - started;
   }
 
   private finish(record: RequestRecord, reason: FinishReason): void {
@@ -237,8 +252,10 @@ export class EngineFront extends Actor<FrontMessage> {
     if (record.params.promptLogprobs !== undefined) {
       last.promptLogprobs = record.promptTokens.map((_, i) => record.promptLogprobs[i] ?? null);
     }
+    const started = nowMs();
     record.deltas.next(last);
     record.deltas.complete();
+    this.timings.gatewayMs += nowMs() - started;
     this.publish({ type: 'finished', requestId: record.id, reason, outputTokens: record.outputTokens.length });
   }
 

@@ -1,5 +1,6 @@
 // Messages the engine front receives (besides the offline API's direct calls).
 import type { ActorRef } from '../../runtime/index.js';
+import type { StepTimingTotals } from '../engine/step-timings.js';
 import type { FinishReason } from '../scheduler/request.js';
 import type { TokenLogprobInfo } from './rank.js';
 import type { EngineRequest } from './scheduler.js';
@@ -31,4 +32,6 @@ export type FrontMessage =
   | { type: 'step-output'; tokens: GeneratedToken[]; promptLogprobs: PromptLogprobChunk[]; finished: { requestId: string; reason: FinishReason }[] }
   /** A (re)started scheduler asks for every unfinished request. */
   | { type: 'resubmit-all'; replyTo: ActorRef<EngineRequest[]> }
-  | { type: 'watch-requests'; subscriber: ActorRef<RequestEvent> };
+  | { type: 'watch-requests'; subscriber: ActorRef<RequestEvent> }
+  /** The front's share of the step time split (front, detokenizer, gateway). */
+  | { type: 'timings'; replyTo: ActorRef<StepTimingTotals> };

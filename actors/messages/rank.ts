@@ -35,6 +35,12 @@ export interface RankSequenceResult {
   promptTop?: TokenLogprobInfo[][];
 }
 
+/** A step's results, in the order of its sequences, and its native step time (summed over the pipeline stages). */
+export interface RankStepReply {
+  results: RankSequenceResult[];
+  nativeMs: number;
+}
+
 export interface RankInfo {
   pid: number;
   threadId: number;
@@ -60,5 +66,5 @@ export interface RankInfo {
  * rank of the next stage; rank 0 of the last stage replies.
  */
 export type RankMessage =
-  | { type: 'step'; step: number; sequences: RankSequence[]; hidden?: Float32Array; replyTo: ActorRef<RankSequenceResult[]> }
+  | { type: 'step'; step: number; sequences: RankSequence[]; hidden?: Float32Array; nativeMs?: number; replyTo: ActorRef<RankStepReply> }
   | { type: 'info'; replyTo: ActorRef<RankInfo> };

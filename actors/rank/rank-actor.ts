@@ -10,6 +10,8 @@ import { threadId } from 'node:worker_threads';
 import { packStep, unpackStep } from '../../models/batch.js';
 import { modelChecksum, ModelChecksumMismatchError } from '../../models/checksum.js';
 import { LlamaModel } from '../../models/llama.js';
+import { validateSamplingParams } from '../../models/sampling.js';
+import { nowMs } from '../engine/step-timings.js';
 import type { ModelOptions } from '../../models/options.js';
 import type { ModelShard } from '../../models/shard.js';
 import { CollectiveRank, isCollectiveGroupDescriptor, type CollectiveGroupDescriptor } from '../../native/collectives.js';
@@ -92,8 +94,13 @@ export class RankActor extends Actor<RankMessage> {
       case 'step': {
         this.injectFault(message.step);
         if (this.options.parallel) return this.parallelStep(message);
-        const results = await this.model.step(message.sequences.map(toSequenceStep));
-        message.replyTo.tell(results.map((r, i) => toResult(message.sequences[i]!, r)));
+        const seqs = message.sequences.map(toSequenceStep);
+        for (const s of seqs) if (s.sample) validateSamplingParams(s.sample.params, this.model.config.vocabSize);
+        const packed = packStep(seqs, this.model.options.blockSize);
+        const started = nowMs();
+        const out = await this.model.stepFlat(packed.input);
+        const nativeMs = nowMs() - started;
+        message.replyTo.tell({ results: unpackStep(seqs, packed, out).map((r, i) => toResult(message.sequences[i]!, r)), nativeMs });
         return;
       }
       case 'info': {
@@ -117,15 +124,17 @@ export class RankActor extends Actor<RankMessage> {
       packed.input.hidden = message.hidden;
       this.hiddenReceived++;
     }
+    const started = nowMs();
     const out = await this.model.stepFlat(packed.input);
+    const nativeMs = nowMs() - started + (message.nativeMs ?? 0);
     if (!shard.lmHead) {
       const { hidden: _in, ...rest } = message;
-      this.next!.tell({ ...rest, hidden: out.hidden! });
+      this.next!.tell({ ...rest, hidden: out.hidden!, nativeMs });
       this.hiddenSent++;
       return;
     }
     if (shard.tpRank !== 0) return; // rank 0 of the last stage sampled and replies
-    message.replyTo.tell(unpackStep(seqs, packed, out).map((r, i) => toResult(message.sequences[i]!, r)));
+    message.replyTo.tell({ results: unpackStep(seqs, packed, out).map((r, i) => toResult(message.sequences[i]!, r)), nativeMs });
   }
 
   override async postStop(): Promise<void> {

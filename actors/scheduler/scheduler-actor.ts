@@ -13,7 +13,8 @@
 import { Actor, type ActorRef, type Signal } from '../../runtime/index.js';
 import { DEFAULT_MAX_TOKENS } from '../engine/request-params.js';
 import type { FrontMessage, GeneratedToken, PromptLogprobChunk } from '../messages/front.js';
-import type { RankInfo, RankMessage, RankSequence, RankSequenceResult } from '../messages/rank.js';
+import { emptyTimings, nowMs } from '../engine/step-timings.js';
+import type { RankInfo, RankMessage, RankSequence, RankSequenceResult, RankStepReply } from '../messages/rank.js';
 import type { EngineRequest, SchedulerMessage } from '../messages/scheduler.js';
 import { Scheduler, type SchedulerConfig, type StepPlan } from './scheduler.js';
 
@@ -42,6 +43,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
   private inFlight = 0;
   private maxInFlight = 0;
   private stopped = false;
+  private readonly timings = emptyTimings();
 
   constructor(private readonly options: SchedulerActorOptions) {
     super();
@@ -92,7 +94,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
         this.scheduler.abort(message.requestId, message.reason);
         return;
       case 'stats':
-        message.replyTo.tell({ ...this.scheduler.stats(), steps: this.steps, maxInFlight: this.maxInFlight });
+        message.replyTo.tell({ ...this.scheduler.stats(), steps: this.steps, maxInFlight: this.maxInFlight, timings: { ...this.timings } });
         return;
       case 'reset-prefix-cache':
         message.replyTo.tell(this.scheduler.kv.pool.resetPrefixCache());
@@ -149,25 +151,35 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
   private kick(): void {
     const depth = this.options.pipelineDepth ?? 1;
     while (!this.stopped && this.inFlight < depth && this.scheduler.hasWork) {
+      const started = nowMs();
       const plan = this.scheduler.schedule(this.scheduler.pipelineShare(depth));
       if (plan.sequences.length === 0) return; // nothing can run until something is added, freed or comes back
       this.inFlight++;
       this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-      void this.run(plan);
+      void this.run(plan, started);
     }
   }
 
-  private async run(plan: StepPlan<EngineRequest>): Promise<void> {
+  private async run(plan: StepPlan<EngineRequest>, started: number): Promise<void> {
     const step = this.steps++;
     try {
       const sequences = plan.sequences.map((s) => this.toRankSequence(s));
-      const results = await this.rank.ask<RankSequenceResult[]>((replyTo) => {
+      const sent = nowMs();
+      const reply = await this.rank.ask<RankStepReply>((replyTo) => {
         const message: RankMessage = { type: 'step', step, sequences, replyTo };
         for (const peer of this.peers) peer.tell(message);
         return message;
       }, { timeoutMs: this.options.stepTimeoutMs ?? 600_000 });
       if (this.stopped) return;
-      this.apply(plan, results);
+      const received = nowMs();
+      this.apply(plan, reply.results);
+      const done = nowMs();
+      const t = this.timings;
+      t.steps++;
+      t.rows += plan.sequences.length;
+      t.stepMs += done - started;
+      t.nativeMs += reply.nativeMs;
+      t.schedulerMs += (sent - started) + (done - received);
     } catch (error) {
       if (!this.stopped) this.context.self.tell({ type: 'fail', why: `engine step failed: ${(error as Error).message}` });
       return;
