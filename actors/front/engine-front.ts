@@ -1,7 +1,8 @@
 // The engine front: owns the request records, above the engine subtree, so a
 // restart below it loses nothing. It hands requests to the scheduler, turns
-// the scheduler's tokens into text deltas through the detokenizer, and
-// streams them to subscribers (an rxjs Subject per request).
+// the scheduler's tokens into text deltas through the detokenizer (one
+// batched ask per engine step, for every request in it), and streams them to
+// subscribers (an rxjs Subject per request).
 //
 // Exactly-once deltas across restarts: a token is accepted only at the next
 // output index the record expects, and the detokenizer's state is rebuilt by
@@ -27,6 +28,11 @@ export interface EngineFrontOptions {
   detokenizerPath: string;
   /** How long requests wait for a stopped engine to come back before they end with a 503 (default 120 s). */
   recoveryTimeoutMs?: number;
+}
+
+interface DetokenizedText {
+  text: string;
+  stopMatched: boolean;
 }
 
 export class EngineFront extends Actor<FrontMessage> {
@@ -154,26 +160,30 @@ export class EngineFront extends Actor<FrontMessage> {
       fresh.set(token.requestId, [...(fresh.get(token.requestId) ?? []), token]);
     }
     const ending = new Map(finished.map((f) => [f.requestId, f.reason]));
-    for (const [requestId, got] of fresh) {
-      // A request can finish while an earlier one's tokens are being detokenized
+    const batch = [...fresh].map(([requestId, got]) => ({ record: this.records.get(requestId)!, got, reason: ending.get(requestId) }));
+    const asked = nowMs();
+    const replies = await this.detokenize(batch.map(({ record, got, reason }) => ({ record, tokenIds: got.map((g) => g.token), final: reason !== undefined })));
+    this.timings.detokenizerMs += nowMs() - asked;
+    batch.forEach(({ record, got, reason }, i) => {
+      const requestId = record.id;
+      const reply = replies === 'unavailable' ? 'unavailable' : replies[i]!;
+      // A request can finish while the step's tokens are being detokenized
       // (a client hanging up aborts it): its record is gone, nothing more to send.
-      const record = this.records.get(requestId);
-      if (!record) continue;
-      const reason = ending.get(requestId);
-      const asked = nowMs();
-      const reply = await this.detokenize(record, got.map((g) => g.token), reason !== undefined);
-      this.timings.detokenizerMs += nowMs() - asked;
+      if (this.records.get(requestId) !== record) {
+        ending.delete(requestId);
+        return;
+      }
       if (reply === 'unavailable') {
         this.requeue(record, got.length);
         ending.delete(requestId);
-        continue;
+        return;
       }
       if (reply === 'refused') {
         // one request the detokenizer cannot serve ends; the front and the others carry on
         this.scheduler.tell({ type: 'abort', requestId, reason: 'abort' });
         this.finish(record, 'abort');
         ending.delete(requestId);
-        continue;
+        return;
       }
       const stopMatched = reply.stopMatched && reason === undefined;
       const wantLogprobs = record.params.logprobs !== undefined;
@@ -187,7 +197,7 @@ export class EngineFront extends Actor<FrontMessage> {
       } else if (reply.stopMatched && reason !== undefined) {
         this.finish(record, 'stop');
       }
-    }
+    });
     for (const [requestId, reason] of ending) {
       const record = this.records.get(requestId);
       if (record) this.finish(record, reason);
@@ -209,27 +219,37 @@ export class EngineFront extends Actor<FrontMessage> {
   }
 
   /**
-   * Pushes tokens through the detokenizer; a fresh detokenizer (after a
-   * restart) gets the request's state rebuilt first. 'unavailable' when the
-   * detokenizer is not there: the front never waits for a restart, since the
-   * restarting scheduler needs the front's answer to come back up.
-   * 'refused' when it cannot serve this request at all.
+   * Pushes one step's tokens, every request's at once, through the
+   * detokenizer; a request a fresh detokenizer (after a restart) has no state
+   * for gets its state rebuilt, then its tokens are added again. 'unavailable'
+   * when the detokenizer is not there: the front never waits for a restart,
+   * since the restarting scheduler needs the front's answer to come back up.
+   * 'refused' for a request it cannot serve at all.
    */
-  private async detokenize(record: RequestRecord, tokens: number[], final: boolean): Promise<{ text: string; stopMatched: boolean } | 'unavailable' | 'refused'> {
-    const add = () => this.detokenizer.ask<DeltaReply>((replyTo) => ({ type: 'add', requestId: record.id, tokenIds: tokens, final, replyTo }), { timeoutMs: 30_000 });
+  private async detokenize(items: { record: RequestRecord; tokenIds: number[]; final: boolean }[]): Promise<(DetokenizedText | 'refused')[] | 'unavailable'> {
+    if (items.length === 0) return [];
+    const addBatch = (batch: typeof items) => this.detokenizer.ask<DeltaReply[]>((replyTo) => ({
+      type: 'add-batch', items: batch.map(({ record, tokenIds, final }) => ({ requestId: record.id, tokenIds, final })), replyTo,
+    }), { timeoutMs: 30_000 });
     try {
-      let reply = await add();
-      if (!reply.ok) {
+      const replies = await addBatch(items);
+      // (a request that ended meanwhile gets no state again: nothing would free it)
+      const missing = items.flatMap((item, i) => (replies[i]!.ok || this.records.get(item.record.id) !== item.record ? [] : [i]));
+      if (missing.length) {
         // replay what was already sent, silently, then add again
-        const replayTokens = record.outputTokens.slice(0, record.outputTokens.length - tokens.length);
-        this.detokenizer.tell({ type: 'create', requestId: record.id, params: detokenizeParams(record.params), replayTokens });
-        reply = await add();
-        if (!reply.ok) {
-          console.error(`[troupe] the detokenizer refused request ${record.id}: ${reply.error.message}; the request ends`);
-          return 'refused';
+        for (const i of missing) {
+          const { record, tokenIds } = items[i]!;
+          const replayTokens = record.outputTokens.slice(0, record.outputTokens.length - tokenIds.length);
+          this.detokenizer.tell({ type: 'create', requestId: record.id, params: detokenizeParams(record.params), replayTokens });
         }
+        const again = await addBatch(missing.map((i) => items[i]!));
+        missing.forEach((i, k) => (replies[i] = again[k]!));
       }
-      return { text: reply.delta, stopMatched: reply.stop !== null };
+      return replies.map((reply, i) => {
+        if (reply.ok) return { text: reply.delta, stopMatched: reply.stop !== null };
+        if (this.records.get(items[i]!.record.id) === items[i]!.record) console.error(`[troupe] the detokenizer refused request ${items[i]!.record.id}: ${reply.error.message}; the request ends`);
+        return 'refused';
+      });
     } catch (error) {
       if (error instanceof ActorStoppedError || error instanceof AskTimeoutError) return 'unavailable';
       throw error;
