@@ -7,10 +7,11 @@
 //   └─ (rest)    crossings between the actors, queueing behind other work
 //                on the same thread
 //
-//   front        turning a step's tokens into deltas, detokenizer and
-//                gateway excluded
+//   front        turning a step's tokens into deltas and sending them to
+//                the clients, detokenizer excluded
 //   detokenizer  waiting for the detokenizer's replies
-//   gateway      subscribers handling the deltas (SSE / WebSocket writes)
+//   gateway      the API's client handing the deltas to their subscribers
+//                (the gateway's SSE / WebSocket writes)
 //
 // The front, detokenizer and gateway run beside the next step, so their
 // shares are of the step wall, not parts of it. Engine overhead is the share
