@@ -10,7 +10,6 @@
 //      ├─ ranks
 //      │  ├─ tensor-groups
 //      │  └─ rank0 .. rankN-1
-//      ├─ kv-cache
 //      ├─ scheduler
 //      └─ detokenizer
 export const TREE_IDS = {
@@ -21,7 +20,6 @@ export const TREE_IDS = {
   engine: 'engine',
   ranks: 'ranks',
   tensorGroups: 'tensor-groups',
-  kv: 'kv-cache',
   scheduler: 'scheduler',
   detokenizer: 'detokenizer',
 } as const;
@@ -41,7 +39,6 @@ export const PATHS = {
   ranks: RANKS,
   tensorGroups: path(RANKS, TREE_IDS.tensorGroups),
   rank0: path(RANKS, rankId(0)),
-  kv: path(ENGINE, TREE_IDS.kv),
   scheduler: path(ENGINE, TREE_IDS.scheduler),
   detokenizer: path(ENGINE, TREE_IDS.detokenizer),
 } as const;

@@ -14,9 +14,12 @@
 //   ├─ extensions           user actors (one_for_one), added at run time
 //   └─ engine (rest_for_one)
 //      ├─ ranks (one_for_all)
-//      ├─ kv-cache
-//      ├─ scheduler         a restart recomputes every unfinished request
+//      ├─ scheduler         owns the KV block pool; a restart recomputes every unfinished request
 //      └─ detokenizer
+//
+// Paths come from the ids in engine-tree.ts. The API is a client of the
+// front's protocol (front/protocol.ts) through its own actor outside the
+// tree (troupe-client.ts), as any other client would be.
 import { nanoid } from 'nanoid';
 import { lastValueFrom, Observable, toArray } from 'rxjs';
 import { Checkpoint } from '../../models/checkpoint.js';
@@ -117,7 +120,6 @@ export const DEFAULT_MAX_NUM_BATCHED_TOKENS = 256;
 const ACTORS = {
   rank: new URL('../rank/rank-actor.js', import.meta.url).href,
   scheduler: new URL('../scheduler/scheduler-actor.js', import.meta.url).href,
-  kv: new URL('../kv-cache/kv-cache-manager.js', import.meta.url).href,
   detokenizer: new URL('../detokenizer/actor.js', import.meta.url).href,
   tokenizer: new URL('../tokenizer/actor.js', import.meta.url).href,
 };
@@ -234,7 +236,6 @@ export class Troupe {
               { id: rankId(0), actor: actor(ACTORS.rank, 'RankActor', [{ model: options.model, modelOptions, ...(options.faults ? { faults: options.faults } : {}) }],
                 { placement: options.rankPlacement ?? 'local' }) },
             ] } },
-            { id: TREE_IDS.kv, actor: actor(ACTORS.kv, 'KvCacheManager', [plan, PATHS.scheduler]) },
             { id: TREE_IDS.scheduler, actor: actor(ACTORS.scheduler, 'SchedulerActor', [{
               frontPath: PATHS.front, rankPath: PATHS.rank0,
               ...(group ? { peerPaths: group.peerPaths, watchPaths: group.watchPaths, pipelineDepth: group.pipelineDepth } : {}),
