@@ -7,7 +7,7 @@ import { sendRequest, type TargetServer } from '../bench/serving/client.js';
 import { loadTokenizer, randomDataset } from '../bench/serving/dataset.js';
 import { formatFigures } from '../bench/serving/metrics.js';
 import { runServing } from '../bench/serving/run.js';
-import { diffTimings, timingShares, type StepTimingTotals } from '../actors/engine/step-timings.js';
+import { diffTimings, timingShares, type StepShares, type StepTimingTotals } from '../actors/engine/step-timings.js';
 import type { BenchServeFlags } from './serve-flags.js';
 import { parseStepTimings } from './step-timing-metrics.js';
 
@@ -92,12 +92,12 @@ async function scrapeStepTimings(base: string): Promise<StepTimingTotals | undef
   }
 }
 
-function formatStepShares(s: ReturnType<typeof timingShares>): string {
-  const pct = (v: number | undefined) => `${((v ?? 0) * 100).toFixed(1)}%`;
+function formatStepShares(s: StepShares): string {
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
   return [
-    `engine steps: ${s['steps']}, mean ${(s['meanRows'] ?? 0).toFixed(1)} rows, mean step ${(s['meanStepMs'] ?? 0).toFixed(2)} ms (native ${(s['meanNativeMs'] ?? 0).toFixed(2)} ms)`,
-    `share of step wall: native ${pct(s['native'])}, scheduler ${pct(s['scheduler'])}, front ${pct(s['front'])}, ` +
-      `detokenizer ${pct(s['detokenizer'])}, gateway ${pct(s['gateway'])}; engine overhead ${pct(s['engineOverhead'])}`,
+    `engine steps: ${s.steps}, mean ${s.meanRows.toFixed(1)} rows, mean step ${s.meanStepMs.toFixed(2)} ms (native ${s.meanNativeMs.toFixed(2)} ms)`,
+    `share of step wall: native ${pct(s.native)}, scheduler ${pct(s.scheduler)}, front ${pct(s.front)}, ` +
+      `detokenizer ${pct(s.detokenizer)}, gateway ${pct(s.gateway)}; engine overhead ${pct(s.engineOverhead)}`,
   ].join('\n');
 }
 

@@ -48,8 +48,21 @@ export function diffTimings(after: StepTimingTotals, before: StepTimingTotals): 
   return out;
 }
 
+export interface StepShares {
+  steps: number;
+  meanRows: number;
+  meanStepMs: number;
+  meanNativeMs: number;
+  native: number;
+  scheduler: number;
+  front: number;
+  detokenizer: number;
+  gateway: number;
+  engineOverhead: number;
+}
+
 /** Each segment's share of the step wall, and the engine overhead (1 - native share). */
-export function timingShares(t: StepTimingTotals): Record<string, number> {
+export function timingShares(t: StepTimingTotals): StepShares {
   const of = (ms: number) => (t.stepMs > 0 ? ms / t.stepMs : 0);
   return {
     steps: t.steps,
