@@ -9,7 +9,7 @@ import { EngineRequestError } from '../actors/front/protocol.js';
 import type { RequestDelta } from '../actors/front/request-record.js';
 import type { GenerationParams } from '../actors/engine/request-params.js';
 import type { SubmitOptions, Troupe } from '../actors/engine/troupe.js';
-import { PromptTooLongError } from '../actors/tokenizer/errors.js';
+import { ChatTemplateError, PromptError, PromptTooLongError } from '../actors/tokenizer/errors.js';
 import type { TokenizeOptions, TokenizerInfo } from '../actors/tokenizer/messages.js';
 import type { PromptInput } from '../actors/tokenizer/prompt.js';
 import { Vocabulary } from '../actors/tokenizer/vocabulary.js';
@@ -62,10 +62,9 @@ export class EngineClient {
       reply = await this.troupe.tokenizePrompt(promptOf(prompt), options);
     } catch (error) {
       if (error instanceof PromptTooLongError) throw error;
-      const { name, message } = error as Error;
-      if (name === 'PromptError') throw badRequest(message, 'prompt');
-      if (name === 'ChatTemplateError') throw badRequest(message, 'messages');
-      throw new ApiError(500, `tokenizer: ${message}`);
+      if (error instanceof PromptError) throw badRequest(error.message, 'prompt');
+      if (error instanceof ChatTemplateError) throw badRequest(error.message, 'messages');
+      throw new ApiError(500, `tokenizer: ${(error as Error).message}`);
     }
     return this.prepared(prompt, reply.promptTokenIds, reply.prompt);
   }
@@ -74,9 +73,8 @@ export class EngineClient {
     try {
       return await this.troupe.decode(tokenIds);
     } catch (error) {
-      const { name, message } = error as Error;
-      if (name === 'PromptError') throw badRequest(message, 'tokens');
-      throw new ApiError(500, `tokenizer: ${message}`);
+      if (error instanceof PromptError) throw badRequest(error.message, 'tokens');
+      throw new ApiError(500, `tokenizer: ${(error as Error).message}`);
     }
   }
 
