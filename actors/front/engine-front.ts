@@ -173,7 +173,11 @@ export class EngineFront extends Actor<FrontMessage | FrontRequest> {
         return;
       case 'submit': {
         const { type: _type, replyTo, ...request } = message;
-        void this.submit(request, replyTo).finally(() => this.flush());
+        void this.submit(request, replyTo).catch((error: Error) => {
+          // a last line: the front carries on, the client hears why
+          console.error(`[troupe] front: submit ${request.requestId} failed: ${error.stack ?? error.message}`);
+          replyTo.tell({ ok: false, error: { code: 'internal', field: null, message: error.message } });
+        }).finally(() => this.flush());
         return;
       }
       case 'abort':
