@@ -51,6 +51,22 @@ export interface RankInfo {
   /** Point-to-point hand-offs of the residual stream: received from the previous stage, sent to the next. */
   hiddenReceived: number;
   hiddenSent: number;
+  /** A tensor group across nodes: what its all-reduces moved over the node links (absent on one machine). */
+  tensorLink?: { allReduces: number; bytesSent: number; bytesReceived: number };
+}
+
+/**
+ * A rank's vector of one all-reduce of a tensor group across nodes, for the
+ * group's other ranks (actors/rank/tensor-link.ts). `group` names the rank
+ * group's incarnation, so a late vector of an earlier one is dropped. Taken at
+ * delivery, outside the mailbox order: the peer's step waits for it.
+ */
+export interface TensorPartMessage {
+  type: 'tensor-part';
+  group: string;
+  generation: number;
+  from: number;
+  part: Float32Array;
 }
 
 /**
@@ -61,4 +77,5 @@ export interface RankInfo {
  */
 export type RankMessage =
   | { type: 'step'; step: number; sequences: RankSequence[]; hidden?: Float32Array; replyTo: ActorRef<RankSequenceResult[]> }
-  | { type: 'info'; replyTo: ActorRef<RankInfo> };
+  | { type: 'info'; replyTo: ActorRef<RankInfo> }
+  | TensorPartMessage;
