@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -430,10 +431,19 @@ struct LinkHolder {
 
 const napi_type_tag kLinkTag = {0x3c5e7a9b1d2f4e60ULL, 0x8a7b6c5d4e3f2a19ULL};
 
-// Owns the thread-safe function that carries this rank's vectors to JS.
+// Owns the thread-safe function that carries this rank's vectors to JS. The
+// thread may end first (a worker terminated): its teardown finalizes the
+// function, which marks it gone (under mu) and aborts the group, so no call
+// or release touches it after.
 struct LinkSender {
+  std::mutex mu;
   Napi::ThreadSafeFunction fn;
-  ~LinkSender() { fn.Release(); }
+  bool alive = true;
+  std::weak_ptr<coll::LinkGroup> group;
+  ~LinkSender() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (alive) fn.Release();
+  }
 };
 
 struct LinkPayload {
@@ -460,9 +470,22 @@ Napi::Value LinkCreate(const Napi::CallbackInfo& info) {
   const double cap = number_arg(env, info[2], "linkCreate: capacityBytes", 4, double(coll::kMaxCapacity), true);
   if (!info[3].IsFunction()) throw js_error(env, ErrorCode::kType, "linkCreate: onPart must be a function, got " + describe(info[3]));
   auto sender = std::make_shared<LinkSender>();
-  sender->fn = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "troupe:linkPart", 0, 1);
+  std::weak_ptr<LinkSender> weak_sender = sender;
+  sender->fn = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "troupe:linkPart", 0, 1, [weak_sender](Napi::Env) {
+    if (auto s = weak_sender.lock()) {
+      std::shared_ptr<coll::LinkGroup> g;
+      {
+        std::lock_guard<std::mutex> lock(s->mu);
+        s->alive = false;
+        g = s->group.lock();
+      }
+      if (g) g->Abort();
+    }
+  });
   sender->fn.Unref(env);  // a rank's handle does not keep its thread alive
   auto send = [sender](uint32_t generation, std::vector<float>&& part) {
+    std::lock_guard<std::mutex> lock(sender->mu);  // the queue is unbounded: BlockingCall does not block
+    if (!sender->alive) return false;
     auto* payload = new LinkPayload{generation, std::move(part)};
     const napi_status status = sender->fn.BlockingCall(payload, [](Napi::Env env, Napi::Function fn, LinkPayload* p) {
       std::unique_ptr<LinkPayload> owned(p);
@@ -476,6 +499,10 @@ Napi::Value LinkCreate(const Napi::CallbackInfo& info) {
   };
   try {
     auto group = std::make_shared<coll::LinkGroup>(uint32_t(ranks), int32_t(rank), uint64_t(cap), std::move(send));
+    {
+      std::lock_guard<std::mutex> lock(sender->mu);
+      sender->group = group;
+    }
     auto* holder = new LinkHolder{std::move(group)};
     Napi::External<LinkHolder> ext = Napi::External<LinkHolder>::New(env, holder, [](Napi::Env, LinkHolder* h) { delete h; });
     ext.TypeTag(&kLinkTag);

@@ -16,6 +16,18 @@
 //
 //   parts_  [ranks][n] floats, rank q's vector of the generation in progress
 //
+// Bytes over the links per token (fp32 on the wire: the partials must be the
+// single rank's exact terms), hidden size H, vocab V, L layers of the stage,
+// tp ranks; each rank sends its vector to each of its tp - 1 peers:
+//   row-parallel sums  2 per layer, each rank's 8 / tp segments of H:
+//                      2 L x (8 / tp) H x 4 B x (tp - 1) per rank; x tp ranks
+//                      = 64 L H (tp - 1) B in all (tp 2: 32 L H B)
+//   embedding (first stage)         H x 4 B x (tp - 1) per rank
+//   logits (last stage, per sampled row)  V x 4 B x (tp - 1) per rank
+// llama-3.2-1b (H 2048, L 16, V 128256) at tp 2: each rank sends 1 MiB of
+// partials + 8 KiB + 501 KiB per decoded token (~3 MiB both ways), in 2 L + 2
+// = 34 exchanges per step; pp 2 hands on one hidden row, 8 KiB, per token.
+//
 // Every wait is bounded by its timeout and by Abort() (a peer died, the rank
 // stops); after either, or after peers disagree on a length, the group is
 // unusable (generations no longer agree): make a new one.
