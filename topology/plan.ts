@@ -157,6 +157,12 @@ export function buildPlan(topology: Topology, hardware: Hardware, model?: ModelS
     if (localCoresUsed > hardware.cores) notes.push(`oversubscribed: ${localCoresUsed} compute threads on ${hardware.cores} cores (allow_oversubscription); correct, but slower than a fitting layout`);
   } else if (localRanks > hardware.cores) problems.push(`${localRanks} ranks on this machine need at least ${localRanks} cores, it has ${hardware.cores}; lower the tensor or pipeline size, or place stages on nodes`);
   else if (localCoresUsed > hardware.cores) problems.push(`${localRanks} ranks x ${threads} threads_per_rank = ${localCoresUsed} compute threads, this machine has ${hardware.cores} cores; lower threads_per_rank to ${Math.floor(hardware.cores / localRanks)}`);
+  // a node agent runs its ranks' native steps on its libuv pool; a rank waiting in a collective holds a pool thread
+  const perNode = new Map<string, number>();
+  for (const p of placements.flat()) if (typeof p === 'object') perNode.set(p.node, (perNode.get(p.node) ?? 0) + 1);
+  for (const [node, count] of perNode) {
+    if (count > 4) notes.push(`node ${node} hosts ${count} ranks: start its agent with UV_THREADPOOL_SIZE=${count} (Node's default pool of 4 threads runs 4 native steps at once)`);
+  }
   for (let s = 0; s < pp; s++) {
     if (tp > 1 && !tensorGroupOnLeader(placements[s]!)) notes.push(`stage ${s}'s tensor group spans ${describeMachines(placements[s]!)}: its all-reduces go over the node links`);
   }

@@ -124,4 +124,7 @@ test('a tensor group across nodes: one placement per tensor rank, only the leade
   t.regex(refusal(`tensor_parallel_size: 2\nthreads_per_rank: 1\nstages: [{ stage: 0, rank_placements: [{ node: n1 }, thread] }]${nodes}`), /stage 0, tensor rank 0 must run on this machine \(the leader\), where steps start/);
   t.regex(refusal(`tensor_parallel_size: 2\nthreads_per_rank: 1\nstages: [{ stage: 0, rank_placements: [thread, { node: ghost }] }]${nodes}`), /stage 0, tensor rank 1 is placed on node "ghost", which is not listed under nodes/);
   t.throws(() => parseTopology('tensor_parallel_size: 2\nstages: [{ stage: 0, placement: thread, rank_placements: [thread, thread] }]'), { message: /either placement \(all its ranks\) or rank_placements/ });
+  const crowded = buildPlan(parseTopology(`tensor_parallel_size: 8\nthreads_per_rank: 1\nstages: [{ stage: 0, rank_placements: [thread, { node: n1 }, { node: n1 }, { node: n1 }, { node: n1 }, { node: n1 }, { node: n2 }, { node: n2 }] }]${nodes}`), BIG, ONE_B);
+  t.regex(crowded.notes.join('\n'), /node n1 hosts 5 ranks: start its agent with UV_THREADPOOL_SIZE=5/);
+  t.notRegex(crowded.notes.join('\n'), /node n2 hosts/);
 });
