@@ -52,7 +52,7 @@ export interface RankInfo {
   hiddenReceived: number;
   hiddenSent: number;
   /** A tensor group across nodes: what its all-reduces moved over the node links (absent on one machine). */
-  tensorLink?: { allReduces: number; bytesSent: number; bytesReceived: number };
+  tensorLink?: { allReduces: number; bytesSent: number; bytesReceived: number; wireBytesSent: number };
 }
 
 /**
@@ -66,7 +66,11 @@ export interface TensorPartMessage {
   group: string;
   generation: number;
   from: number;
+  /** The vector; with `runs`, only its entries that are not -0.0 (tensor-link.ts packIdentity). */
   part: Float32Array;
+  /** [start, end) pairs of the entries kept, and the whole vector's length. */
+  runs?: Uint32Array;
+  length?: number;
 }
 
 /**

@@ -152,7 +152,7 @@ export class RankActor extends Actor<RankMessage> {
           pid: process.pid, threadId, residentWeightBytes: this.model.residentWeightBytes, kvCacheBytes: this.model.kvCache.bytes, steps: stats.steps,
           stage: this.options.parallel?.stage ?? 0, tpRank: this.options.parallel?.shard.tpRank ?? 0, allReduces: stats.allReduces, linearDtypes: stats.linearDtypes,
           hiddenReceived: this.hiddenReceived, hiddenSent: this.hiddenSent,
-          ...(this.group instanceof LinkCollective ? { tensorLink: this.group.stats() } : {}),
+          ...(this.group instanceof LinkCollective ? { tensorLink: { ...this.group.stats(), wireBytesSent: this.exchange!.wireBytesSent } } : {}),
         });
         return;
       }

@@ -90,6 +90,8 @@ test.serial('tp2 with one rank here and one on a joined node: tokens and logprob
   t.is(r0!.tensorLink!.bytesSent, r1!.tensorLink!.bytesReceived, 'what rank 0 sent is what rank 1 folded');
   t.is(r1!.tensorLink!.bytesSent, r0!.tensorLink!.bytesReceived);
   t.is(r0!.tensorLink!.allReduces, r0!.allReduces, 'every all-reduce went over the link');
+  // the vocabulary-parallel sums (embedding rows, logits) go as each rank's slice only
+  t.true(r0!.tensorLink!.wireBytesSent < r0!.tensorLink!.bytesSent * 0.75, JSON.stringify(r0!.tensorLink));
 });
 
 test.serial('tp2 x pp2: stage 0 split between here and a node, stage 1 wholly on the node: one rank\'s tokens and logprobs', async (t) => {

@@ -3,7 +3,7 @@
 // single rank's in-order sum, whatever order the vectors arrive in. Abort and
 // timeouts release a waiting all-reduce; disagreeing peers are named.
 import test from 'ava';
-import { TensorLinkExchange } from '../../actors/rank/tensor-link.js';
+import { packIdentity, TensorLinkExchange, unpackIdentity } from '../../actors/rank/tensor-link.js';
 import { isCollectiveError } from '../../native/collectives.js';
 import { LinkCollective } from '../../native/link-collective.js';
 import { foldInOrder, segmentParts } from './segment-inputs.js';
@@ -101,4 +101,30 @@ test('abort releases a waiting all-reduce; a silent peer times out naming it; pe
   t.regex(mismatch!.message, /rank 0 has 4, rank 1 has 3 elements/);
   link.close();
   t.throws(() => LinkCollective.create({ ranks: 1, rank: 0, capacityBytes: 64, onPart: () => {} }), { message: /ranks must be an integer in 2\.\.64, got 1/ });
+});
+
+test('on the wire a vector drops its -0.0 entries (a vocabulary slice), and comes back bit for bit', (t) => {
+  const v = new Float32Array(1000).fill(-0);
+  v.set([1.5, -0, 0, Number.NaN, -2e-45], 200); // +0, NaN and a subnormal are kept; an interior -0.0 too
+  v[999] = 7;
+  const packed = packIdentity(v)!;
+  t.deepEqual([...packed.runs], [200, 201, 202, 205, 999, 1000]);
+  const back = unpackIdentity(v.length, packed.runs, packed.values)!;
+  t.deepEqual(Buffer.from(back.buffer), Buffer.from(v.buffer));
+  t.is(packIdentity(Float32Array.from({ length: 100 }, (_, i) => i + 1)), undefined, 'a dense vector goes as it is');
+  t.is(unpackIdentity(10, Uint32Array.from([5, 3]), new Float32Array(0)), undefined, 'runs that do not add up are refused');
+  t.is(unpackIdentity(10, Uint32Array.from([0, 11]), new Float32Array(11)), undefined);
+  t.is(unpackIdentity(10, Uint32Array.from([0, 2]), new Float32Array(3)), undefined);
+
+  // through the exchange: a packed vector is put unpacked, and sent once per peer (copies for all but the last)
+  const puts: Float32Array[] = [];
+  const sent: { peer: number; part: Float32Array; runs?: Uint32Array }[] = [];
+  const exchange = new TensorLinkExchange('g', 3, 0, (peer, m) => sent.push({ peer, part: m.part, ...(m.runs ? { runs: m.runs } : {}) }));
+  exchange.attach({ put: (_g, _q, part) => (puts.push(part), '') });
+  exchange.outgoing(1, v);
+  t.deepEqual(sent.map((s) => s.peer), [1, 2]);
+  t.not(sent[0]!.part, sent[1]!.part, 'each peer its own arrays');
+  t.is(exchange.wireBytesSent, 2 * (packed.values.byteLength + packed.runs.byteLength));
+  exchange.incoming({ type: 'tensor-part', group: 'g', generation: 1, from: 1, part: packed.values, runs: packed.runs, length: v.length });
+  t.deepEqual(Buffer.from(puts[0]!.buffer), Buffer.from(v.buffer));
 });
