@@ -20,13 +20,13 @@
 // single rank's exact terms), hidden size H, vocab V, L layers of the stage,
 // tp ranks; each rank sends its vector to each of its tp - 1 peers:
 //   row-parallel sums  2 per layer, each rank's 8 / tp segments of H:
-//                      2 L x (8 / tp) H x 4 B x (tp - 1) per rank; x tp ranks
-//                      = 64 L H (tp - 1) B in all (tp 2: 32 L H B)
-//   embedding (first stage)         H x 4 B x (tp - 1) per rank
-//   logits (last stage, per sampled row)  V x 4 B x (tp - 1) per rank
+//                      2 L x (8 / tp) H x 4 B per peer (tp 2: 16 L H B)
+//   embedding (first stage), logits (last stage, per sampled row): the
+//                      rank's own H / tp, V / tp x 4 B (JS drops the -0.0
+//                      identity it holds elsewhere: actors/rank/tensor-link.ts)
 // llama-3.2-1b (H 2048, L 16, V 128256) at tp 2: each rank sends 1 MiB of
-// partials + 8 KiB + 501 KiB per decoded token (~3 MiB both ways), in 2 L + 2
-// = 34 exchanges per step; pp 2 hands on one hidden row, 8 KiB, per token.
+// partials + 4 KiB + 250.5 KiB per decoded token (~2.5 MiB both ways), in
+// 2 L + 2 = 34 exchanges per step; pp 2 hands on one hidden row, 8 KiB.
 //
 // Every wait is bounded by its timeout and by Abort() (a peer died, the rank
 // stops); after either, or after peers disagree on a length, the group is
