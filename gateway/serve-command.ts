@@ -154,7 +154,7 @@ export function resolveServeConfig(model: string | undefined, flags: ServeFlags,
     planRanks(checked, modelDir, engine.dtype ?? 'auto', flags.topology ?? 'flags', shapeOptions(engine));
     set('parallel', { topology: checked });
     delete engine.threads; // per rank, from the plan
-    const onNodes = [...new Set([...topology.stages.map((st) => st.placement), topology.placement].filter((p): p is { node: string } => typeof p === 'object'))];
+    const onNodes = [...new Set([...topology.stages.flatMap((st) => [st.placement, ...(st.rank_placements ?? [])]), topology.placement].filter((p): p is { node: string } => typeof p === 'object'))];
     if (onNodes.length) {
       const token = readJoinToken({ file: flags.joinTokenFile, flag: flags.joinToken, env: env['TROUPE_JOIN_TOKEN'] || undefined });
       if (!token) throw new ServeFlagError(`stages are placed on nodes (${onNodes.map((n) => n.node).join(', ')}): give --join-token-file (or TROUPE_JOIN_TOKEN) for them to join with`);

@@ -11,6 +11,7 @@
 // native async work (Napi::AsyncWorker) on the model's compute threads, so
 // the event loop stays free during a long prefill.
 import type { CollectiveRank } from '../native/collectives.js';
+import type { LinkCollective } from '../native/link-collective.js';
 import { loadNative, type NativeAddon } from '../native/index.js';
 import type { NativeModelHandle, NativeModelStats, NativeStepInput, NativeStepOutput } from '../native/model-raw.js';
 import { packStep, unpackStep, type SequenceResult, type SequenceStep } from './batch.js';
@@ -28,7 +29,8 @@ import { loadWeights, type LoadedWeights } from './weights.js';
 /** A rank of a tensor / pipeline group (models/shard.ts): its share, and its tensor group when tpSize > 1. */
 export interface RankParallelism {
   shard: ModelShard;
-  group?: CollectiveRank;
+  /** Shared memory when the group's ranks share a machine, the node link otherwise (same bits). */
+  group?: CollectiveRank | LinkCollective;
   collectiveTimeoutMs?: number;
 }
 

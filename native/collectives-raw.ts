@@ -40,6 +40,23 @@ export interface RawCollectives {
   shmEpoch(handle: RawCollectiveHandle): number;
   shmStats(handle: RawCollectiveHandle): RawCollectiveStats;
   shmClose(handle: RawCollectiveHandle): void;
+  linkCreate(ranks: number, rank: number, capacityBytes: number, onPart: (generation: number, part: Float32Array) => void): RawLinkHandle;
+  linkPut(handle: RawLinkHandle, generation: number, fromRank: number, part: Float32Array): string;
+  linkAbort(handle: RawLinkHandle): void;
+  linkGeneration(handle: RawLinkHandle): number;
+  linkStats(handle: RawLinkHandle): RawLinkStats;
+  linkClose(handle: RawLinkHandle): void;
+  linkAllReduceAsync(handle: RawLinkHandle, data: Float32Array, timeoutMs: number, segments?: number): Promise<Float32Array>;
+}
+
+/** An opaque native handle on a link group (native/src/collectives/link_group.h). */
+export type RawLinkHandle = { readonly __troupeLinkHandle: unique symbol };
+
+export interface RawLinkStats {
+  allReduces: number;
+  bytesReduced: number;
+  bytesSent: number;
+  bytesReceived: number;
 }
 
 export const RAW_COLLECTIVE_EXPORTS: readonly (keyof RawCollectives)[] = [
@@ -55,6 +72,13 @@ export const RAW_COLLECTIVE_EXPORTS: readonly (keyof RawCollectives)[] = [
   'shmEpoch',
   'shmStats',
   'shmClose',
+  'linkCreate',
+  'linkPut',
+  'linkAbort',
+  'linkGeneration',
+  'linkStats',
+  'linkClose',
+  'linkAllReduceAsync',
 ];
 
 /** Picks the collective functions off the raw addon (bound, so they can be passed around). */

@@ -1,6 +1,6 @@
 // Types of the model exports of the addon (native/src/model_binding.h,
 // kernel_binding.h). models/ wraps them; tests call the kernels directly.
-import type { RawCollectiveHandle } from './collectives-raw.js';
+import type { RawCollectiveHandle, RawLinkHandle } from './collectives-raw.js';
 import type { Isa } from './index.js';
 
 /** Sampling params of R rows as parallel arrays (native/src/sampling.h has the order of operations). */
@@ -45,7 +45,7 @@ export interface NativeShardDesc {
   vocabEnd: number;
   embeds: boolean; // first pipeline stage: embeds tokens (else takes `hidden`)
   lmHead: boolean; // last pipeline stage: samples (else returns `hidden`)
-  group?: RawCollectiveHandle; // the stage's tensor group, attached as tpRank (tpSize > 1)
+  group?: RawCollectiveHandle | RawLinkHandle; // the stage's tensor group as tpRank (tpSize > 1): shared memory or node link
   collectiveTimeoutMs?: number;
 }
 

@@ -46,6 +46,15 @@ export abstract class Actor<M> {
     }
   }
   postStop(_reason: StopReason): void | Promise<void> {}
+  /**
+   * Optional: a message this actor takes the moment it is delivered, outside
+   * the one-at-a-time order, even while a handler runs (true: taken, not
+   * queued). For data a running handler waits for (a tensor group's vectors
+   * over a node link); it must be quick and must not throw.
+   */
+  receiveAtDelivery?(message: M): boolean;
+  /** Optional: a stop was requested, perhaps while a handler runs; release whatever that handler waits on. */
+  onStopRequested?(): void;
 }
 
 /**

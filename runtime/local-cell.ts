@@ -1,7 +1,8 @@
 // LocalCell: an actor running in this thread, with its bounded mailbox.
 //
 // Messages are handled one at a time. A handler may be async: the next message
-// waits for its promise. Signals (terminated, delivery-failed) sit in their own
+// waits for its promise (an actor's receiveAtDelivery may take some messages
+// as they arrive instead: data a running handler waits for). Signals (terminated, delivery-failed) sit in their own
 // unbounded queue and go ahead of queued messages, so a full mailbox never
 // loses a death notice. Up to BATCH messages run per macrotask, then the cell
 // yields to the event loop (setImmediate) so I/O is never starved.
@@ -88,12 +89,14 @@ export class LocalCell<M> implements Cell {
   requestStop(): void {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.stopRequested = true;
+    this.releaseWaits();
     if (this.state === 'starting') return; // start() sees it after preStart
     if (!this.busy) void this.finish({ kind: 'normal' }, true);
   }
 
   kill(detail: string): void {
     if (this.state === 'stopped') return;
+    this.releaseWaits();
     if (this.state === 'stopping') {
       // a graceful stop is stuck (in postStop, or in a child's stop): cut it short
       this.killChildren(detail);
@@ -119,6 +122,7 @@ export class LocalCell<M> implements Cell {
       this.system.refuse(envelope, new ActorStoppedError(this.path, 'the actor is stopping'));
       return;
     }
+    if (this.actor.receiveAtDelivery && this.takeAtDelivery(envelope)) return;
     const result = this.mailbox.offer(envelope);
     if (!result.accepted) {
       this.system.refuse(envelope, new MailboxFullError(this.path, this.mailbox.options.capacity));
@@ -127,6 +131,30 @@ export class LocalCell<M> implements Cell {
     if (envelope.ack) this.system.route({ k: 'msg', to: envelope.ack, body: undefined });
     if (result.dropped) this.system.deadLetter(result.dropped, 'dropped (mailbox full, overflow policy drop-oldest)');
     this.schedule();
+  }
+
+  /** Actor.onStopRequested: a handler still running learns it should end. */
+  private releaseWaits(): void {
+    try {
+      this.actor.onStopRequested?.();
+    } catch (error) {
+      console.warn(`[troupe] ${this.path}: onStopRequested threw: ${(error as Error).message}`);
+    }
+  }
+
+  /** Actor.receiveAtDelivery: a throw there fails the actor, as a throw from a handler does. */
+  private takeAtDelivery(envelope: MessageEnvelope): boolean {
+    let taken: boolean;
+    try {
+      taken = this.actor.receiveAtDelivery!(envelope.body as M);
+    } catch (error) {
+      void this.finish({ kind: 'failure', error: toErrorInfo(error) }, true);
+      return true;
+    }
+    if (!taken) return false;
+    this.processed++;
+    if (envelope.ack) this.system.route({ k: 'msg', to: envelope.ack, body: undefined });
+    return true;
   }
 
   private signal(signal: Signal): void {

@@ -73,6 +73,16 @@ function shard(total: number, parts: number, index: number): Range {
 
 const isLocal = (p: RankPlacement) => typeof p === 'string';
 
+/** Shared memory serves a tensor group only when all its ranks are on the leader; otherwise its all-reduces go over the node links. */
+export function tensorGroupOnLeader(placements: RankPlacement[]): boolean {
+  return placements.every(isLocal);
+}
+
+function describeMachines(placements: RankPlacement[]): string {
+  const machines = [...new Set(placements.map((p) => (typeof p === 'object' ? `node ${p.node}` : 'this machine')))];
+  return machines.length > 1 ? machines.join(' and ') : `${machines[0]} (a joined node: the leader's shared memory cannot serve it)`;
+}
+
 export function buildPlan(topology: Topology, hardware: Hardware, model?: ModelShape, source = 'topology'): TopologyPlan {
   const problems: string[] = [];
   const notes: string[] = [];
@@ -108,27 +118,54 @@ export function buildPlan(topology: Topology, hardware: Hardware, model?: ModelS
     if (model.intermediateSize % tp !== 0) problems.push(`tensor_parallel_size ${tp} does not divide the MLP width ${model.intermediateSize}`);
   }
 
-  // --- placement
+  // --- placement (per rank: a stage's tensor ranks may sit on different machines)
   const nodeNames = new Set(topology.nodes.map((n) => n.name));
-  const stagePlacement = (stage: number): RankPlacement => topology.stages.find((s) => s.stage === stage)?.placement ?? topology.placement;
-  for (const s of topology.stages) if (s.stage >= pp) problems.push(`stages: stage ${s.stage} does not exist (stages are 0..${pp - 1})`);
-  for (let s = 0; s < pp; s++) {
-    const p = stagePlacement(s);
-    if (typeof p === 'object' && !nodeNames.has(p.node)) problems.push(`stage ${s} is placed on node "${p.node}", which is not listed under nodes`);
-    if (p === 'local' && tp * pp > 1) problems.push(`placement "local" runs ranks in the main thread, where ${tp * pp} ranks would block each other in their collectives; use "thread" or "process"`);
+  const stageEntry = (stage: number) => topology.stages.find((s) => s.stage === stage);
+  const rankPlacement = (stage: number, tpRank: number): RankPlacement => {
+    const entry = stageEntry(stage);
+    return entry?.rank_placements?.[tpRank] ?? entry?.placement ?? topology.placement;
+  };
+  for (const s of topology.stages) {
+    if (s.stage >= pp) problems.push(`stages: stage ${s.stage} does not exist (stages are 0..${pp - 1})`);
+    if (s.rank_placements && s.rank_placements.length !== tp) {
+      problems.push(`stage ${s.stage}: rank_placements has ${s.rank_placements.length} entries for tensor_parallel_size ${tp}; give one placement per tensor rank`);
+    }
   }
-  if (stagePlacement(0) !== 'local' && typeof stagePlacement(0) === 'object') {
-    problems.push('stage 0 must run on this machine (the leader); place later stages on nodes');
+  const placements = Array.from({ length: pp }, (_, s) => Array.from({ length: tp }, (_, r) => rankPlacement(s, r)));
+  for (let s = 0; s < pp; s++) {
+    const nodes = new Set<string>();
+    for (const [r, p] of placements[s]!.entries()) {
+      const where = tp > 1 ? `stage ${s}, tensor rank ${r}` : `stage ${s}`;
+      if (typeof p === 'object') {
+        if (!nodeNames.has(p.node) && !nodes.has(p.node)) problems.push(`${where} is placed on node "${p.node}", which is not listed under nodes`);
+        nodes.add(p.node);
+      }
+    }
+    if (placements[s]!.includes('local') && tp * pp > 1) problems.push(`placement "local" runs ranks in the main thread, where ${tp * pp} ranks would block each other in their collectives; use "thread" or "process"`);
+  }
+  if (typeof placements[0]![0] === 'object') {
+    problems.push(tp > 1
+      ? 'stage 0, tensor rank 0 must run on this machine (the leader), where steps start; place its other tensor ranks and later stages on nodes'
+      : 'stage 0 must run on this machine (the leader); place later stages on nodes');
   }
 
   // --- threads and cores (ranks on this machine only)
-  const localRanks = Array.from({ length: pp }, (_, s) => s).filter((s) => isLocal(stagePlacement(s))).length * tp;
+  const localRanks = placements.flat().filter(isLocal).length;
   const threads = topology.threads_per_rank ?? Math.max(1, Math.floor(hardware.cores / Math.max(1, localRanks)));
   const localCoresUsed = localRanks * threads;
   if (topology.allow_oversubscription) {
     if (localCoresUsed > hardware.cores) notes.push(`oversubscribed: ${localCoresUsed} compute threads on ${hardware.cores} cores (allow_oversubscription); correct, but slower than a fitting layout`);
   } else if (localRanks > hardware.cores) problems.push(`${localRanks} ranks on this machine need at least ${localRanks} cores, it has ${hardware.cores}; lower the tensor or pipeline size, or place stages on nodes`);
   else if (localCoresUsed > hardware.cores) problems.push(`${localRanks} ranks x ${threads} threads_per_rank = ${localCoresUsed} compute threads, this machine has ${hardware.cores} cores; lower threads_per_rank to ${Math.floor(hardware.cores / localRanks)}`);
+  // a node agent runs its ranks' native steps on its libuv pool; a rank waiting in a collective holds a pool thread
+  const perNode = new Map<string, number>();
+  for (const p of placements.flat()) if (typeof p === 'object') perNode.set(p.node, (perNode.get(p.node) ?? 0) + 1);
+  for (const [node, count] of perNode) {
+    if (count > 4) notes.push(`node ${node} hosts ${count} ranks: start its agent with UV_THREADPOOL_SIZE=${count} (Node's default pool of 4 threads runs 4 native steps at once)`);
+  }
+  for (let s = 0; s < pp; s++) {
+    if (tp > 1 && !tensorGroupOnLeader(placements[s]!)) notes.push(`stage ${s}'s tensor group spans ${describeMachines(placements[s]!)}: its all-reduces go over the node links`);
+  }
 
   // --- ranks and memory
   const ranks: RankPlan[] = [];
@@ -138,7 +175,7 @@ export function buildPlan(topology: Topology, hardware: Hardware, model?: ModelS
     firstLayer = layers[1];
     for (let tpRank = 0; tpRank < tp; tpRank++) {
       const rank: RankPlan = {
-        rank: stage * tp + tpRank, stage, tpRank, placement: stagePlacement(stage), threads, layers,
+        rank: stage * tp + tpRank, stage, tpRank, placement: placements[stage]![tpRank]!, threads, layers,
         holdsEmbedding: stage === 0, holdsLmHead: stage === pp - 1,
       };
       if (model) Object.assign(rank, shardsOf(model, tp, tpRank, rank));

@@ -9,6 +9,8 @@
 //   placement: thread                           # default for every rank: local | thread | process
 //   stages:                                     # optional per-stage overrides
 //     - { stage: 1, placement: { node: worker-1 } }
+//     - { stage: 0, rank_placements: [thread, { node: worker-1 }] }   # one per tensor rank:
+//                                                 # a tensor group across nodes (all-reduce over the node link)
 //   threads_per_rank: 1                         # compute threads of each rank
 //   allow_oversubscription: false               # more compute threads than cores: refused unless true
 //   nodes:
@@ -28,7 +30,8 @@ export const topologySchema = z.object({
   pipeline_parallel_size: positiveInt.default(1),
   layer_partition: z.array(positiveInt).optional(),
   placement: placement.default('thread'),
-  stages: z.array(z.object({ stage: z.number().int().nonnegative(), placement }).strict()).default([]),
+  stages: z.array(z.object({ stage: z.number().int().nonnegative(), placement: placement.optional(), rank_placements: z.array(placement).min(1).optional() }).strict()
+    .refine((s) => (s.placement === undefined) !== (s.rank_placements === undefined), { message: 'give a stage either placement (all its ranks) or rank_placements (one per tensor rank), not both or neither' })).default([]),
   threads_per_rank: positiveInt.optional(),
   /** Run more compute threads than cores (tests, development); refused otherwise. */
   allow_oversubscription: z.boolean().default(false),

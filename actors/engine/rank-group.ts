@@ -4,8 +4,10 @@
 // starts (buildPlan throws a TopologyError listing every problem).
 //
 //   ranks (one_for_all)
-//   ├─ tensor-groups       shm collectives, one group per stage with tp > 1 (leader process)
-//   ├─ rank0 .. rankN-1    rank = stage * tp + tpRank; placement per stage
+//   ├─ tensor-groups       one group per stage with tp > 1: shm collectives (leader
+//   │                      process) when the stage's ranks all run here, else a link
+//   │                      group (its vectors go rank to rank over the node links)
+//   ├─ rank0 .. rankN-1    rank = stage * tp + tpRank; placement per rank
 //
 // rank0 (stage 0, tp rank 0) is the one the scheduler asks; the other ranks
 // of stage 0 get the same step; rank (s, i) passes its residual stream to
@@ -19,7 +21,7 @@ import { TopologyError } from '../../topology/errors.js';
 import { probeHardware, type Hardware } from '../../topology/hardware.js';
 import { loadTopology } from '../../topology/load.js';
 import { modelShape, type ModelShapeOptions } from '../../topology/model-shape.js';
-import { buildPlan, describePlan, type TopologyPlan } from '../../topology/plan.js';
+import { buildPlan, describePlan, tensorGroupOnLeader, type TopologyPlan } from '../../topology/plan.js';
 import { topologySchema, type Topology } from '../../topology/schema.js';
 import type { RankFaults, RankOptions } from '../rank/rank-actor.js';
 import { PATHS, rankId, rankPath, TREE_IDS } from './engine-tree.js';
@@ -62,13 +64,6 @@ export function topologyOf(options: ParallelOptions, kvCacheMemory: string | num
 export function planRanks(topology: Topology, modelDir: string, dtype: string, source = 'topology', shapeOptions: ModelShapeOptions = {},
   hardware: Hardware = probeHardware()): TopologyPlan {
   const plan = buildPlan(topology, hardware, modelShape(modelDir, dtype, shapeOptions), source);
-  const remoteTensor = plan.ranks.find((r) => typeof r.placement === 'object' && plan.tp > 1);
-  if (remoteTensor) {
-    throw new TopologyError(source, [
-      `stage ${remoteTensor.stage} is placed on node "${(remoteTensor.placement as { node: string }).node}" with tensor_parallel_size ${plan.tp}: ` +
-      'tensor groups use shared memory on the leader, so stages on nodes must have tensor_parallel_size 1; place tensor groups on this machine and pipeline stages on nodes',
-    ]);
-  }
   // Native steps run on Node's libuv pool, one per process: ranks in this process
   // (threads) each hold a pool thread while they wait in their collectives, so
   // more of them than pool threads could wait for peers that never get one.
@@ -101,9 +96,12 @@ export function rankGroupSpec(
   base: { model: string; modelOptions: ModelOptions; faults?: RankFaults; collectiveTimeoutMs?: number },
 ): RankGroupSpec {
   const children: ChildSpec[] = [];
-  const localStages = [...new Set(plan.ranks.filter((r) => typeof r.placement === 'string').map((r) => r.stage))];
+  const stageRanks = (stage: number) => plan.ranks.filter((r) => r.stage === stage);
+  const stages = Array.from({ length: plan.pp }, (_, s) => s);
+  const linkStages = stages.filter((s) => !tensorGroupOnLeader(stageRanks(s).map((r) => r.placement)));
   if (plan.tp > 1) {
-    children.push({ id: TREE_IDS.tensorGroups, actor: moduleActor(GROUPS, 'TensorGroupsActor', [{ tp: plan.tp, stages: localStages, capacityBytes: tensorGroupCapacity(config) }]) });
+    const shmStages = stages.filter((s) => !linkStages.includes(s));
+    children.push({ id: TREE_IDS.tensorGroups, actor: moduleActor(GROUPS, 'TensorGroupsActor', [{ tp: plan.tp, stages: shmStages, linkStages, capacityBytes: tensorGroupCapacity(config) }]) });
   }
   const nodes = [...new Set(plan.ranks.flatMap((r) => (typeof r.placement === 'object' ? [r.placement.node] : [])))];
   // a rank on another node loads the model from the same path: its files must be these
@@ -116,6 +114,7 @@ export function rankGroupSpec(
         shard: shardOfRank(r, plan.tp),
         stage: r.stage,
         ...(plan.tp > 1 ? { groupsPath: PATHS.tensorGroups } : {}),
+        ...(plan.tp > 1 && linkStages.includes(r.stage) ? { tensorPeers: stageRanks(r.stage).map((peer) => rankPath(peer.rank)) } : {}),
         ...(r.stage < plan.pp - 1 ? { nextPath: rankPath(r.rank + plan.tp) } : {}),
         ...(base.collectiveTimeoutMs !== undefined ? { collectiveTimeoutMs: base.collectiveTimeoutMs } : {}),
       },

@@ -85,6 +85,26 @@ export interface RankInfo {
   /** Point-to-point hand-offs of the residual stream: received from the previous stage, sent to the next. */
   hiddenReceived: number;
   hiddenSent: number;
+  /** A tensor group across nodes: what its all-reduces moved over the node links (absent on one machine). */
+  tensorLink?: { allReduces: number; bytesSent: number; bytesReceived: number; wireBytesSent: number };
+}
+
+/**
+ * A rank's vector of one all-reduce of a tensor group across nodes, for the
+ * group's other ranks (actors/rank/tensor-link.ts). `group` names the rank
+ * group's incarnation, so a late vector of an earlier one is dropped. Taken at
+ * delivery, outside the mailbox order: the peer's step waits for it.
+ */
+export interface TensorPartMessage {
+  type: 'tensor-part';
+  group: string;
+  generation: number;
+  from: number;
+  /** The vector; with `runs`, only its entries that are not -0.0 (tensor-link.ts packIdentity). */
+  part: Float32Array;
+  /** [start, end) pairs of the entries kept, and the whole vector's length. */
+  runs?: Uint32Array;
+  length?: number;
 }
 
 /**
@@ -100,4 +120,5 @@ export type RankMessage =
     hidden?: Float32Array; nativeMs?: number;
     replyTo: ActorRef<RankStepReply>;
   }
-  | { type: 'info'; replyTo: ActorRef<RankInfo> };
+  | { type: 'info'; replyTo: ActorRef<RankInfo> }
+  | TensorPartMessage;

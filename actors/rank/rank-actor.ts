@@ -2,7 +2,9 @@
 // loop (LlamaModel.step is native async work), samples. With one rank it
 // holds the whole model; in a tensor / pipeline group it holds its shard
 // (models/shard.ts): the ranks of a stage run each step together (their
-// native steps all-reduce through the stage's shm group), a stage hands its
+// native steps all-reduce through the stage's shm group, or, when the stage's
+// ranks sit on different nodes, through a link group whose vectors this
+// actor takes at delivery and passes on: tensor-link.ts), a stage hands its
 // residual stream to the same tensor rank of the next stage, and rank 0 of
 // the last stage replies.
 //
@@ -18,11 +20,13 @@ import { LlamaModel } from '../../models/llama.js';
 import { nowMs } from '../engine/step-timings.js';
 import type { ModelOptions } from '../../models/options.js';
 import type { ModelShard } from '../../models/shard.js';
-import { CollectiveRank, isCollectiveGroupDescriptor, type CollectiveGroupDescriptor } from '../../native/collectives.js';
+import { CollectiveRank, isCollectiveGroupDescriptor } from '../../native/collectives.js';
+import { LinkCollective } from '../../native/link-collective.js';
 import { Actor, type ActorRef } from '../../runtime/index.js';
 import type { RankMessage, RankScheduled, RankSequenceResult } from '../messages/rank.js';
 import { PersistentBatch } from './persistent-batch.js';
-import type { TensorGroupsMessage } from './tensor-groups.js';
+import { isLinkGroupDescriptor, type LinkGroupDescriptor, type TensorGroupDescriptor, type TensorGroupsMessage } from './tensor-groups.js';
+import { TensorLinkExchange } from './tensor-link.js';
 
 /**
  * A deterministic fault hook for tests: the rank throws when asked to run
@@ -40,6 +44,8 @@ export interface RankParallelOptions {
   stage: number;
   /** The TensorGroupsActor to ask for this stage's group (tp > 1). */
   groupsPath?: string;
+  /** The stage's ranks by tensor rank, when they sit on different nodes (a link group). */
+  tensorPeers?: string[];
   /** The same tensor rank in the next stage (every stage but the last). */
   nextPath?: string;
   collectiveTimeoutMs?: number;
@@ -58,7 +64,8 @@ export class RankActor extends Actor<RankMessage> {
   private model!: LlamaModel;
   /** The requests the scheduler runs here, kept between steps (persistent-batch.ts). */
   private readonly batch = new PersistentBatch();
-  private group: CollectiveRank | undefined;
+  private group: CollectiveRank | LinkCollective | undefined;
+  private exchange: TensorLinkExchange | undefined;
   private next: ActorRef<RankMessage> | undefined;
   private hiddenReceived = 0;
   private hiddenSent = 0;
@@ -79,7 +86,10 @@ export class RankActor extends Actor<RankMessage> {
       this.model = LlamaModel.load(this.options.model, this.options.modelOptions);
       return;
     }
-    if (parallel.shard.tpSize > 1) this.group = CollectiveRank.attach(await this.groupDescriptor(parallel), parallel.shard.tpRank);
+    if (parallel.shard.tpSize > 1) {
+      const descriptor = await this.groupDescriptor(parallel);
+      this.group = isLinkGroupDescriptor(descriptor) ? this.openLink(descriptor, parallel) : CollectiveRank.attach(descriptor, parallel.shard.tpRank);
+    }
     if (parallel.nextPath) this.next = this.context.system.refFor<RankMessage>(parallel.nextPath);
     this.model = LlamaModel.load(this.options.model, this.options.modelOptions, {
       shard: parallel.shard,
@@ -88,12 +98,52 @@ export class RankActor extends Actor<RankMessage> {
     });
   }
 
-  private async groupDescriptor(parallel: RankParallelOptions): Promise<CollectiveGroupDescriptor> {
+  private async groupDescriptor(parallel: RankParallelOptions): Promise<TensorGroupDescriptor> {
     if (!parallel.groupsPath) throw new Error(`rank ${this.context.self.path}: tensor size ${parallel.shard.tpSize} needs a tensor group, and no groupsPath was given`);
     const groups = this.context.system.refFor<TensorGroupsMessage>(parallel.groupsPath);
-    const reply = await groups.ask<CollectiveGroupDescriptor | { error: string }>((replyTo) => ({ type: 'descriptor', stage: parallel.stage, replyTo }), { timeoutMs: 30_000 });
-    if (!isCollectiveGroupDescriptor(reply)) throw new Error(`rank ${this.context.self.path}: ${(reply as { error?: string }).error ?? 'no tensor group descriptor'}`);
+    const reply = await groups.ask<TensorGroupDescriptor | { error: string }>((replyTo) => ({ type: 'descriptor', stage: parallel.stage, replyTo }), { timeoutMs: 30_000 });
+    if (!isCollectiveGroupDescriptor(reply) && !isLinkGroupDescriptor(reply)) throw new Error(`rank ${this.context.self.path}: ${(reply as { error?: string }).error ?? 'no tensor group descriptor'}`);
     return reply;
+  }
+
+  /** This rank's end of a tensor group across nodes: vectors out to the peers, theirs in (tensor-link.ts). */
+  private openLink(descriptor: LinkGroupDescriptor, parallel: RankParallelOptions): LinkCollective {
+    const { tpSize, tpRank } = parallel.shard;
+    const peers = parallel.tensorPeers;
+    if (!peers || peers.length !== tpSize) throw new Error(`rank ${this.context.self.path}: a tensor group across nodes needs the paths of its ${tpSize} ranks (tensorPeers)`);
+    const refs = peers.map((path) => this.context.system.refFor<RankMessage>(path));
+    const exchange = new TensorLinkExchange(descriptor.id, tpSize, tpRank, (q, message) => refs[q]!.tell(message));
+    this.exchange = exchange;
+    const link = LinkCollective.create({
+      ranks: tpSize, rank: tpRank, capacityBytes: descriptor.capacityBytes,
+      onPart: (generation, part) => {
+        try {
+          exchange.outgoing(generation, part);
+        } catch (error) {
+          console.error(`[troupe] ${this.context.self.path}: could not send tensor vector ${generation}: ${(error as Error).message}`);
+          link.abort();
+        }
+      },
+    });
+    exchange.attach(link);
+    return link;
+  }
+
+  /** A peer's all-reduce vector: the running step waits for it, so it cannot queue behind that step. */
+  override receiveAtDelivery(message: RankMessage): boolean {
+    if (message.type !== 'tensor-part' || !this.exchange) return false;
+    this.exchange.incoming(message);
+    return true;
+  }
+
+  /** A stop (a peer died, or shutdown) releases a step waiting in a collective at once. */
+  override onStopRequested(): void {
+    this.abortGroup();
+  }
+
+  private abortGroup(): void {
+    if (this.group instanceof LinkCollective) this.group.abort();
+    else if (this.group && !this.group.closed) this.group.bumpEpoch();
   }
 
   async receive(message: RankMessage): Promise<void> {
@@ -116,9 +166,14 @@ export class RankActor extends Actor<RankMessage> {
           pid: process.pid, threadId, residentWeightBytes: this.model.residentWeightBytes, kvCacheBytes: this.model.kvCache.bytes, steps: stats.steps,
           stage: this.options.parallel?.stage ?? 0, tpRank: this.options.parallel?.shard.tpRank ?? 0, allReduces: stats.allReduces, linearDtypes: stats.linearDtypes,
           hiddenReceived: this.hiddenReceived, hiddenSent: this.hiddenSent,
+          ...(this.group instanceof LinkCollective ? { tensorLink: { ...this.group.stats(), wireBytesSent: this.exchange!.wireBytesSent } } : {}),
         });
         return;
       }
+      case 'tensor-part':
+        // arrived before this rank's link existed, or after it closed
+        this.exchange?.incoming(message);
+        return;
     }
   }
 
@@ -149,7 +204,7 @@ export class RankActor extends Actor<RankMessage> {
     // A peer may be waiting for this rank in a collective (or this rank for a
     // dead peer): abort the group first, so that no step waits out its timeout.
     // The group is re-created with the rank group anyway (tensor-groups.ts).
-    this.group?.bumpEpoch();
+    this.abortGroup();
     await this.model?.close().catch(() => undefined);
     this.group?.close();
   }

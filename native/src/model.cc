@@ -60,9 +60,9 @@ Model::Model(const ModelShape& shape, ModelWeights weights, const KvLayout& kv, 
   if (shard_.parallel()) {
     if (!shard_.group) throw std::invalid_argument("a tensor-parallel rank needs its group");
     const size_t need = std::max(shape_.vocab, kRowSegments * shape_.hidden) * sizeof(float);
-    if (shard_.group->descriptor().capacity < need)
+    if (shard_.group->capacity() < need)
       throw std::invalid_argument("the tensor group's all-reduce capacity is " +
-                                  std::to_string(shard_.group->descriptor().capacity) + " bytes; this model needs at least " +
+                                  std::to_string(shard_.group->capacity()) + " bytes; this model needs at least " +
                                   std::to_string(need) + " (one row of logits or of row-parallel partials)");
   }
   kv_pages_.resize(shape_.layers, nullptr);

@@ -198,10 +198,10 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
     shard.timeout_ms = sr.number_or("collectiveTimeoutMs", shard.timeout_ms);
     if (shard.tp_size > 1) {
       shard.group = collective_group_of(env, sr.obj.Get("group"), sr.where + ".group");
-      if (shard.group->descriptor().ranks != shard.tp_size || static_cast<size_t>(shard.group->rank()) != shard.tp_rank)
+      if (shard.group->ranks() != shard.tp_size || static_cast<size_t>(shard.group->rank()) != shard.tp_rank)
         sr.fail_range("group must be the stage's tensor group (" + std::to_string(shard.tp_size) + " ranks) attached as rank " +
                       std::to_string(shard.tp_rank) + ", got rank " + std::to_string(shard.group->rank()) + " of " +
-                      std::to_string(shard.group->descriptor().ranks));
+                      std::to_string(shard.group->ranks()));
     } else if (shard.vocab_begin != 0 || shard.vocab_end != s.vocab) {
       sr.fail_range("a vocabulary slice needs tpSize > 1");
     }

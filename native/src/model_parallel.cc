@@ -35,11 +35,11 @@ float bf16_to_float(uint16_t b) {
 
 size_t Model::tp_chunk_rows(size_t T) const {
   const size_t per_row = shard_.local_segments() * shape_.hidden * sizeof(float);
-  return std::max<size_t>(1, std::min(T, shard_.group->descriptor().capacity / per_row));
+  return std::max<size_t>(1, std::min(T, shard_.group->capacity() / per_row));
 }
 
 size_t Model::tp_logit_rows() const {
-  return std::max<size_t>(1, shard_.group->descriptor().capacity / (shape_.vocab * sizeof(float)));
+  return std::max<size_t>(1, shard_.group->capacity() / (shape_.vocab * sizeof(float)));
 }
 
 void Model::all_reduce(float* data, size_t n, size_t segments) {
@@ -70,7 +70,7 @@ LinearInput Model::row_linear_input(const Linear& lin, const float* x, uint16_t*
       xs[r] = amax;
     }
   });
-  const size_t chunk = std::max<size_t>(1, std::min(M, shard_.group->descriptor().capacity / (tp * sizeof(float))));
+  const size_t chunk = std::max<size_t>(1, std::min(M, shard_.group->capacity() / (tp * sizeof(float))));
   for (size_t r0 = 0; r0 < M; r0 += chunk) {
     const size_t rc = std::min(chunk, M - r0);
     fill_neg_zero(gather, tp * rc);
@@ -149,7 +149,7 @@ void Model::embed_tokens(const StepInput& in, float* x) {
     }
   }
   if (!shard_.parallel()) return;
-  const size_t chunk = std::max<size_t>(1, shard_.group->descriptor().capacity / (H * sizeof(float)));
+  const size_t chunk = std::max<size_t>(1, shard_.group->capacity() / (H * sizeof(float)));
   for (size_t r0 = 0; r0 < T; r0 += chunk) all_reduce(x + r0 * H, std::min(chunk, T - r0) * H, 1);
 }
 

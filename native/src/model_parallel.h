@@ -23,7 +23,8 @@
 //   o / down of rank r:  [ seg g0: H rows x k_g0 ][ seg g0+1: H x k_g0+1 ] ...
 //
 // and the GEMM input [T, K_r] is copied the same way into [seg][T][k_g]. The
-// shm group's segmented all-reduce (shm_group.h) then folds all 8 partials
+// group's segmented all-reduce (tensor_collective.h; shared memory on one
+// machine, the node link across nodes, the same fold) then folds all 8 partials
 // in (rank, segment) order, left to right, starting from P_0: literally the
 // additions of the single rank. Then x = x + sum, as the single rank's epilogue.
 //
@@ -53,7 +54,7 @@
 #include <cstddef>
 #include <memory>
 
-#include "collectives/shm_group.h"
+#include "collectives/tensor_collective.h"
 
 namespace troupe {
 
@@ -64,7 +65,7 @@ struct RankShard {
   size_t vocab_begin = 0, vocab_end = 0;  // rows of embed / lm_head this rank holds ([0, V) at tp 1)
   bool embeds = true;                     // first pipeline stage
   bool lm_head = true;                    // last pipeline stage
-  std::shared_ptr<coll::ShmGroup> group;  // the stage's tensor group (tp > 1)
+  std::shared_ptr<coll::TensorCollective> group;  // the stage's tensor group (tp > 1): shared memory or node link
   double timeout_ms = 120000;             // every collective wait of a step
 
   bool parallel() const { return tp_size > 1; }

@@ -70,6 +70,11 @@ export abstract class ParentHost implements HostEndpoint {
     if (!this.lostReason) this.outbox.control(message);
   }
 
+  /** Whether an actor is being started there (its preStart may keep that host busy). */
+  protected get startsPending(): boolean {
+    return this.starting.size > 0;
+  }
+
   /** A cell here was killed from this side: single-actor hosts end with it. */
   killed(_cell: RemoteCell): void {
     if (this.kind !== 'node') void this.terminate();

@@ -6,7 +6,9 @@
 //   - to an ask reply path ($ask/...: an unguessable capability the node was
 //     handed), to an actor it hosts, or to a peer of one: a sibling under the
 //     same supervisor, below the top level (a rank group's ranks and its
-//     tensor-group registry);
+//     tensor-group registry: that covers pipeline hand-offs and the
+//     all-reduce vectors of a tensor group across nodes, rank to rank;
+//     test/runtime/link-policy.test.ts);
 //   - naming, as where refusals go (from / ask / ack), only such paths too.
 // Everything else is refused, logged (rate-limited) and counted; the link
 // stays up and serving continues.

@@ -10,6 +10,9 @@ import type { StreamPort } from '../stream-port.js';
 import { Heartbeat } from './heartbeat.js';
 import { NodeLinkPolicy } from './link-policy.js';
 
+/** How long a node starting an actor (loading its shard) may stay silent. */
+export const NODE_START_SILENCE_MS = 300_000;
+
 export class NodeHost extends ParentHost {
   readonly kind = 'node';
   readonly policy: NodeLinkPolicy;
@@ -21,10 +24,11 @@ export class NodeHost extends ParentHost {
     this.attach(port);
     port.on('message', (message: ToParent) => this.onMessage(message));
     port.on('close', (reason: string) => this.lost(`connection to node ${id} lost (${reason})`));
+    // a node loading a model shard for a rank it starts is silent meanwhile
     new Heartbeat(port, heartbeatMs, heartbeatTimeoutMs, (silentMs) => {
       this.lost(`node ${id} missed its heartbeats for ${silentMs} ms`);
       port.close('heartbeat timeout');
-    });
+    }, { busy: () => this.startsPending, busyTimeoutMs: NODE_START_SILENCE_MS });
   }
 
   async terminate(): Promise<void> {

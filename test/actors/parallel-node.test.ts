@@ -74,10 +74,12 @@ test('pp2 with the second stage on a joined node (127.0.0.1) gives one rank\'s t
   t.like(llm.system.placementOf(llm.system.refFor('troupe/engine/ranks/rank1')), { kind: 'node', id: 'n1' });
 });
 
-test('a topology that places stages on nodes without a listener, or a tensor group on a node, is refused before start', async (t) => {
+test('a topology that places stages on nodes without a listener, or tensor rank 0 of stage 0 on a node, is refused before start', async (t) => {
   const onNode = (tp: number) => parseTopology(`tensor_parallel_size: ${tp}\npipeline_parallel_size: 2\nallow_oversubscription: true\nstages:\n  - { stage: 1, placement: { node: n1 } }\nnodes:\n  - { name: n1, address: 127.0.0.1 }`);
   await t.throwsAsync(Troupe.start({ ...base, parallel: { topology: onNode(1) } }), { message: /stages are placed on nodes \(n1\): give nodeListener/ });
-  await t.throwsAsync(Troupe.start({ ...base, parallel: { topology: onNode(2) } }), { message: /stages on nodes must have tensor_parallel_size 1/ });
+  await t.throwsAsync(Troupe.start({ ...base, parallel: { topology: onNode(2) } }), { message: /stages are placed on nodes \(n1\): give nodeListener/ });
+  const rank0OnNode = parseTopology('tensor_parallel_size: 2\nallow_oversubscription: true\nstages:\n  - { stage: 0, rank_placements: [{ node: n1 }, thread] }\nnodes:\n  - { name: n1, address: 127.0.0.1 }');
+  await t.throwsAsync(Troupe.start({ ...base, parallel: { topology: rank0OnNode } }), { message: /stage 0, tensor rank 0 must run on this machine \(the leader\)/ });
 });
 
 test("a rank placed on a node carries the leader's model checksum (it refuses other files: test/models/checksum.test.ts)", (t) => {

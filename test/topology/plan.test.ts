@@ -96,7 +96,7 @@ test('the flags build the same plan as a file', (t) => {
 
 test('every example parses; the ones that fit this kind of machine plan, and describePlan prints each rank', (t) => {
   const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml')).sort();
-  t.deepEqual(files, ['pp2.yaml', 'single.yaml', 'tp2-pp2.yaml', 'tp2.yaml', 'two-node-pp2.yaml']);
+  t.deepEqual(files, ['pp2.yaml', 'single.yaml', 'tp2-pp2.yaml', 'tp2.yaml', 'two-node-pp2.yaml', 'two-node-tp2.yaml']);
   for (const file of files) {
     const topology = loadTopology(EXAMPLES + file);
     const plan = buildPlan(topology, BIG, ONE_B, file);
@@ -110,4 +110,21 @@ test('the hardware probe reports what this process may use', (t) => {
   t.true(hw.cores >= 1);
   t.true(hw.memoryBytes > 2 ** 30);
   t.true(hw.notes.length >= 2);
+});
+
+test('a tensor group across nodes: one placement per tensor rank, only the leader\'s ranks count against its cores, and a note says the all-reduces use the link', (t) => {
+  const nodes = '\nnodes: [{ name: n1, address: 10.0.0.2 }, { name: n2, address: 10.0.0.3 }]';
+  const plan = buildPlan(parseTopology(`tensor_parallel_size: 4\nthreads_per_rank: 1\nstages: [{ stage: 0, rank_placements: [thread, process, { node: n1 }, { node: n2 }] }]${nodes}`), MACHINE, ONE_B);
+  t.deepEqual(plan.ranks.map((r) => r.placement), ['thread', 'process', { node: 'n1' }, { node: 'n2' }]);
+  t.is(plan.localCoresUsed, 2);
+  t.regex(plan.notes.join('\n'), /stage 0's tensor group spans this machine and node n1 and node n2: its all-reduces go over the node links/);
+  const whole = buildPlan(parseTopology(`tensor_parallel_size: 2\npipeline_parallel_size: 2\nthreads_per_rank: 1\nstages: [{ stage: 1, placement: { node: n1 } }]${nodes}`), MACHINE, ONE_B);
+  t.regex(whole.notes.join('\n'), /stage 1's tensor group spans node n1 \(a joined node: the leader's shared memory cannot serve it\)/);
+  t.regex(refusal(`tensor_parallel_size: 2\nthreads_per_rank: 1\nstages: [{ stage: 0, rank_placements: [thread] }]${nodes}`), /stage 0: rank_placements has 1 entries for tensor_parallel_size 2; give one placement per tensor rank/);
+  t.regex(refusal(`tensor_parallel_size: 2\nthreads_per_rank: 1\nstages: [{ stage: 0, rank_placements: [{ node: n1 }, thread] }]${nodes}`), /stage 0, tensor rank 0 must run on this machine \(the leader\), where steps start/);
+  t.regex(refusal(`tensor_parallel_size: 2\nthreads_per_rank: 1\nstages: [{ stage: 0, rank_placements: [thread, { node: ghost }] }]${nodes}`), /stage 0, tensor rank 1 is placed on node "ghost", which is not listed under nodes/);
+  t.throws(() => parseTopology('tensor_parallel_size: 2\nstages: [{ stage: 0, placement: thread, rank_placements: [thread, thread] }]'), { message: /either placement \(all its ranks\) or rank_placements/ });
+  const crowded = buildPlan(parseTopology(`tensor_parallel_size: 8\nthreads_per_rank: 1\nstages: [{ stage: 0, rank_placements: [thread, { node: n1 }, { node: n1 }, { node: n1 }, { node: n1 }, { node: n1 }, { node: n2 }, { node: n2 }] }]${nodes}`), BIG, ONE_B);
+  t.regex(crowded.notes.join('\n'), /node n1 hosts 5 ranks: start its agent with UV_THREADPOOL_SIZE=5/);
+  t.notRegex(crowded.notes.join('\n'), /node n2 hosts/);
 });

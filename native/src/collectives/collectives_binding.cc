@@ -3,10 +3,12 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "args.h"
+#include "collectives/link_group.h"
 #include "collectives/shm_group.h"
 
 namespace troupe {
@@ -420,11 +422,195 @@ Napi::Value ShmClose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+
+// ---- link groups (link_group.h): ranks on different nodes ---------------------------
+
+struct LinkHolder {
+  std::shared_ptr<coll::LinkGroup> group;
+};
+
+const napi_type_tag kLinkTag = {0x3c5e7a9b1d2f4e60ULL, 0x8a7b6c5d4e3f2a19ULL};
+
+// Owns the thread-safe function that carries this rank's vectors to JS. The
+// thread may end first (a worker terminated): its teardown finalizes the
+// function, which marks it gone (under mu) and aborts the group, so no call
+// or release touches it after.
+struct LinkSender {
+  std::mutex mu;
+  Napi::ThreadSafeFunction fn;
+  bool alive = true;
+  std::weak_ptr<coll::LinkGroup> group;
+  ~LinkSender() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (alive) fn.Release();
+  }
+};
+
+struct LinkPayload {
+  uint32_t generation;
+  std::vector<float> part;
+};
+
+std::shared_ptr<coll::LinkGroup> link_arg(const Napi::CallbackInfo& info, const std::string& fn) {
+  const Napi::Value v = info[0];
+  if (!v.IsExternal() || !v.As<Napi::External<LinkHolder>>().CheckTypeTag(&kLinkTag))
+    throw js_error(info.Env(), ErrorCode::kType, fn + ": expected a link group handle, got " + describe(v));
+  LinkHolder* h = v.As<Napi::External<LinkHolder>>().Data();
+  if (!h->group) throw js_error(info.Env(), ErrorCode::kClosed, fn + ": the link group handle is closed");
+  return h->group;
+}
+
+// linkCreate(ranks, rank, capacityBytes, onPart(generation, Float32Array)): handle.
+// onPart runs on this thread for every all-reduce this rank makes (its vector,
+// to be told to the peers); it must not throw.
+Napi::Value LinkCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const double ranks = number_arg(env, info[0], "linkCreate: ranks", 2, coll::kMaxRanks, true);
+  const double rank = number_arg(env, info[1], "linkCreate: rank", 0, coll::kMaxRanks - 1, true);
+  const double cap = number_arg(env, info[2], "linkCreate: capacityBytes", 4, double(coll::kMaxCapacity), true);
+  if (!info[3].IsFunction()) throw js_error(env, ErrorCode::kType, "linkCreate: onPart must be a function, got " + describe(info[3]));
+  auto sender = std::make_shared<LinkSender>();
+  std::weak_ptr<LinkSender> weak_sender = sender;
+  sender->fn = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "troupe:linkPart", 0, 1, [weak_sender](Napi::Env) {
+    if (auto s = weak_sender.lock()) {
+      std::shared_ptr<coll::LinkGroup> g;
+      {
+        std::lock_guard<std::mutex> lock(s->mu);
+        s->alive = false;
+        g = s->group.lock();
+      }
+      if (g) g->Abort();
+    }
+  });
+  sender->fn.Unref(env);  // a rank's handle does not keep its thread alive
+  auto send = [sender](uint32_t generation, std::vector<float>&& part) {
+    std::lock_guard<std::mutex> lock(sender->mu);  // the queue is unbounded: BlockingCall does not block
+    if (!sender->alive) return false;
+    auto* payload = new LinkPayload{generation, std::move(part)};
+    const napi_status status = sender->fn.BlockingCall(payload, [](Napi::Env env, Napi::Function fn, LinkPayload* p) {
+      std::unique_ptr<LinkPayload> owned(p);
+      if (env == nullptr) return;  // the thread is going away
+      Napi::Float32Array arr = Napi::Float32Array::New(env, owned->part.size());
+      if (!owned->part.empty()) std::memcpy(arr.Data(), owned->part.data(), owned->part.size() * sizeof(float));
+      fn.Call({Napi::Number::New(env, owned->generation), arr});
+    });
+    if (status != napi_ok) delete payload;
+    return status == napi_ok;
+  };
+  try {
+    auto group = std::make_shared<coll::LinkGroup>(uint32_t(ranks), int32_t(rank), uint64_t(cap), std::move(send));
+    {
+      std::lock_guard<std::mutex> lock(sender->mu);
+      sender->group = group;
+    }
+    auto* holder = new LinkHolder{std::move(group)};
+    Napi::External<LinkHolder> ext = Napi::External<LinkHolder>::New(env, holder, [](Napi::Env, LinkHolder* h) { delete h; });
+    ext.TypeTag(&kLinkTag);
+    return ext;
+  } catch (const CollectiveError& e) {
+    rethrow(env, e);
+  }
+}
+
+// linkPut(handle, generation, fromRank, Float32Array): '' when taken, else why not.
+Napi::Value LinkPut(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<coll::LinkGroup> g = link_arg(info, "linkPut");
+  const double generation = number_arg(env, info[1], "linkPut: generation", 1, 4294967295.0, true);
+  const double from = number_arg(env, info[2], "linkPut: fromRank", 0, coll::kMaxRanks - 1, true);
+  Napi::Float32Array data = float32_arg(info, 3, "linkPut: data");
+  return Napi::String::New(env, g->Put(uint32_t(generation), uint32_t(from), data.Data(), data.ElementLength()));
+}
+
+Napi::Value LinkAbort(const Napi::CallbackInfo& info) {
+  link_arg(info, "linkAbort")->Abort();
+  return info.Env().Undefined();
+}
+
+Napi::Value LinkGeneration(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), link_arg(info, "linkGeneration")->generation());
+}
+
+Napi::Value LinkStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const coll::LinkStats s = link_arg(info, "linkStats")->stats();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("allReduces", double(s.all_reduces));
+  o.Set("bytesReduced", double(s.bytes_reduced));
+  o.Set("bytesSent", double(s.bytes_sent));
+  o.Set("bytesReceived", double(s.bytes_received));
+  return o;
+}
+
+Napi::Value LinkClose(const Napi::CallbackInfo& info) {
+  const Napi::Value v = info[0];
+  if (!v.IsExternal() || !v.As<Napi::External<LinkHolder>>().CheckTypeTag(&kLinkTag))
+    throw js_error(info.Env(), ErrorCode::kType, "linkClose: expected a link group handle, got " + describe(v));
+  LinkHolder* h = v.As<Napi::External<LinkHolder>>().Data();
+  if (h->group) h->group->Abort();  // a step still waiting fails now (the model holds its own reference)
+  h->group.reset();
+  return info.Env().Undefined();
+}
+
+// linkAllReduceAsync(handle, Float32Array, timeoutMs, segments?): Promise<Float32Array>
+// (tests and tools: the model step calls AllReduce itself).
+class LinkAllReduceWorker : public Napi::AsyncWorker {
+ public:
+  LinkAllReduceWorker(Napi::Env env, std::shared_ptr<coll::LinkGroup> g, Napi::Float32Array data, double timeout, size_t segments)
+      : Napi::AsyncWorker(env, "troupe.linkAllReduce"), group_(std::move(g)), deferred_(Napi::Promise::Deferred::New(env)),
+        keep_(Napi::Persistent(data.As<Napi::Object>())), data_(data.Data()), n_(data.ElementLength()), timeout_(timeout), segments_(segments) {}
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      group_->AllReduce(data_, n_, timeout_, segments_);
+    } catch (const CollectiveError& e) {
+      failed_ = true;
+      code_ = e.code();
+      message_ = e.what();
+    }
+  }
+  void OnOK() override {
+    if (failed_) return deferred_.Reject(js_error(Env(), code_, message_).Value());
+    deferred_.Resolve(keep_.Value());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  std::shared_ptr<coll::LinkGroup> group_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference keep_;
+  float* data_;
+  size_t n_;
+  double timeout_;
+  size_t segments_;
+  bool failed_ = false;
+  ErrorCode code_ = ErrorCode::kSystem;
+  std::string message_;
+};
+
+Napi::Value LinkAllReduceAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<coll::LinkGroup> g = link_arg(info, "linkAllReduceAsync");
+  Napi::Float32Array data = float32_arg(info, 1, "linkAllReduceAsync: data");
+  const double timeout = timeout_arg(info, 2, "linkAllReduceAsync");
+  const size_t segments = segments_arg(info, 3, "linkAllReduceAsync");
+  auto* worker = new LinkAllReduceWorker(env, g, data, timeout, segments);
+  worker->Queue();
+  return worker->promise();
+}
+
 }  // namespace
 
-std::shared_ptr<coll::ShmGroup> collective_group_of(Napi::Env env, Napi::Value v, const std::string& what) {
+std::shared_ptr<coll::TensorCollective> collective_group_of(Napi::Env env, Napi::Value v, const std::string& what) {
+  if (v.IsExternal() && v.As<Napi::External<LinkHolder>>().CheckTypeTag(&kLinkTag)) {
+    LinkHolder* h = v.As<Napi::External<LinkHolder>>().Data();
+    if (!h->group) throw js_error(env, ErrorCode::kClosed, what + ": the link group handle is closed");
+    return h->group;
+  }
   if (!v.IsExternal() || !v.As<Napi::External<Holder>>().CheckTypeTag(&kHandleTag))
-    throw js_error(env, ErrorCode::kType, what + " must be a collectives rank handle (CollectiveRank), got " + describe(v));
+    throw js_error(env, ErrorCode::kType, what + " must be a collectives rank handle (CollectiveRank or LinkCollective), got " + describe(v));
   Holder* h = v.As<Napi::External<Holder>>().Data();
   if (!h->group) throw js_error(env, ErrorCode::kClosed, what + ": the group handle is closed");
   if (h->group->rank() < 0) throw js_error(env, ErrorCode::kState, what + ": the creator's handle is not a rank; attach one");
@@ -449,6 +635,13 @@ void register_collectives(Napi::Env env, Napi::Object exports) {
       {"shmEpoch", ShmEpoch},
       {"shmStats", ShmStats},
       {"shmClose", ShmClose},
+      {"linkCreate", LinkCreate},
+      {"linkPut", LinkPut},
+      {"linkAbort", LinkAbort},
+      {"linkGeneration", LinkGeneration},
+      {"linkStats", LinkStats},
+      {"linkClose", LinkClose},
+      {"linkAllReduceAsync", LinkAllReduceAsync},
   };
   for (const Entry& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
 }

@@ -273,24 +273,6 @@ int64_t deadline_after(double timeout_ms) {
 }
 #endif
 
-// out[i] = ((src[0][i] + src[1][i]) + src[2][i]) + ... (rank order), in blocks
-// that stay in L1. Element-wise, so vectorizing does not change the result.
-void sum_rank_order(float* __restrict out, const float* const* src, uint32_t nsrc, size_t n) {
-  constexpr size_t kBlock = 2048;
-  for (size_t b = 0; b < n; b += kBlock) {
-    const size_t e = n - b < kBlock ? n : b + kBlock;
-    {
-      const float* __restrict s0 = src[0];
-      const float* __restrict s1 = src[1];
-      for (size_t i = b; i < e; ++i) out[i] = s0[i] + s1[i];
-    }
-    for (uint32_t q = 2; q < nsrc; ++q) {
-      const float* __restrict s = src[q];
-      for (size_t i = b; i < e; ++i) out[i] += s[i];
-    }
-  }
-}
-
 #if !TROUPE_HAVE_SHM_COLLECTIVES
 [[noreturn]] void unsupported() {
   throw CollectiveError(ErrorCode::kSystem,
@@ -585,7 +567,7 @@ void ShmGroup::AllReduce(float* data, size_t n, double timeout_ms, size_t segmen
     throw CollectiveError(ErrorCode::kMismatch, "allReduce: ranks passed different lengths in generation " +
                                                     std::to_string(g) + ": " + lens + " elements");
   }
-  if (src.size() > 1 && m != 0) sum_rank_order(data, src.data(), uint32_t(src.size()), m);
+  if (src.size() > 1 && m != 0) fold_rank_order(data, src.data(), uint32_t(src.size()), m);
   n_all_reduces_.fetch_add(1, std::memory_order_relaxed);
   n_bytes_reduced_.fetch_add(n * sizeof(float), std::memory_order_relaxed);
 #endif

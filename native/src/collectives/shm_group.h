@@ -85,6 +85,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "collectives/tensor_collective.h"
+
 namespace troupe {
 namespace coll {
 
@@ -143,7 +145,7 @@ struct Stats {
 
 struct Region;  // the mapping (and, for the owner, the memfd)
 
-class ShmGroup {
+class ShmGroup final : public TensorCollective {
  public:
   // The owner: creates the memfd; rank() == -1 (it can bump the epoch and
   // describe the group, not take part in collectives).
@@ -158,11 +160,14 @@ class ShmGroup {
   ShmGroup& operator=(const ShmGroup&) = delete;
 
   const Descriptor& descriptor() const { return desc_; }
-  int32_t rank() const { return rank_; }
+  int32_t rank() const override { return rank_; }
+  uint32_t ranks() const override { return desc_.ranks; }
+  uint64_t capacity() const override { return desc_.capacity; }
 
   // In place: data[0..n) becomes the rank-order sum over all ranks.
   // segments > 1: see shm_group.cc (a fold of every rank's parts in order; result in data[0, n / segments)).
-  void AllReduce(float* data, size_t n, double timeout_ms, size_t segments = 1);
+  void AllReduce(float* data, size_t n, double timeout_ms, size_t segments = 1) override;
+  void Abort() override { BumpEpoch(); }
 
   // Root: sends src[0..n) (dst_or_src = src, n = its length); returns n.
   // Reader: waits for the root's message of this generation; copies it into
