@@ -1,5 +1,5 @@
 // Messages a rank receives.
-import type { SamplingParams } from '../../models/sampling.js';
+import type { LogitBiasList, SamplingParams } from '../../models/sampling.js';
 import type { NativeModelStats } from '../../native/model-raw.js';
 import type { ActorRef } from '../../runtime/index.js';
 
@@ -10,7 +10,9 @@ export interface RankSequence {
   cachedTokens: number;
   blockTable: number[];
   sample?: {
+    /** Without logitBias: that comes as the compact list built at admission. */
     params: SamplingParams;
+    logitBias?: LogitBiasList;
     seed: number;
     outputIndex: number;
     promptTokens?: number[];

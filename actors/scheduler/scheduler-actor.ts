@@ -11,6 +11,7 @@
 // request whose step has not come back), so no stage idles. A step goes to
 // every rank of the first stage; the reply comes from the last stage.
 import { Actor, type ActorRef, type Signal } from '../../runtime/index.js';
+import { logitBiasList, type LogitBiasList, type SamplingParams } from '../../models/sampling.js';
 import { DEFAULT_MAX_TOKENS } from '../engine/request-params.js';
 import type { FrontMessage, GeneratedToken, PromptLogprobChunk } from '../messages/front.js';
 import type { RankInfo, RankMessage, RankSequence, RankSequenceResult } from '../messages/rank.js';
@@ -32,8 +33,15 @@ export interface SchedulerActorOptions {
   stepTimeoutMs?: number;
 }
 
+/** A request as the scheduler keeps it: the sampler's share of its parameters built once, at admission, not per step. */
+interface ScheduledRequest {
+  request: EngineRequest;
+  samplerParams: SamplingParams;
+  logitBias: LogitBiasList | null;
+}
+
 export class SchedulerActor extends Actor<SchedulerMessage> {
-  private readonly scheduler: Scheduler<EngineRequest>;
+  private readonly scheduler: Scheduler<ScheduledRequest>;
   private front!: ActorRef<FrontMessage>;
   private rank!: ActorRef<RankMessage>;
   private peers: ActorRef<RankMessage>[] = [];
@@ -45,7 +53,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
 
   constructor(private readonly options: SchedulerActorOptions) {
     super();
-    this.scheduler = new Scheduler<EngineRequest>(options.config);
+    this.scheduler = new Scheduler<ScheduledRequest>(options.config);
   }
 
   override async preStart(): Promise<void> {
@@ -141,7 +149,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
       },
       priority: r.params.priority ?? 0,
       skipPrefixCache: r.params.promptLogprobs !== undefined,
-      sampling: r,
+      sampling: { request: r, samplerParams: samplerParams(r.params), logitBias: logitBiasList(r.params.logitBias) },
     });
   }
 
@@ -157,7 +165,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
     }
   }
 
-  private async run(plan: StepPlan<EngineRequest>): Promise<void> {
+  private async run(plan: StepPlan<ScheduledRequest>): Promise<void> {
     const step = this.steps++;
     try {
       const sequences = plan.sequences.map((s) => this.toRankSequence(s));
@@ -177,7 +185,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
     this.kick();
   }
 
-  private apply(plan: StepPlan<EngineRequest>, results: RankSequenceResult[]): void {
+  private apply(plan: StepPlan<ScheduledRequest>, results: RankSequenceResult[]): void {
     const sampled = new Map<string, number>();
     const byId = new Map(results.map((r) => [r.requestId, r]));
     for (const r of results) if (r.token !== undefined) sampled.set(r.requestId, r.token);
@@ -198,15 +206,16 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
     this.front.tell({ type: 'step-output', tokens, promptLogprobs, finished: update.finished });
   }
 
-  private toRankSequence(seq: StepPlan<EngineRequest>['sequences'][number]): RankSequence {
-    const request = seq.sampling!;
+  private toRankSequence(seq: StepPlan<ScheduledRequest>['sequences'][number]): RankSequence {
+    const { request, samplerParams: sampler, logitBias } = seq.sampling!;
     const entry = this.scheduler.request(seq.requestId)!;
     const out: RankSequence = { requestId: seq.requestId, tokens: seq.tokens, cachedTokens: seq.cachedTokens, blockTable: seq.blockTable };
     const { params } = request;
     if (seq.sample) {
       const penalties = (params.presencePenalty ?? 0) !== 0 || (params.frequencyPenalty ?? 0) !== 0 || (params.repetitionPenalty ?? 1) !== 1;
       out.sample = {
-        params: samplerParams(params),
+        params: sampler,
+        ...(logitBias ? { logitBias } : {}),
         seed: request.seed,
         outputIndex: seq.outputIndex,
         ...(penalties ? { promptTokens: [...entry.promptTokens], outputTokens: [...entry.outputTokens] } : {}),
@@ -223,10 +232,10 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
   }
 }
 
-/** The sampler's share of the parameters. */
-function samplerParams(p: EngineRequest['params']) {
-  const { temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, logitBias, logprobs } = p;
-  return Object.fromEntries(Object.entries({ temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, logitBias, logprobs })
+/** The sampler's share of the parameters, logit bias apart (it travels as a LogitBiasList). */
+function samplerParams(p: EngineRequest['params']): SamplingParams {
+  const { temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, logprobs } = p;
+  return Object.fromEntries(Object.entries({ temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, logprobs })
     .filter(([, v]) => v !== undefined));
 }
 
