@@ -62,6 +62,7 @@ for (const delayMs of [0, 3]) {
     const data = payload(1 << 20);
     t.deepEqual(await roundTrip(socket, data, 64), data);
     t.is(relay.bytesForwarded, 2 * data.length, 'each byte went there and back');
+    if (delayMs > 0) t.true(relay.delayedChunks > 0 && relay.meanDelayMs >= delayMs, 'no chunk left before its delay');
     socket.destroy();
   });
 }

@@ -30,6 +30,9 @@ export class FaultyRelay {
   /** Connections accepted, and bytes forwarded (both directions). */
   connections = 0;
   bytesForwarded = 0;
+  /** Chunks that went through a delay, and the delay they really got (timers fire late, never early). */
+  delayedChunks = 0;
+  private delaySumMs = 0;
   private state: 'up' | CutMode = 'up';
   private readonly pairs = new Set<Pair>();
 
@@ -84,9 +87,17 @@ export class FaultyRelay {
     else pair.connect(this.target);
   }
 
+  get meanDelayMs(): number {
+    return this.delayedChunks ? this.delaySumMs / this.delayedChunks : 0;
+  }
+
   /** @internal */
-  counted(bytes: number): void {
+  counted(bytes: number, delayedMs?: number): void {
     this.bytesForwarded += bytes;
+    if (delayedMs !== undefined) {
+      this.delayedChunks++;
+      this.delaySumMs += delayedMs;
+    }
   }
 }
 
@@ -122,8 +133,8 @@ class Pair {
     return this.relay.delayMs;
   }
 
-  counted(bytes: number): void {
-    this.relay.counted(bytes);
+  counted(bytes: number, delayedMs?: number): void {
+    this.relay.counted(bytes, delayedMs);
   }
 
   /** From now on nothing passes, not even a close. */
@@ -164,7 +175,7 @@ class Pair {
 
 /** One direction of a pair: source bytes wait `delayMs`, in order, then go to the destination. */
 class DelayLine {
-  private readonly queue: { due: number; chunk: Buffer | null }[] = [];
+  private readonly queue: { arrived: number; due: number; chunk: Buffer | null }[] = [];
   private queued = 0;
   private timer: NodeJS.Timeout | null = null;
 
@@ -183,7 +194,8 @@ class DelayLine {
       this.throttle();
       return;
     }
-    this.queue.push({ due: Date.now() + this.pair.delayMs, chunk });
+    const arrived = performance.now();
+    this.queue.push({ arrived, due: arrived + this.pair.delayMs, chunk });
     this.queued += chunk?.length ?? 0;
     this.throttle();
     this.schedule();
@@ -191,21 +203,21 @@ class DelayLine {
 
   private schedule(): void {
     if (this.timer || this.queue.length === 0) return;
-    this.timer = setTimeout(() => this.drain(), Math.max(0, this.queue[0]!.due - Date.now()));
+    this.timer = setTimeout(() => this.drain(), Math.max(0, this.queue[0]!.due - performance.now()));
   }
 
   private drain(): void {
     this.timer = null;
-    const now = Date.now();
+    const now = performance.now();
     while (this.queue.length > 0 && this.queue[0]!.due <= now) {
-      const { chunk } = this.queue.shift()!;
+      const { arrived, chunk } = this.queue.shift()!;
       if (this.pair.muted || this.destination.destroyed) continue;
       if (chunk === null) {
         this.destination.end();
         continue;
       }
       this.queued -= chunk.length;
-      this.pair.counted(chunk.length);
+      this.pair.counted(chunk.length, now - arrived);
       this.destination.write(chunk);
     }
     this.throttle();
