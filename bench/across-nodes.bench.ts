@@ -130,8 +130,10 @@ try {
       keep('relay', relay);
       const relayLines = jsonLines(relay);
       await relayLines('listening');
+      // no prefix caching: every run's prompt tokens cross the link, whatever ran before
       const leader = link.spawn('a', process.execPath, [CLI, 'serve', model, '--topology', topologyFile, '--join-token-file', tokenFile,
-        '--host', '127.0.0.1', '--port', String(HTTP_PORT), '--max-model-len', '1024', '--kv-cache-memory', '512MiB'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        '--host', '127.0.0.1', '--port', String(HTTP_PORT), '--max-model-len', '1024', '--kv-cache-memory', '512MiB', '--no-enable-prefix-caching'],
+        { stdio: ['ignore', 'pipe', 'pipe'] });
       keep('leader', leader);
       // the agent retries until the leader listens
       const agent = link.spawn('b', process.execPath, [CLI, 'node', '--join', `127.0.0.1:${RELAY_PORT}`, '--name', 'n1', '--join-token-file', tokenFile, '--rejoin-for', '300'],

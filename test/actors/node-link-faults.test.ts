@@ -59,7 +59,7 @@ function joinAgent(t: ExecutionContext, port: number): { child: ChildProcess; ou
  * The leader, with its node listener behind a relay; the agent joins the
  * relay. Everything is torn down by the test.
  */
-async function leaderBehindRelay(t: ExecutionContext, options: { delayMs?: number; nodeRejoinTimeoutMs?: number; engineRecoveryTimeoutMs?: number } = {}) {
+async function leaderBehindRelay(t: ExecutionContext, options: { delayMs?: number; nodeRejoinTimeoutMs?: number; engineRecoveryTimeoutMs?: number; heartbeatTimeoutMs?: number } = {}) {
   let relay: FaultyRelay | undefined;
   let agent: ReturnType<typeof joinAgent> | undefined;
   const starting: Promise<void>[] = [];
@@ -70,6 +70,7 @@ async function leaderBehindRelay(t: ExecutionContext, options: { delayMs?: numbe
     ...(options.engineRecoveryTimeoutMs ? { engineRecoveryTimeoutMs: options.engineRecoveryTimeoutMs } : {}),
     nodeListener: {
       token: TOKEN, port: 0, joinTimeoutMs: 60_000,
+      ...(options.heartbeatTimeoutMs ? { heartbeatMs: 200, heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
       onListening: (address) => {
         starting.push(FaultyRelay.start({ target: address, delayMs: options.delayMs ?? 0 }).then((r) => {
           relay = r;
@@ -134,7 +135,7 @@ test.serial('the link cut mid-stream and restored within the rejoin timeout: the
 });
 
 test.serial('the link goes silent for good: every request ends with a 503 within the timeout, new ones are refused, /health says 503', async (t) => {
-  const { llm, relay } = await leaderBehindRelay(t, { nodeRejoinTimeoutMs: 500, engineRecoveryTimeoutMs: 3000 });
+  const { llm, relay } = await leaderBehindRelay(t, { nodeRejoinTimeoutMs: 500, engineRecoveryTimeoutMs: 3000, heartbeatTimeoutMs: 2000 });
   const gateway = await GatewayServer.start(llm, {
     host: '127.0.0.1', port: 0, modelDir: MODEL, servedModelNames: ['tiny'], maxNumSeqs: 64, maxPendingRequests: 64, maxRequestBytes: 1 << 20, version: 'test', log: () => {},
   });
