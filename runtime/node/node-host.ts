@@ -10,6 +10,9 @@ import type { StreamPort } from '../stream-port.js';
 import { Heartbeat } from './heartbeat.js';
 import { NodeLinkPolicy } from './link-policy.js';
 
+/** How long a node is given to close its end after being told to leave. */
+const LEAVE_GRACE_MS = 1000;
+
 export class NodeHost extends ParentHost {
   readonly kind = 'node';
   readonly policy: NodeLinkPolicy;
@@ -27,8 +30,18 @@ export class NodeHost extends ParentHost {
     });
   }
 
+  /**
+   * Lets the node go: it is told to leave (so its agent exits rather than
+   * rejoining, as it would after a lost link), then the connection ends.
+   */
   async terminate(): Promise<void> {
-    this.port.close('terminated by the leader');
+    if (this.port.isClosed) return;
+    const closed = new Promise<void>((resolve) => this.port.once('close', () => resolve()));
+    this.port.postMessage({ t: 'leave' });
+    this.port.end();
+    const timer = setTimeout(() => this.port.close('terminated by the leader'), LEAVE_GRACE_MS);
+    await closed;
+    clearTimeout(timer);
   }
 
   protected override onMessage(message: ToParent): void {

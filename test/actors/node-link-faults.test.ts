@@ -1,9 +1,11 @@
 // pp2 with stage 1 on a `troupe node` agent that joined THROUGH a faulty
 // relay (test/runtime/faulty-relay.ts) instead of straight to the leader:
-// a slow link changes no output; a link cut mid-stream and restored within
-// the rejoin timeout heals (the same agent process rejoins, every request
-// completes with the tokens one rank gives, recomputed); a link that goes
-// silent for good ends every request with a 503 within the timeout.
+// a slow link changes no output, and the leader's shutdown lets the agent go
+// (exit 0); a link cut mid-stream (reset, or closed by a middlebox) and
+// restored within the rejoin timeout heals (the same agent process rejoins,
+// every request completes with the tokens one rank gives, recomputed); a
+// link that goes silent for good ends every request with a 503 within the
+// timeout.
 import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -114,25 +116,32 @@ test.serial('over a link with added latency, pp2 across the relay gives one rank
   t.is(await stage1Pid(llm), agent.child.pid!, 'stage 1 ran in the agent behind the relay');
   t.true(relay.bytesForwarded > 0);
   t.is(relay.connections, 1);
+  // the leader's shutdown lets the node go: its agent exits 0 instead of rejoining
+  const exited = new Promise<number | null>((resolve) => agent.child.once('exit', (code) => resolve(code)));
+  await llm.shutdown();
+  t.is(await exited, 0, agent.output());
+  t.regex(agent.output(), /disconnected \(released by the leader\)/);
 });
 
-test.serial('the link cut mid-stream and restored within the rejoin timeout: the same agent rejoins and every request completes, recomputed', async (t) => {
-  const { llm, relay, agent } = await leaderBehindRelay(t, { delayMs: 1 });
-  let cut = false;
-  const results = streamAll(llm, (total) => {
-    if (cut || total < 8) return;
-    cut = true;
-    relay.cut('reset');
-    setTimeout(() => relay.restore(), 300);
+for (const mode of ['reset', 'close'] as const) {
+  test.serial(`the link cut mid-stream (${mode === 'reset' ? 'RST' : 'FIN'}) and restored within the rejoin timeout: the same agent rejoins and every request completes, recomputed`, async (t) => {
+    const { llm, relay, agent } = await leaderBehindRelay(t, { delayMs: 1 });
+    let cut = false;
+    const results = streamAll(llm, (total) => {
+      if (cut || total < 8) return;
+      cut = true;
+      relay.cut(mode);
+      setTimeout(() => relay.restore(), 300);
+    });
+    t.deepEqual(tokensOf(await results), reference, agent.output());
+    t.true(cut, 'the link was cut while the requests streamed');
+    t.true(relay.connections >= 2, 'the agent connected again through the relay');
+    t.is(agent.child.exitCode, null, 'the agent process lived through the cut');
+    t.is(await stage1Pid(llm), agent.child.pid!, 'stage 1 runs in the same agent, rejoined');
+    t.regex(agent.output(), /rejoined the leader/);
+    t.is(llm.engineState.state, 'up');
   });
-  t.deepEqual(tokensOf(await results), reference, agent.output());
-  t.true(cut, 'the link was cut while the requests streamed');
-  t.true(relay.connections >= 2, 'the agent connected again through the relay');
-  t.is(agent.child.exitCode, null, 'the agent process lived through the cut');
-  t.is(await stage1Pid(llm), agent.child.pid!, 'stage 1 runs in the same agent, rejoined');
-  t.regex(agent.output(), /rejoined the leader/);
-  t.is(llm.engineState.state, 'up');
-});
+}
 
 test.serial('the link goes silent for good: every request ends with a 503 within the timeout, new ones are refused, /health says 503', async (t) => {
   const { llm, relay } = await leaderBehindRelay(t, { nodeRejoinTimeoutMs: 500, engineRecoveryTimeoutMs: 3000, heartbeatTimeoutMs: 2000 });

@@ -67,6 +67,20 @@ for (const delayMs of [0, 3]) {
   });
 }
 
+test('a clean end arrives after the bytes sent before it, however long they wait', async (t) => {
+  const server = createServer((socket) => socket.end('last words'));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const relay = await FaultyRelay.start({ target: { host: '127.0.0.1', port: (server.address() as AddressInfo).port }, delayMs: 20 });
+  t.teardown(async () => { await relay.close(); server.close(); });
+  const socket = await client(relay.port);
+  let got = '';
+  socket.on('data', (d: Buffer) => (got += d.toString()));
+  await once(socket, 'end');
+  t.is(got, 'last words');
+  socket.destroy();
+});
+
 test('a reset cut resets both ends and new connections until restore()', async (t) => {
   const { echo, relay } = await setup(t);
   const socket = await client(relay.port);
@@ -82,6 +96,28 @@ test('a reset cut resets both ends and new connections until restore()', async (
     refused.once('close', () => resolve('closed'));
   });
   t.true(refusal === 'ECONNRESET' || refusal === 'closed', refusal);
+  relay.restore();
+  const again = await client(relay.port);
+  t.deepEqual(await roundTrip(again, payload(5000), 3), payload(5000));
+  again.destroy();
+});
+
+test('a close cut ends both ends with a FIN, and new connections until restore()', async (t) => {
+  const { echo, relay } = await setup(t);
+  const socket = await client(relay.port);
+  t.deepEqual(await roundTrip(socket, payload(1000), 1), payload(1000));
+  let clientError: string | null = null;
+  socket.on('error', (e: NodeJS.ErrnoException) => (clientError = e.code ?? 'error'));
+  const clientEnded = once(socket, 'end');
+  const serverEnded = once(echo.sockets[0]!, 'end');
+  relay.cut('close');
+  await clientEnded;
+  await serverEnded;
+  t.is(clientError, null, 'a clean end, no reset');
+  const refused = connect({ host: '127.0.0.1', port: relay.port });
+  refused.on('error', () => {});
+  await once(refused, 'end');
+  refused.destroy();
   relay.restore();
   const again = await client(relay.port);
   t.deepEqual(await roundTrip(again, payload(5000), 3), payload(5000));

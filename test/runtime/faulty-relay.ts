@@ -3,7 +3,9 @@
 //   - delay every chunk by `delayMs` in each direction (order kept: one FIFO
 //     per direction, drained by a single timer),
 //   - cut every connection: 'reset' sends a TCP RST to both ends (a link that
-//     died loudly) and resets new connections until restore(); 'silent'
+//     died loudly) and resets new connections until restore(); 'close' ends
+//     both with a FIN (a middlebox that closed them) and closes new ones at
+//     once until restore(); 'silent'
 //     drops every byte and forwards no close either way (a link that went
 //     quiet: only heartbeats notice), and holds new connections mute,
 //   - restore(): new connections are forwarded again; connections that lived
@@ -12,7 +14,7 @@
 // HIGH_WATER bytes wait in its FIFO or its destination's buffer.
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
-export type CutMode = 'reset' | 'silent';
+export type CutMode = 'reset' | 'close' | 'silent';
 
 const HIGH_WATER = 4 << 20;
 
@@ -62,6 +64,7 @@ export class FaultyRelay {
   cut(mode: CutMode = 'reset'): void {
     this.state = mode;
     if (mode === 'reset') for (const pair of [...this.pairs]) pair.reset();
+    else if (mode === 'close') for (const pair of [...this.pairs]) pair.end();
     else for (const pair of this.pairs) pair.mute();
   }
 
@@ -79,6 +82,11 @@ export class FaultyRelay {
     this.connections++;
     if (this.state === 'reset') {
       client.resetAndDestroy();
+      return;
+    }
+    if (this.state === 'close') {
+      client.on('error', () => {});
+      client.end();
       return;
     }
     const pair = new Pair(client, this, () => this.pairs.delete(pair));
@@ -109,16 +117,16 @@ class Pair {
 
   constructor(private readonly client: Socket, private readonly relay: FaultyRelay, private readonly onDone: () => void) {
     client.setNoDelay(true);
-    client.on('error', () => this.finish(this.upstream));
-    client.on('close', () => this.finish(this.upstream));
+    client.on('error', () => this.failed(this.upstream));
+    client.on('close', () => this.closed());
     client.on('data', () => {}); // read (and drop) until connected or forever when muted
   }
 
   connect(target: RelayOptions['target']): void {
     const upstream = connect({ host: target.host, port: target.port, noDelay: true });
     this.upstream = upstream;
-    upstream.on('error', () => this.finish(this.client));
-    upstream.on('close', () => this.finish(this.client));
+    upstream.on('error', () => this.failed(this.client));
+    upstream.on('close', () => this.closed());
     this.client.removeAllListeners('data');
     this.client.pause();
     upstream.once('connect', () => {
@@ -149,27 +157,46 @@ class Pair {
     }
   }
 
-  reset(): void {
-    this.muted = false;
+  /** Both ends get a FIN, nothing else passes. */
+  end(): void {
     this.done = true;
-    this.client.resetAndDestroy();
-    this.upstream?.resetAndDestroy();
+    for (const socket of [this.client, this.upstream]) {
+      if (!socket) continue;
+      socket.removeAllListeners('data');
+      socket.on('data', () => {});
+      socket.end();
+      socket.setTimeout(5000, () => socket.destroy());
+    }
     this.onDone();
   }
 
-  /** One side went away: so does the other (unless muted, where nothing is told). */
-  private finish(other: Socket | null): void {
-    if (this.done) return;
-    if (this.muted) {
-      if (this.client.destroyed && (this.upstream === null || this.upstream.destroyed)) {
-        this.done = true;
-        this.onDone();
-      }
-      return;
-    }
+  reset(): void {
+    this.muted = false;
     this.done = true;
-    other?.destroy();
+    for (const socket of [this.client, this.upstream]) if (socket && !socket.destroyed) socket.resetAndDestroy();
     this.onDone();
+  }
+
+  /** One side failed (reset, refused): the other is reset too, unless muted (nothing is told then). */
+  private failed(other: Socket | null): void {
+    if (this.done || this.muted) return;
+    if (other && !other.destroyed) other.resetAndDestroy();
+  }
+
+  /**
+   * A clean end travels as data does (the DelayLine ends the other side after
+   * what was in flight); the pair is done once both sockets closed.
+   */
+  private closed(): void {
+    if (this.done) return;
+    if (this.client.destroyed && this.upstream?.connecting) this.upstream.destroy();
+    if (this.client.destroyed && (this.upstream === null || this.upstream.destroyed)) {
+      this.done = true;
+      this.onDone();
+    } else if (this.upstream === null && !this.muted) {
+      this.done = true;
+      this.onDone();
+    }
   }
 }
 
