@@ -37,6 +37,8 @@ export class FaultyRelay {
   private delaySumMs = 0;
   private state: 'up' | CutMode = 'up';
   private readonly pairs = new Set<Pair>();
+  /** Every socket accepted and not yet closed, whatever its pair's state: close() ends them all. */
+  private readonly sockets = new Set<Socket>();
 
   private constructor(private readonly server: Server, private readonly target: RelayOptions['target'], delayMs: number) {
     this.delayMs = delayMs;
@@ -75,11 +77,14 @@ export class FaultyRelay {
 
   async close(): Promise<void> {
     for (const pair of [...this.pairs]) pair.reset();
+    for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
   private accept(client: Socket): void {
     this.connections++;
+    this.sockets.add(client);
+    client.once('close', () => this.sockets.delete(client));
     if (this.state === 'reset') {
       client.resetAndDestroy();
       return;
