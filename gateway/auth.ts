@@ -1,8 +1,11 @@
-// --api-key: requests to /v1/* must carry "Authorization: Bearer <key>" (as in
-// vLLM, /health, /version, /metrics, /tokenize and /detokenize stay open).
+// --api-key: requests to /v1/*, /tokenize and /detokenize must carry
+// "Authorization: Bearer <key>"; /health, /version and /metrics stay open.
 // Keys are compared in constant time.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ApiError } from './errors.js';
+
+/** Guarded paths outside /v1: they use the engine's tokenizer. */
+const GUARDED = new Set(['/tokenize', '/detokenize']);
 
 export class ApiKeyCheck {
   private readonly digests: Buffer[];
@@ -18,7 +21,7 @@ export class ApiKeyCheck {
 
   /** Whether `path` needs a key at all. */
   guards(path: string): boolean {
-    return this.enabled && path.startsWith('/v1');
+    return this.enabled && (path.startsWith('/v1') || GUARDED.has(path));
   }
 
   /** Throws a 401 unless `authorization` is "Bearer <one of the keys>". */

@@ -3,10 +3,12 @@
 // runs a node agent. A lost link is rejoined under the same name with capped
 // exponential back-off, for up to --rejoin-for seconds each time; the actors
 // of the lost link are stopped first (the leader has already counted them
-// dead). Exit code 0 when the leader closed the connection or the agent was
-// told to leave, 1 when joining failed or was refused, 2 when the link was
-// lost and could not be rejoined in time.
-import { joinLeader, parseHostPort } from '../runtime/node/agent.js';
+// dead); a connection that just closes or resets is a lost link too: only
+// the leader's 'leave' (its shutdown) ends it on purpose. Exit code 0 when
+// the leader let the node go or the agent was told to leave (SIGINT,
+// SIGTERM), 1 when joining failed or was refused, 2 when the link was lost
+// and could not be rejoined in time.
+import { joinLeader, parseHostPort, RELEASED_BY_LEADER } from '../runtime/node/agent.js';
 import { checkJoinToken, readJoinToken } from '../runtime/node/join-token.js';
 
 export interface NodeCommandOptions {
@@ -47,6 +49,6 @@ export async function runNodeAgent(options: NodeCommandOptions): Promise<number>
     const why = await node.closed;
     console.log(`troupe node: disconnected (${why})`);
     await node.system.shutdown(1000);
-    if (leaving || why === 'left' || why === 'connection closed') return 0;
+    if (leaving || why === 'left' || why === RELEASED_BY_LEADER) return 0;
   }
 }

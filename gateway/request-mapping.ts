@@ -175,6 +175,7 @@ const UNSUPPORTED: [field: string, message: string][] = [
   ['guided_grammar', 'guided_grammar (structured output) is not supported yet'],
   ['structured_outputs', 'structured_outputs is not supported yet'],
   ['prompt_logprobs', 'prompt_logprobs is not supported yet; use echo with logprobs on /v1/completions'],
+  ['truncate_prompt_tokens', 'truncate_prompt_tokens is not supported: prompts are never truncated; shorten the prompt'],
 ];
 
 /** Features we do not have are refused by name, never silently ignored. */

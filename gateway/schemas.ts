@@ -6,15 +6,16 @@
 //
 // Ranges here mirror the engine's own checks (request-params.ts,
 // models/sampling.ts) so a bad value is a 400 naming the field before any
-// work is done; bounds that need the model (token ids < vocab size, prompt
-// length) are checked later, by the tokenizer and the engine.
+// work is done; every integer is bounded before the engine narrows it into a
+// 32-bit array (input-limits.ts); bounds that need the model (token ids <
+// vocab size, prompt length) are checked later, by the tokenizer and the engine.
 import { z } from 'zod';
 import { CHAT_ROLES } from '../actors/tokenizer/prompt.js';
 import { MAX_N } from '../actors/engine/request-params.js';
 import { MAX_LOGPROBS } from '../models/sampling.js';
 import { badRequest } from './errors.js';
+import { chatTemplateKwargs, INT32_MAX, INT32_MIN, intIn, logitBias, seed, tokenId } from './input-limits.js';
 
-const tokenId = z.int().min(0);
 const optional = <T extends z.ZodType>(schema: T) => schema.nullish();
 
 /** Text with no unpaired UTF-16 surrogate (JSON's "\ud800" makes one; no generated text can contain it). */
@@ -32,28 +33,28 @@ const streamOptions = z.object({
 /** Fields shared by /v1/completions and /v1/chat/completions. */
 const sampling = {
   model: optional(z.string()),
-  n: optional(z.int().min(1).max(MAX_N)),
-  max_tokens: optional(z.int().min(0)),
+  n: optional(intIn(1, MAX_N)),
+  max_tokens: optional(intIn(0)),
   stream: optional(z.boolean()),
   stream_options: optional(streamOptions),
-  seed: optional(z.int()),
+  seed: optional(seed),
   stop: optional(stop),
   temperature: optional(z.number().min(0)),
   top_p: optional(z.number().gt(0).max(1)),
   presence_penalty: optional(z.number().min(-2).max(2)),
   frequency_penalty: optional(z.number().min(-2).max(2)),
-  logit_bias: optional(z.record(z.string().regex(/^\d+$/, { error: 'logit_bias keys must be token ids' }), z.number().min(-100).max(100))),
+  logit_bias: optional(logitBias),
   user: optional(z.string()),
   // vLLM's extra sampling parameters
-  top_k: optional(z.int().min(-1)),
+  top_k: optional(intIn(-1)),
   min_p: optional(z.number().min(0).max(1)),
   repetition_penalty: optional(z.number().gt(0)),
   ignore_eos: optional(z.boolean()),
-  min_tokens: optional(z.int().min(0)),
+  min_tokens: optional(intIn(0)),
   stop_token_ids: optional(z.array(tokenId).max(1024)),
   skip_special_tokens: optional(z.boolean()),
   include_stop_str_in_output: optional(z.boolean()),
-  priority: optional(z.int()),
+  priority: optional(intIn(INT32_MIN, INT32_MAX)),
   // not supported yet: refused by name (request-mapping.ts)
   response_format: optional(z.unknown()),
   tools: optional(z.unknown()),
@@ -65,8 +66,9 @@ const sampling = {
   guided_choice: optional(z.unknown()),
   guided_grammar: optional(z.unknown()),
   structured_outputs: optional(z.unknown()),
-  prompt_logprobs: optional(z.unknown()),
-  best_of: optional(z.unknown()),
+  prompt_logprobs: optional(intIn(-1, MAX_LOGPROBS)),
+  best_of: optional(intIn(1, MAX_N)),
+  truncate_prompt_tokens: optional(intIn(-1)),
   suffix: optional(z.unknown()),
 };
 
@@ -79,7 +81,7 @@ export const completionRequestSchema = z.object({
     z.array(z.array(tokenId).min(1)).min(1).max(1024),
   ], { error: 'prompt must be a string, a list of strings, a list of token ids or a list of lists of token ids' }),
   echo: optional(z.boolean()),
-  logprobs: optional(z.int().min(0).max(MAX_LOGPROBS)),
+  logprobs: optional(intIn(0, MAX_LOGPROBS)),
   add_special_tokens: optional(z.boolean()),
 });
 
@@ -115,14 +117,14 @@ const chatMessage = z.object({
 export const chatRequestSchema = z.object({
   ...sampling,
   messages: z.array(chatMessage).min(1).max(4096),
-  max_completion_tokens: optional(z.int().min(1)),
+  max_completion_tokens: optional(intIn(1)),
   logprobs: optional(z.boolean()),
-  top_logprobs: optional(z.int().min(0).max(MAX_LOGPROBS)),
+  top_logprobs: optional(intIn(0, MAX_LOGPROBS)),
   echo: optional(z.boolean()),
   add_generation_prompt: optional(z.boolean()),
   continue_final_message: optional(z.boolean()),
   add_special_tokens: optional(z.boolean()),
-  chat_template_kwargs: optional(z.record(z.string(), z.unknown())),
+  chat_template_kwargs: optional(chatTemplateKwargs),
   parallel_tool_calls: optional(z.boolean()),
 });
 
@@ -139,7 +141,7 @@ export const tokenizeRequestSchema = z.union([
     add_generation_prompt: optional(z.boolean()),
     continue_final_message: optional(z.boolean()),
     add_special_tokens: optional(z.boolean()),
-    chat_template_kwargs: optional(z.record(z.string(), z.unknown())),
+    chat_template_kwargs: optional(chatTemplateKwargs),
     return_token_strs: optional(z.boolean()),
   }),
 ], { error: 'a tokenize request needs either "prompt" (a string) or "messages" (a list of chat messages)' });

@@ -41,6 +41,8 @@ export interface GatewayOptions {
   maxPendingRequests: number;
   /** --max-request-bytes. */
   maxRequestBytes: number;
+  /** /tokenize and /detokenize requests served at once; past it, 429 (default DEFAULT_MAX_TOKENIZE_REQUESTS). */
+  maxTokenizeRequests?: number;
   /** Bytes a streamed response may queue for a slow client before it is disconnected. */
   maxQueuedBytes?: number;
   defaults?: SamplingDefaults;
@@ -73,7 +75,7 @@ export class GatewayServer {
     const limits: GatewayLimits = { maxRequestBytes: options.maxRequestBytes, maxQueuedBytes: options.maxQueuedBytes ?? 16 << 20 };
     const ctx: GatewayContext = {
       engine: await EngineClient.create(troupe, options.modelDir, metrics),
-      admission: new Admission(options.maxNumSeqs, options.maxPendingRequests),
+      admission: new Admission(options.maxNumSeqs, options.maxPendingRequests, options.maxTokenizeRequests),
       metrics, models, limits,
       defaults: options.defaults ?? {},
       seeds: new SeedSource(options.seed),
@@ -141,8 +143,9 @@ export class GatewayServer {
       serveGeneration(ctx, kind, body, new HttpGenerationSink(writer), { arrivalMs });
     this.post('/v1/completions', generation('completion'));
     this.post('/v1/chat/completions', generation('chat'));
-    this.post('/tokenize', async (body, writer) => writer.json(200, await tokenizeRoute(ctx, body)));
-    this.post('/detokenize', async (body, writer) => writer.json(200, await detokenizeRoute(ctx, body)));
+    // admitted before their body is read (Admission.acquireTokenize), so a flood buffers no bodies
+    this.post('/tokenize', async (body, writer) => writer.json(200, await tokenizeRoute(ctx, body)), { tokenizeLane: true });
+    this.post('/detokenize', async (body, writer) => writer.json(200, await detokenizeRoute(ctx, body)), { tokenizeLane: true });
     this.get('/v1/models', async (writer) => writer.json(200, modelList(ctx)));
     this.get('/version', async (writer) => writer.json(200, versionInfo(ctx)));
     this.get('/health', async (writer) => {
@@ -163,8 +166,8 @@ export class GatewayServer {
     });
   }
 
-  private post(path: string, handler: JsonHandler): void {
-    this.app.post(path, (res, req) => this.onPost(path, handler, res, req));
+  private post(path: string, handler: JsonHandler, options: { tokenizeLane?: boolean } = {}): void {
+    this.app.post(path, (res, req) => this.onPost(path, handler, res, req, options.tokenizeLane ?? false));
     this.methodNotAllowed(path, 'POST');
   }
 
@@ -184,22 +187,29 @@ export class GatewayServer {
     this.methodNotAllowed(path, 'GET');
   }
 
-  /** Synchronous part first: writer (onAborted), headers, auth, body reader (onData); the rest after the body arrived. */
-  private onPost(path: string, handler: JsonHandler, res: HttpResponse, req: HttpRequest): void {
+  /**
+   * Synchronous part first: writer (onAborted), headers, auth, admission to
+   * the tokenize lane where the route is in it, body reader (onData); the
+   * rest after the body arrived.
+   */
+  private onPost(path: string, handler: JsonHandler, res: HttpResponse, req: HttpRequest, tokenizeLane: boolean): void {
     const arrivalMs = performance.now();
     const writer = new ResponseWriter(res, { maxQueuedBytes: this.ctx.limits.maxQueuedBytes });
     const authorization = req.getHeader('authorization');
     const contentLength = req.getHeader('content-length');
+    let release = () => {};
     try {
       if (this.draining) throw new ApiError(503, 'the server is shutting down and accepts no new requests');
       if (this.auth.guards(path)) this.auth.check(authorization);
+      if (tokenizeLane) release = this.ctx.admission.acquireTokenize();
     } catch (error) {
       this.fail(writer, error, true); // the body was not read: close the connection
       return;
     }
     readBody(res, this.ctx.limits.maxRequestBytes, contentLength, (handler) => writer.onGone(handler))
       .then((body) => handler(parseJson(body), writer, arrivalMs))
-      .catch((error) => this.fail(writer, error, error instanceof ApiError && error.status === 413));
+      .catch((error) => this.fail(writer, error, error instanceof ApiError && error.status === 413))
+      .finally(release);
   }
 
   private methodNotAllowed(path: string, allowed: string): void {

@@ -3,15 +3,21 @@
 // model" from its own disk proves it by matching the leader's checksum.
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Checkpoint } from './checkpoint.js';
 
 const CHUNK = 8 * 1024 * 1024;
 
-export function modelChecksum(dir: string): string {
+/** Every file the checksum covers, in its order. */
+function checksumFiles(dir: string): string[] {
   const ckpt = Checkpoint.open(dir);
+  return [join(ckpt.dir, 'config.json'), ...[...ckpt.files].sort()];
+}
+
+export function modelChecksum(dir: string): string {
   const hash = createHash('sha256');
-  const files = [join(ckpt.dir, 'config.json'), ...[...ckpt.files].sort()];
+  const files = checksumFiles(dir);
   const buffer = Buffer.allocUnsafe(CHUNK);
   for (const file of files) {
     const size = statSync(file).size;
@@ -26,6 +32,31 @@ export function modelChecksum(dir: string): string {
       }
     } finally {
       closeSync(fd);
+    }
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * modelChecksum() reading with awaits between chunks, so the event loop keeps
+ * running (a node's heartbeats go on while it checks gigabytes of weights).
+ */
+export async function modelChecksumAsync(dir: string): Promise<string> {
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(CHUNK);
+  for (const file of checksumFiles(dir)) {
+    const handle = await open(file, 'r');
+    try {
+      const { size } = await handle.stat();
+      hash.update(`${basename(file)}\0${size}\0`);
+      for (let position = 0; position < size;) {
+        const { bytesRead } = await handle.read(buffer, 0, Math.min(CHUNK, size - position), position);
+        if (bytesRead === 0) break;
+        hash.update(buffer.subarray(0, bytesRead));
+        position += bytesRead;
+      }
+    } finally {
+      await handle.close();
     }
   }
   return hash.digest('hex');

@@ -16,7 +16,7 @@ export interface SamplingParams {
   frequencyPenalty?: number;
   /** > 1 discourages tokens seen in the prompt or output; 1: off. */
   repetitionPenalty?: number;
-  /** Added to the logits of these token ids. */
+  /** Added to the logits of these token ids (at most MAX_LOGIT_BIAS_ENTRIES). */
   logitBias?: Record<number, number>;
   /** Top-n raw log-probabilities to return with each sampled token. */
   logprobs?: number;
@@ -24,9 +24,22 @@ export interface SamplingParams {
   seed?: number;
 }
 
+/**
+ * A request's logit bias as the sampler reads it: ids[i] gets values[i] added
+ * to its logit; ids ascending. Built once per request (logitBiasList), not
+ * once per step.
+ */
+export interface LogitBiasList {
+  ids: number[];
+  values: number[];
+}
+
 /** One row to sample: params plus what the counter-based RNG and the penalties need. */
 export interface SampleRequest {
+  /** params.logitBias is read only where `logitBias` is absent. */
   params: SamplingParams;
+  /** The request's logit bias, built once (logitBiasList). */
+  logitBias?: LogitBiasList;
   /** Resolved seed (resolveSeed), fixed for the request's life so recompute reproduces it. */
   seed: number;
   /** Index of the token being sampled within the request's output (0 for the first). */
@@ -38,6 +51,8 @@ export interface SampleRequest {
 }
 
 export const MAX_LOGPROBS = 20;
+/** OpenAI's cap on logit_bias entries. */
+export const MAX_LOGIT_BIAS_ENTRIES = 300;
 
 /** A sampling parameter out of range: `field` names it, `detail` says what it must be. */
 export class InvalidSamplingParamError extends RangeError {
@@ -68,7 +83,9 @@ export function validateSamplingParams(p: SamplingParams, vocabSize: number): vo
   check(Number.isFinite(rp) && rp > 0, 'repetitionPenalty', 'a number > 0', p.repetitionPenalty);
   if (p.logprobs !== undefined) check(Number.isInteger(p.logprobs) && p.logprobs >= 0 && p.logprobs <= MAX_LOGPROBS, 'logprobs', `an integer in [0, ${MAX_LOGPROBS}]`, p.logprobs);
   if (p.seed !== undefined) check(Number.isSafeInteger(p.seed) && p.seed >= 0, 'seed', 'a non-negative safe integer', p.seed);
-  for (const [id, bias] of Object.entries(p.logitBias ?? {})) {
+  const biases = Object.entries(p.logitBias ?? {});
+  check(biases.length <= MAX_LOGIT_BIAS_ENTRIES, 'logitBias', `at most ${MAX_LOGIT_BIAS_ENTRIES} entries`, `${biases.length} entries`);
+  for (const [id, bias] of biases) {
     const n = Number(id);
     check(Number.isInteger(n) && n >= 0 && n < vocabSize, 'logitBias', `a token id in [0, ${vocabSize})`, id, 'logitBias key');
     check(Number.isFinite(bias) && bias >= -100 && bias <= 100, 'logitBias', 'in [-100, 100]', bias, `logitBias[${id}]`);
@@ -78,6 +95,14 @@ export function validateSamplingParams(p: SamplingParams, vocabSize: number): vo
 /** The request's seed: its own, else a fresh random one (to be stored with the request). */
 export function resolveSeed(p: SamplingParams): number {
   return p.seed ?? Math.floor(Math.random() * 2 ** 52);
+}
+
+/** A validated logit bias as the sampler's sparse list (ids ascending); null when it biases nothing. */
+export function logitBiasList(bias: Record<number, number> | undefined): LogitBiasList | null {
+  if (!bias) return null;
+  const entries = Object.entries(bias).map(([id, value]) => [Number(id), value] as const).sort((a, b) => a[0] - b[0]);
+  if (entries.length === 0) return null;
+  return { ids: entries.map(([id]) => id), values: entries.map(([, value]) => value) };
 }
 
 function flat(lists: (ArrayLike<number> | undefined)[]): { values: Int32Array; offsets: Int32Array } {
@@ -133,10 +158,13 @@ export function packSampling(rows: SampleRequest[]): SamplingArrays {
   a.promptOffsets = prompt.offsets;
   a.outputTokens = output.values;
   a.outputOffsets = output.offsets;
-  const biases = rows.map((r) => Object.entries(r.params.logitBias ?? {}));
-  const ids = flat(biases.map((b) => b.map(([id]) => Number(id))));
+  const biases = rows.map((r) => r.logitBias ?? logitBiasList(r.params.logitBias) ?? undefined);
+  const ids = flat(biases.map((b) => b?.ids));
   a.biasIds = ids.values;
   a.biasOffsets = ids.offsets;
-  a.biasValues = Float32Array.from(biases.flat().map(([, v]) => v));
+  a.biasValues = new Float32Array(ids.values.length);
+  biases.forEach((b, i) => {
+    if (b) a.biasValues.set(b.values, ids.offsets[i]!);
+  });
   return a;
 }

@@ -47,6 +47,7 @@ export function runChildHost(link: ListeningLink, boot: ChildBoot, options: Chil
         void system.stop(system.refFor(message.path));
         return;
       case 'ping':
+      case 'leave': // a node agent's own business (node/agent.ts)
         return;
     }
   });

@@ -29,7 +29,9 @@ export type ToChild =
   | { t: 'env'; frames: Frame[] } // envelopes of one tick, in send order
   | { t: 'spawn'; boot: HostedActorBoot }
   | { t: 'stop'; path: string }
-  | { t: 'ping' };
+  | { t: 'ping' }
+  // a node's leader lets it go (shutdown): the agent exits instead of rejoining
+  | { t: 'leave' };
 
 export type ToParent =
   | { t: 'env'; frames: Frame[] }

@@ -80,7 +80,7 @@ export interface TroupeOptions {
    */
   parallel?: ParallelOptions;
   /** Where nodes join when the topology places stages on nodes (`troupe node --join HOST:PORT --token T`). */
-  nodeListener?: { token: string; host?: string; port?: number; joinTimeoutMs?: number; onListening?: (address: { host: string; port: number }) => void };
+  nodeListener?: { token: string; host?: string; port?: number; heartbeatMs?: number; heartbeatTimeoutMs?: number; joinTimeoutMs?: number; onListening?: (address: { host: string; port: number }) => void };
   /** --node-rejoin-timeout: how long a rank placed on a lost node waits for it to rejoin (default 60 s). */
   nodeRejoinTimeoutMs?: number;
   /** How long requests wait for a stopped engine to come back before they end with a 503 (default: the rejoin timeout + 60 s). */

@@ -4,6 +4,7 @@
 //
 //   request id -> blockTable   KV pages in position order, appended to
 //                 params, seed  sampling parameters, fixed for the request's life
+//                               (the logit bias as a sparse list, built once)
 //                 penalty       prompt tokens and output tokens so far (only with
 //                               penalties): each step's input tokens at positions
 //                               >= promptLength are output tokens, appended here
@@ -13,13 +14,15 @@
 // A fresh rank holds nothing; a fresh scheduler's first step resets, then
 // adds every request it runs.
 import type { SequenceStep } from '../../models/batch.js';
-import type { SamplingParams } from '../../models/sampling.js';
+import { logitBiasList, type LogitBiasList, type SamplingParams } from '../../models/sampling.js';
 import type { RankBatchDelta, RankNewRequest, RankScheduled } from '../messages/rank.js';
 
 interface KnownRequest {
   blockTable: number[];
   promptLength: number;
   params: SamplingParams;
+  /** params.logitBias as the sampler's sparse list, built once. */
+  logitBias: LogitBiasList | null;
   seed: number;
   penalty?: { prompt: number[]; output: number[] };
 }
@@ -60,6 +63,7 @@ export class PersistentBatch {
         }
         step.sample = {
           params: request.params, seed: request.seed, outputIndex: s.outputIndex,
+          ...(request.logitBias ? { logitBias: request.logitBias } : {}),
           ...(penalty ? { promptTokens: penalty.prompt, outputTokens: penalty.output } : {}),
         };
       }
@@ -72,6 +76,7 @@ export class PersistentBatch {
 function known(r: RankNewRequest): KnownRequest {
   return {
     blockTable: [...r.blockTable], promptLength: r.promptLength, params: r.params, seed: r.seed,
+    logitBias: logitBiasList(r.params.logitBias),
     ...(r.penaltyTokens ? { penalty: { prompt: r.penaltyTokens.prompt, output: [...r.penaltyTokens.output] } } : {}),
   };
 }

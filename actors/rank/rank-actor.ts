@@ -15,7 +15,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import { packStep, unpackStep } from '../../models/batch.js';
-import { modelChecksum, ModelChecksumMismatchError } from '../../models/checksum.js';
+import { modelChecksumAsync, ModelChecksumMismatchError } from '../../models/checksum.js';
 import { LlamaModel } from '../../models/llama.js';
 import { nowMs } from '../engine/step-timings.js';
 import type { ModelOptions } from '../../models/options.js';
@@ -76,7 +76,7 @@ export class RankActor extends Actor<RankMessage> {
 
   override async preStart(): Promise<void> {
     if (this.options.expectedChecksum) {
-      const actual = modelChecksum(this.options.model);
+      const actual = await modelChecksumAsync(this.options.model); // awaits between chunks: heartbeats go on
       if (actual !== this.options.expectedChecksum) {
         throw new ModelChecksumMismatchError(this.options.model, this.options.expectedChecksum, actual, `rank ${this.context.self.path} (pid ${process.pid})`);
       }

@@ -13,6 +13,51 @@ import { ChatTemplateError } from './errors.js';
 export const NO_CHAT_TEMPLATE_MESSAGE = 'this model has no chat template; pass --chat-template';
 
 /**
+ * Template variables the server derives from the request or the model; a
+ * caller's template kwargs may add variables but never replace these, so the
+ * validated messages (and their limits) are what the template renders.
+ */
+const DERIVED_VARIABLES: Record<string, string> = {
+  messages: 'the request\'s messages',
+  add_generation_prompt: 'the request\'s add_generation_prompt',
+  continue_final_message: 'the request\'s continue_final_message',
+  tools: 'the request\'s tools',
+  documents: 'the request\'s documents',
+  chat_template: 'the server\'s chat template',
+  tokenize: 'the server',
+  return_dict: 'the server',
+  raise_exception: 'the server (a template helper)',
+  strftime_now: 'the server (a template helper)',
+  range: 'the server (a template helper)',
+};
+const CONSTANTS = new Set(['true', 'false', 'none', 'True', 'False', 'None']);
+/** HF's special-token variables (the server passes the model's own). */
+const SPECIAL_TOKENS = new Set(['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_token', 'cls_token', 'mask_token', 'additional_special_tokens']);
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Template kwargs a request may pass (each is one template variable). */
+export const MAX_TEMPLATE_KWARGS = 64;
+
+/** Why `key` cannot be a template kwarg, or null when it can. */
+export function templateKwargRefusal(key: string): string | null {
+  if (!IDENTIFIER.test(key)) return `${JSON.stringify(key)} is not a template variable name (letters, digits and _, not starting with a digit)`;
+  if (key.startsWith('__')) return `${key}: names starting with __ are reserved`;
+  if (Object.hasOwn(DERIVED_VARIABLES, key)) return `${key} is set by ${DERIVED_VARIABLES[key]} and cannot be passed in chat_template_kwargs`;
+  if (CONSTANTS.has(key)) return `${key} is a template constant and cannot be passed in chat_template_kwargs`;
+  if (SPECIAL_TOKENS.has(key)) return `${key} names a special token, which the server takes from the model, and cannot be passed in chat_template_kwargs`;
+  return null;
+}
+
+/** Throws a ChatTemplateError naming the first kwarg the template may not take. */
+export function checkTemplateKwargs(kwargs: Record<string, unknown>): void {
+  const keys = Object.keys(kwargs);
+  if (keys.length > MAX_TEMPLATE_KWARGS) throw new ChatTemplateError(`chat_template_kwargs has ${keys.length} entries; at most ${MAX_TEMPLATE_KWARGS} are allowed`);
+  for (const key of keys) {
+    const refusal = templateKwargRefusal(key);
+    if (refusal !== null) throw new ChatTemplateError(`chat_template_kwargs.${key}: ${refusal}`);
+  }
+}
+
+/**
  * `--chat-template VALUE`, as vLLM reads it: the path of a file holding the
  * template, or else the template itself when it looks like one (has a brace
  * or a newline).
@@ -46,13 +91,19 @@ export class ChatTemplate {
     }
   }
 
-  /** Renders with HF's variables; `variables` (special tokens, template kwargs) are added to them. */
-  render(messages: readonly Record<string, unknown>[], addGenerationPrompt: boolean, variables: Record<string, unknown> = {}): string {
+  /**
+   * Renders with HF's variables: the model's `specialTokens` (bos_token, ...)
+   * and the caller's `kwargs`, which may add variables but not replace any
+   * the server derives (checkTemplateKwargs).
+   */
+  render(messages: readonly Record<string, unknown>[], addGenerationPrompt: boolean, specialTokens: Record<string, string> = {}, kwargs: Record<string, unknown> = {}): string {
+    checkTemplateKwargs(kwargs);
     const env = new Environment();
     // Template.render() would install the library's own raise_exception and
     // strftime_now (the latter with locale-dependent month names), and a
     // variable cannot be declared twice, so the globals are set up here.
     const globals: Record<string, unknown> = {
+      ...kwargs,
       true: true, false: false, none: null, True: true, False: false, None: null,
       range: pythonRange,
       raise_exception: raiseException,
@@ -61,7 +112,7 @@ export class ChatTemplate {
       add_generation_prompt: addGenerationPrompt,
       tools: null,
       documents: null,
-      ...variables,
+      ...specialTokens,
     };
     try {
       for (const [key, value] of Object.entries(globals)) env.set(key, value);

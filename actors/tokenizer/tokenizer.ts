@@ -137,7 +137,7 @@ export class Tokenizer {
   applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
     if (!this.chatTemplate) throw new ChatTemplateError(NO_CHAT_TEMPLATE_MESSAGE);
     const plain = messages.map((m) => ({ ...m, content: contentText(m.content) }));
-    return this.chatTemplate.render(plain, options.addGenerationPrompt ?? true, { ...this.templateTokens, ...options.templateKwargs });
+    return this.chatTemplate.render(plain, options.addGenerationPrompt ?? true, this.templateTokens, options.templateKwargs);
   }
 
   /**

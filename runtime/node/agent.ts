@@ -57,6 +57,9 @@ export function backoffMs(attempt: number, maxMs: number, baseMs = 100): number 
   return ceiling / 2 + Math.random() * (ceiling / 2);
 }
 
+/** JoinedNode.closed's reason when the leader let this node go (its shutdown): do not rejoin. */
+export const RELEASED_BY_LEADER = 'released by the leader';
+
 export async function joinLeader(options: JoinOptions): Promise<JoinedNode> {
   checkJoinToken(options.token);
   const name = options.name ?? `${hostname()}-${process.pid}`;
@@ -110,6 +113,10 @@ async function joinOnce(options: JoinOptions, name: string): Promise<JoinedNode>
     });
   });
   port.setLimits({ maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, maxAttachments: DEFAULT_MAX_ATTACHMENTS });
+  // only a 'leave' from the leader ends the link on purpose; any other close is a lost link, to be rejoined
+  port.on('message', (message: { t?: unknown } | null) => {
+    if (message?.t === 'leave') port.close(RELEASED_BY_LEADER);
+  });
   const system = runChildHost(port, { systemId: reply.systemId, debugSerialize: false, peer: true });
   port.resume();
   new Heartbeat(port, reply.heartbeatMs, reply.heartbeatTimeoutMs, (silentMs) => {

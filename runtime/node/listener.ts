@@ -26,6 +26,11 @@ export interface NodeListenerOptions {
   /** 0 picks a free port. */
   port?: number;
   heartbeatMs?: number;
+  /**
+   * Silence that declares the peer dead (default 30 s: a node loading
+   * gigabytes of weights on a busy machine can hold its event loop for
+   * seconds; a closed or reset connection is noticed at once anyway).
+   */
   heartbeatTimeoutMs?: number;
   /** Frame limit once a node is welcomed. */
   maxFrameBytes?: number;
@@ -57,7 +62,7 @@ export class NodeListener {
     checkJoinToken(options.token);
     const { admission, ...rest } = options;
     const full: Required<Omit<NodeListenerOptions, 'admission'>> = {
-      host: '127.0.0.1', port: 0, heartbeatMs: 1000, heartbeatTimeoutMs: 5000, maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, handshakeTimeoutMs: 5000, maxConnections: 64, ...rest,
+      host: '127.0.0.1', port: 0, heartbeatMs: 1000, heartbeatTimeoutMs: 30_000, maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, handshakeTimeoutMs: 5000, maxConnections: 64, ...rest,
     };
     // TCP is accepted here, admitted, and only then handed to TLS (which never listens itself)
     let listener!: NodeListener;

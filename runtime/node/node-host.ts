@@ -12,6 +12,8 @@ import { NodeLinkPolicy } from './link-policy.js';
 
 /** How long a node starting an actor (loading its shard) may stay silent. */
 export const NODE_START_SILENCE_MS = 300_000;
+/** How long a node is given to close its end after being told to leave. */
+const LEAVE_GRACE_MS = 1000;
 
 export class NodeHost extends ParentHost {
   readonly kind = 'node';
@@ -31,8 +33,18 @@ export class NodeHost extends ParentHost {
     }, { busy: () => this.startsPending, busyTimeoutMs: NODE_START_SILENCE_MS });
   }
 
+  /**
+   * Lets the node go: it is told to leave (so its agent exits rather than
+   * rejoining, as it would after a lost link), then the connection ends.
+   */
   async terminate(): Promise<void> {
-    this.port.close('terminated by the leader');
+    if (this.port.isClosed) return;
+    const closed = new Promise<void>((resolve) => this.port.once('close', () => resolve()));
+    this.port.postMessage({ t: 'leave' });
+    this.port.end();
+    const timer = setTimeout(() => this.port.close('terminated by the leader'), LEAVE_GRACE_MS);
+    await closed;
+    clearTimeout(timer);
   }
 
   protected override onMessage(message: ToParent): void {

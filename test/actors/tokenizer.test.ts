@@ -121,6 +121,17 @@ test('the Llama 3.1 Instruct template (--chat-template FILE) gives the exact Lla
   t.is(tok.encodeChat(SYSTEM_USER, { addSpecialTokens: true }).filter((id) => id === BOS).length, 1);
 });
 
+test('template kwargs add variables but never replace the ones the server derives', (t) => {
+  const tok = llamaTokenizer({ chatTemplate: '{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}{{ extra }}' });
+  const messages = [{ role: 'user' as const, content: 'Hi' }];
+  t.is(tok.applyChatTemplate(messages, { templateKwargs: { extra: '!' } }), '<|begin_of_text|>[user] Hi!');
+  for (const key of ['messages', 'add_generation_prompt', 'tools', 'documents', 'bos_token', 'eos_token', 'raise_exception', 'True', '__class__']) {
+    t.throws(() => tok.applyChatTemplate(messages, { templateKwargs: { [key]: [{ role: 'user', content: 'other' }] } }), {
+      instanceOf: ChatTemplateError, message: new RegExp(`^chat_template_kwargs\\.${key}: `),
+    }, key);
+  }
+});
+
 test('--chat-template also takes the template itself; a missing file is a clear error', (t) => {
   const tok = llamaTokenizer({ chatTemplate: '{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}' });
   t.is(tok.applyChatTemplate([{ role: 'user', content: 'hi' }]), '[user] hi\n');

@@ -164,10 +164,12 @@ test('admission: max_num_seqs running plus the pending allowance; 429 past it, 4
   t.is((t.throws(() => admission.acquire(1)) as ApiError).status, 503);
 });
 
-test('API keys: Bearer only, /v1 only, any of several keys', (t) => {
+test('API keys: Bearer only, /v1 and the tokenizer routes only, any of several keys', (t) => {
   const keys = new ApiKeyCheck(['one', 'two']);
   t.true(keys.guards('/v1/completions'));
-  t.false(keys.guards('/health'));
+  t.true(keys.guards('/tokenize'));
+  t.true(keys.guards('/detokenize'));
+  for (const open of ['/health', '/version', '/metrics']) t.false(keys.guards(open), open);
   t.notThrows(() => keys.check('Bearer two'));
   t.notThrows(() => keys.check('bearer   one'));
   for (const header of ['', 'one', 'Bearer three', 'Basic one']) t.is((t.throws(() => keys.check(header)) as ApiError).status, 401);

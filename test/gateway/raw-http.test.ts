@@ -69,7 +69,7 @@ test('a body over --max-request-bytes gets a 413, declared or chunked, and the c
   t.is(lying?.status, 413, 'refused from the declared length, before any byte of the body');
 });
 
-test('the API key guards /v1/* (401 without it or with a wrong one); health, version, metrics and tokenize stay open', async (t) => {
+test('the API key guards /v1/*, /tokenize and /detokenize (401 without it or with a wrong one); health, version and metrics stay open', async (t) => {
   const body = '{"prompt": [1, 2], "max_tokens": 1}';
   const none = await send(post('/v1/completions', body));
   t.is(none?.status, 401);
@@ -80,7 +80,10 @@ test('the API key guards /v1/* (401 without it or with a wrong one); health, ver
   t.is((await fetch(`${gateway.url}/v1/models`)).status, 401);
   t.is((await fetch(`${gateway.url}/v1/models`, { headers: AUTH })).status, 200);
   for (const path of ['/health', '/version', '/metrics']) t.is((await fetch(`${gateway.url}${path}`)).status, 200, path);
-  t.is((await fetch(`${gateway.url}/tokenize`, { method: 'POST', body: '{"prompt": "hi"}' })).status, 200);
+  for (const [path, tokenizeBody] of [['/tokenize', '{"prompt": "hi"}'], ['/detokenize', '{"tokens": [1, 2]}']] as const) {
+    t.is((await fetch(`${gateway.url}${path}`, { method: 'POST', body: tokenizeBody })).status, 401, path);
+    t.is((await fetch(`${gateway.url}${path}`, { method: 'POST', body: tokenizeBody, headers: AUTH })).status, 200, path);
+  }
   const refused = await new Promise<number>((resolve) => {
     const ws = new WebSocket(`ws://127.0.0.1:${gateway.port}/v1/stream`);
     ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));

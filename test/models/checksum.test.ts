@@ -4,7 +4,7 @@ import test from 'ava';
 import { cpSync, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { modelChecksum } from '../../models/checksum.js';
+import { modelChecksum, modelChecksumAsync } from '../../models/checksum.js';
 import { ActorSystem } from '../../runtime/index.js';
 import { RankActor } from '../../actors/rank/rank-actor.js';
 import { generatedModel } from './helpers.js';
@@ -17,10 +17,12 @@ test('a copy has the same checksum; one changed byte of weights changes it; a ra
   const sum = modelChecksum(original);
   t.regex(sum, /^[0-9a-f]{64}$/);
   t.is(modelChecksum(copy), sum);
+  t.is(await modelChecksumAsync(copy), sum, 'the async reading gives the same checksum');
   const fd = openSync(join(copy, 'model.safetensors'), 'r+');
   writeSync(fd, Buffer.from([0x42]), 0, 1, 4096 * 4);
   closeSync(fd);
   t.not(modelChecksum(copy), sum);
+  t.is(await modelChecksumAsync(copy), modelChecksum(copy));
 
   const system = new ActorSystem();
   t.teardown(() => system.shutdown());

@@ -3,7 +3,7 @@
 // random numbers, top-n logprobs; checked against plain references.
 import test from 'ava';
 import { loadNative } from '../../native/index.js';
-import { packSampling, validateSamplingParams, type SampleRequest, type SamplingParams } from '../../models/sampling.js';
+import { logitBiasList, MAX_LOGIT_BIAS_ENTRIES, packSampling, validateSamplingParams, type SampleRequest, type SamplingParams } from '../../models/sampling.js';
 import { randomTokens } from './helpers.js';
 
 const native = loadNative().model;
@@ -145,7 +145,29 @@ test('invalid sampling params are refused naming the field', (t) => {
     [{ logprobs: 21 }, /logprobs must be an integer in \[0, 20\]/],
     [{ seed: -1 }, /seed must be a non-negative safe integer/],
     [{ logitBias: { 999999: 1 } }, /logitBias key must be a token id/],
+    [{ logitBias: Object.fromEntries(Array.from({ length: MAX_LOGIT_BIAS_ENTRIES + 1 }, (_, i) => [i, 1])) }, /logitBias must be at most 300 entries/],
   ];
   for (const [p, re] of bad) t.throws(() => validateSamplingParams(p, 128256), { instanceOf: RangeError, message: re });
   t.notThrows(() => validateSamplingParams({ temperature: 0.7, topK: -1, topP: 0.9, minP: 0.1, logprobs: 20, seed: 3, logitBias: { 5: -100 } }, 128256));
+});
+
+test('a logit bias becomes a sparse list once; packing it gives the same arrays as packing the record', (t) => {
+  const bias = { 40: -3, 7: 2.5, 1000: 100 };
+  const list = logitBiasList(bias)!;
+  t.deepEqual(list, { ids: [7, 40, 1000], values: [2.5, -3, 100] });
+  t.is(logitBiasList({}), null);
+  t.is(logitBiasList(undefined), null);
+  const rows = (withList: boolean): SampleRequest[] => [
+    { params: { temperature: 0 }, seed: 1, outputIndex: 0 },
+    withList ? { params: { temperature: 0 }, logitBias: list, seed: 2, outputIndex: 0 } : { params: { temperature: 0, logitBias: bias }, seed: 2, outputIndex: 0 },
+    { params: { temperature: 0 }, logitBias: { ids: [3], values: [-1] }, seed: 3, outputIndex: 0 },
+  ];
+  const fromList = packSampling(rows(true));
+  const fromRecord = packSampling(rows(false));
+  t.deepEqual([...fromList.biasIds], [7, 40, 1000, 3]);
+  t.deepEqual([...fromList.biasValues], [2.5, -3, 100, -1]);
+  t.deepEqual([...fromList.biasOffsets], [0, 0, 3, 4]);
+  t.deepEqual(fromList, fromRecord);
+  const logits = new Float32Array(3 * 2000);
+  t.deepEqual([...native.sampleLogits(logits, 2000, fromList).tokens], [0, 1000, 0]);
 });
