@@ -1,6 +1,7 @@
-// Pipeline parallelism across a slow link, measured: pp2 with stage 0 on a
-// leader (`troupe serve`) in network namespace a and stage 1 on a node agent
-// (`troupe node --join`) in namespace b, joined by a veth pair shaped by htb
+// Pipeline and tensor parallelism across a slow link, measured: pp2 with
+// stage 0 on a leader (`troupe serve`) in network namespace a and stage 1 on a
+// node agent (`troupe node --join`) in namespace b, and tp2 with tensor rank 0
+// on the leader and tensor rank 1 on the agent, joined by a veth pair shaped by htb
 // to each --rates bandwidth, with --delay-ms added per chunk in each
 // direction by the faulty relay (the agent joins through it). `troupe bench
 // serve` runs in namespace a at each --concurrency; the relay counts the
@@ -9,11 +10,13 @@
 //
 //   pp2: the residual stream of every token, stage 0 -> stage 1: 4 H bytes
 //        (fp32 [T, H]), plus the step's metadata and the sampled tokens back
-//   tp2: two all-reduces of [T, H] fp32 per layer, each rank sending its
-//        partial sum: 2 L x 4 H bytes per token each way (computed only; tp
-//        across nodes is measured elsewhere)
+//   tp2: two row-parallel all-reduces per layer, each rank sending its 8 / tp
+//        partial K-segment sums of [T, H] fp32 (so every rank folds the single
+//        rank's terms in its order: native/src/collectives/link_group.h):
+//        2 L x (8 / tp) x 4 H bytes per token each way, plus the embedding row's
+//        and the sampled row's logits' own slices (4 H / tp, 4 V / tp)
 //
-//   npm run bench:across-nodes -- [--model DIR] [--rates 1gbit,10gbit] [--delay-ms 0.5] [--concurrency 1,8]
+//   npm run bench:across-nodes -- [--model DIR] [--layouts pp2,tp2] [--rates 1gbit,10gbit] [--delay-ms 0.5] [--concurrency 1,8]
 //                                 [--num-prompts 16] [--input-len 128] [--output-len 32]
 //
 // Needs root and `ip netns` (test/runtime/netns.ts). Timers fire in whole
@@ -37,6 +40,8 @@ function arg(name: string, fallback: string): string {
 
 const model = arg('model', join(homedir(), '.cache/troupe/models/llama-3.2-1b-seed1-bf16'));
 const rates = arg('rates', '1gbit,10gbit').split(',');
+const layouts = arg('layouts', 'pp2,tp2').split(',');
+for (const l of layouts) if (l !== 'pp2' && l !== 'tp2') throw new Error(`--layouts: unknown layout '${l}' (pp2, tp2)`);
 const delayMs = Number(arg('delay-ms', '0.5'));
 const concurrencies = arg('concurrency', '1,8').split(',').map(Number);
 const numPrompts = arg('num-prompts', '16');
@@ -56,9 +61,16 @@ if (unavailable) {
 
 const config = Checkpoint.open(model).config;
 const hiddenBytes = 4 * config.hiddenSize;
-const computed = { pp2BytesPerToken: hiddenBytes, tp2BytesPerTokenEachWay: 2 * config.numLayers * hiddenBytes };
-console.log(`model ${model}: H ${config.hiddenSize}, L ${config.numLayers}; bytes per token across the link: ` +
-  `pp2 ${computed.pp2BytesPerToken} (one hidden state), tp2 ${computed.tp2BytesPerTokenEachWay} each way (2 all-reduces x L layers)`);
+// tp2: per token, each rank's 8 / 2 segment partials of both row-parallel sums per layer, its
+// slice of the embedding row; the logits slice only for a sampled row (once per output token).
+const computed = {
+  pp2BytesPerToken: hiddenBytes,
+  tp2BytesPerTokenEachWay: 2 * config.numLayers * 4 * hiddenBytes + hiddenBytes / 2,
+  tp2LogitsBytesPerOutputTokenEachWay: (4 * config.vocabSize) / 2,
+};
+console.log(`model ${model}: H ${config.hiddenSize}, L ${config.numLayers}, V ${config.vocabSize}; bytes per token across the link: ` +
+  `pp2 ${computed.pp2BytesPerToken} (one hidden state), tp2 ${computed.tp2BytesPerTokenEachWay} each way ` +
+  `(2 all-reduces x L layers x 4 segment partials, the embedding slice) + ${computed.tp2LogitsBytesPerOutputTokenEachWay} per output token (logits slice)`);
 
 /** JSON lines a child prints, read in order. */
 function jsonLines(child: ChildProcess) {
@@ -111,14 +123,14 @@ const tokenFile = join(work, 'join-token');
 writeFileSync(tokenFile, randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
 const results: Record<string, unknown>[] = [];
 try {
-  for (const rate of rates) {
+  for (const layout of layouts) for (const rate of rates) {
     const link = NetnsLink.create({ rate });
     try {
-      const topologyFile = join(work, 'pp2.yaml');
+      const topologyFile = join(work, `${layout}.yaml`);
       writeFileSync(topologyFile, [
-        'pipeline_parallel_size: 2', 'placement: thread', 'threads_per_rank: 1',
+        layout === 'pp2' ? 'pipeline_parallel_size: 2' : 'tensor_parallel_size: 2', 'placement: thread', 'threads_per_rank: 1',
         `leader: { listen: "${link.a.address}:${NODE_PORT}" }`,
-        'stages:', '  - { stage: 1, placement: { node: n1 } }',
+        'stages:', layout === 'pp2' ? '  - { stage: 1, placement: { node: n1 } }' : '  - { stage: 0, rank_placements: [thread, { node: n1 }] }',
         'nodes:', `  - { name: n1, address: ${link.b.address} }`, '',
       ].join('\n'));
       const logs: string[] = [];
@@ -159,18 +171,20 @@ try {
         const figures = JSON.parse(out.slice(out.indexOf('{'))) as { completed: number; failed: number; totalInputTokens: number; totalOutputTokens: number; outputThroughput: number; totalTokenThroughput: number; tpotMs: { median: number }; ttftMs: { median: number } };
         const bytes = (after['bytesForwarded'] as number) - (before['bytesForwarded'] as number);
         const tokens = figures.totalInputTokens + figures.totalOutputTokens;
+        const computedBytes = layout === 'pp2' ? computed.pp2BytesPerToken
+          : 2 * (computed.tp2BytesPerTokenEachWay + (computed.tp2LogitsBytesPerOutputTokenEachWay * figures.totalOutputTokens) / tokens);
         const row = {
-          layout: 'pp2', rate, delayMsRequested: delayMs, delayMsApplied: after['meanDelayMs'], concurrency,
+          layout, rate, delayMsRequested: delayMs, delayMsApplied: after['meanDelayMs'], concurrency,
           completed: figures.completed, failed: figures.failed,
           outputTokensPerSecond: figures.outputThroughput, totalTokensPerSecond: figures.totalTokenThroughput,
           medianTtftMs: figures.ttftMs.median, medianTpotMs: figures.tpotMs.median,
-          linkBytes: bytes, linkBytesPerToken: bytes / tokens, computedBytesPerToken: computed.pp2BytesPerToken,
+          linkBytes: bytes, linkBytesPerToken: bytes / tokens, computedBytesPerToken: computedBytes,
           linkMbitPerSecond: (bytes * 8) / 1e6 / (tokens / figures.totalTokenThroughput),
         };
         results.push(row);
-        console.log(`pp2 over ${rate}, +${delayMs} ms (applied ${(after['meanDelayMs'] as number).toFixed(2)} ms), concurrency ${concurrency}: ` +
+        console.log(`${layout} over ${rate}, +${delayMs} ms (applied ${(after['meanDelayMs'] as number).toFixed(2)} ms), concurrency ${concurrency}: ` +
           `${figures.outputThroughput.toFixed(2)} output tok/s, ${figures.completed}/${figures.completed + figures.failed} completed, ` +
-          `${(bytes / tokens).toFixed(0)} bytes/token crossed (computed ${computed.pp2BytesPerToken} for the hidden state)`);
+          `${(bytes / tokens).toFixed(0)} bytes/token crossed (computed ${computedBytes.toFixed(0)}, both ways)`);
       }
       agent.kill('SIGTERM');
       leader.kill('SIGTERM');
