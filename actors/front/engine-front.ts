@@ -19,6 +19,7 @@ import type { DeltaReply, DetokenizerMessage } from '../detokenizer/messages.js'
 import type { FrontMessage, GeneratedToken, PromptLogprobChunk, RequestEvent } from '../messages/front.js';
 import type { EngineRequest, SchedulerMessage } from '../messages/scheduler.js';
 import type { FinishReason } from '../scheduler/request.js';
+import type { FinishedRequest } from '../scheduler/scheduler.js';
 import { RequestRecord, type RequestDelta } from './request-record.js';
 
 export interface EngineFrontOptions {
@@ -126,7 +127,7 @@ export class EngineFront extends Actor<FrontMessage> {
     }
   }
 
-  private async onStepOutput(tokens: GeneratedToken[], promptLogprobs: PromptLogprobChunk[], finished: { requestId: string; reason: FinishReason }[]): Promise<void> {
+  private async onStepOutput(tokens: GeneratedToken[], promptLogprobs: PromptLogprobChunk[], finished: FinishedRequest[]): Promise<void> {
     for (const chunk of promptLogprobs) {
       const record = this.records.get(chunk.requestId);
       if (!record) continue;
@@ -139,10 +140,12 @@ export class EngineFront extends Actor<FrontMessage> {
       const record = this.records.get(token.requestId);
       if (!record || token.outputIndex !== record.outputTokens.length) continue; // old news, from before a restart
       record.outputTokens.push(token.token);
+      if (token.cachedTokens !== undefined) record.cachedTokens = token.cachedTokens;
       if (token.logprob !== undefined) record.logprobs.push({ token: token.token, logprob: token.logprob, ...(token.top ? { top: token.top } : {}) });
       fresh.set(token.requestId, [...(fresh.get(token.requestId) ?? []), token]);
     }
     const ending = new Map(finished.map((f) => [f.requestId, f.reason]));
+    const stopTokens = new Map(finished.flatMap((f) => (f.stopTokenId !== undefined ? [[f.requestId, f.stopTokenId] as const] : [])));
     for (const [requestId, got] of fresh) {
       // A request can finish while an earlier one's tokens are being detokenized
       // (a client hanging up aborts it): its record is gone, nothing more to send.
@@ -162,7 +165,7 @@ export class EngineFront extends Actor<FrontMessage> {
         ending.delete(requestId);
         continue;
       }
-      const stopMatched = reply.stopMatched && reason === undefined;
+      const stopMatched = reply.stop !== null && reason === undefined;
       const wantLogprobs = record.params.logprobs !== undefined;
       this.emit(record, {
         requestId, text: reply.text, tokenIds: got.map((g) => g.token),
@@ -170,14 +173,14 @@ export class EngineFront extends Actor<FrontMessage> {
       });
       if (stopMatched) {
         this.scheduler.tell({ type: 'abort', requestId, reason: 'stop' });
-        this.finish(record, 'stop');
-      } else if (reply.stopMatched && reason !== undefined) {
-        this.finish(record, 'stop');
+        this.finish(record, 'stop', reply.stop!);
+      } else if (reply.stop !== null && reason !== undefined) {
+        this.finish(record, 'stop', reply.stop);
       }
     }
     for (const [requestId, reason] of ending) {
       const record = this.records.get(requestId);
-      if (record) this.finish(record, reason);
+      if (record) this.finish(record, reason, stopTokens.get(requestId));
     }
   }
 
@@ -202,7 +205,7 @@ export class EngineFront extends Actor<FrontMessage> {
    * restarting scheduler needs the front's answer to come back up.
    * 'refused' when it cannot serve this request at all.
    */
-  private async detokenize(record: RequestRecord, tokens: number[], final: boolean): Promise<{ text: string; stopMatched: boolean } | 'unavailable' | 'refused'> {
+  private async detokenize(record: RequestRecord, tokens: number[], final: boolean): Promise<{ text: string; stop: string | null } | 'unavailable' | 'refused'> {
     const add = () => this.detokenizer.ask<DeltaReply>((replyTo) => ({ type: 'add', requestId: record.id, tokenIds: tokens, final, replyTo }), { timeoutMs: 30_000 });
     try {
       let reply = await add();
@@ -216,7 +219,7 @@ export class EngineFront extends Actor<FrontMessage> {
           return 'refused';
         }
       }
-      return { text: reply.delta, stopMatched: reply.stop !== null };
+      return { text: reply.delta, stop: reply.stop };
     } catch (error) {
       if (error instanceof ActorStoppedError || error instanceof AskTimeoutError) return 'unavailable';
       throw error;
@@ -228,12 +231,16 @@ export class EngineFront extends Actor<FrontMessage> {
     record.deltas.next(delta);
   }
 
-  private finish(record: RequestRecord, reason: FinishReason): void {
+  /** `stopReason`: the stop string or stop token id that ended it, if one did. */
+  private finish(record: RequestRecord, reason: FinishReason, stopReason?: string | number): void {
     if (record.finishReason) return;
     record.finishReason = reason;
     this.records.delete(record.id);
     this.detokenizer.tell({ type: 'free', requestId: record.id });
-    const last: RequestDelta = { requestId: record.id, text: '', tokenIds: [], finishReason: reason };
+    const last: RequestDelta = {
+      requestId: record.id, text: '', tokenIds: [], finishReason: reason, cachedTokens: record.cachedTokens,
+      ...(stopReason !== undefined ? { stopReason } : {}),
+    };
     if (record.params.promptLogprobs !== undefined) {
       last.promptLogprobs = record.promptTokens.map((_, i) => record.promptLogprobs[i] ?? null);
     }

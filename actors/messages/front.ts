@@ -1,6 +1,7 @@
 // Messages the engine front receives (besides the offline API's direct calls).
 import type { ActorRef } from '../../runtime/index.js';
 import type { FinishReason } from '../scheduler/request.js';
+import type { FinishedRequest } from '../scheduler/scheduler.js';
 import type { TokenLogprobInfo } from './rank.js';
 import type { EngineRequest } from './scheduler.js';
 
@@ -11,6 +12,8 @@ export interface GeneratedToken {
   outputIndex: number;
   logprob?: number;
   top?: TokenLogprobInfo[];
+  /** On a request's first output token: its prompt tokens found in the prefix cache. */
+  cachedTokens?: number;
 }
 
 export interface PromptLogprobChunk {
@@ -28,7 +31,7 @@ export type RequestEvent =
   | { type: 'resubmitted'; requestIds: string[] };
 
 export type FrontMessage =
-  | { type: 'step-output'; tokens: GeneratedToken[]; promptLogprobs: PromptLogprobChunk[]; finished: { requestId: string; reason: FinishReason }[] }
+  | { type: 'step-output'; tokens: GeneratedToken[]; promptLogprobs: PromptLogprobChunk[]; finished: FinishedRequest[] }
   /** A (re)started scheduler asks for every unfinished request. */
   | { type: 'resubmit-all'; replyTo: ActorRef<EngineRequest[]> }
   | { type: 'watch-requests'; subscriber: ActorRef<RequestEvent> };

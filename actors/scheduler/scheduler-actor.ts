@@ -190,10 +190,13 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
       }
     }
     const update = this.scheduler.update(plan, sampled);
-    for (const { requestId, token } of update.appended) {
+    for (const { requestId, token, cachedTokens } of update.appended) {
       const result = byId.get(requestId)!;
       const outputIndex = plan.sequences.find((s) => s.requestId === requestId)!.outputIndex;
-      tokens.push({ requestId, token, outputIndex, ...(result.logprob !== undefined ? { logprob: result.logprob } : {}), ...(result.top ? { top: result.top } : {}) });
+      tokens.push({
+        requestId, token, outputIndex, ...(result.logprob !== undefined ? { logprob: result.logprob } : {}), ...(result.top ? { top: result.top } : {}),
+        ...(cachedTokens !== undefined ? { cachedTokens } : {}),
+      });
     }
     this.front.tell({ type: 'step-output', tokens, promptLogprobs, finished: update.finished });
   }

@@ -41,9 +41,16 @@ export interface StepPlan<S = unknown> {
 }
 
 export interface StepUpdate {
-  /** Tokens appended this step, by request. */
-  appended: { requestId: string; token: number }[];
-  finished: { requestId: string; reason: FinishReason }[];
+  /** Tokens appended this step, by request; a request's first output token says how many prompt tokens came from the prefix cache. */
+  appended: { requestId: string; token: number; cachedTokens?: number }[];
+  finished: FinishedRequest[];
+}
+
+export interface FinishedRequest {
+  requestId: string;
+  reason: FinishReason;
+  /** vLLM's stop_reason: the stop_token_ids entry that ended it (none for an eos token, a length or an abort). */
+  stopTokenId?: number;
 }
 
 export interface SchedulerStats {
@@ -153,11 +160,13 @@ export class Scheduler<S = unknown> {
       const token = sampled.get(seq.requestId);
       if (token === undefined) throw new Error(`step result has no token for ${seq.requestId}`);
       request.outputTokens.push(token);
-      result.appended.push({ requestId: request.id, token });
+      const first = request.outputTokens.length === 1;
+      result.appended.push({ requestId: request.id, token, ...(first ? { cachedTokens: Math.min(request.numCachedTokens, request.promptTokens.length) } : {}) });
       const reason = this.stopReason(request, token);
       if (reason) {
         this.finish(request, reason);
-        result.finished.push({ requestId: request.id, reason });
+        const byStopToken = reason === 'stop' && !isEos(request.stop, token) && request.stop.stopTokenIds.includes(token);
+        result.finished.push({ requestId: request.id, reason, ...(byStopToken ? { stopTokenId: token } : {}) });
       }
     }
     return result;
@@ -285,7 +294,7 @@ export class Scheduler<S = unknown> {
     const { stop } = request;
     const generated = request.outputTokens.length;
     if (generated >= stop.minTokens) {
-      if (!stop.ignoreEos && stop.eosTokenIds.includes(token)) return 'stop';
+      if (isEos(stop, token)) return 'stop';
       if (stop.stopTokenIds.includes(token)) return 'stop';
     }
     if (generated >= stop.maxTokens) return 'length';
@@ -302,6 +311,10 @@ export class Scheduler<S = unknown> {
     request.finishReason = reason;
     this.requests.delete(request.id);
   }
+}
+
+function isEos(stop: SchedulerRequest['stop'], token: number): boolean {
+  return !stop.ignoreEos && stop.eosTokenIds.includes(token);
 }
 
 function remaining(request: SchedulerRequest): number {

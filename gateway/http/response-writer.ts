@@ -20,6 +20,8 @@ import { statusLine } from '../errors.js';
 export interface ResponseWriterOptions {
   /** Bytes a streamed response may queue for a slow client before it is disconnected. */
   maxQueuedBytes?: number;
+  /** Headers every response of this writer carries (CORS, X-Request-Id, Keep-Alive). */
+  headers?: Headers;
 }
 
 export type Headers = Record<string, string>;
@@ -35,9 +37,11 @@ export class ResponseWriter {
   private pendingEnd: string | null = null;
   private filler = '';
   private readonly maxQueuedBytes: number;
+  private readonly baseHeaders: Headers;
 
   constructor(private readonly res: HttpResponse, options: ResponseWriterOptions = {}) {
     this.maxQueuedBytes = options.maxQueuedBytes ?? 16 << 20;
+    this.baseHeaders = options.headers ?? {};
     res.onAborted(() => this.gone());
   }
 
@@ -61,7 +65,7 @@ export class ResponseWriter {
     if (!this.open) return;
     const data = typeof body === 'string' ? Buffer.from(body) : body;
     this.res.cork(() => {
-      this.head(status, headers);
+      this.head(status, headers, close);
       if (close) {
         this.ended = true;
         this.res.end(data, true);
@@ -113,8 +117,12 @@ export class ResponseWriter {
     this.res.close();
   }
 
-  private head(status: number, headers: Headers): void {
+  /** `closing`: the connection ends with this response, so it advertises no Keep-Alive. */
+  private head(status: number, headers: Headers, closing = false): void {
     this.res.writeStatus(statusLine(status));
+    for (const [key, value] of Object.entries(this.baseHeaders)) {
+      if (!(closing && key === 'Keep-Alive')) this.res.writeHeader(key, value);
+    }
     for (const [key, value] of Object.entries(headers)) this.res.writeHeader(key, value);
   }
 
