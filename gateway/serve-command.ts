@@ -24,7 +24,7 @@ import { describeDefaults, samplingDefaults } from './sampling-defaults.js';
 import type { ServeFlags } from './serve-flags.js';
 import { GatewayServer } from './server.js';
 import { DEFAULT_CORS, parseListFlag, type CorsOptions } from './cors.js';
-import { createLogger, parseLogFormat, parseLogLevel, type LogFormat, type Logger, type LogLevel } from './logger.js';
+import { createLogger, parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from './logger.js';
 import { vllmFlagNotices } from './vllm-flags.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -77,6 +77,8 @@ export async function runServe(model: string | undefined, flags: ServeFlags): Pr
     return 2;
   }
   const logger = createLogger({ level: config.log.level, format: config.log.format });
+  // lines for the operator: as they are in text format, as log records in JSON format
+  const say = (line: string) => (config.log.format === 'json' ? logger.info(line) : console.log(line));
   for (const warning of config.vllmFlagWarnings) logger.warn(warning);
   const startupLines: string[] = [];
   let troupe: Troupe;
@@ -92,10 +94,11 @@ export async function runServe(model: string | undefined, flags: ServeFlags): Pr
       maxPendingRequests: config.maxPendingRequests, maxRequestBytes: config.maxRequestBytes,
       defaults, version: pkg.version, ...(config.seed !== undefined ? { seed: config.seed } : {}),
       cors: config.cors, requestIdHeaders: config.requestIdHeaders,
-      logger, logRequests: config.log.requests, statsIntervalS: config.log.statsIntervalS,
+      logger, logRequests: config.log.requests, statsIntervalS: config.log.statsIntervalS, structuredStats: config.log.format === 'json',
+      cacheConfig: { cacheDtype: config.engine.kvCacheDtype ?? 'auto', enablePrefixCaching: config.engine.enablePrefixCaching ?? true },
     });
     progress.stop();
-    printBanner(config, server, startupLines, describeDefaults(defaults), logger);
+    printBanner(config, server, startupLines, describeDefaults(defaults), say);
   } catch (error) {
     progress.stop();
     console.error(`troupe serve: ${(error as Error).message}`);
@@ -103,13 +106,13 @@ export async function runServe(model: string | undefined, flags: ServeFlags): Pr
   }
   const stopped = new Promise<number>((resolve) => {
     const stop = (signal: string) => {
-      console.log(`troupe serve: ${signal}: no new requests; waiting up to ${config.shutdownTimeoutS}s for ${server.ctx.admission.admitted} in flight`);
+      say(`troupe serve: ${signal}: no new requests; waiting up to ${config.shutdownTimeoutS}s for ${server.ctx.admission.admitted} in flight`);
       void (async () => {
         const finished = await server.drain(config.shutdownTimeoutS * 1000);
-        if (!finished) console.log('troupe serve: shutdown timeout reached; the remaining requests were aborted');
+        if (!finished) say('troupe serve: shutdown timeout reached; the remaining requests were aborted');
         server.close();
         await troupe.shutdown();
-        console.log('troupe serve: stopped');
+        say('troupe serve: stopped');
         resolve(0);
       })();
     };
@@ -239,8 +242,7 @@ function flagValue<T>(parse: () => T): T {
   }
 }
 
-/** The startup lines: printed as they are in text format, as log records in JSON format. */
-function printBanner(config: ServeConfig, server: GatewayServer, engineLines: string[], defaults: string, logger: Logger): void {
+function printBanner(config: ServeConfig, server: GatewayServer, engineLines: string[], defaults: string, say: (line: string) => void): void {
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.port}`;
   const lines = [
     `troupe serve ${pkg.version}: model ${config.modelDir}` +
@@ -253,10 +255,7 @@ function printBanner(config: ServeConfig, server: GatewayServer, engineLines: st
       `bodies up to ${config.maxRequestBytes} bytes${config.apiKeys.length ? '; API key required on /v1/*' : ''}`,
     `OpenAI API on ${url}/v1 (completions, chat/completions, models), WebSocket ${url.replace('http', 'ws')}/v1/stream, ${url}/metrics`,
   ];
-  for (const line of lines) {
-    if (config.log.format === 'json') logger.info(line);
-    else console.log(line);
-  }
+  for (const line of lines) say(line);
 }
 
 function topologyLines(config: ServeConfig): string[] {

@@ -17,6 +17,8 @@ import type { Troupe } from '../actors/engine/troupe.js';
 import { Admission } from './admission.js';
 import { ApiKeyCheck } from './auth.js';
 import type { Logger } from './logger.js';
+import { EngineStatsLog } from './engine-stats-log.js';
+import { RequestLog } from './request-log.js';
 import { CorsPolicy, DEFAULT_CORS, type CorsOptions } from './cors.js';
 import { REQUEST_ID_HEADER, requestIdFrom } from './request-id.js';
 import { SeedSource, ServedModels, type GatewayContext, type GatewayLimits } from './context.js';
@@ -66,6 +68,10 @@ export interface GatewayOptions {
   logRequests?: boolean;
   /** Seconds between engine stats lines; 0 or none: no stats lines. */
   statsIntervalS?: number;
+  /** Also give the stats figures as log fields (--log-format json). */
+  structuredStats?: boolean;
+  /** vllm:cache_config_info's settings the engine does not report (default: auto, prefix caching on). */
+  cacheConfig?: { cacheDtype: string; enablePrefixCaching: boolean };
 }
 
 /** What a handler knows of its request besides the body. */
@@ -91,6 +97,7 @@ export const DEFAULT_MAX_PENDING_REQUESTS = 256;
 export class GatewayServer {
   private listenSocket: us_listen_socket | null = null;
   private portNumber = 0;
+  private statsLog: EngineStatsLog | null = null;
 
   private constructor(
     private readonly app: TemplatedApp,
@@ -103,7 +110,11 @@ export class GatewayServer {
 
   static async start(troupe: Troupe, options: GatewayOptions): Promise<GatewayServer> {
     const models = new ServedModels(options.servedModelNames, options.modelDir);
-    const metrics = new GatewayMetrics(models.names[0]!);
+    const metrics = new GatewayMetrics(models.names[0]!, { maxModelLen: troupe.maxModelLen });
+    metrics.setCacheConfig({
+      block_size: troupe.kvPlan.blockSize, num_gpu_blocks: troupe.kvPlan.numBlocks,
+      cache_dtype: options.cacheConfig?.cacheDtype ?? 'auto', enable_prefix_caching: options.cacheConfig?.enablePrefixCaching ?? true,
+    });
     const limits: GatewayLimits = { maxRequestBytes: options.maxRequestBytes, maxQueuedBytes: options.maxQueuedBytes ?? 16 << 20 };
     const ctx: GatewayContext = {
       engine: await EngineClient.create(troupe, options.modelDir, metrics),
@@ -112,6 +123,7 @@ export class GatewayServer {
       defaults: options.defaults ?? {},
       seeds: new SeedSource(options.seed),
       version: options.version,
+      requestLog: new RequestLog(options.logRequests && options.logger ? options.logger : null, metrics.requests),
     };
     const logger = options.logger;
     const log = options.log ?? (logger ? (line: string) => logger.error(line) : (line: string) => console.error(line));
@@ -119,6 +131,11 @@ export class GatewayServer {
       new CorsPolicy(options.cors ?? DEFAULT_CORS), options.requestIdHeaders ?? false);
     server.mountRoutes();
     await server.listen(options.host, options.port);
+    if (logger && options.statsIntervalS) {
+      server.statsLog = new EngineStatsLog(logger, async () => ({
+        atMs: performance.now(), ...metrics.totals, usage: await troupe.kvUsage(),
+      }), options.statsIntervalS, options.structuredStats ?? false).start();
+    }
     return server;
   }
 
@@ -149,6 +166,7 @@ export class GatewayServer {
 
   /** Closes the listen socket and every connection now. */
   close(): void {
+    this.statsLog?.stop();
     this.stopListening();
     this.app.close();
   }

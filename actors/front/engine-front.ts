@@ -69,7 +69,7 @@ export class EngineFront extends Actor<FrontMessage> {
       this.scheduler?.tell({ type: 'abort', requestId: record.id, reason: 'abort' });
       this.detokenizer?.tell({ type: 'free', requestId: record.id });
       record.deltas.error(error);
-      this.publish({ type: 'finished', requestId: record.id, reason: 'abort', outputTokens: record.outputTokens.length });
+      this.publish(finishedEvent(record, 'abort'));
     }
   }
 
@@ -111,6 +111,7 @@ export class EngineFront extends Actor<FrontMessage> {
   async receive(message: FrontMessage): Promise<void> {
     switch (message.type) {
       case 'step-output':
+        if (message.step) this.onStep(message.step);
         return this.onStepOutput(message.tokens, message.promptLogprobs, message.finished);
       case 'resubmit-all': {
         // a scheduler is up: the engine makes progress again until it stops
@@ -127,6 +128,15 @@ export class EngineFront extends Actor<FrontMessage> {
     }
   }
 
+  /** Queue time ends when a request is first admitted; subscribers hear of every step's size. */
+  private onStep(step: NonNullable<Extract<FrontMessage, { type: 'step-output' }>['step']>): void {
+    for (const id of step.admitted) {
+      const record = this.records.get(id);
+      if (record) record.scheduledMs ??= step.startedMs;
+    }
+    if (this.subscribers.length) this.publish({ type: 'step', numBatchedTokens: step.numBatchedTokens });
+  }
+
   private async onStepOutput(tokens: GeneratedToken[], promptLogprobs: PromptLogprobChunk[], finished: FinishedRequest[]): Promise<void> {
     for (const chunk of promptLogprobs) {
       const record = this.records.get(chunk.requestId);
@@ -139,6 +149,7 @@ export class EngineFront extends Actor<FrontMessage> {
     for (const token of tokens) {
       const record = this.records.get(token.requestId);
       if (!record || token.outputIndex !== record.outputTokens.length) continue; // old news, from before a restart
+      if (record.outputTokens.length === 0) record.firstTokenMs ??= performance.timeOrigin + performance.now();
       record.outputTokens.push(token.token);
       if (token.cachedTokens !== undefined) record.cachedTokens = token.cachedTokens;
       if (token.logprob !== undefined) record.logprobs.push({ token: token.token, logprob: token.logprob, ...(token.top ? { top: token.top } : {}) });
@@ -246,12 +257,25 @@ export class EngineFront extends Actor<FrontMessage> {
     }
     record.deltas.next(last);
     record.deltas.complete();
-    this.publish({ type: 'finished', requestId: record.id, reason, outputTokens: record.outputTokens.length });
+    this.publish(finishedEvent(record, reason));
   }
 
   private publish(event: RequestEvent): void {
     for (const subscriber of this.subscribers) subscriber.tell(event);
   }
+}
+
+function finishedEvent(record: RequestRecord, reason: FinishReason): RequestEvent {
+  return {
+    type: 'finished', requestId: record.id, reason, outputTokens: record.outputTokens.length,
+    promptTokens: record.promptTokens.length, maxTokens: record.params.maxTokens ?? 0, n: record.params.n ?? 1,
+    times: {
+      submittedMs: record.submittedMs,
+      ...(record.scheduledMs !== undefined ? { scheduledMs: record.scheduledMs } : {}),
+      ...(record.firstTokenMs !== undefined ? { firstTokenMs: record.firstTokenMs } : {}),
+      finishedMs: performance.timeOrigin + performance.now(),
+    },
+  };
 }
 
 function toEngineRequest(record: RequestRecord): EngineRequest {

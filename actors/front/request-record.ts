@@ -38,6 +38,10 @@ export class RequestRecord {
   finishReason: FinishReason | null = null;
   /** Prompt tokens found in the prefix cache when the request was first admitted (told with its first token). */
   cachedTokens = 0;
+  /** Shared-clock ms (see RequestTimes) of the request's stages, for its metrics. */
+  readonly submittedMs = performance.timeOrigin + performance.now();
+  scheduledMs: number | undefined;
+  firstTokenMs: number | undefined;
   readonly deltas = new Subject<RequestDelta>();
 
   constructor(

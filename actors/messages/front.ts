@@ -24,14 +24,37 @@ export interface PromptLogprobChunk {
   top?: TokenLogprobInfo[][];
 }
 
-/** What a request-event subscriber (e.g. a logging extension) is told. */
+/**
+ * When a request went through each stage, in ms on the shared clock
+ * (performance.timeOrigin + performance.now(), comparable across threads):
+ * submitted to the front -> first admitted by the scheduler (the start of
+ * that step) -> first token accepted -> finished.
+ */
+export interface RequestTimes {
+  submittedMs: number;
+  scheduledMs?: number;
+  firstTokenMs?: number;
+  finishedMs: number;
+}
+
+/** What a request-event subscriber (e.g. a logging extension, the gateway's metrics) is told. */
 export type RequestEvent =
   | { type: 'submitted'; requestId: string; promptTokens: number }
-  | { type: 'finished'; requestId: string; reason: FinishReason; outputTokens: number }
-  | { type: 'resubmitted'; requestIds: string[] };
+  | {
+    type: 'finished'; requestId: string; reason: FinishReason; outputTokens: number;
+    /** Absent on events from before timings existed (and in tests that make events by hand). */
+    promptTokens?: number; maxTokens?: number; n?: number; times?: RequestTimes;
+  }
+  | { type: 'resubmitted'; requestIds: string[] }
+  /** One engine step ran `numBatchedTokens` tokens (prefill chunks and decodes). */
+  | { type: 'step'; numBatchedTokens: number };
 
 export type FrontMessage =
-  | { type: 'step-output'; tokens: GeneratedToken[]; promptLogprobs: PromptLogprobChunk[]; finished: FinishedRequest[] }
+  | {
+    type: 'step-output'; tokens: GeneratedToken[]; promptLogprobs: PromptLogprobChunk[]; finished: FinishedRequest[];
+    /** The step's size and start (shared clock, see RequestTimes), and the requests it took from the waiting queue. */
+    step?: { numBatchedTokens: number; startedMs: number; admitted: string[] };
+  }
   /** A (re)started scheduler asks for every unfinished request. */
   | { type: 'resubmit-all'; replyTo: ActorRef<EngineRequest[]> }
   | { type: 'watch-requests'; subscriber: ActorRef<RequestEvent> };

@@ -159,6 +159,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
 
   private async run(plan: StepPlan<EngineRequest>): Promise<void> {
     const step = this.steps++;
+    const startedMs = performance.timeOrigin + performance.now();
     try {
       const sequences = plan.sequences.map((s) => this.toRankSequence(s));
       const results = await this.rank.ask<RankSequenceResult[]>((replyTo) => {
@@ -167,7 +168,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
         return message;
       }, { timeoutMs: this.options.stepTimeoutMs ?? 600_000 });
       if (this.stopped) return;
-      this.apply(plan, results);
+      this.apply(plan, results, startedMs);
     } catch (error) {
       if (!this.stopped) this.context.self.tell({ type: 'fail', why: `engine step failed: ${(error as Error).message}` });
       return;
@@ -177,7 +178,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
     this.kick();
   }
 
-  private apply(plan: StepPlan<EngineRequest>, results: RankSequenceResult[]): void {
+  private apply(plan: StepPlan<EngineRequest>, results: RankSequenceResult[], startedMs: number): void {
     const sampled = new Map<string, number>();
     const byId = new Map(results.map((r) => [r.requestId, r]));
     for (const r of results) if (r.token !== undefined) sampled.set(r.requestId, r.token);
@@ -198,7 +199,10 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
         ...(cachedTokens !== undefined ? { cachedTokens } : {}),
       });
     }
-    this.front.tell({ type: 'step-output', tokens, promptLogprobs, finished: update.finished });
+    this.front.tell({
+      type: 'step-output', tokens, promptLogprobs, finished: update.finished,
+      step: { numBatchedTokens: plan.numBatchedTokens, startedMs, admitted: plan.admitted },
+    });
   }
 
   private toRankSequence(seq: StepPlan<EngineRequest>['sequences'][number]): RankSequence {

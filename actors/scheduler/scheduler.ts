@@ -38,6 +38,8 @@ export interface StepPlan<S = unknown> {
   numBatchedTokens: number;
   /** Requests preempted (freed, to be recomputed) while building this plan. */
   preempted: string[];
+  /** Requests taken from the waiting queue by this plan (queue time ends here). */
+  admitted: string[];
 }
 
 export interface StepUpdate {
@@ -136,7 +138,7 @@ export class Scheduler<S = unknown> {
    * between the steps in flight).
    */
   schedule(maxSeqs = Infinity): StepPlan<S> {
-    const plan: StepPlan<S> = { sequences: [], numBatchedTokens: 0, preempted: [] };
+    const plan: StepPlan<S> = { sequences: [], numBatchedTokens: 0, preempted: [], admitted: [] };
     this.stepSeqCap = maxSeqs;
     this.scheduleRunning(plan);
     if (plan.preempted.length === 0) this.admitWaiting(plan);
@@ -230,6 +232,7 @@ export class Scheduler<S = unknown> {
       request.numComputedTokens = hit.tokens;
       request.numCachedTokens = hit.tokens;
       this.running.push(request);
+      plan.admitted.push(request.id);
       this.plan(plan, request, n);
     }
   }

@@ -27,15 +27,19 @@ export interface GenerationOptions {
   forceStream?: boolean;
   /** Told the run once it started (the WebSocket cancels through it). */
   onRun?: (run: GenerationRun) => void;
+  /** The request's X-Request-Id (with --enable-request-id-headers), for its log line. */
+  requestId?: string;
 }
 
 export async function serveGeneration(ctx: GatewayContext, kind: GenerationKind, body: unknown, sink: GenerationSink, options: GenerationOptions): Promise<void> {
   const { plan, requestedModel } = kind === 'chat' ? planChat(ctx, body) : planCompletion(ctx, body);
   const model = ctx.models.resolve(requestedModel);
   const release = ctx.admission.acquire(plan.prompts.length * plan.n);
+  const trace = ctx.requestLog?.start(kind === 'chat' ? '/v1/chat/completions' : '/v1/completions', options.requestId, options.arrivalMs, plan.n, plan.prompts.length * plan.n);
   try {
     const prompts = await Promise.all(plan.prompts.map((prompt) => tokenize(ctx, plan, prompt)));
-    if (!sink.open) return;
+    trace?.setPromptTokens(prompts.reduce((sum, p) => sum + p.tokenIds.length, 0));
+    if (!sink.open) return trace?.end('client gone');
     const choices = choicesOf(ctx, plan, prompts);
     const stream = options.forceStream ?? plan.stream;
     const shaper = plan.kind === 'chat' ? new ChatShaper(plan, model, prompts, ctx.engine.texts) : new CompletionShaper(plan, model, prompts, ctx.engine.texts);
@@ -43,6 +47,7 @@ export async function serveGeneration(ctx: GatewayContext, kind: GenerationKind,
       if (stream && shaper instanceof ChatShaper) for (const chunk of shaper.start()) sink.chunk(chunk);
       const run = ctx.engine.run(choices, options.arrivalMs, {
         next: (event) => {
+          trace?.onDelta(event);
           const chunks = shaper.onDelta(event);
           if (stream) for (const chunk of chunks) sink.chunk(chunk);
         },
@@ -54,19 +59,26 @@ export async function serveGeneration(ctx: GatewayContext, kind: GenerationKind,
           } else {
             sink.respond(shaper.response());
           }
+          trace?.end('finished');
           resolve();
         },
         error: (error) => {
-          sink.fail(toApiError(error));
+          const apiError = toApiError(error);
+          trace?.end('failed', apiError.message);
+          sink.fail(apiError);
           resolve();
         },
       });
       options.onRun?.(run);
       sink.onGone(() => {
         run.detach(); // the engine aborts the requests; their KV blocks return
+        trace?.end('client gone');
         resolve();
       });
     });
+  } catch (error) {
+    trace?.end('failed', toApiError(error).message);
+    throw error;
   } finally {
     release();
   }
