@@ -102,7 +102,15 @@ export function defineServeCommand(program: Command): void {
   defineVllmCompatFlags(serve);
   serve
     .action(async (model: string | undefined, flags: ServeFlags) => {
-      const { runServe } = await import('./serve-command.js');
+      let runServe: typeof import('./serve-command.js').runServe;
+      try {
+        ({ runServe } = await import('./serve-command.js'));
+      } catch (error) {
+        // uWebSockets.js could not load here (gateway/uws.ts says why): a sentence, not a stack trace
+        if ((error as Error)?.name !== 'UwsLoadError') throw error;
+        console.error(`troupe serve: ${(error as Error).message}`);
+        process.exit(1);
+      }
       const code = await runServe(model, flags);
       if (code !== null) process.exit(code);
     });
