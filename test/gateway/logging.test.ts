@@ -102,6 +102,8 @@ test('troupe serve --log-format json: every stdout line is JSON, request lines a
   t.is(response.status, 200);
   await response.json();
   t.true(await eventually(() => records().some((r) => typeof r['msg'] === 'string' && /^Avg prompt throughput: [\d.]+ tokens\/s/.test(r['msg'] as string) && (r['generation_throughput'] as number) > 0), 30_000), 'a busy stats line');
+  // the line is written after the response, and read from another process's pipe: wait for it
+  t.true(await eventually(() => records().some((r) => r['msg'] === 'request finished'), 30_000), 'a request line');
   const request = records().find((r) => r['msg'] === 'request finished');
   t.like(request, { level: 'info', route: '/v1/completions', output_tokens: 8, finish_reason: 'length' });
   child.kill('SIGTERM');
