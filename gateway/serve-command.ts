@@ -83,11 +83,12 @@ export async function runServe(model: string | undefined, flags: ServeFlags): Pr
   const startupLines: string[] = [];
   let troupe: Troupe;
   let server: GatewayServer;
+  let defaults: ReturnType<typeof samplingDefaults>;
   try {
     const checkpoint = Checkpoint.open(config.modelDir);
     await progress.readWeights(checkpoint.files);
     troupe = await progress.step('engine', () => Troupe.start({ ...config.engine, log: (line) => startupLines.push(line) }));
-    const defaults = samplingDefaults(checkpoint.generationConfig.raw, config.generationConfig);
+    defaults = samplingDefaults(checkpoint.generationConfig.raw, config.generationConfig);
     server = await GatewayServer.start(troupe, {
       host: config.host, port: config.port, modelDir: config.modelDir, servedModelNames: config.servedModelNames,
       apiKeys: config.apiKeys, maxNumSeqs: config.engine.maxNumSeqs ?? DEFAULT_MAX_NUM_SEQS,
@@ -98,12 +99,12 @@ export async function runServe(model: string | undefined, flags: ServeFlags): Pr
       cacheConfig: { cacheDtype: config.engine.kvCacheDtype ?? 'auto', enablePrefixCaching: config.engine.enablePrefixCaching ?? true },
     });
     progress.stop();
-    printBanner(config, server, startupLines, describeDefaults(defaults), say);
   } catch (error) {
     progress.stop();
     console.error(`troupe serve: ${(error as Error).message}`);
     return 1;
   }
+  // the handlers are in place before the banner says where the server listens (a launcher may signal as soon as it reads it)
   const stopped = new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       say(`troupe serve: ${signal}: no new requests; waiting up to ${config.shutdownTimeoutS}s for ${server.ctx.admission.admitted} in flight`);
@@ -119,6 +120,7 @@ export async function runServe(model: string | undefined, flags: ServeFlags): Pr
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  printBanner(config, server, startupLines, describeDefaults(defaults), say);
   return stopped;
 }
 

@@ -69,7 +69,8 @@ class StreamConnection {
   send(message: unknown): void {
     const socket = this.socket;
     if (!socket) return;
-    socket.cork(() => socket.send(JSON.stringify(message), false));
+    // UTF-8 bytes, never a JS string: uWS's build for Node 24 sends a one-byte (Latin-1) string's bytes as they are
+    socket.cork(() => socket.send(Buffer.from(JSON.stringify(message)), false));
   }
 
   receive(raw: ArrayBuffer): void {
@@ -166,7 +167,7 @@ export function mountStream(app: TemplatedApp, ctx: GatewayContext, auth: ApiKey
         if (ctx.admission.isDraining) throw new ApiError(503, 'the server is shutting down and accepts no new requests');
       } catch (error) {
         const apiError = toApiError(error);
-        res.writeStatus(statusLine(apiError.status)).writeHeader('Content-Type', 'application/json').end(JSON.stringify(apiError.body), true);
+        res.writeStatus(statusLine(apiError.status)).writeHeader('Content-Type', 'application/json').end(Buffer.from(JSON.stringify(apiError.body)), true);
         return;
       }
       res.upgrade<SocketData>({ connection: new StreamConnection(ctx) }, key, protocol, extensions, context);

@@ -14,6 +14,8 @@
 //    the queue is empty the handler writes the stream's filler (an SSE
 //    comment) to push out what uWS holds. A client that lets more than
 //    maxQueuedBytes pile up is disconnected (and its request aborted).
+// 4. Text goes to uWS as UTF-8 bytes, never as a JS string: uWS's build for
+//    Node 24 writes a one-byte (Latin-1) string's bytes unconverted.
 import type { HttpResponse } from '../uws.js';
 import { statusLine } from '../errors.js';
 
@@ -95,7 +97,7 @@ export class ResponseWriter {
       return;
     }
     this.res.cork(() => {
-      if (!this.res.write(chunk)) this.awaitWritable();
+      if (!this.res.write(Buffer.from(chunk))) this.awaitWritable();
     });
   }
 
@@ -107,7 +109,7 @@ export class ResponseWriter {
       return;
     }
     this.ended = true;
-    this.res.cork(() => this.res.end(lastChunk));
+    this.res.cork(() => this.res.end(Buffer.from(lastChunk)));
   }
 
   /** Drops the connection now (a client too slow to keep up). */
@@ -153,17 +155,17 @@ export class ResponseWriter {
   private flush(): boolean {
     if (!this.open) return true;
     if (!this.backpressured) return true;
-    let ok = this.queue.length ? true : this.res.write(this.filler || ' ');
+    let ok = this.queue.length ? true : this.res.write(Buffer.from(this.filler || ' '));
     while (ok && this.queue.length) {
       const chunk = this.queue.shift()!;
       this.queuedBytes -= chunk.length;
-      ok = this.res.write(chunk);
+      ok = this.res.write(Buffer.from(chunk));
     }
     if (!ok) return false;
     this.backpressured = false;
     if (this.pendingEnd !== null) {
       this.ended = true;
-      this.res.end(this.pendingEnd);
+      this.res.end(Buffer.from(this.pendingEnd));
     }
     return true;
   }
