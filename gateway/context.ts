@@ -4,6 +4,7 @@ import type { Admission } from './admission.js';
 import type { EngineClient } from './engine-client.js';
 import { ApiError } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { RequestLog } from './request-log.js';
 import type { SamplingDefaults } from './sampling-defaults.js';
 
 export interface GatewayLimits {
@@ -59,4 +60,6 @@ export interface GatewayContext {
   seeds: SeedSource;
   limits: GatewayLimits;
   version: string;
+  /** Request traces: log lines (--enable-log-requests) and request-level metrics. */
+  requestLog?: RequestLog;
 }

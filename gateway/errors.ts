@@ -1,14 +1,19 @@
 // Errors the gateway answers with, in vLLM's OpenAI-style shape:
 //
-//   { "error": { "message": "...", "type": "BadRequestError", "param": "temperature", "code": 400 } }
+//   { "error": { "message": "...", "type": "BadRequestError", "param": "temperature", "code": "400" } }
 //
-// `type` is the HTTP error's class name and `code` the status, as vLLM does.
+// `type` is the HTTP error's class name, as vLLM does. `code` is the status
+// as a decimal string: OpenAI's schema types `code` as a string (vLLM sends
+// the number); the number itself is the HTTP status of the response, and
+// `Number(code)` gives it back where there is no status line (an error event
+// inside an SSE stream or on the WebSocket).
 // An ApiError is the client's fault or a refusal; anything else that escapes
 // a handler is a 500 with its message.
 
 const TYPES: Record<number, string> = {
   400: 'BadRequestError',
   401: 'UnauthorizedError',
+  403: 'ForbiddenError',
   404: 'NotFoundError',
   405: 'MethodNotAllowedError',
   413: 'RequestEntityTooLargeError',
@@ -19,8 +24,10 @@ const TYPES: Record<number, string> = {
 
 const REASONS: Record<number, string> = {
   200: 'OK',
+  204: 'No Content',
   400: 'Bad Request',
   401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   413: 'Payload Too Large',
@@ -35,7 +42,7 @@ export function statusLine(status: number): string {
 }
 
 export interface ErrorBody {
-  error: { message: string; type: string; param: string | null; code: number };
+  error: { message: string; type: string; param: string | null; code: string };
 }
 
 export class ApiError extends Error {
@@ -45,7 +52,7 @@ export class ApiError extends Error {
   }
 
   get body(): ErrorBody {
-    return { error: { message: this.message, type: TYPES[this.status] ?? 'Error', param: this.param, code: this.status } };
+    return { error: { message: this.message, type: TYPES[this.status] ?? 'Error', param: this.param, code: String(this.status) } };
   }
 }
 

@@ -6,7 +6,7 @@
 //   and the top n (so up to n + 1 entries, as OpenAI and vLLM do); the first
 //   echoed prompt token has null / null. text_offset[i] is where token i
 //   starts, counting the token texts before it (in code points, as Python's len).
-// Chat:  { content: [{ token, logprob, bytes, top_logprobs: [{ token, logprob, bytes }] }] }
+// Chat:  { content: [{ token, logprob, bytes, top_logprobs: [{ token, logprob, bytes }] }], refusal: null }
 //
 // A token's text is its bytes read as UTF-8 (a token that is part of a
 // character reads as U+FFFD); `bytes` are the token's own bytes, so a client
@@ -88,8 +88,9 @@ export function completionLogprobs(positions: PositionLogprob[], topN: number, t
 }
 
 /** Chat format for generated tokens (each has a logprob). */
-export function chatLogprobs(positions: PositionLogprob[], topN: number, texts: TokenTexts): { content: ChatLogprobEntry[] } {
+export function chatLogprobs(positions: PositionLogprob[], topN: number, texts: TokenTexts): { content: ChatLogprobEntry[]; refusal: null } {
   return {
+    refusal: null,
     content: positions.map((p) => ({
       token: texts.text(p.token),
       logprob: clampLogprob(p.logprob ?? -Infinity),

@@ -5,10 +5,13 @@
 //   completions:  { id: "cmpl-...", object: "text_completion", created, model,
 //                   choices: [{ index, text, logprobs, finish_reason, stop_reason }], usage }
 //   chat:         { id: "chatcmpl-...", object: "chat.completion", created, model,
-//                   choices: [{ index, message: { role, content, tool_calls: [] }, logprobs, finish_reason, stop_reason }], usage }
+//                   choices: [{ index, message: { role, content, refusal: null, tool_calls: [] }, logprobs, finish_reason, stop_reason }], usage }
 //   chat chunks:  object "chat.completion.chunk", choices[].delta; each choice's
 //                 first chunk is { role: "assistant", content: "" }
 //   usage chunk (stream_options.include_usage): the last chunk, choices: [] and usage.
+//   usage:        { prompt_tokens, total_tokens, completion_tokens, prompt_tokens_details: { cached_tokens } }
+//                 cached_tokens: prompt tokens served from the prefix cache (each prompt's first choice)
+//   stop_reason:  the stop string or stop_token_ids entry that ended a choice; null for eos, length, abort
 //
 // Choice `index` = prompt index * n + sample index, as vLLM numbers them.
 import { randomUUID } from 'node:crypto';
@@ -21,7 +24,7 @@ export interface Usage {
   prompt_tokens: number;
   total_tokens: number;
   completion_tokens: number;
-  prompt_tokens_details: null;
+  prompt_tokens_details: { cached_tokens: number };
 }
 
 /** A tokenized prompt: its ids, and the text echo returns. */
@@ -40,8 +43,8 @@ export function newRequestId(kind: GenerationPlan['kind']): string {
   return `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
 }
 
-export function usage(promptTokens: number, completionTokens: number): Usage {
-  return { prompt_tokens: promptTokens, total_tokens: promptTokens + completionTokens, completion_tokens: completionTokens, prompt_tokens_details: null };
+export function usage(promptTokens: number, completionTokens: number, cachedTokens = 0): Usage {
+  return { prompt_tokens: promptTokens, total_tokens: promptTokens + completionTokens, completion_tokens: completionTokens, prompt_tokens_details: { cached_tokens: cachedTokens } };
 }
 
 interface ChoiceState {
@@ -53,6 +56,8 @@ interface ChoiceState {
   tokens: number;
   started: boolean;
   finishReason: FinishReason | null;
+  stopReason: string | number | null;
+  cachedTokens: number;
   promptLogprobs?: RequestDelta['promptLogprobs'];
 }
 
@@ -70,7 +75,7 @@ abstract class ResponseShaper {
   ) {
     this.id = newRequestId(plan.kind);
     this.choices = Array.from({ length: prompts.length * plan.n }, (_, index) => ({
-      promptIndex: Math.floor(index / plan.n), text: '', sentLength: 0, positions: [], tokens: 0, started: false, finishReason: null,
+      promptIndex: Math.floor(index / plan.n), text: '', sentLength: 0, positions: [], tokens: 0, started: false, finishReason: null, stopReason: null, cachedTokens: 0,
     }));
   }
 
@@ -81,7 +86,8 @@ abstract class ResponseShaper {
   /** Total usage: each prompt counted once, every choice's tokens. */
   usage(): Usage {
     const promptTokens = this.prompts.reduce((sum, p) => sum + p.tokenIds.length, 0);
-    return usage(promptTokens, this.plan.promptOnly ? 0 : this.choices.reduce((sum, c) => sum + c.tokens, 0));
+    const cachedTokens = this.prompts.reduce((sum, _, i) => sum + this.choices[i * this.plan.n]!.cachedTokens, 0);
+    return usage(promptTokens, this.plan.promptOnly ? 0 : this.choices.reduce((sum, c) => sum + c.tokens, 0), cachedTokens);
   }
 
   /** The usage chunk that ends a stream with include_usage. */
@@ -99,12 +105,14 @@ abstract class ResponseShaper {
       for (const lp of d.logprobs ?? []) choice.positions.push({ token: lp.token, logprob: lp.logprob, ...(lp.top ? { top: lp.top } : {}) });
     }
     if (d.finishReason) choice.finishReason = this.plan.promptOnly ? 'length' : d.finishReason;
+    if (d.stopReason !== undefined && !this.plan.promptOnly) choice.stopReason = d.stopReason;
+    if (d.cachedTokens !== undefined) choice.cachedTokens = d.cachedTokens;
     if (d.promptLogprobs) choice.promptLogprobs = d.promptLogprobs;
     return choice;
   }
 
   protected choiceUsage(choice: ChoiceState): Usage {
-    return usage(this.prompts[choice.promptIndex]!.tokenIds.length, this.plan.promptOnly ? 0 : choice.tokens);
+    return usage(this.prompts[choice.promptIndex]!.tokenIds.length, this.plan.promptOnly ? 0 : choice.tokens, choice.cachedTokens);
   }
 
   protected envelope(chunk: boolean): Record<string, unknown> {
@@ -141,7 +149,7 @@ export class CompletionShaper extends ResponseShaper {
       ? completionLogprobs(d.logprobs!.map((lp) => ({ token: lp.token, logprob: lp.logprob, ...(lp.top ? { top: lp.top } : {}) })), this.plan.logprobs!, this.texts, choice.sentLength)
       : null;
     choice.sentLength += codePointLength(text);
-    return [this.chunk({ index: event.index, text, logprobs, finish_reason: d.finishReason ?? null, stop_reason: null }, choice)];
+    return [this.chunk({ index: event.index, text, logprobs, finish_reason: d.finishReason ?? null, stop_reason: d.finishReason ? choice.stopReason : null }, choice)];
   }
 
   response(): Record<string, unknown> {
@@ -161,7 +169,7 @@ export class CompletionShaper extends ResponseShaper {
       const positions = this.plan.echo ? [...promptPositions(prompt.tokenIds, choice.promptLogprobs), ...choice.positions] : choice.positions;
       logprobs = completionLogprobs(positions, this.plan.logprobs, this.texts);
     }
-    return { index, text, logprobs, finish_reason: choice.finishReason, stop_reason: null, prompt_logprobs: null };
+    return { index, text, logprobs, finish_reason: choice.finishReason, stop_reason: choice.stopReason, prompt_logprobs: null };
   }
 }
 
@@ -186,7 +194,7 @@ export class ChatShaper extends ResponseShaper {
       const logprobs = wantLogprobs ? chatLogprobs(d.logprobs!.map((lp) => ({ token: lp.token, logprob: lp.logprob, ...(lp.top ? { top: lp.top } : {}) })), this.plan.logprobs!, this.texts) : null;
       out.push(this.chunk({ index: event.index, delta: { content: d.text }, logprobs, finish_reason: null }, choice));
     }
-    if (d.finishReason) out.push(this.chunk({ index: event.index, delta: {}, logprobs: null, finish_reason: choice.finishReason, stop_reason: null }, choice));
+    if (d.finishReason) out.push(this.chunk({ index: event.index, delta: {}, logprobs: null, finish_reason: choice.finishReason, stop_reason: choice.stopReason }, choice));
     return out;
   }
 
@@ -195,10 +203,10 @@ export class ChatShaper extends ResponseShaper {
       ...this.envelope(false),
       choices: this.choices.map((choice, index) => ({
         index,
-        message: { role: 'assistant', content: (this.plan.chatEchoText ?? '') + choice.text, tool_calls: [] },
+        message: { role: 'assistant', content: (this.plan.chatEchoText ?? '') + choice.text, refusal: null, tool_calls: [] },
         logprobs: this.plan.logprobs !== null ? chatLogprobs(choice.positions, this.plan.logprobs, this.texts) : null,
         finish_reason: choice.finishReason,
-        stop_reason: null,
+        stop_reason: choice.stopReason,
       })),
       usage: this.usage(),
       prompt_logprobs: null,

@@ -23,6 +23,9 @@ import { LoadingProgress } from './loading-progress.js';
 import { describeDefaults, samplingDefaults } from './sampling-defaults.js';
 import type { ServeFlags } from './serve-flags.js';
 import { GatewayServer } from './server.js';
+import { DEFAULT_CORS, parseListFlag, type CorsOptions } from './cors.js';
+import { createLogger, parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from './logger.js';
+import { vllmFlagNotices } from './vllm-flags.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -44,6 +47,20 @@ export interface ServeConfig {
   maxRequestBytes: number;
   maxPendingRequests: number;
   shutdownTimeoutS: number;
+  cors: CorsOptions;
+  requestIdHeaders: boolean;
+  log: ServeLogConfig;
+  /** One line per vLLM flag given that Troupe accepts and ignores (vllm-flags.ts). */
+  vllmFlagWarnings: string[];
+}
+
+export interface ServeLogConfig {
+  level: LogLevel;
+  format: LogFormat;
+  /** --enable-log-requests */
+  requests: boolean;
+  /** Seconds between engine stats lines; 0: none (--disable-log-stats). */
+  statsIntervalS: number;
 }
 
 /** Runs the server until a signal; returns the exit code, or null when the process exits by itself. */
@@ -59,46 +76,57 @@ export async function runServe(model: string | undefined, flags: ServeFlags): Pr
     console.error(`troupe serve: ${(error as Error).message}`);
     return 2;
   }
+  const logger = createLogger({ level: config.log.level, format: config.log.format });
+  // lines for the operator: as they are in text format, as log records in JSON format
+  const say = (line: string) => (config.log.format === 'json' ? logger.info(line) : console.log(line));
+  for (const warning of config.vllmFlagWarnings) logger.warn(warning);
   const startupLines: string[] = [];
   let troupe: Troupe;
   let server: GatewayServer;
+  let defaults: ReturnType<typeof samplingDefaults>;
   try {
     const checkpoint = Checkpoint.open(config.modelDir);
     await progress.readWeights(checkpoint.files);
     troupe = await progress.step('engine', () => Troupe.start({ ...config.engine, log: (line) => startupLines.push(line) }));
-    const defaults = samplingDefaults(checkpoint.generationConfig.raw, config.generationConfig);
+    defaults = samplingDefaults(checkpoint.generationConfig.raw, config.generationConfig);
     server = await GatewayServer.start(troupe, {
       host: config.host, port: config.port, modelDir: config.modelDir, servedModelNames: config.servedModelNames,
       apiKeys: config.apiKeys, maxNumSeqs: config.engine.maxNumSeqs ?? DEFAULT_MAX_NUM_SEQS,
       maxPendingRequests: config.maxPendingRequests, maxRequestBytes: config.maxRequestBytes,
       defaults, version: pkg.version, ...(config.seed !== undefined ? { seed: config.seed } : {}),
+      cors: config.cors, requestIdHeaders: config.requestIdHeaders,
+      logger, logRequests: config.log.requests, statsIntervalS: config.log.statsIntervalS, structuredStats: config.log.format === 'json',
+      cacheConfig: { cacheDtype: config.engine.kvCacheDtype ?? 'auto', enablePrefixCaching: config.engine.enablePrefixCaching ?? true },
     });
     progress.stop();
-    printBanner(config, server, startupLines, describeDefaults(defaults));
   } catch (error) {
     progress.stop();
     console.error(`troupe serve: ${(error as Error).message}`);
     return 1;
   }
+  // the handlers are in place before the banner says where the server listens (a launcher may signal as soon as it reads it)
   const stopped = new Promise<number>((resolve) => {
     const stop = (signal: string) => {
-      console.log(`troupe serve: ${signal}: no new requests; waiting up to ${config.shutdownTimeoutS}s for ${server.ctx.admission.admitted} in flight`);
+      say(`troupe serve: ${signal}: no new requests; waiting up to ${config.shutdownTimeoutS}s for ${server.ctx.admission.admitted} in flight`);
       void (async () => {
         const finished = await server.drain(config.shutdownTimeoutS * 1000);
-        if (!finished) console.log('troupe serve: shutdown timeout reached; the remaining requests were aborted');
+        if (!finished) say('troupe serve: shutdown timeout reached; the remaining requests were aborted');
         server.close();
         await troupe.shutdown();
-        console.log('troupe serve: stopped');
+        say('troupe serve: stopped');
         resolve(0);
       })();
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  printBanner(config, server, startupLines, describeDefaults(defaults), say);
   return stopped;
 }
 
 export function resolveServeConfig(model: string | undefined, flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  const notices = vllmFlagNotices(flags as Record<string, unknown>, model);
+  if (notices.refusals.length) throw new ServeFlagError(notices.refusals.join('\n'));
   let topology = flags.topology ? loadTopology(flags.topology) : topologyFromFlags({
     ...(flags.tensorParallelSize ? { tensorParallelSize: int('--tensor-parallel-size', flags.tensorParallelSize, 1) } : {}),
     ...(flags.pipelineParallelSize ? { pipelineParallelSize: int('--pipeline-parallel-size', flags.pipelineParallelSize, 1) } : {}),
@@ -186,10 +214,37 @@ export function resolveServeConfig(model: string | undefined, flags: ServeFlags,
     maxRequestBytes: byteSize('--max-request-bytes', flags.maxRequestBytes ?? '16MiB'),
     maxPendingRequests: int('--max-pending-requests', flags.maxPendingRequests ?? '256', 0),
     shutdownTimeoutS: number('--shutdown-timeout', flags.shutdownTimeout ?? '30', 0),
+    cors: {
+      allowedOrigins: flags.allowedOrigins !== undefined ? list('--allowed-origins', flags.allowedOrigins) : DEFAULT_CORS.allowedOrigins,
+      allowedMethods: flags.allowedMethods !== undefined ? list('--allowed-methods', flags.allowedMethods) : DEFAULT_CORS.allowedMethods,
+      allowedHeaders: flags.allowedHeaders !== undefined ? list('--allowed-headers', flags.allowedHeaders) : DEFAULT_CORS.allowedHeaders,
+      allowCredentials: flags.allowCredentials ?? false,
+    },
+    requestIdHeaders: flags.enableRequestIdHeaders ?? false,
+    log: {
+      level: flagValue(() => parseLogLevel(flags.logLevel ?? 'info')),
+      format: flagValue(() => parseLogFormat(flags.logFormat ?? 'text')),
+      requests: flags.enableLogRequests ?? false,
+      statsIntervalS: flags.disableLogStats ? 0 : number('--log-stats-interval', flags.logStatsInterval ?? '10', 0),
+    },
+    vllmFlagWarnings: notices.warnings,
   };
 }
 
-function printBanner(config: ServeConfig, server: GatewayServer, engineLines: string[], defaults: string): void {
+function list(flag: string, text: string): string[] {
+  return flagValue(() => parseListFlag(flag, text));
+}
+
+/** A parser's error as a ServeFlagError (exit code 2). */
+function flagValue<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new ServeFlagError((error as Error).message);
+  }
+}
+
+function printBanner(config: ServeConfig, server: GatewayServer, engineLines: string[], defaults: string, say: (line: string) => void): void {
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.port}`;
   const lines = [
     `troupe serve ${pkg.version}: model ${config.modelDir}` +
@@ -202,7 +257,7 @@ function printBanner(config: ServeConfig, server: GatewayServer, engineLines: st
       `bodies up to ${config.maxRequestBytes} bytes${config.apiKeys.length ? '; API key required on /v1/*' : ''}`,
     `OpenAI API on ${url}/v1 (completions, chat/completions, models), WebSocket ${url.replace('http', 'ws')}/v1/stream, ${url}/metrics`,
   ];
-  for (const line of lines) console.log(line);
+  for (const line of lines) say(line);
 }
 
 function topologyLines(config: ServeConfig): string[] {

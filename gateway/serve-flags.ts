@@ -2,6 +2,7 @@
 // and of `troupe bench serve`. Only commander here, so `troupe --help` stays
 // fast; the commands load their implementations when they run.
 import type { Command } from 'commander';
+import { defineVllmCompatFlags } from './vllm-flags.js';
 
 export interface ServeFlags {
   topology?: string;
@@ -35,6 +36,16 @@ export interface ServeFlags {
   maxRequestBytes?: string;
   maxPendingRequests?: string;
   shutdownTimeout?: string;
+  allowedOrigins?: string;
+  allowedMethods?: string;
+  allowedHeaders?: string;
+  allowCredentials?: boolean;
+  enableRequestIdHeaders?: boolean;
+  logLevel?: string;
+  logFormat?: string;
+  enableLogRequests?: boolean;
+  disableLogStats?: boolean;
+  logStatsInterval?: string;
 }
 
 /** A repeatable option: each occurrence adds a value (a variadic one would swallow the model directory after it). */
@@ -43,7 +54,7 @@ function collect(value: string, previous: string[] | undefined): string[] {
 }
 
 export function defineServeCommand(program: Command): void {
-  program
+  const serve = program
     .command('serve [model]')
     .description('serve a model (an HF directory, or a hub id such as meta-llama/Llama-3.2-1B-Instruct) behind an OpenAI-compatible API; with no model, the embedded troupe-demo-36m')
     .option('--revision <rev>', 'hub revision (branch, tag or commit) of a model given by hub id (default main); HF_TOKEN, HF_HOME, HF_HUB_OFFLINE and HF_ENDPOINT apply')
@@ -78,8 +89,28 @@ export function defineServeCommand(program: Command): void {
     .option('--max-request-bytes <size>', 'largest request body accepted, e.g. 16MiB (413 above)', '16MiB')
     .option('--max-pending-requests <n>', 'sequences that may wait beyond --max-num-seqs; more get 429', '256')
     .option('--shutdown-timeout <seconds>', 'on SIGTERM, how long requests in flight may finish before they are aborted', '30')
+    .option('--allowed-origins <list>', 'CORS: origins allowed, a JSON list or comma-separated (default ["*"], as vLLM)')
+    .option('--allowed-methods <list>', 'CORS: methods allowed (default ["*"])')
+    .option('--allowed-headers <list>', 'CORS: request headers allowed (default ["*"])')
+    .option('--allow-credentials', 'CORS: allow credentials (the origin is echoed instead of "*")')
+    .option('--enable-request-id-headers', 'take X-Request-Id from each request (or make one up) and send it back')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
+    .option('--log-format <format>', 'text or json (one JSON object per line)', 'text')
+    .option('--enable-log-requests', 'one log line per request: id, route, tokens, TTFT, total time, finish reason')
+    .option('--disable-log-stats', 'no periodic engine stats (throughput, running / waiting requests, KV cache usage)')
+    .option('--log-stats-interval <seconds>', 'seconds between engine stats lines', '10');
+  defineVllmCompatFlags(serve);
+  serve
     .action(async (model: string | undefined, flags: ServeFlags) => {
-      const { runServe } = await import('./serve-command.js');
+      let runServe: typeof import('./serve-command.js').runServe;
+      try {
+        ({ runServe } = await import('./serve-command.js'));
+      } catch (error) {
+        // uWebSockets.js could not load here (gateway/uws.ts says why): a sentence, not a stack trace
+        if ((error as Error)?.name !== 'UwsLoadError') throw error;
+        console.error(`troupe serve: ${(error as Error).message}`);
+        process.exit(1);
+      }
       const code = await runServe(model, flags);
       if (code !== null) process.exit(code);
     });

@@ -8,15 +8,24 @@
 //   GET  /v1/models, /health, /version, /metrics
 //   POST /tokenize, /detokenize
 //   WS   /v1/stream                               (websocket.ts)
+//   OPTIONS *                                      CORS preflight (cors.ts)
+//
+// Every response carries the CORS headers its Origin earns, Keep-Alive
+// (below), and with --enable-request-id-headers the request's X-Request-Id.
 import { App, us_listen_socket_close, us_socket_local_port, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from './uws.js';
 import type { Troupe } from '../actors/engine/troupe.js';
 import { Admission } from './admission.js';
 import { ApiKeyCheck } from './auth.js';
+import type { Logger } from './logger.js';
+import { EngineStatsLog } from './engine-stats-log.js';
+import { RequestLog } from './request-log.js';
+import { CorsPolicy, DEFAULT_CORS, type CorsOptions } from './cors.js';
+import { REQUEST_ID_HEADER, requestIdFrom } from './request-id.js';
 import { SeedSource, ServedModels, type GatewayContext, type GatewayLimits } from './context.js';
 import { EngineClient } from './engine-client.js';
 import { ApiError, toApiError } from './errors.js';
 import { ClientGoneError, parseJson, readBody } from './http/body-reader.js';
-import { ResponseWriter } from './http/response-writer.js';
+import { ResponseWriter, type Headers } from './http/response-writer.js';
 import { HttpGenerationSink } from './http/sse-sink.js';
 import { GatewayMetrics } from './metrics.js';
 import { serveGeneration, type GenerationKind } from './routes/generation.js';
@@ -51,9 +60,38 @@ export interface GatewayOptions {
   version: string;
   /** Server-side failures (500s); default console.error. */
   log?: (line: string) => void;
+  /** --allowed-origins, --allowed-methods, --allowed-headers, --allow-credentials (default: vLLM's, everything allowed). */
+  cors?: CorsOptions;
+  /** --enable-request-id-headers: X-Request-Id taken from the request (or made up) and sent back. */
+  requestIdHeaders?: boolean;
+  /** Request lines, engine stats and server-side failures go here (default: none, failures to `log`). */
+  logger?: Logger;
+  /** --enable-log-requests: one line per request. */
+  logRequests?: boolean;
+  /** Seconds between engine stats lines; 0 or none: no stats lines. */
+  statsIntervalS?: number;
+  /** Also give the stats figures as log fields (--log-format json). */
+  structuredStats?: boolean;
+  /** vllm:cache_config_info's settings the engine does not report (default: auto, prefix caching on). */
+  cacheConfig?: { cacheDtype: string; enablePrefixCaching: boolean };
 }
 
-type JsonHandler = (body: unknown, writer: ResponseWriter, arrivalMs: number) => Promise<void>;
+/** What a handler knows of its request besides the body. */
+interface RequestMeta {
+  /** performance.now() when it arrived. */
+  arrivalMs: number;
+  /** Its X-Request-Id (with --enable-request-id-headers), else none. */
+  requestId?: string;
+}
+
+type JsonHandler = (body: unknown, writer: ResponseWriter, meta: RequestMeta) => Promise<void>;
+
+/**
+ * Keep-Alive: timeout advertised on responses. uWS closes an idle HTTP
+ * connection after 10 s; a pooled client told nothing may reuse a socket just
+ * as the server closes it, so clients are told to drop idle sockets sooner.
+ */
+export const KEEP_ALIVE_TIMEOUT_S = 5;
 
 export const DEFAULT_MAX_REQUEST_BYTES = 16 << 20;
 export const DEFAULT_MAX_PENDING_REQUESTS = 256;
@@ -61,17 +99,24 @@ export const DEFAULT_MAX_PENDING_REQUESTS = 256;
 export class GatewayServer {
   private listenSocket: us_listen_socket | null = null;
   private portNumber = 0;
+  private statsLog: EngineStatsLog | null = null;
 
   private constructor(
     private readonly app: TemplatedApp,
     readonly ctx: GatewayContext,
     private readonly auth: ApiKeyCheck,
     private readonly log: (line: string) => void,
+    private readonly cors: CorsPolicy,
+    private readonly requestIdHeaders: boolean,
   ) {}
 
   static async start(troupe: Troupe, options: GatewayOptions): Promise<GatewayServer> {
     const models = new ServedModels(options.servedModelNames, options.modelDir);
-    const metrics = new GatewayMetrics(models.names[0]!);
+    const metrics = new GatewayMetrics(models.names[0]!, { maxModelLen: troupe.maxModelLen });
+    metrics.setCacheConfig({
+      block_size: troupe.kvPlan.blockSize, num_gpu_blocks: troupe.kvPlan.numBlocks,
+      cache_dtype: options.cacheConfig?.cacheDtype ?? 'auto', enable_prefix_caching: options.cacheConfig?.enablePrefixCaching ?? true,
+    });
     const limits: GatewayLimits = { maxRequestBytes: options.maxRequestBytes, maxQueuedBytes: options.maxQueuedBytes ?? 16 << 20 };
     const ctx: GatewayContext = {
       engine: await EngineClient.create(troupe, options.modelDir, metrics),
@@ -80,10 +125,19 @@ export class GatewayServer {
       defaults: options.defaults ?? {},
       seeds: new SeedSource(options.seed),
       version: options.version,
+      requestLog: new RequestLog(options.logRequests && options.logger ? options.logger : null, metrics.requests),
     };
-    const server = new GatewayServer(App(), ctx, new ApiKeyCheck(options.apiKeys ?? []), options.log ?? ((line) => console.error(line)));
+    const logger = options.logger;
+    const log = options.log ?? (logger ? (line: string) => logger.error(line) : (line: string) => console.error(line));
+    const server = new GatewayServer(App(), ctx, new ApiKeyCheck(options.apiKeys ?? []), log,
+      new CorsPolicy(options.cors ?? DEFAULT_CORS), options.requestIdHeaders ?? false);
     server.mountRoutes();
     await server.listen(options.host, options.port);
+    if (logger && options.statsIntervalS) {
+      server.statsLog = new EngineStatsLog(logger, async () => ({
+        atMs: performance.now(), ...metrics.totals, usage: await troupe.kvUsage(),
+      }), options.statsIntervalS, options.structuredStats ?? false).start();
+    }
     return server;
   }
 
@@ -114,6 +168,7 @@ export class GatewayServer {
 
   /** Closes the listen socket and every connection now. */
   close(): void {
+    this.statsLog?.stop();
     this.stopListening();
     this.app.close();
   }
@@ -139,8 +194,8 @@ export class GatewayServer {
 
   private mountRoutes(): void {
     const { app, ctx } = this;
-    const generation = (kind: GenerationKind): JsonHandler => (body, writer, arrivalMs) =>
-      serveGeneration(ctx, kind, body, new HttpGenerationSink(writer), { arrivalMs });
+    const generation = (kind: GenerationKind): JsonHandler => (body, writer, meta) =>
+      serveGeneration(ctx, kind, body, new HttpGenerationSink(writer), meta);
     this.post('/v1/completions', generation('completion'));
     this.post('/v1/chat/completions', generation('chat'));
     // admitted before their body is read (Admission.acquireTokenize), so a flood buffers no bodies
@@ -158,9 +213,11 @@ export class GatewayServer {
       const text = await metricsText(ctx);
       writer.send(200, { 'Content-Type': ctx.metrics.contentType }, text);
     });
-    mountStream(app, ctx, this.auth);
+    mountStream(app, ctx, this.auth, this.cors);
+    app.options('/*', (res, req) => this.onOptions(res, req));
     app.any('/*', (res, req) => {
-      const writer = new ResponseWriter(res);
+      if (req.getMethod() === 'options') return this.onOptions(res, req);
+      const writer = new ResponseWriter(res, { headers: this.common(req).headers });
       const path = req.getUrl();
       writer.json(404, new ApiError(404, `no route for ${req.getMethod().toUpperCase()} ${path}`).body, true);
     });
@@ -173,10 +230,12 @@ export class GatewayServer {
 
   private get(path: string, handler: (writer: ResponseWriter) => Promise<void>): void {
     this.app.get(path, (res, req) => {
-      const writer = new ResponseWriter(res);
+      const common = this.common(req);
+      const writer = new ResponseWriter(res, { headers: common.headers });
       const authorization = req.getHeader('authorization');
       void (async () => {
         try {
+          if (common.refusal) throw common.refusal;
           if (this.auth.guards(path)) this.auth.check(authorization);
           await handler(writer);
         } catch (error) {
@@ -194,11 +253,14 @@ export class GatewayServer {
    */
   private onPost(path: string, handler: JsonHandler, res: HttpResponse, req: HttpRequest, tokenizeLane: boolean): void {
     const arrivalMs = performance.now();
-    const writer = new ResponseWriter(res, { maxQueuedBytes: this.ctx.limits.maxQueuedBytes });
+    const common = this.common(req);
+    const writer = new ResponseWriter(res, { maxQueuedBytes: this.ctx.limits.maxQueuedBytes, headers: common.headers });
     const authorization = req.getHeader('authorization');
     const contentLength = req.getHeader('content-length');
     let release = () => {};
+    const meta: RequestMeta = { arrivalMs, ...(common.requestId !== undefined ? { requestId: common.requestId } : {}) };
     try {
+      if (common.refusal) throw common.refusal;
       if (this.draining) throw new ApiError(503, 'the server is shutting down and accepts no new requests');
       if (this.auth.guards(path)) this.auth.check(authorization);
       if (tokenizeLane) release = this.ctx.admission.acquireTokenize();
@@ -207,16 +269,50 @@ export class GatewayServer {
       return;
     }
     readBody(res, this.ctx.limits.maxRequestBytes, contentLength, (handler) => writer.onGone(handler))
-      .then((body) => handler(parseJson(body), writer, arrivalMs))
+      .then((body) => handler(parseJson(body), writer, meta))
       .catch((error) => this.fail(writer, error, error instanceof ApiError && error.status === 413))
       .finally(release);
   }
 
   private methodNotAllowed(path: string, allowed: string): void {
     this.app.any(path, (res, req) => {
-      const writer = new ResponseWriter(res);
+      if (req.getMethod() === 'options') return this.onOptions(res, req);
+      const writer = new ResponseWriter(res, { headers: this.common(req).headers });
       writer.json(405, new ApiError(405, `${req.getMethod().toUpperCase()} is not allowed on ${path}; use ${allowed}`).body, true);
     });
+  }
+
+  /**
+   * What every response to `req` carries: CORS for its Origin, Keep-Alive,
+   * and X-Request-Id (the client's, or a new one when it sent none or a bad
+   * one, which `refusal` then words). Read synchronously, in the handler.
+   */
+  private common(req: HttpRequest): { headers: Headers; requestId?: string; refusal?: ApiError } {
+    const headers: Headers = { ...this.cors.responseHeaders(req.getHeader('origin')), 'Keep-Alive': `timeout=${KEEP_ALIVE_TIMEOUT_S}` };
+    if (!this.requestIdHeaders) return { headers };
+    try {
+      const requestId = requestIdFrom(req.getHeader('x-request-id'));
+      headers[REQUEST_ID_HEADER] = requestId;
+      return { headers, requestId };
+    } catch (error) {
+      headers[REQUEST_ID_HEADER] = requestIdFrom('');
+      return { headers, refusal: error as ApiError };
+    }
+  }
+
+  /** OPTIONS: a CORS preflight gets its answer; any other OPTIONS lists the methods. */
+  private onOptions(res: HttpResponse, req: HttpRequest): void {
+    const origin = req.getHeader('origin');
+    const requestMethod = req.getHeader('access-control-request-method');
+    const requestHeaders = req.getHeader('access-control-request-headers');
+    const writer = new ResponseWriter(res, { headers: { 'Keep-Alive': `timeout=${KEEP_ALIVE_TIMEOUT_S}` } });
+    if (!origin || !requestMethod) {
+      writer.send(204, { Allow: 'GET, POST, OPTIONS' }, '');
+      return;
+    }
+    const answer = this.cors.preflight(origin, requestMethod, requestHeaders);
+    if (answer.ok) writer.send(200, { ...answer.headers, 'Content-Type': 'text/plain' }, 'OK');
+    else writer.json(400, new ApiError(400, `CORS preflight refused: ${answer.refused} not allowed (see --allowed-origins, --allowed-methods, --allowed-headers)`).body);
   }
 
   private fail(writer: ResponseWriter, error: unknown, close = false): void {

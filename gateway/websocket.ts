@@ -16,6 +16,7 @@
 import { DISABLED, type TemplatedApp, type WebSocket } from './uws.js';
 import { z } from 'zod';
 import type { ApiKeyCheck } from './auth.js';
+import type { CorsPolicy } from './cors.js';
 import type { GatewayContext } from './context.js';
 import { ApiError, badRequest, statusLine, toApiError } from './errors.js';
 import type { GenerationRun } from './generation-run.js';
@@ -68,7 +69,8 @@ class StreamConnection {
   send(message: unknown): void {
     const socket = this.socket;
     if (!socket) return;
-    socket.cork(() => socket.send(JSON.stringify(message), false));
+    // UTF-8 bytes, never a JS string: uWS's build for Node 24 sends a one-byte (Latin-1) string's bytes as they are
+    socket.cork(() => socket.send(Buffer.from(JSON.stringify(message)), false));
   }
 
   receive(raw: ArrayBuffer): void {
@@ -140,8 +142,12 @@ class StreamConnection {
   }
 }
 
-/** Mounts /v1/stream on `app`; the API key, when set, is checked at the upgrade (401 before any frame). */
-export function mountStream(app: TemplatedApp, ctx: GatewayContext, auth: ApiKeyCheck): void {
+/**
+ * Mounts /v1/stream on `app`. At the upgrade, before any frame: a browser's
+ * Origin must be one --allowed-origins admits (403), and the API key, when
+ * set, must be there (401).
+ */
+export function mountStream(app: TemplatedApp, ctx: GatewayContext, auth: ApiKeyCheck, cors: CorsPolicy): void {
   app.ws<SocketData>(STREAM_PATH, {
     compression: DISABLED,
     maxPayloadLength: ctx.limits.maxRequestBytes,
@@ -154,12 +160,14 @@ export function mountStream(app: TemplatedApp, ctx: GatewayContext, auth: ApiKey
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       const authorization = req.getHeader('authorization');
+      const origin = req.getHeader('origin');
       try {
+        if (origin && !cors.originAllowed(origin)) throw new ApiError(403, `the origin ${origin} may not open ${STREAM_PATH} (see --allowed-origins)`);
         if (auth.guards(STREAM_PATH)) auth.check(authorization);
         if (ctx.admission.isDraining) throw new ApiError(503, 'the server is shutting down and accepts no new requests');
       } catch (error) {
         const apiError = toApiError(error);
-        res.writeStatus(statusLine(apiError.status)).writeHeader('Content-Type', 'application/json').end(JSON.stringify(apiError.body), true);
+        res.writeStatus(statusLine(apiError.status)).writeHeader('Content-Type', 'application/json').end(Buffer.from(JSON.stringify(apiError.body)), true);
         return;
       }
       res.upgrade<SocketData>({ connection: new StreamConnection(ctx) }, key, protocol, extensions, context);

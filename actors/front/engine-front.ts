@@ -20,6 +20,7 @@ import type { DeltaReply, DetokenizerMessage } from '../detokenizer/messages.js'
 import type { FrontMessage, GeneratedToken, PromptLogprobChunk, RequestEvent } from '../messages/front.js';
 import type { EngineRequest, SchedulerMessage } from '../messages/scheduler.js';
 import type { FinishReason } from '../scheduler/request.js';
+import type { FinishedRequest } from '../scheduler/scheduler.js';
 import { RequestRecord, type RequestDelta } from './request-record.js';
 import { admit } from './admission.js';
 import { choiceIds, type ClientMessage, type EngineError, type FrontRequest, type SubmitReply, type SubmitRequest } from './protocol.js';
@@ -40,7 +41,8 @@ export interface EngineFrontOptions {
 
 interface DetokenizedText {
   text: string;
-  stopMatched: boolean;
+  /** The stop string the text ended at, if it did. */
+  stop: string | null;
 }
 
 export class EngineFront extends Actor<FrontMessage | FrontRequest> {
@@ -102,7 +104,7 @@ export class EngineFront extends Actor<FrontMessage | FrontRequest> {
       this.detokenizer?.tell({ type: 'free', requestId: record.id });
       this.flushTo(record.client);
       record.client.tell({ type: 'failed', requestId: record.id, error: { code: 'unavailable', field: null, message: error.message } });
-      this.publish({ type: 'finished', requestId: record.id, reason: 'abort', outputTokens: record.outputTokens.length });
+      this.publish(finishedEvent(record, 'abort'));
     }
   }
 
@@ -183,6 +185,7 @@ export class EngineFront extends Actor<FrontMessage | FrontRequest> {
       case 'abort':
         return this.abort(message.requestId);
       case 'step-output':
+        if (message.step) this.onStep(message.step);
         return this.onStepOutput(message.tokens, message.promptLogprobs, message.finished);
       case 'timings':
         message.replyTo.tell({ ...this.timings });
@@ -203,7 +206,16 @@ export class EngineFront extends Actor<FrontMessage | FrontRequest> {
     }
   }
 
-  private async onStepOutput(tokens: GeneratedToken[], promptLogprobs: PromptLogprobChunk[], finished: { requestId: string; reason: FinishReason }[]): Promise<void> {
+  /** Queue time ends when a request is first admitted; subscribers hear of every step's size. */
+  private onStep(step: NonNullable<Extract<FrontMessage, { type: 'step-output' }>['step']>): void {
+    for (const id of step.admitted) {
+      const record = this.records.get(id);
+      if (record) record.scheduledMs ??= step.startedMs;
+    }
+    if (this.subscribers.length) this.publish({ type: 'step', numBatchedTokens: step.numBatchedTokens });
+  }
+
+  private async onStepOutput(tokens: GeneratedToken[], promptLogprobs: PromptLogprobChunk[], finished: FinishedRequest[]): Promise<void> {
     for (const chunk of promptLogprobs) {
       const record = this.records.get(chunk.requestId);
       if (!record) continue;
@@ -215,11 +227,14 @@ export class EngineFront extends Actor<FrontMessage | FrontRequest> {
     for (const token of tokens) {
       const record = this.records.get(token.requestId);
       if (!record || token.outputIndex !== record.outputTokens.length) continue; // old news, from before a restart
+      if (record.outputTokens.length === 0) record.firstTokenMs ??= performance.timeOrigin + performance.now();
       record.outputTokens.push(token.token);
+      if (token.cachedTokens !== undefined) record.cachedTokens = token.cachedTokens;
       if (token.logprob !== undefined) record.logprobs.push({ token: token.token, logprob: token.logprob, ...(token.top ? { top: token.top } : {}) });
       fresh.set(token.requestId, [...(fresh.get(token.requestId) ?? []), token]);
     }
     const ending = new Map(finished.map((f) => [f.requestId, f.reason]));
+    const stopTokens = new Map(finished.flatMap((f) => (f.stopTokenId !== undefined ? [[f.requestId, f.stopTokenId] as const] : [])));
     const batch = [...fresh].map(([requestId, got]) => ({ record: this.records.get(requestId)!, got, reason: ending.get(requestId) }));
     const asked = nowMs();
     const replies = await this.detokenize(batch.map(({ record, got, reason }) => ({ record, tokenIds: got.map((g) => g.token), final: reason !== undefined })));
@@ -245,7 +260,7 @@ export class EngineFront extends Actor<FrontMessage | FrontRequest> {
         ending.delete(requestId);
         return;
       }
-      const stopMatched = reply.stopMatched && reason === undefined;
+      const stopMatched = reply.stop !== null && reason === undefined;
       const wantLogprobs = record.params.logprobs !== undefined;
       this.emit(record, {
         requestId, text: reply.text, tokenIds: got.map((g) => g.token),
@@ -253,14 +268,14 @@ export class EngineFront extends Actor<FrontMessage | FrontRequest> {
       });
       if (stopMatched) {
         this.scheduler.tell({ type: 'abort', requestId, reason: 'stop' });
-        this.finish(record, 'stop');
-      } else if (reply.stopMatched && reason !== undefined) {
-        this.finish(record, 'stop');
+        this.finish(record, 'stop', reply.stop!);
+      } else if (reply.stop !== null && reason !== undefined) {
+        this.finish(record, 'stop', reply.stop);
       }
     });
     for (const [requestId, reason] of ending) {
       const record = this.records.get(requestId);
-      if (record) this.finish(record, reason);
+      if (record) this.finish(record, reason, stopTokens.get(requestId));
     }
   }
 
@@ -306,7 +321,7 @@ export class EngineFront extends Actor<FrontMessage | FrontRequest> {
         missing.forEach((i, k) => (replies[i] = again[k]!));
       }
       return replies.map((reply, i) => {
-        if (reply.ok) return { text: reply.delta, stopMatched: reply.stop !== null };
+        if (reply.ok) return { text: reply.delta, stop: reply.stop };
         if (this.records.get(items[i]!.record.id) === items[i]!.record) console.error(`[troupe] the detokenizer refused request ${items[i]!.record.id}: ${reply.error.message}; the request ends`);
         return 'refused';
       });
@@ -321,17 +336,21 @@ export class EngineFront extends Actor<FrontMessage | FrontRequest> {
     this.queue(record, delta);
   }
 
-  private finish(record: RequestRecord, reason: FinishReason): void {
+  /** `stopReason`: the stop string or stop token id that ended it, if one did. */
+  private finish(record: RequestRecord, reason: FinishReason, stopReason?: string | number): void {
     if (record.finishReason) return;
     record.finishReason = reason;
     this.records.delete(record.id);
     this.detokenizer.tell({ type: 'free', requestId: record.id });
-    const last: RequestDelta = { requestId: record.id, text: '', tokenIds: [], finishReason: reason };
+    const last: RequestDelta = {
+      requestId: record.id, text: '', tokenIds: [], finishReason: reason, cachedTokens: record.cachedTokens,
+      ...(stopReason !== undefined ? { stopReason } : {}),
+    };
     if (record.params.promptLogprobs !== undefined) {
       last.promptLogprobs = record.promptTokens.map((_, i) => record.promptLogprobs[i] ?? null);
     }
     this.queue(record, last);
-    this.publish({ type: 'finished', requestId: record.id, reason, outputTokens: record.outputTokens.length });
+    this.publish(finishedEvent(record, reason));
   }
 
   private queue(record: RequestRecord, delta: RequestDelta): void {
@@ -360,6 +379,19 @@ export class EngineFront extends Actor<FrontMessage | FrontRequest> {
   private publish(event: RequestEvent): void {
     for (const subscriber of this.subscribers) subscriber.tell(event);
   }
+}
+
+function finishedEvent(record: RequestRecord, reason: FinishReason): RequestEvent {
+  return {
+    type: 'finished', requestId: record.id, reason, outputTokens: record.outputTokens.length,
+    promptTokens: record.promptTokens.length, maxTokens: record.params.maxTokens ?? 0, n: record.params.n ?? 1,
+    times: {
+      submittedMs: record.submittedMs,
+      ...(record.scheduledMs !== undefined ? { scheduledMs: record.scheduledMs } : {}),
+      ...(record.firstTokenMs !== undefined ? { firstTokenMs: record.firstTokenMs } : {}),
+      finishedMs: performance.timeOrigin + performance.now(),
+    },
+  };
 }
 
 function toEngineRequest(record: RequestRecord): EngineRequest {

@@ -22,6 +22,10 @@ export interface RequestDelta {
   logprobs?: TokenLogprob[];
   /** On the last delta only. */
   finishReason?: FinishReason;
+  /** On the last delta of a request that stopped: the stop string or stop token id that ended it (vLLM's stop_reason; none for eos). */
+  stopReason?: string | number;
+  /** On the last delta: prompt tokens that came from the prefix cache. */
+  cachedTokens?: number;
   /** On the last delta, when asked for: log-probability of each prompt token after the ones before it (null for the first). */
   promptLogprobs?: ({ logprob: number; top?: TokenLogprobInfo[] } | null)[];
 }
@@ -33,6 +37,12 @@ export class RequestRecord {
   readonly promptLogprobs: ({ logprob: number; top?: TokenLogprobInfo[] } | null)[] = [];
   sentText = '';
   finishReason: FinishReason | null = null;
+  /** Prompt tokens found in the prefix cache when the request was first admitted (told with its first token). */
+  cachedTokens = 0;
+  /** Shared-clock ms (see RequestTimes) of the request's stages, for its metrics. */
+  readonly submittedMs = performance.timeOrigin + performance.now();
+  scheduledMs: number | undefined;
+  firstTokenMs: number | undefined;
 
   constructor(
     readonly id: string,

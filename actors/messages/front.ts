@@ -3,6 +3,7 @@
 import type { ActorRef } from '../../runtime/index.js';
 import type { StepTimingTotals } from '../engine/step-timings.js';
 import type { FinishReason } from '../scheduler/request.js';
+import type { FinishedRequest } from '../scheduler/scheduler.js';
 import type { TokenLogprobInfo } from './rank.js';
 import type { EngineRequest } from './scheduler.js';
 
@@ -13,6 +14,8 @@ export interface GeneratedToken {
   outputIndex: number;
   logprob?: number;
   top?: TokenLogprobInfo[];
+  /** On a request's first output token: its prompt tokens found in the prefix cache. */
+  cachedTokens?: number;
 }
 
 export interface PromptLogprobChunk {
@@ -23,14 +26,37 @@ export interface PromptLogprobChunk {
   top?: TokenLogprobInfo[][];
 }
 
-/** What a request-event subscriber (e.g. a logging extension) is told. */
+/**
+ * When a request went through each stage, in ms on the shared clock
+ * (performance.timeOrigin + performance.now(), comparable across threads):
+ * submitted to the front -> first admitted by the scheduler (the start of
+ * that step) -> first token accepted -> finished.
+ */
+export interface RequestTimes {
+  submittedMs: number;
+  scheduledMs?: number;
+  firstTokenMs?: number;
+  finishedMs: number;
+}
+
+/** What a request-event subscriber (e.g. a logging extension, the gateway's metrics) is told. */
 export type RequestEvent =
   | { type: 'submitted'; requestId: string; promptTokens: number }
-  | { type: 'finished'; requestId: string; reason: FinishReason; outputTokens: number }
-  | { type: 'resubmitted'; requestIds: string[] };
+  | {
+    type: 'finished'; requestId: string; reason: FinishReason; outputTokens: number;
+    /** Absent on events from before timings existed (and in tests that make events by hand). */
+    promptTokens?: number; maxTokens?: number; n?: number; times?: RequestTimes;
+  }
+  | { type: 'resubmitted'; requestIds: string[] }
+  /** One engine step ran `numBatchedTokens` tokens (prefill chunks and decodes). */
+  | { type: 'step'; numBatchedTokens: number };
 
 export type FrontMessage =
-  | { type: 'step-output'; tokens: GeneratedToken[]; promptLogprobs: PromptLogprobChunk[]; finished: { requestId: string; reason: FinishReason }[] }
+  | {
+    type: 'step-output'; tokens: GeneratedToken[]; promptLogprobs: PromptLogprobChunk[]; finished: FinishedRequest[];
+    /** The step's size and start (shared clock, see RequestTimes), and the requests it took from the waiting queue. */
+    step?: { numBatchedTokens: number; startedMs: number; admitted: string[] };
+  }
   /** A (re)started scheduler asks for every unfinished request. */
   | { type: 'resubmit-all'; replyTo: ActorRef<EngineRequest[]> }
   /** The front's share of the step time split (front, detokenizer, gateway). */

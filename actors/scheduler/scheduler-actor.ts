@@ -170,6 +170,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
 
   private async run(plan: StepPlan<EngineRequest>, batch: RankBatchDelta, sequences: RankScheduled[], started: number): Promise<void> {
     const step = this.steps++;
+    const startedMs = performance.timeOrigin + performance.now();
     try {
       const sent = nowMs();
       const reply = await this.rank.ask<RankStepReply>((replyTo) => {
@@ -179,7 +180,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
       }, { timeoutMs: this.options.stepTimeoutMs ?? 600_000 });
       if (this.stopped) return;
       const received = nowMs();
-      this.apply(plan, reply.results);
+      this.apply(plan, reply.results, startedMs);
       const done = nowMs();
       const t = this.timings;
       t.steps++;
@@ -196,7 +197,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
     this.kick();
   }
 
-  private apply(plan: StepPlan<EngineRequest>, results: RankSequenceResult[]): void {
+  private apply(plan: StepPlan<EngineRequest>, results: RankSequenceResult[], startedMs: number): void {
     const sampled = new Map<string, number>();
     const byId = new Map(results.map((r) => [r.requestId, r]));
     for (const r of results) if (r.token !== undefined) sampled.set(r.requestId, r.token);
@@ -210,10 +211,16 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
     }
     const outputIndex = new Map(plan.sequences.map((s) => [s.requestId, s.outputIndex]));
     const update = this.scheduler.update(plan, sampled);
-    for (const { requestId, token } of update.appended) {
+    for (const { requestId, token, cachedTokens } of update.appended) {
       const result = byId.get(requestId)!;
-      tokens.push({ requestId, token, outputIndex: outputIndex.get(requestId)!, ...(result.logprob !== undefined ? { logprob: result.logprob } : {}), ...(result.top ? { top: result.top } : {}) });
+      tokens.push({
+        requestId, token, outputIndex: outputIndex.get(requestId)!, ...(result.logprob !== undefined ? { logprob: result.logprob } : {}), ...(result.top ? { top: result.top } : {}),
+        ...(cachedTokens !== undefined ? { cachedTokens } : {}),
+      });
     }
-    this.front.tell({ type: 'step-output', tokens, promptLogprobs, finished: update.finished });
+    this.front.tell({
+      type: 'step-output', tokens, promptLogprobs, finished: update.finished,
+      step: { numBatchedTokens: plan.numBatchedTokens, startedMs, admitted: plan.admitted },
+    });
   }
 }

@@ -37,12 +37,21 @@ export interface StepPlan<S = unknown> {
   numBatchedTokens: number;
   /** Requests preempted (freed, to be recomputed) while building this plan. */
   preempted: string[];
+  /** Requests taken from the waiting queue by this plan (queue time ends here). */
+  admitted: string[];
 }
 
 export interface StepUpdate {
-  /** Tokens appended this step, by request. */
-  appended: { requestId: string; token: number }[];
-  finished: { requestId: string; reason: FinishReason }[];
+  /** Tokens appended this step, by request; a request's first output token says how many prompt tokens came from the prefix cache. */
+  appended: { requestId: string; token: number; cachedTokens?: number }[];
+  finished: FinishedRequest[];
+}
+
+export interface FinishedRequest {
+  requestId: string;
+  reason: FinishReason;
+  /** vLLM's stop_reason: the stop_token_ids entry that ended it (none for an eos token, a length or an abort). */
+  stopTokenId?: number;
 }
 
 export interface SchedulerStats {
@@ -128,7 +137,7 @@ export class Scheduler<S = unknown> {
    * between the steps in flight).
    */
   schedule(maxSeqs = Infinity): StepPlan<S> {
-    const plan: StepPlan<S> = { sequences: [], numBatchedTokens: 0, preempted: [] };
+    const plan: StepPlan<S> = { sequences: [], numBatchedTokens: 0, preempted: [], admitted: [] };
     this.stepSeqCap = maxSeqs;
     this.scheduleRunning(plan);
     if (plan.preempted.length === 0) this.admitWaiting(plan);
@@ -152,11 +161,13 @@ export class Scheduler<S = unknown> {
       const token = sampled.get(seq.requestId);
       if (token === undefined) throw new Error(`step result has no token for ${seq.requestId}`);
       request.outputTokens.push(token);
-      result.appended.push({ requestId: request.id, token });
+      const first = request.outputTokens.length === 1;
+      result.appended.push({ requestId: request.id, token, ...(first ? { cachedTokens: Math.min(request.numCachedTokens, request.promptTokens.length) } : {}) });
       const reason = this.stopReason(request, token);
       if (reason) {
         this.finish(request, reason);
-        result.finished.push({ requestId: request.id, reason });
+        const byStopToken = reason === 'stop' && !isEos(request.stop, token) && request.stop.stopTokenIds.includes(token);
+        result.finished.push({ requestId: request.id, reason, ...(byStopToken ? { stopTokenId: token } : {}) });
       }
     }
     return result;
@@ -220,6 +231,7 @@ export class Scheduler<S = unknown> {
       request.numComputedTokens = hit.tokens;
       request.numCachedTokens = hit.tokens;
       this.running.push(request);
+      plan.admitted.push(request.id);
       this.plan(plan, request, n);
     }
   }
@@ -283,7 +295,7 @@ export class Scheduler<S = unknown> {
     const { stop } = request;
     const generated = request.outputTokens.length;
     if (generated >= stop.minTokens) {
-      if (!stop.ignoreEos && stop.eosTokenIds.includes(token)) return 'stop';
+      if (isEos(stop, token)) return 'stop';
       if (stop.stopTokenIds.includes(token)) return 'stop';
     }
     if (generated >= stop.maxTokens) return 'length';
@@ -300,6 +312,10 @@ export class Scheduler<S = unknown> {
     request.finishReason = reason;
     this.requests.delete(request.id);
   }
+}
+
+function isEos(stop: SchedulerRequest['stop'], token: number): boolean {
+  return !stop.ignoreEos && stop.eosTokenIds.includes(token);
 }
 
 function remaining(request: SchedulerRequest): number {

@@ -14,12 +14,16 @@
 //    the queue is empty the handler writes the stream's filler (an SSE
 //    comment) to push out what uWS holds. A client that lets more than
 //    maxQueuedBytes pile up is disconnected (and its request aborted).
+// 4. Text goes to uWS as UTF-8 bytes, never as a JS string: uWS's build for
+//    Node 24 writes a one-byte (Latin-1) string's bytes unconverted.
 import type { HttpResponse } from '../uws.js';
 import { statusLine } from '../errors.js';
 
 export interface ResponseWriterOptions {
   /** Bytes a streamed response may queue for a slow client before it is disconnected. */
   maxQueuedBytes?: number;
+  /** Headers every response of this writer carries (CORS, X-Request-Id, Keep-Alive). */
+  headers?: Headers;
 }
 
 export type Headers = Record<string, string>;
@@ -35,9 +39,11 @@ export class ResponseWriter {
   private pendingEnd: string | null = null;
   private filler = '';
   private readonly maxQueuedBytes: number;
+  private readonly baseHeaders: Headers;
 
   constructor(private readonly res: HttpResponse, options: ResponseWriterOptions = {}) {
     this.maxQueuedBytes = options.maxQueuedBytes ?? 16 << 20;
+    this.baseHeaders = options.headers ?? {};
     res.onAborted(() => this.gone());
   }
 
@@ -61,7 +67,7 @@ export class ResponseWriter {
     if (!this.open) return;
     const data = typeof body === 'string' ? Buffer.from(body) : body;
     this.res.cork(() => {
-      this.head(status, headers);
+      this.head(status, headers, close);
       if (close) {
         this.ended = true;
         this.res.end(data, true);
@@ -91,7 +97,7 @@ export class ResponseWriter {
       return;
     }
     this.res.cork(() => {
-      if (!this.res.write(chunk)) this.awaitWritable();
+      if (!this.res.write(Buffer.from(chunk))) this.awaitWritable();
     });
   }
 
@@ -103,7 +109,7 @@ export class ResponseWriter {
       return;
     }
     this.ended = true;
-    this.res.cork(() => this.res.end(lastChunk));
+    this.res.cork(() => this.res.end(Buffer.from(lastChunk)));
   }
 
   /** Drops the connection now (a client too slow to keep up). */
@@ -113,8 +119,12 @@ export class ResponseWriter {
     this.res.close();
   }
 
-  private head(status: number, headers: Headers): void {
+  /** `closing`: the connection ends with this response, so it advertises no Keep-Alive. */
+  private head(status: number, headers: Headers, closing = false): void {
     this.res.writeStatus(statusLine(status));
+    for (const [key, value] of Object.entries(this.baseHeaders)) {
+      if (!(closing && key === 'Keep-Alive')) this.res.writeHeader(key, value);
+    }
     for (const [key, value] of Object.entries(headers)) this.res.writeHeader(key, value);
   }
 
@@ -145,17 +155,17 @@ export class ResponseWriter {
   private flush(): boolean {
     if (!this.open) return true;
     if (!this.backpressured) return true;
-    let ok = this.queue.length ? true : this.res.write(this.filler || ' ');
+    let ok = this.queue.length ? true : this.res.write(Buffer.from(this.filler || ' '));
     while (ok && this.queue.length) {
       const chunk = this.queue.shift()!;
       this.queuedBytes -= chunk.length;
-      ok = this.res.write(chunk);
+      ok = this.res.write(Buffer.from(chunk));
     }
     if (!ok) return false;
     this.backpressured = false;
     if (this.pendingEnd !== null) {
       this.ended = true;
-      this.res.end(this.pendingEnd);
+      this.res.end(Buffer.from(this.pendingEnd));
     }
     return true;
   }

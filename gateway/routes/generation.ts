@@ -28,25 +28,30 @@ export interface GenerationOptions {
   forceStream?: boolean;
   /** Told the run once it started (the WebSocket cancels through it). */
   onRun?: (run: GenerationRun) => void;
+  /** The request's X-Request-Id (with --enable-request-id-headers), for its log line. */
+  requestId?: string;
 }
 
 export async function serveGeneration(ctx: GatewayContext, kind: GenerationKind, body: unknown, sink: GenerationSink, options: GenerationOptions): Promise<void> {
   const { plan, requestedModel } = kind === 'chat' ? planChat(ctx, body) : planCompletion(ctx, body);
   const model = ctx.models.resolve(requestedModel);
   const release = ctx.admission.acquire(plan.prompts.length * plan.n);
+  const trace = ctx.requestLog?.start(kind === 'chat' ? '/v1/chat/completions' : '/v1/completions', options.requestId, options.arrivalMs, plan.n, plan.prompts.length * plan.n);
   try {
     const submitted = await submitAll(ctx, plan);
+    const prompts = submitted.map((p) => p.prompt);
+    trace?.setPromptTokens(prompts.reduce((sum, p) => sum + p.tokenIds.length, 0));
     if (!sink.open) {
       ctx.engine.abort(submitted.flatMap((p) => p.requestIds));
-      return;
+      return trace?.end('client gone');
     }
-    const prompts = submitted.map((p) => p.prompt);
     const stream = options.forceStream ?? plan.stream;
     const shaper = plan.kind === 'chat' ? new ChatShaper(plan, model, prompts, ctx.engine.texts) : new CompletionShaper(plan, model, prompts, ctx.engine.texts);
     await new Promise<void>((resolve) => {
       if (stream && shaper instanceof ChatShaper) for (const chunk of shaper.start()) sink.chunk(chunk);
       const run = ctx.engine.run(submitted.flatMap((p) => p.streams), options.arrivalMs, {
         next: (event) => {
+          trace?.onDelta(event);
           const chunks = shaper.onDelta(event);
           if (stream) for (const chunk of chunks) sink.chunk(chunk);
         },
@@ -58,19 +63,26 @@ export async function serveGeneration(ctx: GatewayContext, kind: GenerationKind,
           } else {
             sink.respond(shaper.response());
           }
+          trace?.end('finished');
           resolve();
         },
         error: (error) => {
-          sink.fail(toApiError(error));
+          const apiError = toApiError(error);
+          trace?.end('failed', apiError.message);
+          sink.fail(apiError);
           resolve();
         },
       });
       options.onRun?.(run);
       sink.onGone(() => {
         run.detach(); // the engine aborts the requests; their KV blocks return
+        trace?.end('client gone');
         resolve();
       });
     });
+  } catch (error) {
+    trace?.end('failed', toApiError(error).message);
+    throw error;
   } finally {
     release();
   }

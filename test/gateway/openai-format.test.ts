@@ -108,7 +108,7 @@ test('completion logprobs: the token and its top n as a dict, null for the first
 
 test('chat logprobs: token, logprob, bytes and top_logprobs (n of them)', (t) => {
   const lp = chatLogprobs([{ token: 99, logprob: -1, top: [{ id: 99, logprob: -1 }, { id: 7, logprob: -2 }] }], 1, texts);
-  t.deepEqual(lp, { content: [{ token: '\uFFFD', logprob: -1, bytes: [0x80], top_logprobs: [{ token: '\uFFFD', logprob: -1, bytes: [0x80] }] }] });
+  t.deepEqual(lp, { content: [{ token: '\uFFFD', logprob: -1, bytes: [0x80], top_logprobs: [{ token: '\uFFFD', logprob: -1, bytes: [0x80] }] }], refusal: null });
 });
 
 test('completion shaping: echo, choices per prompt and n, the finish chunk, usage', (t) => {
@@ -121,7 +121,7 @@ test('completion shaping: echo, choices per prompt and n, the finish chunk, usag
   t.regex(chunk.id, /^cmpl-/);
   t.is(chunk.object, 'text_completion');
   t.deepEqual(chunk.choices, [{ index: 2, text: 'Qx', logprobs: null, finish_reason: null, stop_reason: null }] as never, 'echo: the prompt comes first');
-  t.deepEqual(chunk.usage, { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2, prompt_tokens_details: null }, 'continuous usage is per choice');
+  t.deepEqual(chunk.usage, { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2, prompt_tokens_details: { cached_tokens: 0 } }, 'continuous usage is per choice');
   t.deepEqual(shaper.onDelta({ index: 2, delta: delta({ text: '', tokenIds: [8] }) }), [], 'nothing to send while the text is held back');
   const end = shaper.onDelta({ index: 2, delta: delta({ finishReason: 'stop' }) }) as { choices: { finish_reason: string }[] }[];
   t.is(end[0]!.choices[0]!.finish_reason, 'stop');
@@ -146,7 +146,7 @@ test('chat shaping: the role first, content deltas, an empty delta with the fini
   t.is(shaper.usageChunk(), null, 'no usage chunk unless asked');
   const whole = shaper.response() as { object: string; choices: { message: { role: string; content: string } }[] };
   t.is(whole.object, 'chat.completion');
-  t.deepEqual(whole.choices[1]!.message, { role: 'assistant', content: 'hey', tool_calls: [] } as never);
+  t.deepEqual(whole.choices[1]!.message, { role: 'assistant', content: 'hey', refusal: null, tool_calls: [] } as never);
 });
 
 test('admission: max_num_seqs running plus the pending allowance; 429 past it, 400 for what never fits, 503 when draining', (t) => {

@@ -51,14 +51,17 @@ class FakeResponse {
     this.headers.push([key, value]);
     return this;
   }
-  write(chunk: string) {
+  write(chunk: string | Uint8Array) {
     this.check();
-    this.written.push(chunk);
+    // rule 4: uWS gets UTF-8 bytes, never a JS string
+    if (typeof chunk === 'string') throw new Error(`write() was given a string: ${JSON.stringify(chunk)}`);
+    this.written.push(Buffer.from(chunk).toString());
     return this.written.length <= this.capacity;
   }
-  end(body = '') {
+  end(body: string | Uint8Array = new Uint8Array()) {
     this.check();
-    this.ended = typeof body === 'string' ? body : Buffer.from(body as Uint8Array).toString();
+    if (typeof body === 'string') throw new Error(`end() was given a string: ${JSON.stringify(body)}`);
+    this.ended = Buffer.from(body).toString();
     return this;
   }
   tryEnd(data: Uint8Array, total: number): [boolean, boolean] {

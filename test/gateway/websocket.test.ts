@@ -19,7 +19,7 @@ interface Message {
   id: string | null;
   data?: { id: string; object: string; choices: { index: number; text?: string; delta?: { content?: string; role?: string }; finish_reason: string | null }[]; usage?: unknown };
   done?: boolean;
-  error?: { message: string; code: number; param: string | null };
+  error?: { message: string; code: string; param: string | null };
 }
 
 /** An open socket whose messages are collected by id. */
@@ -111,9 +111,9 @@ test('bad messages get an error naming what is wrong; the socket stays usable', 
   await s.until(() => s.messages.filter((m) => m.id === null).length === 2);
   const anonymous = s.messages.filter((m) => m.id === null);
   t.regex(anonymous[0]!.error!.message, /not valid JSON/);
-  t.is(anonymous[1]!.error!.code, 400);
+  t.is(anonymous[1]!.error!.code, '400');
   t.is(s.of('bad')[0]!.error!.param, 'temperature');
-  t.is(s.of('nomodel')[0]!.error!.code, 404);
+  t.is(s.of('nomodel')[0]!.error!.code, '404');
   s.send({ id: 'ok', path: '/v1/completions', body: { prompt: 'x', max_tokens: 2 } });
   await s.finished('ok');
   t.true(s.of('ok').pop()!.done);
