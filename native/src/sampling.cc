@@ -407,6 +407,22 @@ RowStats row_stats(const TileSummary* tiles, size_t count, const TileCandidates*
   return st;
 }
 
+void apply_token_mask(float* logits, size_t n, size_t v0, const uint32_t* mask) {
+  // Whole words first (v0 is a multiple of kVocabTile, so of 32: a word never straddles tiles).
+  size_t j = 0;
+  for (; j < n; j += 32) {
+    const uint32_t word = mask[(v0 + j) / 32];
+    if (word == 0xffffffffu) continue;
+    const size_t end = std::min<size_t>(32, n - j);
+    if (word == 0) {
+      for (size_t b = 0; b < end; ++b) logits[j + b] = kMaskedLogit;
+      continue;
+    }
+    for (size_t b = 0; b < end; ++b)
+      if (((word >> b) & 1u) == 0) logits[j + b] = kMaskedLogit;
+  }
+}
+
 double summarize_row(const float* row, size_t V, const SamplingParams* p, const ModelKernels& k,
                      SamplingScratch& s, TileSummary* tiles, TileCandidates* cand, RowBounds* bounds,
                      NucleusPool* pool) {
