@@ -37,6 +37,8 @@ import { NodeListener } from '../../runtime/node/listener.js';
 import { planRanks, rankGroupSpec, topologyOf, type ParallelOptions, type RankGroupSpec } from './rank-group.js';
 import { DEFAULT_KV_CACHE_MEMORY, planKvCache, type KvPlan } from '../kv-cache/kv-plan.js';
 import type { FinishReason } from '../scheduler/request.js';
+import { grammarEngineFor, type GrammarEngine } from '../grammar/grammar-engine.js';
+import type { GrammarSpec } from '../grammar/grammar-spec.js';
 import { validateGenerationParams, type GenerationParams } from './request-params.js';
 import { TopologyError } from '../../topology/errors.js';
 
@@ -138,8 +140,19 @@ export class Troupe {
     private readonly eosTokenIds: number[],
     private readonly frontInstance: () => EngineFront,
     private readonly root: ActorRef<SupervisorMessage>,
+    private readonly grammarOptions: { modelDir: string; vocabSize: number; stopTokenIds: number[] },
     private readonly listener?: NodeListener,
   ) {}
+
+  /** The grammar engine (xgrammar's tokenizer info is built on first use, once per process and model). */
+  grammars(): Promise<GrammarEngine> {
+    return grammarEngineFor(this.grammarOptions.modelDir, this.grammarOptions);
+  }
+
+  /** Compiles (or finds cached) a request's grammar; a bad one throws GrammarSpecError naming `field`. */
+  async compileGrammar(spec: GrammarSpec, field?: string): Promise<void> {
+    await (await this.grammars()).compile(spec, field);
+  }
 
   static async start(options: TroupeOptions): Promise<Troupe> {
     const log = options.log ?? ((line: string) => console.log(line));
@@ -219,6 +232,7 @@ export class Troupe {
             { id: 'kv-cache', actor: actor(ACTORS.kv, 'KvCacheManager', [plan, PATHS.scheduler]) },
             { id: 'scheduler', actor: actor(ACTORS.scheduler, 'SchedulerActor', [{
               frontPath: PATHS.front, rankPath: PATHS.rank0,
+              grammar: { modelDir: options.model, vocabSize: config.vocabSize, stopTokenIds: eosTokenIds },
               ...(group ? { peerPaths: group.peerPaths, watchPaths: group.watchPaths, pipelineDepth: group.pipelineDepth } : {}),
               config: {
                 maxNumBatchedTokens: options.maxNumBatchedTokens ?? DEFAULT_MAX_NUM_BATCHED_TOKENS,
@@ -241,7 +255,8 @@ export class Troupe {
       await listener?.close();
       throw error;
     }
-    return new Troupe(system, plan, maxModelLen, config.vocabSize, eosTokenIds, () => front!, root, listener);
+    return new Troupe(system, plan, maxModelLen, config.vocabSize, eosTokenIds, () => front!, root,
+      { modelDir: options.model, vocabSize: config.vocabSize, stopTokenIds: eosTokenIds }, listener);
   }
 
   /** Generates for each prompt; resolves when every request finished. */
@@ -324,12 +339,14 @@ export class Troupe {
 
   private async submit(id: string, prompt: Prompt, params: GenerationParams): Promise<Observable<RequestDelta>> {
     validateGenerationParams(params, this.vocabSize);
+    if (params.structuredOutput) await this.compileGrammar(params.structuredOutput);
     const tokens = await this.tokenize(prompt, params.maxTokens);
     return this.frontInstance().submit(id, tokens, params, resolveSeed(params), this.eosTokenIds);
   }
 
   private async generateOne(prompt: Prompt, params: GenerationParams): Promise<GenerationResult> {
     validateGenerationParams(params, this.vocabSize);
+    if (params.structuredOutput) await this.compileGrammar(params.structuredOutput);
     const promptTokenIds = await this.tokenize(prompt, params.maxTokens);
     const n = params.n ?? 1;
     const requestId = nanoid();

@@ -15,6 +15,8 @@ export interface RankSequence {
     outputIndex: number;
     promptTokens?: number[];
     outputTokens?: number[];
+    /** The grammar's allowed tokens, ceil(V / 32) words (models/sampling.ts SampleRequest.mask). */
+    mask?: Uint32Array;
   };
   /** targets[i]: the token whose log-probability after tokens[i] is wanted (-1: none). */
   promptLogprobs?: { targets: number[]; topN: number };
