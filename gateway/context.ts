@@ -5,6 +5,7 @@ import type { EngineClient } from './engine-client.js';
 import { ApiError } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { SamplingDefaults } from './sampling-defaults.js';
+import type { ToolCallOptions } from './tool-calls.js';
 
 export interface GatewayLimits {
   /** Bodies over this many bytes get a 413. */
@@ -58,5 +59,7 @@ export interface GatewayContext {
   defaults: SamplingDefaults;
   seeds: SeedSource;
   limits: GatewayLimits;
+  /** --enable-auto-tool-choice, --tool-call-parser. */
+  toolCalls: ToolCallOptions;
   version: string;
 }

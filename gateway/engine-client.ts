@@ -5,6 +5,7 @@
 import { Observable } from 'rxjs';
 import { Actor } from '../runtime/index.js';
 import type { RequestDelta } from '../actors/front/request-record.js';
+import { GrammarSpecError, type GrammarSpec } from '../actors/grammar/grammar-spec.js';
 import { InvalidParamsError, validateGenerationParams, type GenerationParams } from '../actors/engine/request-params.js';
 import { API_ASK_TIMEOUT_MS, PATHS, type Troupe } from '../actors/engine/troupe.js';
 import { reviveTokenizerError } from '../actors/tokenizer/errors.js';
@@ -95,6 +96,16 @@ export class EngineClient {
       const field = /^(\w+)/.exec(error.message)?.[1] ?? null;
       const param = field ? snakeCase(field) : null;
       throw badRequest(param && field ? error.message.replace(field, param) : error.message, param);
+    }
+  }
+
+  /** Compiles a request's grammar now (cached by spec), so a bad schema, regex or grammar is a 400 naming `field`. */
+  async checkGrammar(spec: GrammarSpec, field: string | null): Promise<void> {
+    try {
+      await this.troupe.compileGrammar(spec, field ?? 'structured output');
+    } catch (error) {
+      if (error instanceof GrammarSpecError) throw badRequest(error.message, field);
+      throw error;
     }
   }
 

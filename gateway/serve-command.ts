@@ -6,6 +6,7 @@
 //   stop accepting (listen socket closed, new requests 503) -> requests in
 //   flight finish for up to --shutdown-timeout s -> the rest are aborted ->
 //   connections closed -> engine shut down -> exit 0
+import { TOOL_CALL_PARSERS, type ToolCallOptions } from './tool-calls.js';
 import { checkJoinToken, readJoinToken } from '../runtime/node/join-token.js';
 import { readFileSync } from 'node:fs';
 import { Troupe, DEFAULT_MAX_NUM_SEQS, type TroupeOptions } from '../actors/engine/troupe.js';
@@ -44,6 +45,7 @@ export interface ServeConfig {
   maxRequestBytes: number;
   maxPendingRequests: number;
   shutdownTimeoutS: number;
+  toolCalls: ToolCallOptions;
 }
 
 /** Runs the server until a signal; returns the exit code, or null when the process exits by itself. */
@@ -72,7 +74,10 @@ export async function runServe(model: string | undefined, flags: ServeFlags): Pr
       apiKeys: config.apiKeys, maxNumSeqs: config.engine.maxNumSeqs ?? DEFAULT_MAX_NUM_SEQS,
       maxPendingRequests: config.maxPendingRequests, maxRequestBytes: config.maxRequestBytes,
       defaults, version: pkg.version, ...(config.seed !== undefined ? { seed: config.seed } : {}),
+      toolCalls: config.toolCalls,
     });
+    // xgrammar's tokenizer info, before the first request that needs it
+    await troupe.grammars();
     progress.stop();
     printBanner(config, server, startupLines, describeDefaults(defaults));
   } catch (error) {
@@ -186,7 +191,18 @@ export function resolveServeConfig(model: string | undefined, flags: ServeFlags,
     maxRequestBytes: byteSize('--max-request-bytes', flags.maxRequestBytes ?? '16MiB'),
     maxPendingRequests: int('--max-pending-requests', flags.maxPendingRequests ?? '256', 0),
     shutdownTimeoutS: number('--shutdown-timeout', flags.shutdownTimeout ?? '30', 0),
+    toolCalls: toolCallFlags(flags),
   };
+}
+
+/** --enable-auto-tool-choice needs a parser, as in vLLM; the parser must be one Troupe has. */
+function toolCallFlags(flags: ServeFlags): ToolCallOptions {
+  const parser = flags.toolCallParser;
+  if (parser !== undefined && !(TOOL_CALL_PARSERS as readonly string[]).includes(parser)) {
+    throw new ServeFlagError(`--tool-call-parser ${parser}: Troupe has ${TOOL_CALL_PARSERS.join(', ')} (Llama 3.x's JSON tool calls)`);
+  }
+  if (flags.enableAutoToolChoice && parser === undefined) throw new ServeFlagError('--enable-auto-tool-choice needs --tool-call-parser (llama3_json for Llama 3.x)');
+  return { enableAutoToolChoice: flags.enableAutoToolChoice ?? false, toolCallParser: (parser as ToolCallOptions['toolCallParser']) ?? null };
 }
 
 function printBanner(config: ServeConfig, server: GatewayServer, engineLines: string[], defaults: string): void {

@@ -34,6 +34,7 @@ export async function serveGeneration(ctx: GatewayContext, kind: GenerationKind,
   const model = ctx.models.resolve(requestedModel);
   const release = ctx.admission.acquire(plan.prompts.length * plan.n);
   try {
+    if (plan.params.structuredOutput) await ctx.engine.checkGrammar(plan.params.structuredOutput, plan.grammarField);
     const prompts = await Promise.all(plan.prompts.map((prompt) => tokenize(ctx, plan, prompt)));
     if (!sink.open) return;
     const choices = choicesOf(ctx, plan, prompts);
@@ -79,7 +80,7 @@ function planCompletion(ctx: GatewayContext, body: unknown) {
 
 function planChat(ctx: GatewayContext, body: unknown) {
   const request = parseBody(chatRequestSchema, body);
-  return { plan: chatPlan(request, ctx.defaults), requestedModel: request.model };
+  return { plan: chatPlan(request, ctx.defaults, ctx.toolCalls), requestedModel: request.model };
 }
 
 async function tokenize(ctx: GatewayContext, plan: GenerationPlan, prompt: GenerationPlan['prompts'][number]): Promise<PreparedPrompt> {
