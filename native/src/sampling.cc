@@ -418,8 +418,7 @@ void apply_token_mask(float* logits, size_t n, size_t v0, const uint32_t* mask) 
       for (size_t b = 0; b < end; ++b) logits[j + b] = kMaskedLogit;
       continue;
     }
-    for (size_t b = 0; b < end; ++b)
-      if (((word >> b) & 1u) == 0) logits[j + b] = kMaskedLogit;
+    for (size_t b = 0; b < end; ++b) logits[j + b] = ((word >> b) & 1u) != 0 ? logits[j + b] : kMaskedLogit;  // branchless
   }
 }
 
