@@ -3,13 +3,16 @@
 // arrays, enums, anyOf, string formats, bounded numbers) parses and validates
 // with ajv, at temperature 0 and 1, beside unconstrained requests in the same
 // batches; a constrained request's tokens are the same alone and in a batch,
-// and after preemption (its matcher kept with its tokens); choice, regex and
+// after preemption (its matcher kept with its tokens) and after a rank crash
+// (the rebuilt scheduler replays its tokens into a new matcher); choice, regex and
 // EBNF grammars; a bad grammar is refused with nothing left behind.
 //
 // xgrammar 0.1.27 bounds a JSON number by its integer part only ({"maximum": 1}
 // allows 1.5), so the number bounds here are wide; integers are exact.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { Troupe, type TroupeOptions } from '../../actors/engine/troupe.js';
@@ -102,4 +105,21 @@ test('a bad schema, regex or grammar is refused by name; the engine serves the n
   const [ok] = await llm.generate([prompt], { maxTokens: 100, temperature: 0, structuredOutput: { type: 'json_schema', schema: SCHEMAS['enums']! } });
   t.true(ajv.validate(SCHEMAS['enums']!, JSON.parse(ok!.outputs[0]!.text)));
   t.like(await llm.kvUsage(), { running: 0, waiting: 0, usage: 0 });
+});
+
+test('a rank crash mid-generation: the rebuilt scheduler replays each grammar, and the outputs are those of a healthy run', async (t) => {
+  const params = (i: number): GenerationParams => ({ maxTokens: 120, temperature: 1, seed: 20 + i, structuredOutput: { type: 'json_schema', schema: Object.values(SCHEMAS)[i % 6]! } });
+  const prompts = Array.from({ length: 6 }, (_, i) => randomTokens(8, VOCAB, 60 + i));
+  const healthy = await engine(t);
+  const expected = await Promise.all(prompts.map((p, i) => healthy.generate([p], params(i))));
+  const dir = mkdtempSync(join(tmpdir(), 'troupe-grammar-fault-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const onceFile = join(dir, 'crashed');
+  const faulty = await engine(t, { faults: { crashAtStep: 8, onceFile } });
+  const got = await Promise.all(prompts.map((p, i) => faulty.generate([p], params(i))));
+  t.true(existsSync(onceFile), 'the fault was injected');
+  for (let i = 0; i < prompts.length; i++) {
+    t.deepEqual(got[i]![0]!.outputs[0]!.tokenIds, expected[i]![0]!.outputs[0]!.tokenIds, `request ${i}`);
+    t.true(ajv.validate(Object.values(SCHEMAS)[i % 6]!, JSON.parse(got[i]![0]!.outputs[0]!.text)));
+  }
 });
