@@ -62,7 +62,7 @@ export function normalizeSeed(seed: number): number {
 
 export function completionPlan(request: CompletionRequest, defaults: SamplingDefaults): GenerationPlan {
   refuseUnsupported(request);
-  if (present(request.tools)) throw badRequest('tools are for /v1/chat/completions', 'tools');
+  if (Array.isArray(request.tools) && request.tools.length > 0) throw badRequest('tools are for /v1/chat/completions', 'tools');
   const structured = structuredOutputOf(request);
   if (present(request.suffix) && request.suffix !== '') throw badRequest('suffix is not supported', 'suffix');
   const echo = request.echo ?? false;
