@@ -7,7 +7,9 @@ import { sendRequest, type TargetServer } from '../bench/serving/client.js';
 import { loadTokenizer, randomDataset } from '../bench/serving/dataset.js';
 import { formatFigures } from '../bench/serving/metrics.js';
 import { runServing } from '../bench/serving/run.js';
+import { diffTimings, timingShares, type StepShares, type StepTimingTotals } from '../actors/engine/step-timings.js';
 import type { BenchServeFlags } from './serve-flags.js';
+import { parseStepTimings } from './step-timing-metrics.js';
 
 export async function runBenchServe(flags: BenchServeFlags): Promise<number> {
   try {
@@ -28,16 +30,24 @@ export async function runBenchServe(flags: BenchServeFlags): Promise<number> {
     const probe = await sendRequest(server, { ...requests[0]!, outputLen: Math.min(2, requests[0]!.outputLen) });
     if (!probe.success) throw new Error(`the test request failed: ${probe.error}`);
 
+    const timingsBefore = await scrapeStepTimings(base);
     const { figures } = await runServing(server, requests, {
       requestRate: settings.requestRate, burstiness: settings.burstiness, maxConcurrency: settings.maxConcurrency, seed: settings.seed, progress: flags.progress,
     });
+    const timingsAfter = timingsBefore ? await scrapeStepTimings(base) : undefined;
+    // a troupe server reports where its step time went (gateway/step-timing-metrics.ts); this run's share of it
+    const engineSteps = timingsBefore && timingsAfter ? timingShares(diffTimings(timingsAfter, timingsBefore)) : undefined;
     const result = {
       backend: 'openai-completions', url: server.url, model, ...settings,
       requestRate: Number.isFinite(settings.requestRate) ? settings.requestRate : 'inf',
       ...figures,
+      ...(engineSteps ? { engineSteps } : {}),
     };
     if (flags.json) console.log(JSON.stringify(result, null, 2));
-    else console.log(formatFigures(figures, settings));
+    else {
+      console.log(formatFigures(figures, settings));
+      if (engineSteps) console.log(formatStepShares(engineSteps));
+    }
     if (flags.record) log(`record: ${writeRecord('serve', result)}`);
     return figures.failed > 0 && figures.completed === 0 ? 1 : 0;
   } catch (error) {
@@ -70,6 +80,25 @@ function parseSettings(flags: BenchServeFlags) {
     seed: int('--seed', flags.seed, 0),
     format: flags.promptFormat as 'text' | 'tokens',
   };
+}
+
+/** The server's step time counters, or undefined when it has none (any OpenAI server but troupe). */
+async function scrapeStepTimings(base: string): Promise<StepTimingTotals | undefined> {
+  try {
+    const response = await fetch(`${base}/metrics`);
+    return response.ok ? parseStepTimings(await response.text()) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function formatStepShares(s: StepShares): string {
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+  return [
+    `engine steps: ${s.steps}, mean ${s.meanRows.toFixed(1)} rows, mean step ${s.meanStepMs.toFixed(2)} ms (native ${s.meanNativeMs.toFixed(2)} ms)`,
+    `share of step wall: native ${pct(s.native)}, scheduler ${pct(s.scheduler)}, front ${pct(s.front)}, ` +
+      `detokenizer ${pct(s.detokenizer)}, gateway ${pct(s.gateway)}; engine overhead ${pct(s.engineOverhead)}`,
+  ].join('\n');
 }
 
 async function firstModel(base: string, apiKey: string | undefined): Promise<string> {

@@ -1,45 +1,31 @@
-// The gateway's side of the engine: tokenizing with the tokenizer actor,
-// starting a request's choices as one GenerationRun, and keeping the runs in
-// flight so a shutdown can end them. Errors the client caused come out as
-// ApiErrors (400).
+// The gateway's adapter over the engine front's protocol (through Troupe):
+// each prompt of a request is one submit (validated and tokenized once, in
+// the engine, its n choices admitted together); the choices' deltas run as
+// one GenerationRun, kept here so a shutdown can end them. The engine's
+// typed errors become OpenAI errors here.
 import { Observable } from 'rxjs';
-import { Actor } from '../runtime/index.js';
+import type { EngineError } from '../actors/front/protocol.js';
+import { EngineRequestError } from '../actors/front/protocol.js';
 import type { RequestDelta } from '../actors/front/request-record.js';
-import { GrammarSpecError, type GrammarSpec } from '../actors/grammar/grammar-spec.js';
-import { InvalidParamsError, validateGenerationParams, type GenerationParams } from '../actors/engine/request-params.js';
-import { API_ASK_TIMEOUT_MS, PATHS, type Troupe } from '../actors/engine/troupe.js';
-import { reviveTokenizerError } from '../actors/tokenizer/errors.js';
-import type { DecodeReply, TokenizeOptions, TokenizeReply, TokenizerInfo, TokenizerMessage } from '../actors/tokenizer/messages.js';
+import type { GenerationParams } from '../actors/engine/request-params.js';
+import type { SubmitOptions, Troupe } from '../actors/engine/troupe.js';
+import { ChatTemplateError, PromptError, PromptTooLongError } from '../actors/tokenizer/errors.js';
+import type { TokenizeOptions, TokenizerInfo } from '../actors/tokenizer/messages.js';
 import type { PromptInput } from '../actors/tokenizer/prompt.js';
 import { Vocabulary } from '../actors/tokenizer/vocabulary.js';
-import type { RequestEvent } from '../actors/messages/front.js';
 import { ApiError, badRequest } from './errors.js';
 import { GenerationRun, type RunHandlers } from './generation-run.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { PreparedPrompt } from './openai-format.js';
 import { vocabularyTexts, type TokenTexts } from './logprobs-format.js';
 
-/** The tokenizer refused a prompt longer than max_model_len (the gateway words the error as vLLM does). */
-export class PromptTooLongError extends Error {
-  constructor(readonly promptLength: number) {
-    super(`the prompt is ${promptLength} tokens long`);
-  }
-}
+export { PromptTooLongError };
 
-export interface ChoiceSpec {
-  tokenIds: number[];
-  params: GenerationParams;
-}
-
-/** Tells the gateway's metrics about every request the engine front sees. */
-class RequestEventsListener extends Actor<RequestEvent> {
-  constructor(private readonly onEvent: (event: RequestEvent) => void) {
-    super();
-  }
-
-  receive(event: RequestEvent): void {
-    this.onEvent(event);
-  }
+/** One prompt in the engine: how it was tokenized, and its choices' deltas. */
+export interface SubmittedPrompt {
+  prompt: PreparedPrompt;
+  requestIds: string[];
+  streams: Observable<RequestDelta>[];
 }
 
 export class EngineClient {
@@ -54,12 +40,10 @@ export class EngineClient {
   ) {}
 
   static async create(troupe: Troupe, modelDir: string, metrics: GatewayMetrics): Promise<EngineClient> {
-    const tokenizer = troupe.system.refFor<TokenizerMessage>(PATHS.tokenizer);
-    const info = await tokenizer.ask<TokenizerInfo>((replyTo) => ({ type: 'info', replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
+    const info = await troupe.tokenizerInfo();
     const vocab = Vocabulary.load(modelDir);
     const client = new EngineClient(troupe, info, vocab, vocabularyTexts(vocab), metrics);
-    const listener = await troupe.spawnExtension<RequestEvent>('gateway-metrics', { factory: () => new RequestEventsListener((e) => metrics.onRequestEvent(e)), mailbox: { capacity: 1 << 16 } });
-    troupe.watchRequests(listener);
+    await troupe.observeRequests((event) => metrics.onRequestEvent(event));
     return client;
   }
 
@@ -71,56 +55,54 @@ export class EngineClient {
     return this.runs.size;
   }
 
-  /** Token ids of a prompt, and the text echo returns; no length check beyond max_model_len (the caller words it). */
+  /** Token ids of a prompt, and the text echo returns (/tokenize). PromptTooLongError when it exceeds max_model_len (the caller words it). */
   async tokenize(prompt: PromptInput, options: Omit<TokenizeOptions, 'maxTokens'>): Promise<PreparedPrompt> {
-    const tokenizer = this.troupe.system.refFor<TokenizerMessage>(PATHS.tokenizer);
-    const reply = await tokenizer.ask<TokenizeReply>((replyTo) => ({ type: 'tokenize', prompt, options, replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
-    if (!reply.ok) throw this.clientError(reply.error.name, reply.error.message);
-    const text = reply.prompt ?? this.vocab.decode(reply.promptTokenIds, false);
-    return { tokenIds: reply.promptTokenIds, text: prompt.kind === 'chat' ? '' : text };
+    let reply;
+    try {
+      reply = await this.troupe.tokenizePrompt(promptOf(prompt), options);
+    } catch (error) {
+      if (error instanceof PromptTooLongError) throw error;
+      if (error instanceof PromptError) throw badRequest(error.message, 'prompt');
+      if (error instanceof ChatTemplateError) throw badRequest(error.message, 'messages');
+      throw new ApiError(500, `tokenizer: ${(error as Error).message}`);
+    }
+    return this.prepared(prompt, reply.promptTokenIds, reply.prompt);
   }
 
   async detokenize(tokenIds: number[]): Promise<string> {
-    const tokenizer = this.troupe.system.refFor<TokenizerMessage>(PATHS.tokenizer);
-    const reply = await tokenizer.ask<DecodeReply>((replyTo) => ({ type: 'decode', tokenIds, replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
-    if (!reply.ok) throw this.clientError(reply.error.name, reply.error.message);
-    return reply.text;
-  }
-
-  /** Throws a 400 naming the field (in the API's snake_case) if the engine would refuse these parameters. */
-  checkParams(params: GenerationParams): void {
     try {
-      validateGenerationParams(params, this.info.vocabSize);
+      return await this.troupe.decode(tokenIds);
     } catch (error) {
-      if (!(error instanceof InvalidParamsError)) throw error;
-      const field = /^(\w+)/.exec(error.message)?.[1] ?? null;
-      const param = field ? snakeCase(field) : null;
-      throw badRequest(param && field ? error.message.replace(field, param) : error.message, param);
+      if (error instanceof PromptError) throw badRequest(error.message, 'tokens');
+      throw new ApiError(500, `tokenizer: ${(error as Error).message}`);
     }
   }
 
-  /** Compiles a request's grammar now (cached by spec), so a bad schema, regex or grammar is a 400 naming `field`. */
-  async checkGrammar(spec: GrammarSpec, field: string | null): Promise<void> {
-    try {
-      await this.troupe.compileGrammar(spec, field ?? 'structured output');
-    } catch (error) {
-      if (error instanceof GrammarSpecError) throw badRequest(error.message, field);
-      throw error;
-    }
+  /**
+   * Submits one prompt with its n choices. Throws the engine's refusal as an
+   * EngineRequestError (see apiErrorOf) or an EngineUnavailableError.
+   */
+  async submit(prompt: PromptInput, params: GenerationParams, options: SubmitOptions): Promise<SubmittedPrompt> {
+    const submitted = await this.troupe.submit(promptOf(prompt), params, options);
+    return { prompt: this.prepared(prompt, submitted.promptTokenIds, submitted.promptText), requestIds: submitted.requestIds, streams: submitted.streams };
   }
 
-  /** Starts every choice; `arrivalMs` (performance.now()) is when the request came in, for the latency metrics. */
-  run(choices: ChoiceSpec[], arrivalMs: number, handlers: RunHandlers): GenerationRun {
-    const streams = choices.map((choice) => {
+  /** Ends requests that were submitted but will not run (their client went away, or another prompt of theirs was refused). */
+  abort(requestIds: string[]): void {
+    for (const id of requestIds) this.troupe.abort(id);
+  }
+
+  /** Runs every choice's deltas; `arrivalMs` (performance.now()) is when the request came in, for the latency metrics. */
+  run(streams: Observable<RequestDelta>[], arrivalMs: number, handlers: RunHandlers): GenerationRun {
+    const timed = streams.map((stream) => {
       const timer = this.metrics.timer(arrivalMs);
-      const stream = this.troupe.stream(choice.tokenIds, choice.params);
       return new Observable<RequestDelta>((subscriber) => stream.subscribe({
         next: (delta) => { timer.onDelta(delta); subscriber.next(delta); },
         error: (error) => subscriber.error(error),
         complete: () => subscriber.complete(),
       }));
     });
-    const run = new GenerationRun(streams, handlers, () => this.runs.delete(run));
+    const run = new GenerationRun(timed, handlers, () => this.runs.delete(run));
     this.runs.add(run);
     return run.start();
   }
@@ -130,16 +112,49 @@ export class EngineClient {
     for (const run of [...this.runs]) run.abort();
   }
 
-  private clientError(name: string, message: string): Error {
-    const error = reviveTokenizerError({ name, message });
-    if (error.name === 'PromptError') {
-      const tooLong = /^the prompt is (\d+) tokens long, more than the maximum model length/.exec(message);
-      if (tooLong) return new PromptTooLongError(Number(tooLong[1]));
-      return badRequest(message, 'prompt');
-    }
-    if (error.name === 'ChatTemplateError') return badRequest(message, 'messages');
-    return new ApiError(500, `tokenizer: ${message}`);
+  private prepared(prompt: PromptInput, tokenIds: number[], text: string | null): PreparedPrompt {
+    return { tokenIds, text: prompt.kind === 'chat' ? '' : text ?? this.vocab.decode(tokenIds, false) };
   }
+}
+
+/**
+ * The engine's refusal as an OpenAI error: 400 naming the parameter (in the
+ * API's snake_case, or as `fields` names an engine field: structuredOutput
+ * comes from whichever of response_format, structured_outputs, guided_* the
+ * client used), 503 when the engine cannot take requests. A context_length
+ * error is worded by the caller (it knows what the client asked for):
+ * `contextLength` gets the prompt's length.
+ */
+export function apiErrorOf(error: EngineError, contextLength: (promptLength: number) => ApiError, fields: Record<string, string> = {}): ApiError {
+  switch (error.code) {
+    case 'invalid_params':
+    case 'invalid_grammar': {
+      const param = error.field ? fields[error.field] ?? snakeCase(error.field) : null;
+      const message = error.field && param && error.message.startsWith(error.field) ? param + error.message.slice(error.field.length) : error.message;
+      return badRequest(message, param);
+    }
+    case 'invalid_prompt':
+      return badRequest(error.message, 'prompt');
+    case 'chat_template':
+      return badRequest(error.message, 'messages');
+    case 'context_length':
+      return contextLength(error.promptLength ?? 0);
+    case 'unavailable':
+      return new ApiError(503, error.message);
+    case 'duplicate_id':
+    case 'internal':
+      return new ApiError(500, error.message);
+  }
+}
+
+export function isEngineRequestError(error: unknown): error is EngineRequestError {
+  return error instanceof EngineRequestError;
+}
+
+function promptOf(prompt: PromptInput) {
+  if (prompt.kind === 'text') return prompt.text;
+  if (prompt.kind === 'tokens') return prompt.tokenIds;
+  return { messages: prompt.messages };
 }
 
 function snakeCase(name: string): string {

@@ -45,10 +45,18 @@ export interface SampleRequest {
 
 export const MAX_LOGPROBS = 20;
 
-/** Throws RangeError naming the first invalid field. */
+/** A sampling parameter out of range: `field` names it, `detail` says what it must be. */
+export class InvalidSamplingParamError extends RangeError {
+  override name = 'InvalidSamplingParamError';
+  constructor(readonly field: keyof SamplingParams, readonly detail: string) {
+    super(`sampling: ${detail}`);
+  }
+}
+
+/** Throws InvalidSamplingParamError naming the first invalid field. */
 export function validateSamplingParams(p: SamplingParams, vocabSize: number): void {
-  const check = (ok: boolean, field: string, want: string, got: unknown): void => {
-    if (!ok) throw new RangeError(`sampling: ${field} must be ${want}, got ${JSON.stringify(got)}`);
+  const check = (ok: boolean, field: keyof SamplingParams, want: string, got: unknown, name: string = field): void => {
+    if (!ok) throw new InvalidSamplingParamError(field, `${name} must be ${want}, got ${JSON.stringify(got)}`);
   };
   const t = p.temperature ?? 1;
   check(Number.isFinite(t) && t >= 0, 'temperature', 'a number >= 0', p.temperature);
@@ -68,8 +76,8 @@ export function validateSamplingParams(p: SamplingParams, vocabSize: number): vo
   if (p.seed !== undefined) check(Number.isSafeInteger(p.seed) && p.seed >= 0, 'seed', 'a non-negative safe integer', p.seed);
   for (const [id, bias] of Object.entries(p.logitBias ?? {})) {
     const n = Number(id);
-    check(Number.isInteger(n) && n >= 0 && n < vocabSize, `logitBias key`, `a token id in [0, ${vocabSize})`, id);
-    check(Number.isFinite(bias) && bias >= -100 && bias <= 100, `logitBias[${id}]`, 'in [-100, 100]', bias);
+    check(Number.isInteger(n) && n >= 0 && n < vocabSize, 'logitBias', `a token id in [0, ${vocabSize})`, id, 'logitBias key');
+    check(Number.isFinite(bias) && bias >= -100 && bias <= 100, 'logitBias', 'in [-100, 100]', bias, `logitBias[${id}]`);
   }
 }
 

@@ -11,6 +11,7 @@
 # message only when the toolchain cannot be installed on this host.
 #
 # Usage: npm run test:arm64 [-- <dist/test/...test.js> ...]   (default: the list below)
+#        npm run test:arm64 -- --ci                          (the subset .ci/run runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -84,7 +85,16 @@ NATIVE_TESTS=(dist/test/native/loader.test.js dist/test/native/matmul-bf16.test.
 MODEL_TESTS=(dist/test/models/golden.test.js dist/test/models/invariance.test.js
   dist/test/models/fp8-model.test.js)
 AVA=(node_modules/ava/entrypoints/cli.mjs --timeout=15m --concurrency=2)
-if [ $# -gt 0 ]; then
+if [ $# -gt 0 ] && [ "$1" = "--ci" ]; then
+  # CI's share (within its time): every native kernel test on every ARM ISA, the
+  # golden model values on both, and the no-BF16 CPU's selection.
+  log "CI subset: native tests, -cpu max (each runs neon-bf16, neon and scalar)"
+  qnode max "${AVA[@]}" "${NATIVE_TESTS[@]}"
+  log "CI subset: golden values, -cpu max (every ISA; not the 9000-token 'long' case)"
+  qnode max "${AVA[@]}" --match "!*'long'*" dist/test/models/golden.test.js
+  log "CI subset: loader test, -cpu cortex-a72 (no BF16: neon and scalar only)"
+  qnode cortex-a72 "${AVA[@]}" dist/test/native/loader.test.js
+elif [ $# -gt 0 ]; then
   log "tests (every ISA, -cpu max): $*"
   qnode max "${AVA[@]}" "$@"
 else

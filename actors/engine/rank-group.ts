@@ -22,13 +22,11 @@ import { modelShape, type ModelShapeOptions } from '../../topology/model-shape.j
 import { buildPlan, describePlan, type TopologyPlan } from '../../topology/plan.js';
 import { topologySchema, type Topology } from '../../topology/schema.js';
 import type { RankFaults, RankOptions } from '../rank/rank-actor.js';
+import { PATHS, rankId, rankPath, TREE_IDS } from './engine-tree.js';
 
 const RANK = new URL('../rank/rank-actor.js', import.meta.url).href;
 const GROUPS = new URL('../rank/tensor-groups.js', import.meta.url).href;
 
-export const RANKS_PATH = 'troupe/engine/ranks';
-export const rankPath = (rank: number) => `${RANKS_PATH}/rank${rank}`;
-export const GROUPS_PATH = `${RANKS_PATH}/tensor-groups`;
 
 export interface ParallelOptions {
   /** A topology (parsed, or a YAML file); else one from the sizes below. */
@@ -105,7 +103,7 @@ export function rankGroupSpec(
   const children: ChildSpec[] = [];
   const localStages = [...new Set(plan.ranks.filter((r) => typeof r.placement === 'string').map((r) => r.stage))];
   if (plan.tp > 1) {
-    children.push({ id: 'tensor-groups', actor: moduleActor(GROUPS, 'TensorGroupsActor', [{ tp: plan.tp, stages: localStages, capacityBytes: tensorGroupCapacity(config) }]) });
+    children.push({ id: TREE_IDS.tensorGroups, actor: moduleActor(GROUPS, 'TensorGroupsActor', [{ tp: plan.tp, stages: localStages, capacityBytes: tensorGroupCapacity(config) }]) });
   }
   const nodes = [...new Set(plan.ranks.flatMap((r) => (typeof r.placement === 'object' ? [r.placement.node] : [])))];
   // a rank on another node loads the model from the same path: its files must be these
@@ -117,14 +115,14 @@ export function rankGroupSpec(
       parallel: {
         shard: shardOfRank(r, plan.tp),
         stage: r.stage,
-        ...(plan.tp > 1 ? { groupsPath: GROUPS_PATH } : {}),
+        ...(plan.tp > 1 ? { groupsPath: PATHS.tensorGroups } : {}),
         ...(r.stage < plan.pp - 1 ? { nextPath: rankPath(r.rank + plan.tp) } : {}),
         ...(base.collectiveTimeoutMs !== undefined ? { collectiveTimeoutMs: base.collectiveTimeoutMs } : {}),
       },
       ...(base.faults ? { faults: base.faults } : {}),
       ...(typeof r.placement === 'object' && checksum ? { expectedChecksum: checksum } : {}),
     };
-    children.push({ id: `rank${r.rank}`, actor: moduleActor(RANK, 'RankActor', [options], { placement: r.placement }) });
+    children.push({ id: rankId(r.rank), actor: moduleActor(RANK, 'RankActor', [options], { placement: r.placement }) });
   }
   return {
     children,

@@ -1,9 +1,9 @@
 // What a caller may ask of one generation (vLLM's SamplingParams, camelCased),
 // validated with errors that name the field. The sampler's share is checked
 // by models/sampling.ts; this adds the engine's (lengths, stops, n).
-import { validateSamplingParams, type SamplingParams } from '../../models/sampling.js';
+import { InvalidSamplingParamError, validateSamplingParams, type SamplingParams } from '../../models/sampling.js';
 import { checkStopStrings } from '../detokenizer/stop-strings.js';
-import { validateGrammarSpec, type GrammarSpec } from '../grammar/grammar-spec.js';
+import { GrammarSpecError, validateGrammarSpec, type GrammarSpec } from '../grammar/grammar-spec.js';
 
 export interface GenerationParams extends SamplingParams {
   /** Completions per prompt. */
@@ -34,12 +34,16 @@ const KNOWN = new Set([
 
 export class InvalidParamsError extends RangeError {
   override name = 'InvalidParamsError';
+  /** The parameter at fault (camelCase); the message starts with it. */
+  constructor(readonly field: string, message: string) {
+    super(message);
+  }
 }
 
 /** Throws InvalidParamsError naming the first bad field. */
 export function validateGenerationParams(p: GenerationParams, vocabSize: number): void {
   const fail = (field: string, want: string, got: unknown): never => {
-    throw new InvalidParamsError(`${field} must be ${want}, got ${JSON.stringify(got)}`);
+    throw new InvalidParamsError(field, `${field} must be ${want}, got ${JSON.stringify(got)}`);
   };
   if (typeof p !== 'object' || p === null) fail('params', 'an object', p);
   for (const key of Object.keys(p)) if (!KNOWN.has(key)) fail(key, `one of the supported parameters (${[...KNOWN].join(', ')})`, key);
@@ -58,7 +62,7 @@ export function validateGenerationParams(p: GenerationParams, vocabSize: number)
   try {
     checkStopStrings(stops); // what the detokenizer will accept (e.g. no unpaired surrogates)
   } catch (error) {
-    throw new InvalidParamsError((error as Error).message);
+    throw new InvalidParamsError('stop', (error as Error).message);
   }
   if (p.stopTokenIds !== undefined && !(Array.isArray(p.stopTokenIds) && p.stopTokenIds.every((t) => Number.isInteger(t) && t >= 0 && t < vocabSize))) {
     fail('stopTokenIds', `a list of token ids in [0, ${vocabSize})`, p.stopTokenIds);
@@ -68,15 +72,17 @@ export function validateGenerationParams(p: GenerationParams, vocabSize: number)
   }
   if (p.structuredOutput !== undefined) {
     try {
-      validateGrammarSpec(p.structuredOutput);
+      validateGrammarSpec(p.structuredOutput, 'structuredOutput');
     } catch (error) {
-      throw new InvalidParamsError((error as Error).message);
+      if (!(error instanceof GrammarSpecError)) throw error;
+      throw new InvalidParamsError(error.field, error.message);
     }
   }
   try {
     validateSamplingParams(p, vocabSize);
   } catch (error) {
-    throw new InvalidParamsError((error as Error).message.replace(/^sampling: /, ''));
+    if (!(error instanceof InvalidSamplingParamError)) throw error;
+    throw new InvalidParamsError(error.field, error.detail);
   }
 }
 

@@ -14,32 +14,38 @@
 //   ├─ extensions           user actors (one_for_one), added at run time
 //   └─ engine (rest_for_one)
 //      ├─ ranks (one_for_all)
-//      ├─ kv-cache
-//      ├─ scheduler         a restart recomputes every unfinished request
+//      ├─ scheduler         owns the KV block pool; a restart recomputes every unfinished request
 //      └─ detokenizer
+//
+// Paths come from the ids in engine-tree.ts. The API is a client of the
+// front's protocol (front/protocol.ts) through its own actor outside the
+// tree (troupe-client.ts), as any other client would be.
 import { nanoid } from 'nanoid';
 import { lastValueFrom, Observable, toArray } from 'rxjs';
 import { Checkpoint } from '../../models/checkpoint.js';
 import { resolveFp8Source } from '../../models/quantization/fp8-weights.js';
 import { DEFAULT_BLOCK_SIZE, resolveDtype, resolveKvCacheDtype, validateCpuOffload, type ModelOptions } from '../../models/options.js';
-import { resolveSeed } from '../../models/sampling.js';
-import { ActorSystem, moduleActor, supervise, type ActorRef, type ActorSpec, type ChildSpec, type SupervisorMessage } from '../../runtime/index.js';
+import { Actor, ActorSystem, moduleActor, supervise, type ActorRef, type ActorSpec, type ChildSpec, type SupervisorMessage } from '../../runtime/index.js';
 import { reviveTokenizerError } from '../tokenizer/errors.js';
-import type { TokenizeReply, TokenizerMessage } from '../tokenizer/messages.js';
+import type { DecodeReply, TokenizeOptions, TokenizeReply, TokenizerInfo, TokenizerMessage } from '../tokenizer/messages.js';
 import type { ChatMessage, PromptInput } from '../tokenizer/prompt.js';
 import type { EngineState } from '../front/engine-availability.js';
 import { EngineFront } from '../front/engine-front.js';
+import { choiceIds, type ClientMessage, type FrontRequest, type SubmitReply, type SubmitRequest } from '../front/protocol.js';
 import type { RequestDelta, TokenLogprob } from '../front/request-record.js';
 import type { FrontMessage, RequestEvent } from '../messages/front.js';
-import type { KvCacheMessage, KvUsage } from '../messages/kv-cache.js';
+import type { KvUsage } from '../messages/kv-cache.js';
 import type { RankFaults } from '../rank/rank-actor.js';
 import { NodeListener } from '../../runtime/node/listener.js';
 import { planRanks, rankGroupSpec, topologyOf, type ParallelOptions, type RankGroupSpec } from './rank-group.js';
 import { DEFAULT_KV_CACHE_MEMORY, planKvCache, type KvPlan } from '../kv-cache/kv-plan.js';
 import type { FinishReason } from '../scheduler/request.js';
-import { grammarEngineFor, type GrammarEngine } from '../grammar/grammar-engine.js';
-import type { GrammarSpec } from '../grammar/grammar-spec.js';
-import { validateGenerationParams, type GenerationParams } from './request-params.js';
+import { grammarEngineFor, type GrammarEngine, type GrammarEngineOptions } from '../grammar/grammar-engine.js';
+import { MAX_N, type GenerationParams } from './request-params.js';
+import { PATHS, rankId, TREE_IDS } from './engine-tree.js';
+import { engineErrorOf, TroupeClient } from './troupe-client.js';
+import { addTimings, emptyTimings, type StepTimingTotals } from './step-timings.js';
+import type { SchedulerActorStats, SchedulerMessage } from '../messages/scheduler.js';
 import { TopologyError } from '../../topology/errors.js';
 
 /** Engine flags (vLLM's names, camelCased). */
@@ -115,43 +121,54 @@ export const DEFAULT_MAX_NUM_BATCHED_TOKENS = 256;
 const ACTORS = {
   rank: new URL('../rank/rank-actor.js', import.meta.url).href,
   scheduler: new URL('../scheduler/scheduler-actor.js', import.meta.url).href,
-  kv: new URL('../kv-cache/kv-cache-manager.js', import.meta.url).href,
   detokenizer: new URL('../detokenizer/actor.js', import.meta.url).href,
   tokenizer: new URL('../tokenizer/actor.js', import.meta.url).href,
 };
 
-export const PATHS = {
-  root: 'troupe',
-  tokenizer: 'troupe/tokenizer',
-  front: 'troupe/front',
-  extensions: 'troupe/extensions',
-  rank0: 'troupe/engine/ranks/rank0',
-  kv: 'troupe/engine/kv-cache',
-  scheduler: 'troupe/engine/scheduler',
-  detokenizer: 'troupe/engine/detokenizer',
-};
+export { PATHS };
+
+/** What a submit gives back: the prompt as the engine took it, and one stream of deltas per choice. */
+export interface Submitted {
+  requestId: string;
+  /** The choices' ids (protocol.ts choiceIds). */
+  requestIds: string[];
+  promptTokenIds: number[];
+  promptText: string | null;
+  maxTokens: number;
+  /** Choice i's deltas; unsubscribing before its end aborts it. */
+  streams: Observable<RequestDelta>[];
+}
+
+export interface SubmitOptions {
+  /** How the prompt is tokenized (BOS, chat template options). */
+  tokenize?: SubmitRequest['tokenize'];
+  /** Max tokens when params has none (default 16; 'context': the rest of the context). */
+  maxTokensDefault?: SubmitRequest['maxTokensDefault'];
+}
 
 export class Troupe {
   private constructor(
     readonly system: ActorSystem,
     readonly kvPlan: KvPlan,
     readonly maxModelLen: number,
-    private readonly vocabSize: number,
-    private readonly eosTokenIds: number[],
-    private readonly frontInstance: () => EngineFront,
+    private readonly client: TroupeClient,
+    private readonly clientRef: ActorRef<ClientMessage>,
     private readonly root: ActorRef<SupervisorMessage>,
-    private readonly grammarOptions: { modelDir: string; vocabSize: number; stopTokenIds: number[] },
+    private readonly grammarOptions: GrammarEngineOptions & { modelDir: string },
     private readonly listener?: NodeListener,
   ) {}
 
-  /** The grammar engine (xgrammar's tokenizer info is built on first use, once per process and model). */
-  grammars(): Promise<GrammarEngine> {
-    return grammarEngineFor(this.grammarOptions.modelDir, this.grammarOptions);
+  private get front(): ActorRef<FrontRequest> {
+    return this.system.refFor<FrontRequest>(PATHS.front);
   }
 
-  /** Compiles (or finds cached) a request's grammar; a bad one throws GrammarSpecError naming `field`. */
-  async compileGrammar(spec: GrammarSpec, field?: string): Promise<void> {
-    await (await this.grammars()).compile(spec, field);
+  /**
+   * The grammar engine of this process (xgrammar's tokenizer info, built on
+   * first use; the front compiles submitted grammars with it): awaiting it
+   * early keeps that cost off the first structured request.
+   */
+  grammars(): Promise<GrammarEngine> {
+    return grammarEngineFor(this.grammarOptions.modelDir, this.grammarOptions);
   }
 
   static async start(options: TroupeOptions): Promise<Troupe> {
@@ -175,6 +192,8 @@ export class Troupe {
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
     };
     const eosTokenIds = checkpoint.generationConfig.eosTokenIds.length ? checkpoint.generationConfig.eosTokenIds : config.eosTokenIds;
+    // grammars are compiled against the logits' width; a complete one allows only eos
+    const grammar = { modelDir: options.model, vocabSize: config.vocabSize, stopTokenIds: eosTokenIds };
 
     // Several ranks: the plan is checked (hardware, model) before anything starts.
     const parallel = { ...options.parallel, ...(options.rankPlacement === 'process' ? { placement: 'process' as const } : {}) };
@@ -210,29 +229,29 @@ export class Troupe {
         throw error;
       }
     }
-    let front: EngineFront | undefined;
     const actor = (module: string, name: string, args: unknown[], extra: Partial<ActorSpec<unknown>> = {}): ActorSpec<unknown> =>
       moduleActor(module, name, args, extra);
     const children: ChildSpec[] = [
-      { id: 'tokenizer', actor: actor(ACTORS.tokenizer, 'TokenizerActor', [{ modelDir: options.model, maxModelLen, vocabSize: config.vocabSize,
+      { id: TREE_IDS.tokenizer, actor: actor(ACTORS.tokenizer, 'TokenizerActor', [{ modelDir: options.model, maxModelLen, vocabSize: config.vocabSize,
         ...(options.chatTemplate ? { chatTemplate: options.chatTemplate } : {}), ...(options.tokenizerThreads ? { threads: options.tokenizerThreads } : {}) }]) },
-      { id: 'front', actor: { factory: () => (front = new EngineFront({
-        schedulerPath: PATHS.scheduler, detokenizerPath: PATHS.detokenizer, recoveryTimeoutMs: options.engineRecoveryTimeoutMs ?? nodeRejoinTimeoutMs + 60_000,
-      })), mailbox: { capacity: 1 << 16 } } },
-      { id: 'extensions', supervisor: { strategy: 'one_for_one', intensity: 5, periodMs: 60_000, children: [] } },
+      { id: TREE_IDS.front, actor: { factory: () => new EngineFront({
+        schedulerPath: PATHS.scheduler, detokenizerPath: PATHS.detokenizer, tokenizerPath: PATHS.tokenizer,
+        vocabSize: config.vocabSize, maxModelLen, eosTokenIds, grammar,
+        recoveryTimeoutMs: options.engineRecoveryTimeoutMs ?? nodeRejoinTimeoutMs + 60_000,
+      }), mailbox: { capacity: 1 << 16 } } },
+      { id: TREE_IDS.extensions, supervisor: { strategy: 'one_for_one', intensity: 5, periodMs: 60_000, children: [] } },
       {
-        id: 'engine',
+        id: TREE_IDS.engine,
         supervisor: {
           strategy: 'rest_for_one', intensity: 5, periodMs: 60_000,
           children: [
-            { id: 'ranks', supervisor: { strategy: 'one_for_all', intensity: 3, periodMs: 60_000, children: group?.children ?? [
-              { id: 'rank0', actor: actor(ACTORS.rank, 'RankActor', [{ model: options.model, modelOptions, ...(options.faults ? { faults: options.faults } : {}) }],
+            { id: TREE_IDS.ranks, supervisor: { strategy: 'one_for_all', intensity: 3, periodMs: 60_000, children: group?.children ?? [
+              { id: rankId(0), actor: actor(ACTORS.rank, 'RankActor', [{ model: options.model, modelOptions, ...(options.faults ? { faults: options.faults } : {}) }],
                 { placement: options.rankPlacement ?? 'local' }) },
             ] } },
-            { id: 'kv-cache', actor: actor(ACTORS.kv, 'KvCacheManager', [plan, PATHS.scheduler]) },
-            { id: 'scheduler', actor: actor(ACTORS.scheduler, 'SchedulerActor', [{
+            { id: TREE_IDS.scheduler, actor: actor(ACTORS.scheduler, 'SchedulerActor', [{
               frontPath: PATHS.front, rankPath: PATHS.rank0,
-              grammar: { modelDir: options.model, vocabSize: config.vocabSize, stopTokenIds: eosTokenIds },
+              grammar,
               ...(group ? { peerPaths: group.peerPaths, watchPaths: group.watchPaths, pipelineDepth: group.pipelineDepth } : {}),
               config: {
                 maxNumBatchedTokens: options.maxNumBatchedTokens ?? DEFAULT_MAX_NUM_BATCHED_TOKENS,
@@ -242,21 +261,51 @@ export class Troupe {
                 enablePrefixCaching: options.enablePrefixCaching ?? true,
               },
             }]) },
-            { id: 'detokenizer', actor: actor(ACTORS.detokenizer, 'DetokenizerActor', [{ modelDir: options.model }], { mailbox: { capacity: 1 << 16 } }) },
+            { id: TREE_IDS.detokenizer, actor: actor(ACTORS.detokenizer, 'DetokenizerActor', [{ modelDir: options.model }], { mailbox: { capacity: 1 << 16 } }) },
           ],
         },
       },
     ];
     let root: ActorRef<SupervisorMessage>;
+    const client = new TroupeClient();
+    let clientRef: ActorRef<ClientMessage>;
     try {
       root = await supervise(system, PATHS.root, { strategy: 'one_for_one', intensity: 3, periodMs: 60_000, children });
+      // the API's client of the front's protocol, outside the engine's tree
+      clientRef = await system.spawn<ClientMessage>(`troupe-client-${nanoid(10)}`, { factory: () => client, mailbox: { capacity: 1 << 16 } });
+      client.state = await system.refFor<FrontRequest>(PATHS.front).ask<EngineState>((replyTo) => ({ type: 'connect', client: clientRef, replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
     } catch (error) {
       await system.shutdown();
       await listener?.close();
       throw error;
     }
-    return new Troupe(system, plan, maxModelLen, config.vocabSize, eosTokenIds, () => front!, root,
-      { modelDir: options.model, vocabSize: config.vocabSize, stopTokenIds: eosTokenIds }, listener);
+    return new Troupe(system, plan, maxModelLen, client, clientRef, root, grammar, listener);
+  }
+
+  /**
+   * Submits a prompt through the front's protocol: validated and tokenized
+   * once there, params.n choices admitted. Rejects with the EngineError as an
+   * Error (EngineRequestError; EngineUnavailableError when the engine cannot
+   * take requests).
+   */
+  async submit(prompt: Prompt, params: GenerationParams = {}, options: SubmitOptions = {}): Promise<Submitted> {
+    const requestId = nanoid();
+    const n = params.n ?? 1;
+    const ids = Number.isInteger(n) && n >= 1 && n <= MAX_N ? choiceIds(requestId, n) : [];
+    const streams = this.client.open(ids, (id) => this.abort(id));
+    const reply = await this.front.ask<SubmitReply>((replyTo) => ({
+      type: 'submit', requestId, prompt: toPromptInput(prompt), params, client: this.clientRef, replyTo,
+      ...(options.tokenize ? { tokenize: options.tokenize } : {}),
+      ...(options.maxTokensDefault !== undefined ? { maxTokensDefault: options.maxTokensDefault } : {}),
+    }), { timeoutMs: API_ASK_TIMEOUT_MS }).catch((error: Error) => {
+      this.client.close(ids);
+      throw error;
+    });
+    if (!reply.ok) {
+      this.client.close(ids);
+      throw engineErrorOf(reply.error);
+    }
+    return { requestId, requestIds: reply.requestIds, promptTokenIds: reply.promptTokenIds, promptText: reply.promptText, maxTokens: reply.maxTokens, streams };
   }
 
   /** Generates for each prompt; resolves when every request finished. */
@@ -268,31 +317,24 @@ export class Troupe {
   /** Streams one completion's deltas (n must be 1); unsubscribing aborts the request. */
   stream(prompt: Prompt, params: GenerationParams = {}): Observable<RequestDelta> {
     if ((params.n ?? 1) !== 1) throw new RangeError('stream() streams one completion: use n = 1, or generate() for several');
-    const id = nanoid();
     return new Observable<RequestDelta>((subscriber) => {
       let inner: { unsubscribe(): void } | undefined;
-      let done = false;
       let closed = false;
-      this.submit(id, prompt, params).then((deltas) => {
-        // unsubscribed while the prompt was being tokenized: the request was submitted all the same, so end it
-        if (closed) return this.frontInstance().abort(id);
-        inner = deltas.subscribe({
-          next: (d) => subscriber.next(d),
-          error: (e) => subscriber.error(e),
-          complete: () => { done = true; subscriber.complete(); },
-        });
+      this.submit(prompt, params).then((submitted) => {
+        // unsubscribed while the prompt was being admitted: the request was submitted all the same, so end it
+        if (closed) return this.abort(submitted.requestIds[0]!);
+        inner = submitted.streams[0]!.subscribe(subscriber);
       }, (error) => subscriber.error(error));
       return () => {
         closed = true;
         inner?.unsubscribe();
-        if (!done) this.frontInstance().abort(id);
       };
     });
   }
 
   /** Ends a request now (its stream completes with finishReason 'abort'). */
   abort(requestId: string): void {
-    this.frontInstance().abort(requestId);
+    this.front.tell({ type: 'abort', requestId });
   }
 
   /** Spawns an extension actor into the tree (supervised under troupe/extensions); returns its ref. */
@@ -305,30 +347,64 @@ export class Troupe {
 
   /** Tells `subscriber` about every request submitted and finished (and resubmissions after a restart). */
   watchRequests(subscriber: ActorRef<RequestEvent>): void {
-    this.system.refFor<FrontMessage>(PATHS.front).tell({ type: 'watch-requests', subscriber });
+    this.front.tell({ type: 'watch-requests', subscriber });
+  }
+
+  /** Calls `onEvent` for every request event, through an observer actor of the caller's, outside the engine's tree. */
+  async observeRequests(onEvent: (event: RequestEvent) => void): Promise<void> {
+    const observer = await this.system.spawn<RequestEvent>(`troupe-observer-${nanoid(10)}`, { factory: () => new RequestObserver(onEvent), mailbox: { capacity: 1 << 16 } });
+    this.watchRequests(observer);
   }
 
   /** Whether the engine makes progress now ('up'); /health answers 503 otherwise. */
   get engineState(): EngineState {
-    return this.frontInstance().engineState;
+    return this.client.state;
   }
 
-  kvUsage(): Promise<KvUsage> {
-    return this.system.refFor<KvCacheMessage>(PATHS.kv).ask<KvUsage>((replyTo) => ({ type: 'usage', replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
+  /** KV usage and the scheduler's counts, from the scheduler (it owns the block pool). */
+  async kvUsage(): Promise<KvUsage> {
+    const stats = await this.schedulerStats();
+    return {
+      plan: this.kvPlan, usage: stats.kvUsage, running: stats.running, waiting: stats.waiting,
+      prefixQueries: stats.prefixQueries, prefixHits: stats.prefixHits, preemptions: stats.preemptions,
+    };
   }
 
   resetPrefixCache(): Promise<boolean> {
-    return this.system.refFor<KvCacheMessage>(PATHS.kv).ask<boolean>((replyTo) => ({ type: 'reset-prefix-cache', replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
+    return this.system.refFor<SchedulerMessage>(PATHS.scheduler).ask<boolean>((replyTo) => ({ type: 'reset-prefix-cache', replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
   }
 
-  /** Tokenizes a prompt the way generate() would (chat template, BOS, length checks). */
+  /** Where the engine's step time went so far (step-timings.ts): the scheduler's, the front's and this API's shares together. */
+  async stepTimings(): Promise<StepTimingTotals> {
+    const [stats, front] = await Promise.all([
+      this.schedulerStats(),
+      this.system.refFor<FrontMessage>(PATHS.front).ask<StepTimingTotals>((replyTo) => ({ type: 'timings', replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS }),
+    ]);
+    return addTimings(addTimings(addTimings(emptyTimings(), stats.timings), front), { gatewayMs: this.client.handlingMs });
+  }
+
+  /** Tokenizes a prompt the way a submit would (chat template, BOS, length checks), for callers who only count. */
   async tokenize(prompt: Prompt, maxTokens?: number): Promise<number[]> {
-    const tokenizer = this.system.refFor<TokenizerMessage>(PATHS.tokenizer);
-    const reply = await tokenizer.ask<TokenizeReply>((replyTo) => ({
-      type: 'tokenize', prompt: toPromptInput(prompt), ...(maxTokens !== undefined ? { options: { maxTokens } } : {}), replyTo,
-    }), { timeoutMs: API_ASK_TIMEOUT_MS });
+    return (await this.tokenizePrompt(prompt, maxTokens !== undefined ? { maxTokens } : {})).promptTokenIds;
+  }
+
+  /** The tokenizer's answer in full: ids and the prompt as text (the rendered chat template); for /tokenize. */
+  async tokenizePrompt(prompt: Prompt, options: TokenizeOptions = {}): Promise<{ promptTokenIds: number[]; prompt: string | null }> {
+    const reply = await this.tokenizer.ask<TokenizeReply>((replyTo) => ({ type: 'tokenize', prompt: toPromptInput(prompt), options, replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
     if (!reply.ok) throw reviveTokenizerError(reply.error);
-    return reply.promptTokenIds;
+    return { promptTokenIds: reply.promptTokenIds, prompt: reply.prompt };
+  }
+
+  /** Token ids back to text. */
+  async decode(tokenIds: number[]): Promise<string> {
+    const reply = await this.tokenizer.ask<DecodeReply>((replyTo) => ({ type: 'decode', tokenIds, replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
+    if (!reply.ok) throw reviveTokenizerError(reply.error);
+    return reply.text;
+  }
+
+  /** The tokenizer's facts (vocabulary size, special ids, chat template). */
+  tokenizerInfo(): Promise<TokenizerInfo> {
+    return this.tokenizer.ask<TokenizerInfo>((replyTo) => ({ type: 'info', replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
   }
 
   async shutdown(): Promise<void> {
@@ -337,27 +413,17 @@ export class Troupe {
     await this.listener?.close();
   }
 
-  private async submit(id: string, prompt: Prompt, params: GenerationParams): Promise<Observable<RequestDelta>> {
-    validateGenerationParams(params, this.vocabSize);
-    if (params.structuredOutput) await this.compileGrammar(params.structuredOutput);
-    const tokens = await this.tokenize(prompt, params.maxTokens);
-    return this.frontInstance().submit(id, tokens, params, resolveSeed(params), this.eosTokenIds);
+  private get tokenizer(): ActorRef<TokenizerMessage> {
+    return this.system.refFor<TokenizerMessage>(PATHS.tokenizer);
+  }
+
+  private schedulerStats(): Promise<SchedulerActorStats> {
+    return this.system.refFor<SchedulerMessage>(PATHS.scheduler).ask<SchedulerActorStats>((replyTo) => ({ type: 'stats', replyTo }), { timeoutMs: API_ASK_TIMEOUT_MS });
   }
 
   private async generateOne(prompt: Prompt, params: GenerationParams): Promise<GenerationResult> {
-    validateGenerationParams(params, this.vocabSize);
-    if (params.structuredOutput) await this.compileGrammar(params.structuredOutput);
-    const promptTokenIds = await this.tokenize(prompt, params.maxTokens);
-    const n = params.n ?? 1;
-    const requestId = nanoid();
-    const baseSeed = resolveSeed(params);
-    const { n: _n, ...perRequest } = params;
-    const runs = Array.from({ length: n }, (_, i) => {
-      // sample i of n: its own seed, derived so a seeded request stays reproducible
-      const deltas = this.frontInstance().submit(n === 1 ? requestId : `${requestId}-${i}`, promptTokenIds, perRequest, baseSeed + i, this.eosTokenIds);
-      return lastValueFrom(deltas.pipe(toArray()));
-    });
-    const all = await Promise.all(runs);
+    const submitted = await this.submit(prompt, params);
+    const all = await Promise.all(submitted.streams.map((deltas) => lastValueFrom(deltas.pipe(toArray()))));
     const outputs = all.map((deltas, index): CompletionOutput => {
       const last = deltas[deltas.length - 1]!;
       const logprobs = deltas.flatMap((d) => d.logprobs ?? []);
@@ -370,7 +436,18 @@ export class Troupe {
       };
     });
     const promptLogprobs = all[0]![all[0]!.length - 1]!.promptLogprobs;
-    return { requestId, promptTokenIds, outputs, ...(promptLogprobs ? { promptLogprobs } : {}) };
+    return { requestId: submitted.requestId, promptTokenIds: submitted.promptTokenIds, outputs, ...(promptLogprobs ? { promptLogprobs } : {}) };
+  }
+}
+
+/** Hands request events to a callback (observeRequests). */
+class RequestObserver extends Actor<RequestEvent> {
+  constructor(private readonly onEvent: (event: RequestEvent) => void) {
+    super();
+  }
+
+  receive(event: RequestEvent): void {
+    this.onEvent(event);
   }
 }
 

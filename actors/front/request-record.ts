@@ -1,10 +1,11 @@
 // What the engine front keeps per request: enough to resubmit it after the
 // engine subtree restarts (prompt, tokens so far, seed) and to stream it
 // without repeating or losing a delta (text sent so far).
-import { Subject } from 'rxjs';
+import type { ActorRef } from '../../runtime/index.js';
 import type { FinishReason } from '../scheduler/request.js';
 import type { TokenLogprobInfo } from '../messages/rank.js';
 import type { GenerationParams } from '../engine/request-params.js';
+import type { ClientMessage } from './protocol.js';
 
 export interface TokenLogprob {
   token: number;
@@ -32,7 +33,6 @@ export class RequestRecord {
   readonly promptLogprobs: ({ logprob: number; top?: TokenLogprobInfo[] } | null)[] = [];
   sentText = '';
   finishReason: FinishReason | null = null;
-  readonly deltas = new Subject<RequestDelta>();
 
   constructor(
     readonly id: string,
@@ -40,5 +40,7 @@ export class RequestRecord {
     readonly params: GenerationParams,
     readonly seed: number,
     readonly eosTokenIds: number[],
+    /** Who gets its deltas (protocol.ts). */
+    readonly client: ActorRef<ClientMessage>,
   ) {}
 }

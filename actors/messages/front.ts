@@ -1,5 +1,7 @@
-// Messages the engine front receives (besides the offline API's direct calls).
+// Messages the engine front receives from inside the engine (the scheduler,
+// the API's statistics); clients speak front/protocol.ts.
 import type { ActorRef } from '../../runtime/index.js';
+import type { StepTimingTotals } from '../engine/step-timings.js';
 import type { FinishReason } from '../scheduler/request.js';
 import type { TokenLogprobInfo } from './rank.js';
 import type { EngineRequest } from './scheduler.js';
@@ -31,4 +33,5 @@ export type FrontMessage =
   | { type: 'step-output'; tokens: GeneratedToken[]; promptLogprobs: PromptLogprobChunk[]; finished: { requestId: string; reason: FinishReason }[] }
   /** A (re)started scheduler asks for every unfinished request. */
   | { type: 'resubmit-all'; replyTo: ActorRef<EngineRequest[]> }
-  | { type: 'watch-requests'; subscriber: ActorRef<RequestEvent> };
+  /** The front's share of the step time split (front, detokenizer, gateway). */
+  | { type: 'timings'; replyTo: ActorRef<StepTimingTotals> };

@@ -1,5 +1,5 @@
-// Messages the KV-cache manager receives.
-import type { ActorRef } from '../../runtime/index.js';
+// The KV cache's usage as the API reports it: the plan made before the ranks
+// started (kv-plan.ts) and the scheduler's block pool now.
 import type { KvPlan } from '../kv-cache/kv-plan.js';
 
 export interface KvUsage {
@@ -11,7 +11,3 @@ export interface KvUsage {
   prefixHits: number;
   preemptions: number;
 }
-
-export type KvCacheMessage =
-  | { type: 'usage'; replyTo: ActorRef<KvUsage> }
-  | { type: 'reset-prefix-cache'; replyTo: ActorRef<boolean> };

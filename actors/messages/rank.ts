@@ -3,21 +3,53 @@ import type { SamplingParams } from '../../models/sampling.js';
 import type { NativeModelStats } from '../../native/model-raw.js';
 import type { ActorRef } from '../../runtime/index.js';
 
-/** One request's share of a step, as the rank runs it (see models/batch.ts for the flat layout it becomes). */
-export interface RankSequence {
+/**
+ * A request as a rank first learns of it: the rank keeps it (persistent-batch.ts)
+ * until the scheduler drops it, so later steps only say what changed.
+ */
+export interface RankNewRequest {
   requestId: string;
+  /** Its KV pages so far, in position order; later steps append (RankBatchDelta.grown). */
+  blockTable: number[];
+  /** Tokens of the prompt: positions at and past it hold output tokens. */
+  promptLength: number;
+  params: SamplingParams;
+  /** Resolved once by the front, so a recompute reproduces seeded samples. */
+  seed: number;
+  /**
+   * Only for a request with penalties: its prompt and the output tokens known
+   * so far; the rank appends each output token as a step computes it.
+   */
+  penaltyTokens?: { prompt: number[]; output: number[] };
+}
+
+/**
+ * What changed since the scheduler's last step, applied in this order before
+ * the step runs: reset (a new scheduler incarnation: forget everything),
+ * dropped (finished, aborted or preempted), added, grown.
+ */
+export interface RankBatchDelta {
+  reset?: boolean;
+  dropped: string[];
+  added: RankNewRequest[];
+  /** Pages appended to a known request's table. */
+  grown: { requestId: string; blocks: number[] }[];
+}
+
+/** One request's share of a step: this step's tokens only (see models/batch.ts for the flat layout it becomes). */
+export interface RankScheduled {
+  requestId: string;
+  /** Positions [cachedTokens, cachedTokens + tokens.length). */
   tokens: number[];
   cachedTokens: number;
-  blockTable: number[];
-  sample?: {
-    params: SamplingParams;
-    seed: number;
-    outputIndex: number;
-    promptTokens?: number[];
-    outputTokens?: number[];
-    /** The grammar's allowed tokens, ceil(V / 32) words (models/sampling.ts SampleRequest.mask). */
-    mask?: Uint32Array;
-  };
+  /** Sample after the last token: the index of the output token to sample (the seeded RNG's counter). */
+  outputIndex?: number;
+  /**
+   * With outputIndex, for a request with a grammar: the tokens it allows this
+   * step, ceil(V / 32) words (models/sampling.ts SampleRequest.mask). Per step,
+   * since the grammar's state moves with every token.
+   */
+  mask?: Uint32Array;
   /** targets[i]: the token whose log-probability after tokens[i] is wanted (-1: none). */
   promptLogprobs?: { targets: number[]; topN: number };
 }
@@ -35,6 +67,12 @@ export interface RankSequenceResult {
   /** Per query token: the log-probability of its target (null where none). */
   promptLogprobs?: (number | null)[];
   promptTop?: TokenLogprobInfo[][];
+}
+
+/** A step's results, in the order of its sequences, and its native step time (summed over the pipeline stages). */
+export interface RankStepReply {
+  results: RankSequenceResult[];
+  nativeMs: number;
 }
 
 export interface RankInfo {
@@ -62,5 +100,10 @@ export interface RankInfo {
  * rank of the next stage; rank 0 of the last stage replies.
  */
 export type RankMessage =
-  | { type: 'step'; step: number; sequences: RankSequence[]; hidden?: Float32Array; replyTo: ActorRef<RankSequenceResult[]> }
+  | {
+    type: 'step'; step: number; batch: RankBatchDelta; sequences: RankScheduled[];
+    /** From the previous stage: its residual stream and the native time of the stages so far. */
+    hidden?: Float32Array; nativeMs?: number;
+    replyTo: ActorRef<RankStepReply>;
+  }
   | { type: 'info'; replyTo: ActorRef<RankInfo> };

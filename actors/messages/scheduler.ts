@@ -1,6 +1,7 @@
 // Messages the scheduler receives.
 import type { ActorRef } from '../../runtime/index.js';
 import type { GenerationParams } from '../engine/request-params.js';
+import type { StepTimingTotals } from '../engine/step-timings.js';
 import type { SchedulerStats } from '../scheduler/scheduler.js';
 
 /** A request as the front hands it over; after a restart, with the tokens it had generated. */
@@ -18,6 +19,8 @@ export interface SchedulerActorStats extends SchedulerStats {
   steps: number;
   /** The most steps this incarnation had in flight at once (up to the pipeline size). */
   maxInFlight: number;
+  /** The engine loop's share of the step time split (the front adds its own). */
+  timings: StepTimingTotals;
 }
 
 export type SchedulerMessage =

@@ -5,16 +5,23 @@
 // native steps all-reduce through the stage's shm group), a stage hands its
 // residual stream to the same tensor rank of the next stage, and rank 0 of
 // the last stage replies.
+//
+// The rank keeps the batch between steps (persistent-batch.ts): a step
+// message carries what changed since the last one and this step's tokens,
+// never a request's whole table or history. Every rank of the group applies
+// the same changes, in step order.
 import { existsSync, writeFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import { packStep, unpackStep } from '../../models/batch.js';
 import { modelChecksum, ModelChecksumMismatchError } from '../../models/checksum.js';
 import { LlamaModel } from '../../models/llama.js';
+import { nowMs } from '../engine/step-timings.js';
 import type { ModelOptions } from '../../models/options.js';
 import type { ModelShard } from '../../models/shard.js';
 import { CollectiveRank, isCollectiveGroupDescriptor, type CollectiveGroupDescriptor } from '../../native/collectives.js';
 import { Actor, type ActorRef } from '../../runtime/index.js';
-import type { RankMessage, RankSequence, RankSequenceResult } from '../messages/rank.js';
+import type { RankMessage, RankScheduled, RankSequenceResult } from '../messages/rank.js';
+import { PersistentBatch } from './persistent-batch.js';
 import type { TensorGroupsMessage } from './tensor-groups.js';
 
 /**
@@ -49,6 +56,8 @@ export interface RankOptions {
 
 export class RankActor extends Actor<RankMessage> {
   private model!: LlamaModel;
+  /** The requests the scheduler runs here, kept between steps (persistent-batch.ts). */
+  private readonly batch = new PersistentBatch();
   private group: CollectiveRank | undefined;
   private next: ActorRef<RankMessage> | undefined;
   private hiddenReceived = 0;
@@ -92,8 +101,13 @@ export class RankActor extends Actor<RankMessage> {
       case 'step': {
         this.injectFault(message.step);
         if (this.options.parallel) return this.parallelStep(message);
-        const results = await this.model.step(message.sequences.map(toSequenceStep));
-        message.replyTo.tell(results.map((r, i) => toResult(message.sequences[i]!, r)));
+        this.batch.apply(message.batch);
+        const seqs = this.batch.sequences(message.sequences);
+        const packed = packStep(seqs, this.model.options.blockSize);
+        const started = nowMs();
+        const out = await this.model.stepFlat(packed.input);
+        const nativeMs = nowMs() - started;
+        message.replyTo.tell({ results: unpackStep(seqs, packed, out).map((r, i) => toResult(message.sequences[i]!, r)), nativeMs });
         return;
       }
       case 'info': {
@@ -111,21 +125,24 @@ export class RankActor extends Actor<RankMessage> {
   /** One step of a shard: same flat batch on every rank of the stage; hidden state in and out between stages. */
   private async parallelStep(message: Extract<RankMessage, { type: 'step' }>): Promise<void> {
     const { shard } = this.options.parallel!;
-    const seqs = message.sequences.map(toSequenceStep);
+    this.batch.apply(message.batch);
+    const seqs = this.batch.sequences(message.sequences);
     const packed = packStep(seqs, this.model.options.blockSize);
     if (message.hidden) {
       packed.input.hidden = message.hidden;
       this.hiddenReceived++;
     }
+    const started = nowMs();
     const out = await this.model.stepFlat(packed.input);
+    const nativeMs = nowMs() - started + (message.nativeMs ?? 0);
     if (!shard.lmHead) {
       const { hidden: _in, ...rest } = message;
-      this.next!.tell({ ...rest, hidden: out.hidden! });
+      this.next!.tell({ ...rest, hidden: out.hidden!, nativeMs });
       this.hiddenSent++;
       return;
     }
     if (shard.tpRank !== 0) return; // rank 0 of the last stage sampled and replies
-    message.replyTo.tell(unpackStep(seqs, packed, out).map((r, i) => toResult(message.sequences[i]!, r)));
+    message.replyTo.tell({ results: unpackStep(seqs, packed, out).map((r, i) => toResult(message.sequences[i]!, r)), nativeMs });
   }
 
   override async postStop(): Promise<void> {
@@ -145,17 +162,7 @@ export class RankActor extends Actor<RankMessage> {
   }
 }
 
-function toSequenceStep(s: RankSequence) {
-  return {
-    tokens: s.tokens,
-    cachedTokens: s.cachedTokens,
-    blockTable: s.blockTable,
-    ...(s.sample ? { sample: s.sample } : {}),
-    ...(s.promptLogprobs ? { promptLogprobs: s.promptLogprobs } : {}),
-  };
-}
-
-function toResult(s: RankSequence, r: import('../../models/batch.js').SequenceResult): RankSequenceResult {
+function toResult(s: RankScheduled, r: import('../../models/batch.js').SequenceResult): RankSequenceResult {
   return {
     requestId: s.requestId,
     ...(r.token !== undefined ? { token: r.token, logprob: r.logprob! } : {}),

@@ -1,5 +1,7 @@
 // The scheduler's actor: a thin shell that runs the engine loop around the
 // plain Scheduler class (schedule -> rank step -> update -> tell the front).
+// A step message carries only what changed for the ranks' persistent batch
+// (rank-batch-mirror.ts); a fresh incarnation's first step resets them.
 //
 // It watches the ranks. If a rank dies, the KV cache died with it, so this
 // actor fails on purpose: its supervisor restarts it (and what follows it),
@@ -20,10 +22,12 @@
 import { Actor, type ActorRef, type Signal } from '../../runtime/index.js';
 import { DEFAULT_MAX_TOKENS } from '../engine/request-params.js';
 import type { FrontMessage, GeneratedToken, PromptLogprobChunk } from '../messages/front.js';
-import type { RankInfo, RankMessage, RankSequence, RankSequenceResult } from '../messages/rank.js';
+import { emptyTimings, nowMs } from '../engine/step-timings.js';
+import type { RankBatchDelta, RankInfo, RankMessage, RankScheduled, RankSequenceResult, RankStepReply } from '../messages/rank.js';
 import type { EngineRequest, SchedulerMessage } from '../messages/scheduler.js';
 import { grammarEngineFor, type GrammarEngine, type GrammarEngineOptions } from '../grammar/grammar-engine.js';
 import type { SequenceGrammar } from '../grammar/sequence-grammar.js';
+import { RankBatchMirror } from './rank-batch-mirror.js';
 import { Scheduler, type SchedulerConfig, type StepPlan } from './scheduler.js';
 
 export interface SchedulerActorOptions {
@@ -45,6 +49,8 @@ export interface SchedulerActorOptions {
 
 export class SchedulerActor extends Actor<SchedulerMessage> {
   private readonly scheduler: Scheduler<EngineRequest>;
+  /** What the ranks hold of the batch: each step sends only what changed. */
+  private readonly rankBatch: RankBatchMirror<EngineRequest>;
   private front!: ActorRef<FrontMessage>;
   private rank!: ActorRef<RankMessage>;
   private peers: ActorRef<RankMessage>[] = [];
@@ -55,10 +61,12 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
   private stopped = false;
   /** Requests whose matchers are being made (a grammar being compiled); an abort meanwhile drops them. */
   private readonly pendingGrammar = new Set<string>();
+  private readonly timings = emptyTimings();
 
   constructor(private readonly options: SchedulerActorOptions) {
     super();
     this.scheduler = new Scheduler<EngineRequest>(options.config);
+    this.rankBatch = new RankBatchMirror(this.scheduler);
   }
 
   override async preStart(): Promise<void> {
@@ -107,7 +115,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
         this.scheduler.abort(message.requestId, message.reason);
         return;
       case 'stats':
-        message.replyTo.tell({ ...this.scheduler.stats(), steps: this.steps, maxInFlight: this.maxInFlight });
+        message.replyTo.tell({ ...this.scheduler.stats(), steps: this.steps, maxInFlight: this.maxInFlight, timings: { ...this.timings } });
         return;
       case 'reset-prefix-cache':
         message.replyTo.tell(this.scheduler.kv.pool.resetPrefixCache());
@@ -210,25 +218,36 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
   private kick(): void {
     const depth = this.options.pipelineDepth ?? 1;
     while (!this.stopped && this.inFlight < depth && this.scheduler.hasWork) {
+      const started = nowMs();
       const plan = this.scheduler.schedule(this.scheduler.pipelineShare(depth));
       if (plan.sequences.length === 0) return; // nothing can run until something is added, freed or comes back
       this.inFlight++;
       this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-      void this.run(plan);
+      // the deltas are built in the order the steps go out: the ranks apply them in that order
+      const { batch, sequences } = this.rankBatch.step(plan.sequences);
+      void this.run(plan, batch, sequences, started);
     }
   }
 
-  private async run(plan: StepPlan<EngineRequest>): Promise<void> {
+  private async run(plan: StepPlan<EngineRequest>, batch: RankBatchDelta, sequences: RankScheduled[], started: number): Promise<void> {
     const step = this.steps++;
     try {
-      const sequences = plan.sequences.map((s) => this.toRankSequence(s));
-      const results = await this.rank.ask<RankSequenceResult[]>((replyTo) => {
-        const message: RankMessage = { type: 'step', step, sequences, replyTo };
-        for (const peer of this.peers) peer.tell(message);
+      const sent = nowMs();
+      const reply = await this.rank.ask<RankStepReply>((replyTo) => {
+        const message: RankMessage = { type: 'step', step, batch, sequences, replyTo };
+        for (const peer of this.peers) peer.tell({ ...message, sequences: withOwnMasks(sequences) });
         return message;
       }, { timeoutMs: this.options.stepTimeoutMs ?? 600_000 });
       if (this.stopped) return;
-      this.apply(plan, results);
+      const received = nowMs();
+      this.apply(plan, reply.results);
+      const done = nowMs();
+      const t = this.timings;
+      t.steps++;
+      t.rows += plan.sequences.length;
+      t.stepMs += done - started;
+      t.nativeMs += reply.nativeMs;
+      t.schedulerMs += (sent - started) + (done - received);
     } catch (error) {
       if (!this.stopped) this.context.self.tell({ type: 'fail', why: `engine step failed: ${(error as Error).message}` });
       return;
@@ -255,12 +274,12 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
       const g = this.scheduler.request(seq.requestId)?.grammar;
       if (g) grammars.set(seq.requestId, g);
     }
+    const outputIndex = new Map(plan.sequences.map((s) => [s.requestId, s.outputIndex]));
     const update = this.scheduler.update(plan, sampled);
     this.advanceGrammars(grammars, update);
     for (const { requestId, token } of update.appended) {
       const result = byId.get(requestId)!;
-      const outputIndex = plan.sequences.find((s) => s.requestId === requestId)!.outputIndex;
-      tokens.push({ requestId, token, outputIndex, ...(result.logprob !== undefined ? { logprob: result.logprob } : {}), ...(result.top ? { top: result.top } : {}) });
+      tokens.push({ requestId, token, outputIndex: outputIndex.get(requestId)!, ...(result.logprob !== undefined ? { logprob: result.logprob } : {}), ...(result.top ? { top: result.top } : {}) });
     }
     this.front.tell({ type: 'step-output', tokens, promptLogprobs, finished: update.finished });
   }
@@ -286,37 +305,14 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
     }
     for (const id of finished) grammars.get(id)?.dispose();
   }
-
-  private toRankSequence(seq: StepPlan<EngineRequest>['sequences'][number]): RankSequence {
-    const request = seq.sampling!;
-    const entry = this.scheduler.request(seq.requestId)!;
-    const out: RankSequence = { requestId: seq.requestId, tokens: seq.tokens, cachedTokens: seq.cachedTokens, blockTable: seq.blockTable };
-    const { params } = request;
-    if (seq.sample) {
-      const penalties = (params.presencePenalty ?? 0) !== 0 || (params.frequencyPenalty ?? 0) !== 0 || (params.repetitionPenalty ?? 1) !== 1;
-      out.sample = {
-        params: samplerParams(params),
-        seed: request.seed,
-        outputIndex: seq.outputIndex,
-        ...(penalties ? { promptTokens: [...entry.promptTokens], outputTokens: [...entry.outputTokens] } : {}),
-        ...(entry.grammar ? { mask: entry.grammar.nextMask() } : {}),
-      };
-    }
-    if (params.promptLogprobs !== undefined && seq.cachedTokens < entry.promptTokens.length) {
-      const targets = seq.tokens.map((_, i) => {
-        const next = seq.cachedTokens + i + 1;
-        return next < entry.promptTokens.length ? entry.promptTokens[next]! : -1;
-      });
-      out.promptLogprobs = { targets, topN: params.promptLogprobs };
-    }
-    return out;
-  }
 }
 
-/** The sampler's share of the parameters. */
-function samplerParams(p: EngineRequest['params']) {
-  const { temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, logitBias, logprobs } = p;
-  return Object.fromEntries(Object.entries({ temperature, topK, topP, minP, presencePenalty, frequencyPenalty, repetitionPenalty, logitBias, logprobs })
-    .filter(([, v]) => v !== undefined));
+/**
+ * The sequences with copies of their grammar masks: a message that crosses a
+ * thread transfers (detaches) its typed arrays, so each rank's copy of a step
+ * needs masks of its own.
+ */
+function withOwnMasks(sequences: RankScheduled[]): RankScheduled[] {
+  if (!sequences.some((s) => s.mask)) return sequences;
+  return sequences.map((s) => (s.mask ? { ...s, mask: s.mask.slice() } : s));
 }
-

@@ -25,7 +25,6 @@ export interface ScheduledSequence<S = unknown> {
   /** The tokens this step computes: positions [cachedTokens, cachedTokens + tokens.length). */
   tokens: number[];
   cachedTokens: number;
-  blockTable: number[];
   /** The step reaches the end of the request's tokens: sample its next token. */
   sample: boolean;
   /** How many tokens have been generated before this step (the sampler's counter for seeded randomness). */
@@ -234,7 +233,6 @@ export class Scheduler<S = unknown> {
       requestId: request.id,
       tokens,
       cachedTokens: start,
-      blockTable: [...this.kv.table(request)],
       sample: start + n === request.numTokens,
       outputIndex: request.outputTokens.length,
       sampling: request.sampling,

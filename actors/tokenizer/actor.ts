@@ -98,7 +98,12 @@ export class TokenizerActor extends Actor<TokenizerMessage> {
         }
       }
       if (promptTokenIds.length === 0) throw new PromptError('the prompt is empty after tokenization');
-      checkPromptLength(promptTokenIds.length, this.facts.maxModelLen, validMaxTokens(options.maxTokens));
+      const maxTokens = validMaxTokens(options.maxTokens);
+      try {
+        checkPromptLength(promptTokenIds.length, this.facts.maxModelLen, maxTokens);
+      } catch (error) {
+        return { ok: false, error: { ...errorInfo(error), promptLength: promptTokenIds.length } };
+      }
       return { ok: true, promptTokenIds, prompt: text };
     } catch (error) {
       return { ok: false, error: errorInfo(error) };

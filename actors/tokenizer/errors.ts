@@ -21,10 +21,19 @@ export class PromptError extends Error {
   override readonly name = 'PromptError';
 }
 
+/** A prompt longer than the context allows: `promptLength` says how long. */
+export class PromptTooLongError extends PromptError {
+  constructor(message: string, readonly promptLength: number) {
+    super(message);
+  }
+}
+
 /** An error flattened so it crosses threads and actor replies (structured clone drops custom names). */
 export interface TokenizerErrorInfo {
   name: string;
   message: string;
+  /** A prompt refused for its length: how many tokens it has. */
+  promptLength?: number;
 }
 
 export function errorInfo(error: unknown): TokenizerErrorInfo {
@@ -34,8 +43,9 @@ export function errorInfo(error: unknown): TokenizerErrorInfo {
 
 const REVIVE: Record<string, new (message: string) => Error> = { PromptError, ChatTemplateError };
 
-/** Rebuilds a PromptError / ChatTemplateError from its info (others become plain Errors with the name kept). */
+/** Rebuilds a PromptTooLongError / PromptError / ChatTemplateError from its info (others become plain Errors with the name kept). */
 export function reviveTokenizerError(info: TokenizerErrorInfo): Error {
+  if (info.promptLength !== undefined) return new PromptTooLongError(info.message, info.promptLength);
   const Class = REVIVE[info.name];
   if (Class) return new Class(info.message);
   const error = new Error(info.message);

@@ -1,16 +1,18 @@
 // /v1/completions and /v1/chat/completions, whatever the transport (HTTP
-// JSON, SSE, or a WebSocket message): validate, admit, tokenize, check the
-// context length, run every choice in the engine, and shape what comes back.
+// JSON, SSE, or a WebSocket message): validate, admit, submit each prompt to
+// the engine (which validates the parameters, tokenizes, checks the context
+// length and compiles the grammar, once), run every choice, and shape what
+// comes back.
 //
 //   body --schema--> request --plan--> GenerationPlan --admission--> slot
-//        --tokenizer--> prompt ids --max tokens, seeds--> choices
-//        --engine--> deltas --shaper--> chunks / response --> sink
+//        --submit per prompt (n choices)--> prompt ids + deltas
+//        --shaper--> chunks / response --> sink
 //
 // Errors before the first chunk are thrown (the caller answers with their
 // status); errors after it go to the sink.
 import type { GatewayContext } from '../context.js';
-import { contextLengthError, resolveMaxTokens } from '../context-length.js';
-import { PromptTooLongError, type ChoiceSpec } from '../engine-client.js';
+import { contextLengthError } from '../context-length.js';
+import { apiErrorOf, isEngineRequestError, type SubmittedPrompt } from '../engine-client.js';
 import { toApiError } from '../errors.js';
 import type { GenerationRun } from '../generation-run.js';
 import type { GenerationSink } from '../generation-sink.js';
@@ -34,15 +36,17 @@ export async function serveGeneration(ctx: GatewayContext, kind: GenerationKind,
   const model = ctx.models.resolve(requestedModel);
   const release = ctx.admission.acquire(plan.prompts.length * plan.n);
   try {
-    if (plan.params.structuredOutput) await ctx.engine.checkGrammar(plan.params.structuredOutput, plan.grammarField);
-    const prompts = await Promise.all(plan.prompts.map((prompt) => tokenize(ctx, plan, prompt)));
-    if (!sink.open) return;
-    const choices = choicesOf(ctx, plan, prompts);
+    const submitted = await submitAll(ctx, plan);
+    if (!sink.open) {
+      ctx.engine.abort(submitted.flatMap((p) => p.requestIds));
+      return;
+    }
+    const prompts = submitted.map((p) => p.prompt);
     const stream = options.forceStream ?? plan.stream;
     const shaper = plan.kind === 'chat' ? new ChatShaper(plan, model, prompts, ctx.engine.texts) : new CompletionShaper(plan, model, prompts, ctx.engine.texts);
     await new Promise<void>((resolve) => {
       if (stream && shaper instanceof ChatShaper) for (const chunk of shaper.start()) sink.chunk(chunk);
-      const run = ctx.engine.run(choices, options.arrivalMs, {
+      const run = ctx.engine.run(submitted.flatMap((p) => p.streams), options.arrivalMs, {
         next: (event) => {
           const chunks = shaper.onDelta(event);
           if (stream) for (const chunk of chunks) sink.chunk(chunk);
@@ -83,25 +87,36 @@ function planChat(ctx: GatewayContext, body: unknown) {
   return { plan: chatPlan(request, ctx.defaults, ctx.toolCalls), requestedModel: request.model };
 }
 
-async function tokenize(ctx: GatewayContext, plan: GenerationPlan, prompt: GenerationPlan['prompts'][number]): Promise<PreparedPrompt> {
-  try {
-    return await ctx.engine.tokenize(prompt, plan.tokenizeOptions);
-  } catch (error) {
-    if (error instanceof PromptTooLongError) {
-      const maxTokens = plan.maxTokens ?? (plan.kind === 'chat' ? null : DEFAULT_COMPLETION_MAX_TOKENS);
-      throw contextLengthError(ctx.engine.maxModelLen, error.promptLength, maxTokens);
-    }
-    throw error;
-  }
+/**
+ * Submits every prompt with its n choices (choice i's seed: the request's + i,
+ * seedOf); if one is refused, the others are aborted and its error thrown.
+ */
+async function submitAll(ctx: GatewayContext, plan: GenerationPlan): Promise<SubmittedPrompt[]> {
+  const baseSeed = plan.seed ?? ctx.seeds.next();
+  const { maxTokens, maxTokensDefault } = maxTokensOf(plan);
+  const params = { ...choiceParams(plan, maxTokens ?? 0, seedOf(baseSeed, 0)), n: plan.n };
+  if (maxTokens === undefined) delete params.maxTokens;
+  const results = await Promise.allSettled(plan.prompts.map((prompt) => ctx.engine.submit(prompt, params, {
+    tokenize: plan.tokenizeOptions, ...(maxTokensDefault ? { maxTokensDefault } : {}),
+  })));
+  const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (!refused) return results.map((r) => (r as PromiseFulfilledResult<SubmittedPrompt>).value);
+  ctx.engine.abort(results.flatMap((r) => (r.status === 'fulfilled' ? r.value.requestIds : [])));
+  const error: unknown = refused.reason;
+  if (!isEngineRequestError(error)) throw error;
+  // the context-length refusal in vLLM's words, with what the client asked for
+  const asked = plan.promptOnly ? 0 : plan.maxTokens ?? (plan.kind === 'chat' ? null : DEFAULT_COMPLETION_MAX_TOKENS);
+  throw apiErrorOf(error.error, (promptLength) => contextLengthError(ctx.engine.maxModelLen, promptLength, asked),
+    plan.grammarField ? { structuredOutput: plan.grammarField } : {});
 }
 
-/** Each prompt's n choices, with their max tokens and seeds (choice i of a prompt: the request's seed + i). */
-function choicesOf(ctx: GatewayContext, plan: GenerationPlan, prompts: PreparedPrompt[]): ChoiceSpec[] {
-  const baseSeed = plan.seed ?? ctx.seeds.next();
-  const choices = prompts.flatMap((prompt) => {
-    const maxTokens = resolveMaxTokens(plan, prompt.tokenIds.length, ctx.engine.maxModelLen);
-    return Array.from({ length: plan.n }, (_, i) => ({ tokenIds: prompt.tokenIds, params: choiceParams(plan, maxTokens, seedOf(baseSeed, i)) }));
-  });
-  for (const choice of choices) ctx.engine.checkParams(choice.params);
-  return choices;
+/**
+ * Each choice's max tokens (vLLM's defaults): the client's; echo with
+ * max_tokens 0 runs one step (for the prompt's logprobs) whose token is
+ * dropped; else 16 for completions and the rest of the context for chat.
+ */
+function maxTokensOf(plan: GenerationPlan): { maxTokens?: number; maxTokensDefault?: 'context' } {
+  if (plan.promptOnly) return { maxTokens: 1 };
+  if (plan.maxTokens !== null) return { maxTokens: plan.maxTokens };
+  return plan.kind === 'chat' ? { maxTokensDefault: 'context' } : { maxTokens: DEFAULT_COMPLETION_MAX_TOKENS };
 }

@@ -1,6 +1,10 @@
 // The small read-only routes: GET /v1/models, /health, /version, /metrics.
 import type { KvUsage } from '../../actors/messages/kv-cache.js';
 import type { GatewayContext } from '../context.js';
+import { StepTimingMetrics } from '../step-timing-metrics.js';
+
+/** The step time split's counters, one set per metrics registry. */
+const stepTimingMetrics = new WeakMap<object, StepTimingMetrics>();
 
 /** GET /v1/models, vLLM's model cards (max_model_len included). */
 export function modelList(ctx: GatewayContext): unknown {
@@ -44,6 +48,13 @@ export async function metricsText(ctx: GatewayContext): Promise<string> {
     ctx.metrics.update(usage);
   } catch {
     // the engine is restarting or gone: the counters still render, the KV gauges keep their last values
+  }
+  try {
+    const registry = ctx.metrics.registry;
+    if (!stepTimingMetrics.has(registry)) stepTimingMetrics.set(registry, new StepTimingMetrics(registry, ctx.models.names[0]!));
+    stepTimingMetrics.get(registry)!.update(await ctx.engine.troupe.stepTimings());
+  } catch {
+    // as above: the step timing counters keep their last values
   }
   return ctx.metrics.text();
 }
