@@ -6,6 +6,7 @@ import { ApiError } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { RequestLog } from './request-log.js';
 import type { SamplingDefaults } from './sampling-defaults.js';
+import type { ToolCallOptions } from './tool-calls.js';
 
 export interface GatewayLimits {
   /** Bodies over this many bytes get a 413. */
@@ -59,6 +60,8 @@ export interface GatewayContext {
   defaults: SamplingDefaults;
   seeds: SeedSource;
   limits: GatewayLimits;
+  /** --enable-auto-tool-choice, --tool-call-parser. */
+  toolCalls: ToolCallOptions;
   version: string;
   /** Request traces: log lines (--enable-log-requests) and request-level metrics. */
   requestLog?: RequestLog;

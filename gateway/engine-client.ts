@@ -119,14 +119,17 @@ export class EngineClient {
 
 /**
  * The engine's refusal as an OpenAI error: 400 naming the parameter (in the
- * API's snake_case), 503 when the engine cannot take requests. A
- * context_length error is worded by the caller (it knows what the client
- * asked for): `contextLength` gets the prompt's length.
+ * API's snake_case, or as `fields` names an engine field: structuredOutput
+ * comes from whichever of response_format, structured_outputs, guided_* the
+ * client used), 503 when the engine cannot take requests. A context_length
+ * error is worded by the caller (it knows what the client asked for):
+ * `contextLength` gets the prompt's length.
  */
-export function apiErrorOf(error: EngineError, contextLength: (promptLength: number) => ApiError): ApiError {
+export function apiErrorOf(error: EngineError, contextLength: (promptLength: number) => ApiError, fields: Record<string, string> = {}): ApiError {
   switch (error.code) {
-    case 'invalid_params': {
-      const param = error.field ? snakeCase(error.field) : null;
+    case 'invalid_params':
+    case 'invalid_grammar': {
+      const param = error.field ? fields[error.field] ?? snakeCase(error.field) : null;
       const message = error.field && param && error.message.startsWith(error.field) ? param + error.message.slice(error.field.length) : error.message;
       return badRequest(message, param);
     }

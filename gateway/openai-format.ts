@@ -19,6 +19,7 @@ import type { RequestDelta } from '../actors/front/request-record.js';
 import type { FinishReason } from '../actors/scheduler/request.js';
 import { chatLogprobs, codePointLength, completionLogprobs, promptPositions, type PositionLogprob, type TokenTexts } from './logprobs-format.js';
 import type { GenerationPlan } from './request-mapping.js';
+import { parseToolCalls, toolCallDeltas, type ToolCall } from './tool-calls.js';
 
 export interface Usage {
   prompt_tokens: number;
@@ -186,6 +187,7 @@ export class ChatShaper extends ResponseShaper {
   }
 
   onDelta(event: ChoiceDelta): Record<string, unknown>[] {
+    if (this.plan.tools) return this.onToolDelta(event);
     const choice = this.record(event);
     const d = event.delta;
     const out: Record<string, unknown>[] = [];
@@ -198,16 +200,51 @@ export class ChatShaper extends ResponseShaper {
     return out;
   }
 
+  /**
+   * With tools, a choice's text is held until it ends (a call is only known
+   * to be one when its JSON is complete), then sent as its calls (each its id
+   * and name, then its arguments, as OpenAI streams them) or as content.
+   */
+  private onToolDelta(event: ChoiceDelta): Record<string, unknown>[] {
+    const choice = this.record(event);
+    if (!event.delta.finishReason) return [];
+    const calls = this.toolCalls(event.index);
+    const out: Record<string, unknown>[] = [];
+    if (calls) {
+      for (const delta of toolCallDeltas(calls)) out.push(this.chunk({ index: event.index, delta, logprobs: null, finish_reason: null }, choice));
+    } else if (choice.text || this.plan.logprobs !== null) {
+      const logprobs = this.plan.logprobs !== null ? chatLogprobs(choice.positions, this.plan.logprobs, this.texts) : null;
+      out.push(this.chunk({ index: event.index, delta: { content: choice.text }, logprobs, finish_reason: null }, choice));
+    }
+    out.push(this.chunk({ index: event.index, delta: {}, logprobs: null, finish_reason: calls ? 'tool_calls' : choice.finishReason, stop_reason: null }, choice));
+    return out;
+  }
+
+  /** A finished choice's tool calls (parsed once), or null when its reply is not calls. */
+  private toolCalls(at: number): ToolCall[] | null {
+    const choice = this.choices[at]!;
+    if (!this.plan.tools || choice.finishReason !== 'stop') return null;
+    if (!this.parsedCalls.has(at)) this.parsedCalls.set(at, parseToolCalls(choice.text, this.plan.tools));
+    return this.parsedCalls.get(at)!;
+  }
+
+  private readonly parsedCalls = new Map<number, ToolCall[] | null>();
+
   response(): Record<string, unknown> {
     return {
       ...this.envelope(false),
-      choices: this.choices.map((choice, index) => ({
-        index,
-        message: { role: 'assistant', content: (this.plan.chatEchoText ?? '') + choice.text, refusal: null, tool_calls: [] },
-        logprobs: this.plan.logprobs !== null ? chatLogprobs(choice.positions, this.plan.logprobs, this.texts) : null,
-        finish_reason: choice.finishReason,
-        stop_reason: choice.stopReason,
-      })),
+      choices: this.choices.map((choice, index) => {
+        const calls = this.toolCalls(index);
+        return {
+          index,
+          message: calls
+            ? { role: 'assistant', content: null, refusal: null, tool_calls: calls }
+            : { role: 'assistant', content: (this.plan.chatEchoText ?? '') + choice.text, refusal: null, tool_calls: [] },
+          logprobs: this.plan.logprobs !== null ? chatLogprobs(choice.positions, this.plan.logprobs, this.texts) : null,
+          finish_reason: calls ? 'tool_calls' : choice.finishReason,
+          stop_reason: calls ? null : choice.stopReason,
+        };
+      }),
       usage: this.usage(),
       prompt_logprobs: null,
     };

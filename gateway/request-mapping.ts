@@ -8,6 +8,8 @@ import type { ChatMessage, PromptInput } from '../actors/tokenizer/prompt.js';
 import type { SamplingDefaults } from './sampling-defaults.js';
 import { badRequest } from './errors.js';
 import type { ChatRequest, CompletionRequest } from './schemas.js';
+import { structuredOutputOf } from './structured-output.js';
+import { templateMessage, toolPlanOf, type ToolCallOptions, type ToolPlan } from './tool-calls.js';
 
 /** vLLM's default for /v1/completions (OpenAI's too). */
 export const DEFAULT_COMPLETION_MAX_TOKENS = 16;
@@ -42,6 +44,10 @@ export interface GenerationPlan {
    * (0 when only logprobs: true). null: no logprobs.
    */
   logprobs: number | null;
+  /** The request field a grammar came from (params.structuredOutput), for errors naming it. */
+  grammarField: string | null;
+  /** Chat with tools: how the reply is parsed into tool calls (null: plain text). */
+  tools: ToolPlan | null;
 }
 
 /** Seed of choice `index`: the request's seed + index, so choice 0 reproduces a request with n = 1. */
@@ -56,6 +62,8 @@ export function normalizeSeed(seed: number): number {
 
 export function completionPlan(request: CompletionRequest, defaults: SamplingDefaults): GenerationPlan {
   refuseUnsupported(request);
+  if (Array.isArray(request.tools) && request.tools.length > 0) throw badRequest('tools are for /v1/chat/completions', 'tools');
+  const structured = structuredOutputOf(request);
   if (present(request.suffix) && request.suffix !== '') throw badRequest('suffix is not supported', 'suffix');
   const echo = request.echo ?? false;
   const maxTokens = request.max_tokens ?? null;
@@ -70,6 +78,7 @@ export function completionPlan(request: CompletionRequest, defaults: SamplingDef
       ...engineSampling(request, defaults),
       ...(logprobs !== null ? { logprobs } : {}),
       ...(echo && logprobs !== null ? { promptLogprobs: logprobs } : {}),
+      ...(structured ? { structuredOutput: structured.spec } : {}),
     },
     maxTokens,
     promptOnly: maxTokens === 0,
@@ -78,15 +87,21 @@ export function completionPlan(request: CompletionRequest, defaults: SamplingDef
     echo,
     chatEchoText: null,
     logprobs,
+    grammarField: structured?.field ?? null,
+    tools: null,
   };
 }
 
-export function chatPlan(request: ChatRequest, defaults: SamplingDefaults): GenerationPlan {
+export function chatPlan(request: ChatRequest, defaults: SamplingDefaults, toolOptions: ToolCallOptions = NO_AUTO_TOOLS): GenerationPlan {
   refuseUnsupported(request);
+  const tools = toolPlanOf(request, toolOptions);
+  const structured = structuredOutputOf(request);
+  if (structured && tools?.grammar) throw badRequest(`${structured.field} cannot be combined with tool_choice "required" or a named function: the call's own schema constrains the reply`, structured.field);
+  const grammar = tools?.grammar ? { spec: tools.grammar, field: 'tools' } : structured;
   if (request.top_logprobs !== undefined && request.top_logprobs !== null && request.top_logprobs > 0 && !request.logprobs) {
     throw badRequest('when using `top_logprobs`, `logprobs` must be set to true', 'top_logprobs');
   }
-  const messages: ChatMessage[] = request.messages.map((m) => ({ role: m.role, content: m.content, ...(m.name ? { name: m.name } : {}) }));
+  const messages = chatMessages(request.messages);
   if (request.continue_final_message) throw badRequest('continue_final_message is not supported yet', 'continue_final_message');
   const addGenerationPrompt = request.add_generation_prompt ?? true;
   const last = messages[messages.length - 1]!;
@@ -100,10 +115,15 @@ export function chatPlan(request: ChatRequest, defaults: SamplingDefaults): Gene
     tokenizeOptions: {
       addGenerationPrompt,
       addSpecialTokens: request.add_special_tokens ?? false,
-      ...(request.chat_template_kwargs ? { templateKwargs: request.chat_template_kwargs } : {}),
+      // the tools reach the template as `tools`, as with HF's apply_chat_template(tools=...)
+      ...(request.chat_template_kwargs || tools ? { templateKwargs: { ...(tools ? { tools: tools.templateTools } : {}), ...request.chat_template_kwargs } } : {}),
     },
     n: request.n ?? 1,
-    params: { ...engineSampling(request, defaults), ...(logprobs !== null ? { logprobs } : {}) },
+    params: {
+      ...engineSampling(request, defaults),
+      ...(logprobs !== null ? { logprobs } : {}),
+      ...(grammar ? { structuredOutput: grammar.spec } : {}),
+    },
     maxTokens,
     promptOnly: false,
     seed: request.seed !== undefined && request.seed !== null ? normalizeSeed(request.seed) : null,
@@ -112,7 +132,20 @@ export function chatPlan(request: ChatRequest, defaults: SamplingDefaults): Gene
     // vLLM: with echo, the answer starts with the last message's text when that message is the assistant's
     chatEchoText: echo && last.role === 'assistant' ? contentString(last.content) : null,
     logprobs,
+    grammarField: grammar?.field ?? null,
+    tools,
   };
+}
+
+const NO_AUTO_TOOLS: ToolCallOptions = { enableAutoToolChoice: false, toolCallParser: null };
+
+/** API chat messages as the tokenizer takes them: developer as system, tool calls' arguments as objects. */
+export function chatMessages(messages: ChatRequest['messages']): ChatMessage[] {
+  return messages.map((m) => {
+    const role = m.role === 'developer' ? 'system' : m.role;
+    const base = { role, content: m.content, ...(m.name ? { name: m.name } : {}), ...(m.tool_call_id ? { tool_call_id: m.tool_call_id } : {}) };
+    return (m.tool_calls?.length ? templateMessage({ ...base, tool_calls: m.tool_calls }) : base) as ChatMessage;
+  });
 }
 
 /** The engine parameters of a choice: the plan's, its max tokens and its seed. */
@@ -165,15 +198,8 @@ function streaming(r: Pick<CompletionRequest, 'stream' | 'stream_options'>) {
 }
 
 const UNSUPPORTED: [field: string, message: string][] = [
-  ['tools', 'tools (function calling) are not supported yet'],
-  ['functions', 'functions (function calling) are not supported yet'],
-  ['function_call', 'function_call (function calling) is not supported yet'],
-  ['response_format', 'response_format (structured output) is not supported yet'],
-  ['guided_json', 'guided_json (structured output) is not supported yet'],
-  ['guided_regex', 'guided_regex (structured output) is not supported yet'],
-  ['guided_choice', 'guided_choice (structured output) is not supported yet'],
-  ['guided_grammar', 'guided_grammar (structured output) is not supported yet'],
-  ['structured_outputs', 'structured_outputs is not supported yet'],
+  ['functions', 'functions (the deprecated function calling) are not supported; use tools'],
+  ['function_call', 'function_call (the deprecated function calling) is not supported; use tool_choice'],
   ['prompt_logprobs', 'prompt_logprobs is not supported yet; use echo with logprobs on /v1/completions'],
   ['truncate_prompt_tokens', 'truncate_prompt_tokens is not supported: prompts are never truncated; shorten the prompt'],
 ];
@@ -184,17 +210,10 @@ function refuseUnsupported(r: Record<string, unknown>): void {
     const value = r[field];
     if (!present(value)) continue;
     if (Array.isArray(value) && value.length === 0) continue; // "tools": [] asks for nothing
-    if (field === 'response_format' && isPlainText(value)) continue; // {"type": "text"} is what we do anyway
     throw badRequest(message, field);
   }
-  const toolChoice = r['tool_choice'];
-  if (present(toolChoice) && toolChoice !== 'none' && toolChoice !== 'auto') throw badRequest('tool_choice is not supported yet (no tools)', 'tool_choice');
   const bestOf = r['best_of'];
   if (present(bestOf) && bestOf !== 1 && bestOf !== r['n']) throw badRequest('best_of is not supported', 'best_of');
-}
-
-function isPlainText(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'text';
 }
 
 function present(value: unknown): boolean {

@@ -55,17 +55,18 @@ const sampling = {
   skip_special_tokens: optional(z.boolean()),
   include_stop_str_in_output: optional(z.boolean()),
   priority: optional(intIn(INT32_MIN, INT32_MAX)),
-  // not supported yet: refused by name (request-mapping.ts)
+  // structured output and tools: checked by structured-output.ts and tool-calls.ts (errors name the field)
   response_format: optional(z.unknown()),
   tools: optional(z.unknown()),
   tool_choice: optional(z.unknown()),
-  functions: optional(z.unknown()),
-  function_call: optional(z.unknown()),
   guided_json: optional(z.unknown()),
   guided_regex: optional(z.unknown()),
   guided_choice: optional(z.unknown()),
   guided_grammar: optional(z.unknown()),
   structured_outputs: optional(z.unknown()),
+  // not supported yet: refused by name (request-mapping.ts)
+  functions: optional(z.unknown()),
+  function_call: optional(z.unknown()),
   prompt_logprobs: optional(intIn(-1, MAX_LOGPROBS)),
   best_of: optional(intIn(1, MAX_N)),
   truncate_prompt_tokens: optional(intIn(-1)),
@@ -95,12 +96,32 @@ const textPart = z.object({
  * the error names the part at fault (inside a union zod would only say the
  * content is invalid).
  */
+const toolCall = z.object({
+  id: z.string(),
+  type: z.literal('function', { error: 'a tool call\'s type must be "function"' }),
+  function: z.object({ name: z.string(), arguments: z.string() }),
+});
+
+/** OpenAI's developer role is the system role of these models' templates. */
+const CHAT_API_ROLES = [...CHAT_ROLES, 'developer'] as const;
+
 const chatMessage = z.object({
-  role: z.enum(CHAT_ROLES, { error: `role must be one of ${CHAT_ROLES.join(', ')}` }),
-  content: z.union([z.string(), z.array(z.unknown()).max(1024)], { error: 'content must be a string or a list of text parts' }),
+  role: z.enum(CHAT_API_ROLES, { error: `role must be one of ${CHAT_API_ROLES.join(', ')}` }),
+  // null: an assistant message that only calls tools
+  content: z.union([z.string(), z.array(z.unknown()).max(1024), z.null()], { error: 'content must be a string or a list of text parts' }),
   name: optional(z.string()),
+  tool_calls: optional(z.array(toolCall).max(128)),
+  tool_call_id: optional(z.string()),
 }).transform((message, ctx) => {
-  if (typeof message.content === 'string') return { ...message, content: message.content };
+  if (message.content === null && !(message.role === 'assistant' && message.tool_calls?.length)) {
+    ctx.addIssue({ code: 'custom', message: 'content may be null only in an assistant message with tool_calls', path: ['content'] });
+    return z.NEVER;
+  }
+  if (message.role === 'tool' && !message.tool_call_id) {
+    ctx.addIssue({ code: 'custom', message: 'a tool message needs the tool_call_id of the call it answers', path: ['tool_call_id'] });
+    return z.NEVER;
+  }
+  if (typeof message.content === 'string' || message.content === null) return { ...message, content: message.content ?? '' };
   const parts: z.infer<typeof textPart>[] = [];
   for (let i = 0; i < message.content.length; i++) {
     const result = textPart.safeParse(message.content[i]);

@@ -6,6 +6,7 @@
 //   stop accepting (listen socket closed, new requests 503) -> requests in
 //   flight finish for up to --shutdown-timeout s -> the rest are aborted ->
 //   connections closed -> engine shut down -> exit 0
+import { TOOL_CALL_PARSERS, type ToolCallOptions } from './tool-calls.js';
 import { checkJoinToken, readJoinToken } from '../runtime/node/join-token.js';
 import { readFileSync } from 'node:fs';
 import { Troupe, DEFAULT_MAX_NUM_SEQS, type TroupeOptions } from '../actors/engine/troupe.js';
@@ -52,6 +53,7 @@ export interface ServeConfig {
   log: ServeLogConfig;
   /** One line per vLLM flag given that Troupe accepts and ignores (vllm-flags.ts). */
   vllmFlagWarnings: string[];
+  toolCalls: ToolCallOptions;
 }
 
 export interface ServeLogConfig {
@@ -97,7 +99,10 @@ export async function runServe(model: string | undefined, flags: ServeFlags): Pr
       cors: config.cors, requestIdHeaders: config.requestIdHeaders,
       logger, logRequests: config.log.requests, statsIntervalS: config.log.statsIntervalS, structuredStats: config.log.format === 'json',
       cacheConfig: { cacheDtype: config.engine.kvCacheDtype ?? 'auto', enablePrefixCaching: config.engine.enablePrefixCaching ?? true },
+      toolCalls: config.toolCalls,
     });
+    // xgrammar's tokenizer info, before the first request that needs it
+    await troupe.grammars();
     progress.stop();
   } catch (error) {
     progress.stop();
@@ -228,6 +233,7 @@ export function resolveServeConfig(model: string | undefined, flags: ServeFlags,
       statsIntervalS: flags.disableLogStats ? 0 : number('--log-stats-interval', flags.logStatsInterval ?? '10', 0),
     },
     vllmFlagWarnings: notices.warnings,
+    toolCalls: toolCallFlags(flags),
   };
 }
 
@@ -242,6 +248,16 @@ function flagValue<T>(parse: () => T): T {
   } catch (error) {
     throw new ServeFlagError((error as Error).message);
   }
+}
+
+/** --enable-auto-tool-choice needs a parser, as in vLLM; the parser must be one Troupe has. */
+function toolCallFlags(flags: ServeFlags): ToolCallOptions {
+  const parser = flags.toolCallParser;
+  if (parser !== undefined && !(TOOL_CALL_PARSERS as readonly string[]).includes(parser)) {
+    throw new ServeFlagError(`--tool-call-parser ${parser}: Troupe has ${TOOL_CALL_PARSERS.join(', ')} (Llama 3.x's JSON tool calls)`);
+  }
+  if (flags.enableAutoToolChoice && parser === undefined) throw new ServeFlagError('--enable-auto-tool-choice needs --tool-call-parser (llama3_json for Llama 3.x)');
+  return { enableAutoToolChoice: flags.enableAutoToolChoice ?? false, toolCallParser: (parser as ToolCallOptions['toolCallParser']) ?? null };
 }
 
 function printBanner(config: ServeConfig, server: GatewayServer, engineLines: string[], defaults: string, say: (line: string) => void): void {

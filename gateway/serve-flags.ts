@@ -46,6 +46,8 @@ export interface ServeFlags {
   enableLogRequests?: boolean;
   disableLogStats?: boolean;
   logStatsInterval?: string;
+  enableAutoToolChoice?: boolean;
+  toolCallParser?: string;
 }
 
 /** A repeatable option: each occurrence adds a value (a variadic one would swallow the model directory after it). */
@@ -88,6 +90,8 @@ export function defineServeCommand(program: Command): void {
     .option('--seed <n>', 'seed for requests that bring none (reproducible runs)')
     .option('--max-request-bytes <size>', 'largest request body accepted, e.g. 16MiB (413 above)', '16MiB')
     .option('--max-pending-requests <n>', 'sequences that may wait beyond --max-num-seqs; more get 429', '256')
+    .option('--enable-auto-tool-choice', 'let the model call tools on its own (tool_choice "auto"); needs --tool-call-parser')
+    .option('--tool-call-parser <parser>', 'how tool calls are read from the model\'s reply: llama3_json (Llama 3.x\'s JSON format)')
     .option('--shutdown-timeout <seconds>', 'on SIGTERM, how long requests in flight may finish before they are aborted', '30')
     .option('--allowed-origins <list>', 'CORS: origins allowed, a JSON list or comma-separated (default ["*"], as vLLM)')
     .option('--allowed-methods <list>', 'CORS: methods allowed (default ["*"])')

@@ -32,6 +32,7 @@ import { serveGeneration, type GenerationKind } from './routes/generation.js';
 import { metricsText, modelList, versionInfo } from './routes/info.js';
 import { detokenizeRoute, tokenizeRoute } from './routes/tokenize.js';
 import type { SamplingDefaults } from './sampling-defaults.js';
+import type { ToolCallOptions } from './tool-calls.js';
 import { mountStream } from './websocket.js';
 
 export interface GatewayOptions {
@@ -57,6 +58,8 @@ export interface GatewayOptions {
   defaults?: SamplingDefaults;
   /** --seed: requests without a seed draw theirs from this sequence (reproducible runs). */
   seed?: number;
+  /** --enable-auto-tool-choice / --tool-call-parser (default: tool_choice "auto" refused, as in vLLM). */
+  toolCalls?: ToolCallOptions;
   version: string;
   /** Server-side failures (500s); default console.error. */
   log?: (line: string) => void;
@@ -124,6 +127,7 @@ export class GatewayServer {
       metrics, models, limits,
       defaults: options.defaults ?? {},
       seeds: new SeedSource(options.seed),
+      toolCalls: options.toolCalls ?? { enableAutoToolChoice: false, toolCallParser: null },
       version: options.version,
       requestLog: new RequestLog(options.logRequests && options.logger ? options.logger : null, metrics.requests),
     };

@@ -48,6 +48,12 @@ export interface SampleRequest {
   promptTokens?: ArrayLike<number>;
   /** Output tokens so far (all penalties). */
   outputTokens?: ArrayLike<number>;
+  /**
+   * A grammar's token mask, ceil(V / 32) words: bit (id % 32) of word id / 32
+   * set = token allowed (xgrammar's layout). Sampling, greedy included, and the
+   * returned logprobs are then those of the masked distribution.
+   */
+  mask?: Uint32Array;
 }
 
 export const MAX_LOGPROBS = 20;
@@ -166,5 +172,19 @@ export function packSampling(rows: SampleRequest[]): SamplingArrays {
   biases.forEach((b, i) => {
     if (b) a.biasValues.set(b.values, ids.offsets[i]!);
   });
+  // Rows without a grammar carry nothing: the fields are absent when no row has a mask.
+  const masked = rows.filter((r) => r.mask !== undefined);
+  if (masked.length > 0) {
+    const words = masked[0]!.mask!.length;
+    a.maskIndex = new Int32Array(R).fill(-1);
+    a.masks = new Uint32Array(masked.length * words);
+    let at = 0;
+    rows.forEach((r, i) => {
+      if (!r.mask) return;
+      if (r.mask.length !== words) throw new RangeError(`sampling row ${i}: its mask has ${r.mask.length} words, another row's has ${words}`);
+      a.masks!.set(r.mask, at * words);
+      a.maskIndex![i] = at++;
+    });
+  }
   return a;
 }

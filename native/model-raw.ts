@@ -31,6 +31,9 @@ export interface SamplingArrays {
   biasIds: Int32Array; // flat logit-bias ids
   biasValues: Float32Array; // flat logit-bias values
   biasOffsets: Int32Array; // [R + 1]
+  /** Grammar masks: row r's is masks[maskIndex[r] * W, +W) with W = ceil(V / 32), bit set = token allowed; -1: none. */
+  maskIndex?: Int32Array; // [R]
+  masks?: Uint32Array; // [masked rows, W]
 }
 
 /**

@@ -3,6 +3,7 @@
 // by models/sampling.ts; this adds the engine's (lengths, stops, n).
 import { InvalidSamplingParamError, validateSamplingParams, type SamplingParams } from '../../models/sampling.js';
 import { checkStopStrings } from '../detokenizer/stop-strings.js';
+import { GrammarSpecError, validateGrammarSpec, type GrammarSpec } from '../grammar/grammar-spec.js';
 
 export interface GenerationParams extends SamplingParams {
   /** Completions per prompt. */
@@ -19,6 +20,8 @@ export interface GenerationParams extends SamplingParams {
   promptLogprobs?: number;
   /** Lower runs first under the priority policy. */
   priority?: number;
+  /** What the output must match, enforced while decoding (actors/grammar/). */
+  structuredOutput?: GrammarSpec;
 }
 
 export const DEFAULT_MAX_TOKENS = 16;
@@ -26,7 +29,7 @@ export const MAX_N = 16;
 
 const KNOWN = new Set([
   'temperature', 'topK', 'topP', 'minP', 'presencePenalty', 'frequencyPenalty', 'repetitionPenalty', 'logitBias', 'logprobs', 'seed',
-  'n', 'maxTokens', 'minTokens', 'stop', 'stopTokenIds', 'ignoreEos', 'includeStopStrInOutput', 'skipSpecialTokens', 'promptLogprobs', 'priority',
+  'n', 'maxTokens', 'minTokens', 'stop', 'stopTokenIds', 'ignoreEos', 'includeStopStrInOutput', 'skipSpecialTokens', 'promptLogprobs', 'priority', 'structuredOutput',
 ]);
 
 export class InvalidParamsError extends RangeError {
@@ -66,6 +69,14 @@ export function validateGenerationParams(p: GenerationParams, vocabSize: number)
   }
   for (const flag of ['ignoreEos', 'includeStopStrInOutput', 'skipSpecialTokens'] as const) {
     if (p[flag] !== undefined && typeof p[flag] !== 'boolean') fail(flag, 'true or false', p[flag]);
+  }
+  if (p.structuredOutput !== undefined) {
+    try {
+      validateGrammarSpec(p.structuredOutput, 'structuredOutput');
+    } catch (error) {
+      if (!(error instanceof GrammarSpecError)) throw error;
+      throw new InvalidParamsError(error.field, error.message);
+    }
   }
   try {
     validateSamplingParams(p, vocabSize);

@@ -40,6 +40,7 @@ import { NodeListener } from '../../runtime/node/listener.js';
 import { planRanks, rankGroupSpec, topologyOf, type ParallelOptions, type RankGroupSpec } from './rank-group.js';
 import { DEFAULT_KV_CACHE_MEMORY, planKvCache, type KvPlan } from '../kv-cache/kv-plan.js';
 import type { FinishReason } from '../scheduler/request.js';
+import { grammarEngineFor, type GrammarEngine, type GrammarEngineOptions } from '../grammar/grammar-engine.js';
 import { MAX_N, type GenerationParams } from './request-params.js';
 import { PATHS, rankId, TREE_IDS } from './engine-tree.js';
 import { engineErrorOf, TroupeClient } from './troupe-client.js';
@@ -153,11 +154,21 @@ export class Troupe {
     private readonly client: TroupeClient,
     private readonly clientRef: ActorRef<ClientMessage>,
     private readonly root: ActorRef<SupervisorMessage>,
+    private readonly grammarOptions: GrammarEngineOptions & { modelDir: string },
     private readonly listener?: NodeListener,
   ) {}
 
   private get front(): ActorRef<FrontRequest> {
     return this.system.refFor<FrontRequest>(PATHS.front);
+  }
+
+  /**
+   * The grammar engine of this process (xgrammar's tokenizer info, built on
+   * first use; the front compiles submitted grammars with it): awaiting it
+   * early keeps that cost off the first structured request.
+   */
+  grammars(): Promise<GrammarEngine> {
+    return grammarEngineFor(this.grammarOptions.modelDir, this.grammarOptions);
   }
 
   static async start(options: TroupeOptions): Promise<Troupe> {
@@ -181,6 +192,8 @@ export class Troupe {
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
     };
     const eosTokenIds = checkpoint.generationConfig.eosTokenIds.length ? checkpoint.generationConfig.eosTokenIds : config.eosTokenIds;
+    // grammars are compiled against the logits' width; a complete one allows only eos
+    const grammar = { modelDir: options.model, vocabSize: config.vocabSize, stopTokenIds: eosTokenIds };
 
     // Several ranks: the plan is checked (hardware, model) before anything starts.
     const parallel = { ...options.parallel, ...(options.rankPlacement === 'process' ? { placement: 'process' as const } : {}) };
@@ -223,7 +236,7 @@ export class Troupe {
         ...(options.chatTemplate ? { chatTemplate: options.chatTemplate } : {}), ...(options.tokenizerThreads ? { threads: options.tokenizerThreads } : {}) }]) },
       { id: TREE_IDS.front, actor: { factory: () => new EngineFront({
         schedulerPath: PATHS.scheduler, detokenizerPath: PATHS.detokenizer, tokenizerPath: PATHS.tokenizer,
-        vocabSize: config.vocabSize, maxModelLen, eosTokenIds,
+        vocabSize: config.vocabSize, maxModelLen, eosTokenIds, grammar,
         recoveryTimeoutMs: options.engineRecoveryTimeoutMs ?? nodeRejoinTimeoutMs + 60_000,
       }), mailbox: { capacity: 1 << 16 } } },
       { id: TREE_IDS.extensions, supervisor: { strategy: 'one_for_one', intensity: 5, periodMs: 60_000, children: [] } },
@@ -238,6 +251,7 @@ export class Troupe {
             ] } },
             { id: TREE_IDS.scheduler, actor: actor(ACTORS.scheduler, 'SchedulerActor', [{
               frontPath: PATHS.front, rankPath: PATHS.rank0,
+              grammar,
               ...(group ? { peerPaths: group.peerPaths, watchPaths: group.watchPaths, pipelineDepth: group.pipelineDepth } : {}),
               config: {
                 maxNumBatchedTokens: options.maxNumBatchedTokens ?? DEFAULT_MAX_NUM_BATCHED_TOKENS,
@@ -265,7 +279,7 @@ export class Troupe {
       await listener?.close();
       throw error;
     }
-    return new Troupe(system, plan, maxModelLen, client, clientRef, root, listener);
+    return new Troupe(system, plan, maxModelLen, client, clientRef, root, grammar, listener);
   }
 
   /**

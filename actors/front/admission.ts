@@ -1,11 +1,13 @@
 // A submit becomes the records of its choices, or an EngineError: the one
-// place a request is validated and tokenized (protocol.ts). No I/O of its
-// own: the tokenizer is a function handed in.
+// place a request is validated, tokenized and its grammar compiled
+// (protocol.ts). No I/O of its own: the tokenizer and the grammar compiler
+// are functions handed in.
 //
 //   params --validate--> prompt --tokenize--> ids --context check--> max tokens
-//          --seed--> one (id, params, seed) per choice
+//          --compile structuredOutput (if any)--> --seed--> one (id, params, seed) per choice
 import { resolveSeed } from '../../models/sampling.js';
 import { DEFAULT_MAX_TOKENS, InvalidParamsError, validateGenerationParams, type GenerationParams } from '../engine/request-params.js';
+import { GrammarSpecError, type GrammarSpec } from '../grammar/grammar-spec.js';
 import type { TokenizeReply } from '../tokenizer/messages.js';
 import type { PromptInput } from '../tokenizer/prompt.js';
 import { choiceIds, type EngineError, type SubmitRequest } from './protocol.js';
@@ -33,7 +35,13 @@ export interface Admitted {
 
 export type Tokenize = (prompt: PromptInput, options: SubmitRequest['tokenize']) => Promise<TokenizeReply>;
 
-export async function admit(request: Omit<SubmitRequest, 'client'>, limits: AdmissionLimits, tokenize: Tokenize): Promise<Admitted | EngineError> {
+/**
+ * Compiles a request's grammar (or finds it cached), so the scheduler's
+ * matchers never meet a bad one; a bad spec throws GrammarSpecError naming `field`.
+ */
+export type CompileGrammar = (spec: GrammarSpec, field: string) => Promise<void>;
+
+export async function admit(request: Omit<SubmitRequest, 'client'>, limits: AdmissionLimits, tokenize: Tokenize, compileGrammar?: CompileGrammar): Promise<Admitted | EngineError> {
   const { params } = request;
   try {
     validateGenerationParams(params, limits.vocabSize);
@@ -52,11 +60,28 @@ export async function admit(request: Omit<SubmitRequest, 'client'>, limits: Admi
   const promptLength = reply.promptTokenIds.length;
   const maxTokens = resolveMaxTokens(params, request.maxTokensDefault, promptLength, limits.maxModelLen);
   if (typeof maxTokens !== 'number') return maxTokens;
+  if (params.structuredOutput !== undefined) {
+    const refused = await checkGrammar(params.structuredOutput, compileGrammar);
+    if (refused) return refused;
+  }
   const n = params.n ?? 1;
   const base = resolveSeed(params);
   const { n: _n, ...perChoice } = params;
   const choices = choiceIds(request.requestId, n).map((id, i) => ({ id, params: { ...perChoice, maxTokens }, seed: (base + i) % SEED_SPACE }));
   return { promptTokenIds: reply.promptTokenIds, promptText: reply.prompt, maxTokens, choices };
+}
+
+/** Compiles the request's grammar: a refusal is an invalid_grammar error naming structuredOutput. */
+async function checkGrammar(spec: GrammarSpec, compileGrammar: CompileGrammar | undefined): Promise<EngineError | undefined> {
+  const field = 'structuredOutput';
+  if (!compileGrammar) return { code: 'internal', field: null, message: 'this engine front has no grammar compiler; structuredOutput cannot be served' };
+  try {
+    await compileGrammar(spec, field);
+    return undefined;
+  } catch (error) {
+    if (error instanceof GrammarSpecError) return { code: 'invalid_grammar', field: error.field, message: error.message };
+    throw error;
+  }
 }
 
 /**

@@ -22,7 +22,8 @@ import type { EngineRequest, SchedulerMessage } from '../messages/scheduler.js';
 import type { FinishReason } from '../scheduler/request.js';
 import type { FinishedRequest } from '../scheduler/scheduler.js';
 import { RequestRecord, type RequestDelta } from './request-record.js';
-import { admit } from './admission.js';
+import { admit, type CompileGrammar } from './admission.js';
+import { grammarEngineFor, type GrammarEngineOptions } from '../grammar/grammar-engine.js';
 import { choiceIds, type ClientMessage, type EngineError, type FrontRequest, type SubmitReply, type SubmitRequest } from './protocol.js';
 import type { TokenizeReply, TokenizerMessage } from '../tokenizer/messages.js';
 import { emptyTimings, nowMs } from '../engine/step-timings.js';
@@ -35,6 +36,8 @@ export interface EngineFrontOptions {
   maxModelLen: number;
   /** eos ids from generation_config.json (else config.json). */
   eosTokenIds: number[];
+  /** The model grammars are compiled against (requests with structuredOutput); absent: such requests are refused. */
+  grammar?: GrammarEngineOptions & { modelDir: string };
   /** How long requests wait for a stopped engine to come back before they end with a 503 (default 120 s). */
   recoveryTimeoutMs?: number;
 }
@@ -114,6 +117,15 @@ export class EngineFront extends Actor<FrontMessage | FrontRequest> {
     this.tokenizer = this.context.system.refFor(this.options.tokenizerPath);
   }
 
+  /** Compiles into this process's grammar engine, whose cache the scheduler's matchers then hit. */
+  private grammarCompiler(): CompileGrammar | undefined {
+    const grammar = this.options.grammar;
+    if (!grammar) return undefined;
+    return async (spec, field) => {
+      await (await grammarEngineFor(grammar.modelDir, grammar)).compile(spec, field);
+    };
+  }
+
   /**
    * Admits a submit beside the mailbox (tokenizing must not hold up the
    * engine's steps), then records its choices and hands them to the scheduler.
@@ -131,7 +143,8 @@ export class EngineFront extends Actor<FrontMessage | FrontRequest> {
     let admitted;
     try {
       admitted = await admit(request, { vocabSize: this.options.vocabSize, maxModelLen: this.options.maxModelLen }, (prompt, options) =>
-        this.tokenizer.ask<TokenizeReply>((to) => ({ type: 'tokenize', prompt, ...(options ? { options } : {}), replyTo: to }), { timeoutMs: 60_000 }));
+        this.tokenizer.ask<TokenizeReply>((to) => ({ type: 'tokenize', prompt, ...(options ? { options } : {}), replyTo: to }), { timeoutMs: 60_000 }),
+      this.grammarCompiler());
     } catch (error) {
       admitted = { code: 'internal', field: null, message: (error as Error).message } satisfies EngineError;
     } finally {

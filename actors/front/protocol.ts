@@ -5,7 +5,8 @@
 //   connect {client} ──────────────────▶ (replies with the engine's state;
 //                                         later states come as 'engine-state')
 //   submit {requestId, prompt, params} ─▶ validated once, tokenized once,
-//          ◀── SubmitReply                n choices admitted
+//          ◀── SubmitReply                its grammar compiled once (if any),
+//                                         n choices admitted
 //          ◀── deltas [...]               one message per engine step, every
 //          ◀── deltas [...]               choice of this client in it; a
 //          ◀── failed {requestId, error}  choice's last delta has finishReason
@@ -28,6 +29,11 @@ export type { PromptInput, RequestDelta, RequestEvent };
 export type EngineErrorCode =
   /** A generation parameter is out of range (field: its camelCase name). */
   | 'invalid_params'
+  /**
+   * The structured output's schema, regex or grammar does not compile (field
+   * 'structuredOutput'; a spec of the wrong shape is invalid_params).
+   */
+  | 'invalid_grammar'
   /** The prompt cannot be tokenized or is refused (empty, ids out of range; field 'prompt'). */
   | 'invalid_prompt'
   /** The chat template is missing or failed (field 'messages'). */

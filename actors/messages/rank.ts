@@ -44,6 +44,12 @@ export interface RankScheduled {
   cachedTokens: number;
   /** Sample after the last token: the index of the output token to sample (the seeded RNG's counter). */
   outputIndex?: number;
+  /**
+   * With outputIndex, for a request with a grammar: the tokens it allows this
+   * step, ceil(V / 32) words (models/sampling.ts SampleRequest.mask). Per step,
+   * since the grammar's state moves with every token.
+   */
+  mask?: Uint32Array;
   /** targets[i]: the token whose log-probability after tokens[i] is wanted (-1: none). */
   promptLogprobs?: { targets: number[]; topN: number };
 }

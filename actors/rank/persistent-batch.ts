@@ -10,6 +10,9 @@
 //                               >= promptLength are output tokens, appended here
 //                               when they are the next one
 //
+// A grammar's token mask is not kept: it changes every step, so it comes with
+// the step's RankScheduled row.
+//
 // Every rank of a group applies the same deltas, so they hold the same batch.
 // A fresh rank holds nothing; a fresh scheduler's first step resets, then
 // adds every request it runs.
@@ -65,6 +68,7 @@ export class PersistentBatch {
           params: request.params, seed: request.seed, outputIndex: s.outputIndex,
           ...(request.logitBias ? { logitBias: request.logitBias } : {}),
           ...(penalty ? { promptTokens: penalty.prompt, outputTokens: penalty.output } : {}),
+          ...(s.mask ? { mask: s.mask } : {}),
         };
       }
       if (s.promptLogprobs) step.promptLogprobs = s.promptLogprobs;

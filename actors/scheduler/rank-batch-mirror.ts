@@ -8,6 +8,9 @@
 //                 pages         how many of its table's pages the ranks hold
 //                               (tables only grow while a request runs)
 //
+// A grammar's token mask is not held by the ranks: each sampled row of a
+// request with a grammar carries this step's mask.
+//
 // A request the ranks hold is dropped at the first step after it stopped
 // running (finished, aborted, preempted). The first step of a mirror resets
 // the ranks, so a restarted scheduler never inherits what its predecessor sent.
@@ -76,7 +79,11 @@ function newRequest<S extends RankSampling>(request: SchedulerRequest<S>, table:
 
 function scheduled<S extends RankSampling>(request: SchedulerRequest<S>, seq: ScheduledSequence<S>): RankScheduled {
   const out: RankScheduled = { requestId: seq.requestId, tokens: seq.tokens, cachedTokens: seq.cachedTokens };
-  if (seq.sample) out.outputIndex = seq.outputIndex;
+  if (seq.sample) {
+    out.outputIndex = seq.outputIndex;
+    // the grammar's matcher has accepted every output token so far: this is the mask of the token sampled now
+    if (request.grammar) out.mask = request.grammar.nextMask();
+  }
   const topN = request.sampling!.params.promptLogprobs;
   const prompt = request.promptTokens;
   if (topN !== undefined && seq.cachedTokens < prompt.length) {

@@ -4,6 +4,12 @@
 // cache) and `numTokens` (prompt + generated). A prefill is a step that
 // advances numComputedTokens by many; a decode advances it by one. There is
 // no phase field.
+//
+// A request with a grammar keeps its matcher here: it has accepted exactly
+// outputTokens, so a preempted request (which keeps its tokens) resumes with
+// it as it is, and a scheduler rebuilt after a restart replays the tokens
+// into a new one before the request is added.
+import type { SequenceGrammar } from '../grammar/sequence-grammar.js';
 
 export type RequestStatus = 'waiting' | 'running' | 'finished';
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -29,6 +35,8 @@ export interface NewRequest<S = unknown> {
   outputTokens?: readonly number[];
   /** Compute every prompt position (prompt log-probabilities need them all). */
   skipPrefixCache?: boolean;
+  /** The request's grammar matcher, having accepted outputTokens. */
+  grammar?: SequenceGrammar;
 }
 
 export class SchedulerRequest<S = unknown> {
@@ -40,6 +48,7 @@ export class SchedulerRequest<S = unknown> {
   readonly priority: number;
   readonly arrival: number;
   readonly sampling: S | undefined;
+  readonly grammar: SequenceGrammar | undefined;
   status: RequestStatus = 'waiting';
   numComputedTokens = 0;
   /** Prompt tokens found in the prefix cache when last admitted. */
@@ -62,6 +71,7 @@ export class SchedulerRequest<S = unknown> {
     this.sampling = request.sampling;
     this.outputTokens = [...(request.outputTokens ?? [])];
     this.skipPrefixCache = request.skipPrefixCache ?? false;
+    this.grammar = request.grammar;
   }
 
   get numTokens(): number {

@@ -8,6 +8,13 @@
 // and the fresh incarnation asks the front for every unfinished request and
 // recomputes them from their tokens so far.
 //
+// Grammars: a request with `structuredOutput` gets a matcher when it is
+// added (its output tokens so far replayed into it), kept in its request
+// record. When a step comes back, each grammar row's matcher accepts its
+// token at once, and the row's mask for its next step is computed then, as
+// that step is built (only rows with a grammar pay; the others' sequences are
+// built as before). A grammar that completes ends its request with "stop".
+//
 // Pipeline parallelism: up to `pipelineDepth` steps (one per stage) are in
 // flight at once, with disjoint requests (the Scheduler never schedules a
 // request whose step has not come back), so no stage idles. A step goes to
@@ -18,6 +25,8 @@ import type { FrontMessage, GeneratedToken, PromptLogprobChunk } from '../messag
 import { emptyTimings, nowMs } from '../engine/step-timings.js';
 import type { RankBatchDelta, RankInfo, RankMessage, RankScheduled, RankSequenceResult, RankStepReply } from '../messages/rank.js';
 import type { EngineRequest, SchedulerMessage } from '../messages/scheduler.js';
+import { grammarEngineFor, type GrammarEngine, type GrammarEngineOptions } from '../grammar/grammar-engine.js';
+import type { SequenceGrammar } from '../grammar/sequence-grammar.js';
 import { RankBatchMirror } from './rank-batch-mirror.js';
 import { Scheduler, type SchedulerConfig, type StepPlan } from './scheduler.js';
 
@@ -34,6 +43,8 @@ export interface SchedulerActorOptions {
   pipelineDepth?: number;
   /** A backstop only: a dead rank is noticed through death watch at once. */
   stepTimeoutMs?: number;
+  /** The model whose vocabulary grammars are compiled against (requests with structuredOutput). */
+  grammar?: GrammarEngineOptions & { modelDir: string };
 }
 
 export class SchedulerActor extends Actor<SchedulerMessage> {
@@ -48,6 +59,8 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
   private inFlight = 0;
   private maxInFlight = 0;
   private stopped = false;
+  /** Requests whose matchers are being made (a grammar being compiled); an abort meanwhile drops them. */
+  private readonly pendingGrammar = new Set<string>();
   private readonly timings = emptyTimings();
 
   constructor(private readonly options: SchedulerActorOptions) {
@@ -97,6 +110,8 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
       case 'add':
         return this.add(message.requests);
       case 'abort':
+        this.pendingGrammar.delete(message.requestId);
+        this.scheduler.request(message.requestId)?.grammar?.dispose();
         this.scheduler.abort(message.requestId, message.reason);
         return;
       case 'stats':
@@ -122,20 +137,65 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
   }
 
   private add(requests: EngineRequest[]): void {
+    const plain = requests.filter((r) => r.params.structuredOutput === undefined);
+    const constrained = requests.filter((r) => r.params.structuredOutput !== undefined && !this.pendingGrammar.has(r.id));
+    for (const r of plain) this.addChecked(r);
+    if (constrained.length > 0) void this.addWithGrammars(constrained);
+    this.kick();
+  }
+
+  private addChecked(r: EngineRequest, grammar?: SequenceGrammar): void {
+    if (this.scheduler.has(r.id)) { // a resubmission raced a direct add
+      grammar?.dispose();
+      return;
+    }
+    try {
+      this.addOne(r, grammar);
+    } catch (error) {
+      grammar?.dispose();
+      this.refuse(r.id, (error as Error).message);
+    }
+  }
+
+  /** The front validates (and compiles) first; this is a last line, never a crash of the scheduler. */
+  private refuse(requestId: string, why: string): void {
+    console.error(`[troupe] scheduler refused request ${requestId}: ${why}`);
+    this.front.tell({ type: 'step-output', tokens: [], promptLogprobs: [], finished: [{ requestId, reason: 'abort' }] });
+  }
+
+  /** Makes each request's matcher (compiling its grammar unless cached), replays its tokens so far, then adds it. */
+  private async addWithGrammars(requests: EngineRequest[]): Promise<void> {
+    for (const r of requests) this.pendingGrammar.add(r.id);
+    let engine: GrammarEngine;
+    try {
+      if (!this.options.grammar) throw new Error('this scheduler was started without a grammar engine');
+      engine = await grammarEngineFor(this.options.grammar.modelDir, this.options.grammar);
+    } catch (error) {
+      for (const r of requests) if (this.pendingGrammar.delete(r.id)) this.refuse(r.id, `grammar engine: ${(error as Error).message}`);
+      return;
+    }
     for (const r of requests) {
-      if (this.scheduler.has(r.id)) continue; // a resubmission raced a direct add
+      let grammar: SequenceGrammar | undefined;
       try {
-        this.addOne(r);
+        const spec = r.params.structuredOutput!;
+        grammar = engine.matcher(engine.cached(spec) ?? await engine.compile(spec));
+        if (!grammar.replay(r.outputTokens)) throw new Error('its tokens so far do not match its grammar');
       } catch (error) {
-        // the front validates first; this is a last line, never a crash of the scheduler
-        console.error(`[troupe] scheduler refused request ${r.id}: ${(error as Error).message}`);
-        this.front.tell({ type: 'step-output', tokens: [], promptLogprobs: [], finished: [{ requestId: r.id, reason: 'abort' }] });
+        grammar?.dispose();
+        if (this.pendingGrammar.delete(r.id)) this.refuse(r.id, `grammar: ${(error as Error).message}`);
+        continue;
       }
+      // aborted meanwhile, or this incarnation stopped: nothing to add
+      if (!this.pendingGrammar.delete(r.id) || this.stopped) {
+        grammar.dispose();
+        continue;
+      }
+      this.addChecked(r, grammar);
     }
     this.kick();
   }
 
-  private addOne(r: EngineRequest): void {
+  private addOne(r: EngineRequest, grammar?: SequenceGrammar): void {
     this.scheduler.add({
       id: r.id,
       promptTokens: r.promptTokens,
@@ -150,6 +210,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
       priority: r.params.priority ?? 0,
       skipPrefixCache: r.params.promptLogprobs !== undefined,
       sampling: r,
+      ...(grammar ? { grammar } : {}),
     });
   }
 
@@ -175,7 +236,7 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
       const sent = nowMs();
       const reply = await this.rank.ask<RankStepReply>((replyTo) => {
         const message: RankMessage = { type: 'step', step, batch, sequences, replyTo };
-        for (const peer of this.peers) peer.tell(message);
+        for (const peer of this.peers) peer.tell({ ...message, sequences: withOwnMasks(sequences) });
         return message;
       }, { timeoutMs: this.options.stepTimeoutMs ?? 600_000 });
       if (this.stopped) return;
@@ -209,8 +270,14 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
         promptLogprobs.push({ requestId: seq.requestId, start: seq.cachedTokens, values: result.promptLogprobs, ...(result.promptTop ? { top: result.promptTop } : {}) });
       }
     }
+    const grammars = new Map<string, SequenceGrammar>();
+    for (const seq of plan.sequences) {
+      const g = this.scheduler.request(seq.requestId)?.grammar;
+      if (g) grammars.set(seq.requestId, g);
+    }
     const outputIndex = new Map(plan.sequences.map((s) => [s.requestId, s.outputIndex]));
     const update = this.scheduler.update(plan, sampled);
+    this.advanceGrammars(grammars, update);
     for (const { requestId, token, cachedTokens } of update.appended) {
       const result = byId.get(requestId)!;
       tokens.push({
@@ -223,4 +290,36 @@ export class SchedulerActor extends Actor<SchedulerMessage> {
       step: { numBatchedTokens: plan.numBatchedTokens, startedMs, admitted: plan.admitted },
     });
   }
+
+  /**
+   * Each grammar row's matcher accepts its new token. A finished request's
+   * matcher is released; one whose grammar completed (or, never expected,
+   * refused the token its own mask allowed) ends with "stop".
+   */
+  private advanceGrammars(grammars: Map<string, SequenceGrammar>, update: ReturnType<Scheduler<EngineRequest>['update']>): void {
+    if (grammars.size === 0) return;
+    const finished = new Set(update.finished.map((f) => f.requestId));
+    for (const { requestId, token } of update.appended) {
+      const g = grammars.get(requestId);
+      if (!g || finished.has(requestId)) continue;
+      const accepted = g.accept(token);
+      if (!accepted || g.terminated) {
+        if (!accepted) console.error(`[troupe] request ${requestId}: its grammar refused token ${token}; ending it`);
+        this.scheduler.abort(requestId, 'stop');
+        update.finished.push({ requestId, reason: 'stop' });
+        finished.add(requestId);
+      }
+    }
+    for (const id of finished) grammars.get(id)?.dispose();
+  }
+}
+
+/**
+ * The sequences with copies of their grammar masks: a message that crosses a
+ * thread transfers (detaches) its typed arrays, so each rank's copy of a step
+ * needs masks of its own.
+ */
+function withOwnMasks(sequences: RankScheduled[]): RankScheduled[] {
+  if (!sequences.some((s) => s.mask)) return sequences;
+  return sequences.map((s) => (s.mask ? { ...s, mask: s.mask.slice() } : s));
 }

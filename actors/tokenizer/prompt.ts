@@ -16,6 +16,10 @@ export interface ChatMessage {
   role: ChatRole;
   content: string | TextPart[];
   name?: string;
+  /** An assistant's tool calls, as the chat template renders them (arguments as objects). */
+  tool_calls?: unknown[];
+  /** A tool message: the call it answers. */
+  tool_call_id?: string;
 }
 
 /** A completion prompt (text or token ids) or a conversation for the chat template. */
@@ -90,6 +94,16 @@ function validateMessage(message: unknown, index: number): ChatMessage {
   if (name !== undefined) {
     if (typeof name !== 'string') throw new PromptError(`${where}.name must be a string, got ${typeName(name)}`);
     out.name = name;
+  }
+  const toolCalls = message['tool_calls'];
+  if (toolCalls !== undefined) {
+    if (!Array.isArray(toolCalls)) throw new PromptError(`${where}.tool_calls must be a list, got ${typeName(toolCalls)}`);
+    out.tool_calls = toolCalls;
+  }
+  const toolCallId = message['tool_call_id'];
+  if (toolCallId !== undefined) {
+    if (typeof toolCallId !== 'string') throw new PromptError(`${where}.tool_call_id must be a string, got ${typeName(toolCallId)}`);
+    out.tool_call_id = toolCallId;
   }
   return out;
 }

@@ -1,7 +1,8 @@
 // /v1/completions and /v1/chat/completions, whatever the transport (HTTP
 // JSON, SSE, or a WebSocket message): validate, admit, submit each prompt to
-// the engine (which validates the parameters, tokenizes and checks the
-// context length, once), run every choice, and shape what comes back.
+// the engine (which validates the parameters, tokenizes, checks the context
+// length and compiles the grammar, once), run every choice, and shape what
+// comes back.
 //
 //   body --schema--> request --plan--> GenerationPlan --admission--> slot
 //        --submit per prompt (n choices)--> prompt ids + deltas
@@ -95,7 +96,7 @@ function planCompletion(ctx: GatewayContext, body: unknown) {
 
 function planChat(ctx: GatewayContext, body: unknown) {
   const request = parseBody(chatRequestSchema, body);
-  return { plan: chatPlan(request, ctx.defaults), requestedModel: request.model };
+  return { plan: chatPlan(request, ctx.defaults, ctx.toolCalls), requestedModel: request.model };
 }
 
 /**
@@ -117,7 +118,8 @@ async function submitAll(ctx: GatewayContext, plan: GenerationPlan): Promise<Sub
   if (!isEngineRequestError(error)) throw error;
   // the context-length refusal in vLLM's words, with what the client asked for
   const asked = plan.promptOnly ? 0 : plan.maxTokens ?? (plan.kind === 'chat' ? null : DEFAULT_COMPLETION_MAX_TOKENS);
-  throw apiErrorOf(error.error, (promptLength) => contextLengthError(ctx.engine.maxModelLen, promptLength, asked));
+  throw apiErrorOf(error.error, (promptLength) => contextLengthError(ctx.engine.maxModelLen, promptLength, asked),
+    plan.grammarField ? { structuredOutput: plan.grammarField } : {});
 }
 
 /**

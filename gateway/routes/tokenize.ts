@@ -8,6 +8,7 @@ import { PromptTooLongError } from '../engine-client.js';
 import { contextLengthError } from '../context-length.js';
 import { detokenizeRequestSchema, parseBody, tokenizeRequestSchema } from '../schemas.js';
 import { badRequest } from '../errors.js';
+import { chatMessages } from '../request-mapping.js';
 
 export async function tokenizeRoute(ctx: GatewayContext, body: unknown): Promise<unknown> {
   const request = parseBody(tokenizeRequestSchema, body);
@@ -16,7 +17,7 @@ export async function tokenizeRoute(ctx: GatewayContext, body: unknown): Promise
   try {
     if ('messages' in request) {
       if (request.continue_final_message) throw badRequest('continue_final_message is not supported yet', 'continue_final_message');
-      const messages = request.messages.map((m) => ({ role: m.role, content: m.content, ...(m.name ? { name: m.name } : {}) }));
+      const messages = chatMessages(request.messages);
       tokens = (await ctx.engine.tokenize({ kind: 'chat', messages }, {
         addGenerationPrompt: request.add_generation_prompt ?? true,
         addSpecialTokens: request.add_special_tokens ?? false,

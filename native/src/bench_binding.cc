@@ -84,7 +84,7 @@ Napi::Value SampleBench(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   if (V == 0 || logits.length % V != 0) throw Napi::RangeError::New(env, "sampleBench: logits length must be a multiple of V");
   const size_t R = logits.length / V;
   if (!info[2].IsObject()) throw Napi::TypeError::New(env, "sampleBench: sampling must be an object");
-  const SamplingBatch b = read_sampling(PropReader{env, info[2].As<Napi::Object>(), "sampleBench: sampling"}, R);
+  const SamplingBatch b = read_sampling(PropReader{env, info[2].As<Napi::Object>(), "sampleBench: sampling"}, R, V);
   if (!info[3].IsObject()) throw Napi::TypeError::New(env, "sampleBench: options must be an object");
   PropReader r{env, info[3].As<Napi::Object>(), "sampleBench: options"};
   const Isa isa = isa_arg(env, r.obj.Get("isa"), cpu, "sampleBench: isa");
@@ -105,15 +105,24 @@ Napi::Value SampleBench(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   OwnedNucleusPool records(nucleus_rows, V);
   std::atomic<size_t> from_records{0};  // rows of the last rep whose top-p nucleus came from the tile records
   Napi::Array lse_ms = Napi::Array::New(env), sample_ms = Napi::Array::New(env);
+  // Grammar rows are masked in place, as the lm head does: each rep masks a fresh copy.
+  std::vector<float> work;
+  bool any_mask = false;
+  for (const SamplingParams& p : b.params) any_mask = any_mask || p.mask != nullptr;
+  if (any_mask) work.resize(R * V);
+  auto row_of = [&](size_t i) { return b.params[i].mask != nullptr ? work.data() + i * V : logits.data + i * V; };
   for (size_t rep = 0; rep <= reps; ++rep) {
     for (size_t i = 0; i < R; ++i) kth[i].reset();
+    for (size_t i = 0; i < R; ++i)
+      if (b.params[i].mask != nullptr) std::memcpy(work.data() + i * V, logits.data + i * V, V * sizeof(float));
     records.pool.used.store(0);
     const double t0 = now_s();
     // The lm head's per-tile epilogue for sampled rows: log-sum-exp state and the
     // tile summary, one task per row (the model runs them inside its vocab-tile tasks).
     pool.parallel_for(R, [&](size_t i) {
       static thread_local SamplingScratch sc;
-      lse[i] = summarize_row(logits.data + i * V, V, &b.params[i], *k, sc, &summaries[i * tiles], &cand[i * tiles],
+      if (b.params[i].mask != nullptr) apply_token_mask(row_of(i), V, 0, b.params[i].mask);
+      lse[i] = summarize_row(row_of(i), V, &b.params[i], *k, sc, &summaries[i * tiles], &cand[i * tiles],
                              &kth[i], &records.pool);
     });
     const double t1 = now_s();
@@ -121,7 +130,7 @@ Napi::Value SampleBench(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
       static thread_local SamplingScratch sc;
       const size_t recorded_before = sc.nucleus_from_records;
       const RowStats stats = row_stats(&summaries[i * tiles], tiles, &cand[i * tiles], &records.pool);
-      sample_row(logits.data + i * V, V, lse[i], &stats, b.params[i], sc, *k, &tokens[i], &lps[i],
+      sample_row(row_of(i), V, lse[i], &stats, b.params[i], sc, *k, &tokens[i], &lps[i],
                  top_ids.data() + i * top_n, top_lps.data() + i * top_n);
       if (rep == reps) from_records.fetch_add(sc.nucleus_from_records - recorded_before, std::memory_order_relaxed);
     });

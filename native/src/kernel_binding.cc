@@ -225,7 +225,7 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info, const CpuFeatures& cpu)
   if (V == 0 || logits.length % V != 0) throw Napi::RangeError::New(env, "sampleLogits: logits length must be a multiple of V");
   const size_t R = logits.length / V;
   if (!info[2].IsObject()) throw Napi::TypeError::New(env, "sampleLogits: sampling must be an object");
-  const SamplingBatch b = read_sampling(PropReader{env, info[2].As<Napi::Object>(), "sampleLogits: sampling"}, R);
+  const SamplingBatch b = read_sampling(PropReader{env, info[2].As<Napi::Object>(), "sampleLogits: sampling"}, R, V);
   const ModelKernels* k = model_kernels(best_isa(cpu));
   size_t top_n = 0;
   for (const SamplingParams& p : b.params) top_n = std::max<size_t>(top_n, p.num_logprobs > 0 ? p.num_logprobs : 0);
@@ -247,8 +247,14 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info, const CpuFeatures& cpu)
   std::vector<TileSummary> summaries(tiles);
   std::vector<TileCandidates> cand(tiles);
   OwnedNucleusPool records(1, V);  // one row's top-p records at a time
+  std::vector<float> masked;  // a grammar row's logits with its mask applied (the input stays as it is)
   for (size_t i = 0; i < R; ++i) {
     const float* row = logits.data + i * V;
+    if (b.params[i].mask != nullptr) {
+      masked.assign(row, row + V);
+      apply_token_mask(masked.data(), V, 0, b.params[i].mask);
+      row = masked.data();
+    }
     RowBounds kth;
     records.pool.used.store(0);
     const double lse = summarize_row(row, V, summarize ? &b.params[i] : nullptr, *k, scratch, summaries.data(),

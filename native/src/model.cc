@@ -138,6 +138,11 @@ std::string Model::validate(const StepInput& in) const {
   if (in.sampling.params.size() != in.sample_rows.size()) return "one set of sampling params per sampled row";
   for (int32_t r : in.sample_rows)
     if (r < 0 || static_cast<size_t>(r) >= T) return "sample row " + std::to_string(r) + " is not a token row";
+  // A grammar mask rewrites its row's logits in the lm head: no other entry may sample that row.
+  for (size_t i = 0; i < in.sample_rows.size(); ++i)
+    for (size_t j = 0; j < in.sample_rows.size(); ++j)
+      if (i != j && in.sample_rows[i] == in.sample_rows[j] && in.sampling.params[i].mask != nullptr)
+        return "sample row " + std::to_string(in.sample_rows[i]) + " has a grammar mask and is sampled more than once";
   if (!in.prompt_targets.empty()) {
     if (in.prompt_targets.size() != T) return "promptTargets must have one entry per token";
     for (int32_t t : in.prompt_targets)
@@ -476,8 +481,15 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, c
       const size_t ld = tp ? V : vt;
       if (!tp) linear_tile(*k_, f8_, w_.lm_head.rows_from(v0, H), input, logits, rc, 0, vt, vt, H, 1);
       for (size_t i = 0; i < rc; ++i) {
-        const float* li = logits + i * ld;
+        float* li = logits + i * ld;  // writable: a grammar mask rewrites it
         const int32_t row = rows[c0 + i];
+        // A grammar row's disallowed tokens are masked before anything reads the tile
+        // (validate: a masked row has one sample entry), so the log-sum-exp, the tile
+        // summaries, the records and the copy in `full` all see the masked row.
+        if (sample_slot[row] >= 0) {
+          const uint32_t* mask = in.sampling.params[entry_order[entry_start[row]]].mask;
+          if (mask != nullptr) apply_token_mask(li, vt, v0, mask);
+        }
         k_->tile_lse(li, vt, &b.tile_max[i * vtiles + vt_i], &b.tile_sum[i * vtiles + vt_i]);
         if (sample_slot[row] >= 0) {
           std::copy(li, li + vt, full + sample_slot[row] * V + v0);

@@ -71,7 +71,7 @@ void PropReader::fail_range(const std::string& message) const {
   throw Napi::RangeError::New(env, where + ": " + message);
 }
 
-SamplingBatch read_sampling(const PropReader& r, size_t rows) {
+SamplingBatch read_sampling(const PropReader& r, size_t rows, size_t vocab) {
   SamplingBatch b;
   const auto temperature = r.float32s("temperature");
   const auto top_k = r.int32s("topK");
@@ -117,6 +117,21 @@ SamplingBatch read_sampling(const PropReader& r, size_t rows) {
   check_offsets(prompt_offsets, b.prompt_tokens.size(), "promptOffsets");
   check_offsets(output_offsets, b.output_tokens.size(), "outputOffsets");
   check_offsets(bias_offsets, b.bias_ids.size(), "biasOffsets");
+  // Grammar masks: row i's is masks[maskIndex[i] * W ..][0, W) (maskIndex -1: none).
+  std::vector<int32_t> mask_index;
+  const size_t words = (vocab + 31) / 32;
+  if (r.has("maskIndex")) {
+    mask_index = r.int32s("maskIndex");
+    need(mask_index.size(), rows, "maskIndex");
+    size_t n = 0;
+    const uint32_t* m = r.data<uint32_t>("masks", napi_uint32_array, "Uint32Array", &n);
+    if (words == 0 || n % words != 0)
+      r.fail_range("masks has " + std::to_string(n) + " words, not a multiple of ceil(V / 32) = " + std::to_string(words));
+    b.masks.assign(m, m + n);
+    for (int32_t at : mask_index)
+      if (at < -1 || (at >= 0 && static_cast<size_t>(at) >= n / words))
+        r.fail_range("maskIndex entry " + std::to_string(at) + " is not -1 or one of the " + std::to_string(n / words) + " masks");
+  }
   b.params.resize(rows);
   for (size_t i = 0; i < rows; ++i) {
     SamplingParams& p = b.params[i];
@@ -137,6 +152,7 @@ SamplingBatch read_sampling(const PropReader& r, size_t rows) {
     p.bias_ids = b.bias_ids.data() + bias_offsets[i];
     p.bias_values = b.bias_values.data() + bias_offsets[i];
     p.num_bias = static_cast<size_t>(bias_offsets[i + 1] - bias_offsets[i]);
+    if (!mask_index.empty() && mask_index[i] >= 0) p.mask = b.masks.data() + static_cast<size_t>(mask_index[i]) * words;
   }
   return b;
 }

@@ -38,7 +38,8 @@ struct PropReader {
 };
 
 // Sampling params for `rows` rows from the struct-of-arrays object
-// (see native/index.ts SamplingArrays); checks every length.
-SamplingBatch read_sampling(const PropReader& r, size_t rows);
+// (see native/model-raw.ts SamplingArrays) over a vocabulary of `vocab`
+// tokens; checks every length.
+SamplingBatch read_sampling(const PropReader& r, size_t rows, size_t vocab);
 
 }  // namespace troupe

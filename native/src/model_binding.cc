@@ -258,7 +258,7 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   return Napi::External<ModelHandle>::New(env, h, [](Napi::Env, ModelHandle* p) { delete p; });
 }
 
-StepInput read_step_input(const PropReader& r) {
+StepInput read_step_input(const PropReader& r, size_t vocab) {
   StepInput in;
   in.tokens = r.int32s("tokens");
   in.positions = r.int32s("positions");
@@ -272,7 +272,7 @@ StepInput read_step_input(const PropReader& r) {
   in.sample_rows = r.has("sampleRows") ? r.int32s("sampleRows") : std::vector<int32_t>();
   if (!in.sample_rows.empty()) {
     PropReader sr{r.env, r.object("sampling"), r.where + ".sampling"};
-    in.sampling = read_sampling(sr, in.sample_rows.size());
+    in.sampling = read_sampling(sr, in.sample_rows.size(), vocab);
   }
   if (r.has("promptTargets")) in.prompt_targets = r.int32s("promptTargets");
   in.prompt_top_n = static_cast<size_t>(r.number_or("promptTopN", 0));
@@ -344,7 +344,7 @@ Napi::Value ModelStep(const Napi::CallbackInfo& info) {
   ModelHandle* h = handle_arg(info, "modelStep");
   if (!info[1].IsObject()) throw Napi::TypeError::New(env, "modelStep: input must be an object");
   if (h->in_flight) throw Napi::Error::New(env, "modelStep: a step is already running on this model (steps are sequential)");
-  StepInput in = read_step_input(PropReader{env, info[1].As<Napi::Object>(), "modelStep: input"});
+  StepInput in = read_step_input(PropReader{env, info[1].As<Napi::Object>(), "modelStep: input"}, h->model->shape().vocab);
   const std::string problem = h->model->validate(in);
   if (!problem.empty()) throw Napi::RangeError::New(env, "modelStep: " + problem);
   auto* worker = new StepWorker(env, h, info[0], std::move(in));

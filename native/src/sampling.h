@@ -73,7 +73,22 @@ struct SamplingParams {
   const int32_t* bias_ids = nullptr;
   const float* bias_values = nullptr;
   size_t num_bias = 0;
+  // A grammar's token mask, packed: bit (id % 32) of word id / 32 set = token id
+  // allowed (xgrammar's bitmask layout), ceil(V / 32) words; null: every token.
+  const uint32_t* mask = nullptr;
 };
+
+// The logit a masked-out token gets, before anything reads the row (the lm
+// head's tile summaries and records, the log-sum-exp, every sampling path):
+// finite, so that a tile the mask empties still has a finite max and sum
+// (-inf would give exp(-inf - -inf) = NaN) and temperature scaling stays
+// finite, yet so low that its weight exp(y - m) is 0 and it is never greedy's
+// argmax while any token is allowed. The returned logprobs are therefore
+// those of the masked distribution, as vLLM's (a masked token's is ~-1e30).
+constexpr float kMaskedLogit = -1e30f;
+
+// Sets logits[j] = kMaskedLogit for each j in [0, n) whose id v0 + j the mask disallows.
+void apply_token_mask(float* logits, size_t n, size_t v0, const uint32_t* mask);
 
 // Params for R rows plus the storage their pointers point into (moving a
 // SamplingBatch keeps the pointers valid; never resize the vectors afterwards).
@@ -81,6 +96,7 @@ struct SamplingBatch {
   std::vector<SamplingParams> params;
   std::vector<int32_t> prompt_tokens, output_tokens, bias_ids;
   std::vector<float> bias_values;
+  std::vector<uint32_t> masks;  // [masked rows, ceil(V / 32)] grammar token masks
 };
 
 // Per-thread scratch so sampling allocates once per row at most.

@@ -2,8 +2,10 @@
 // as plain classes: driven through preemption, aborts, an id re-added, chunked
 // prefills, penalties and a restart, the rank rebuilds exactly the full state
 // (block table, sampling parameters, penalty tokens) the scheduler has, while
-// each step carries only what changed.
+// each step carries only what changed; a grammar's mask comes with each step
+// that samples its row.
 import test from 'ava';
+import type { SequenceGrammar } from '../../actors/grammar/sequence-grammar.js';
 import { PersistentBatch } from '../../actors/rank/persistent-batch.js';
 import type { RankBatchDelta } from '../../actors/messages/rank.js';
 import { RankBatchMirror, type RankSampling } from '../../actors/scheduler/rank-batch-mirror.js';
@@ -119,4 +121,35 @@ test('a step naming a request the rank does not hold fails loudly', (t) => {
   const rank = new PersistentBatch();
   t.throws(() => rank.sequences([{ requestId: 'ghost', tokens: [1], cachedTokens: 0 }]), { message: /request ghost, which this rank does not hold/ });
   t.throws(() => rank.apply({ dropped: [], added: [], grown: [{ requestId: 'ghost', blocks: [1] }] }), { message: /pages for request ghost/ });
+});
+
+test('a grammar row carries a fresh mask on each step it samples, none while it prefills; other rows carry none', (t) => {
+  const scheduler = new Scheduler<RankSampling>({ maxNumBatchedTokens: 16, maxNumSeqs: 4, maxModelLen: 512, blockSize: 8, numBlocks: 32 });
+  const mirror = new RankBatchMirror(scheduler);
+  const rank = new PersistentBatch();
+  // the matcher's part the mirror uses: each mask says how many tokens it had accepted
+  let accepted = 0;
+  const masksMade: number[] = [];
+  const grammar = { nextMask: () => { masksMade.push(accepted); return Uint32Array.of(accepted, 0xffffffff); } } as unknown as SequenceGrammar;
+  scheduler.add({ id: 'g', promptTokens: prompt(20, 1), stop: { ...STOP, maxTokens: 4 }, sampling: sampling(1), grammar });
+  scheduler.add({ id: 'p', promptTokens: prompt(3, 2), stop: { ...STOP, maxTokens: 4 }, sampling: sampling(2) });
+  let sampledSteps = 0;
+  while (scheduler.hasWork) {
+    const plan = scheduler.schedule();
+    const { batch, sequences } = mirror.step(plan.sequences);
+    for (const r of batch.added) t.false('mask' in r, 'a mask is never part of the held request');
+    rank.apply(batch);
+    const rebuilt = rank.sequences(sequences);
+    sequences.forEach((s, i) => {
+      if (s.requestId === 'p') return t.is(s.mask, undefined);
+      if (s.outputIndex === undefined) return t.is(s.mask, undefined, 'a chunk that samples nothing needs no mask');
+      sampledSteps++;
+      t.deepEqual(Array.from(s.mask!), [accepted, 0xffffffff]);
+      t.is(rebuilt[i]!.sample!.mask, s.mask, 'the rank samples with the step\'s mask');
+    });
+    const update = scheduler.update(plan, fakeSample(plan));
+    accepted += update.appended.filter((a) => a.requestId === 'g').length;
+  }
+  t.is(sampledSteps, 4);
+  t.deepEqual(masksMade, [0, 1, 2, 3], 'one mask per sampled step, after the tokens accepted so far');
 });

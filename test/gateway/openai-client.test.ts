@@ -164,10 +164,13 @@ test('errors come back as OpenAI errors with the HTTP status, type and param', a
     model: TEST_MODEL_NAME, messages: [{ role: 'user', content: 'x' }],
     tools: [{ type: 'function', function: { name: 'f', parameters: {} } }],
   }), { instanceOf: OpenAI.BadRequestError });
-  t.is(tools!.param, 'tools');
-  t.regex(tools!.message, /not supported yet/);
-  const format = await t.throwsAsync(client.chat.completions.create({ model: TEST_MODEL_NAME, messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_object' } }), { instanceOf: OpenAI.BadRequestError });
-  t.is(format!.param, 'response_format');
+  t.is(tools!.param, 'tool_choice');
+  t.regex(tools!.message, /"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser/);
+  const format = await t.throwsAsync(client.chat.completions.create({
+    model: TEST_MODEL_NAME, messages: [{ role: 'user', content: 'x' }],
+    response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'bogus' } } },
+  }), { instanceOf: OpenAI.BadRequestError });
+  t.is(format!.param, 'response_format.json_schema.schema');
   const image = await t.throwsAsync(client.chat.completions.create({ model: TEST_MODEL_NAME, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://x' } }] }] }), { instanceOf: OpenAI.BadRequestError });
   t.regex(image!.message, /only text content parts/);
   const token = await t.throwsAsync(client.completions.create({ model: TEST_MODEL_NAME, prompt: [1, 999999] }), { instanceOf: OpenAI.BadRequestError });

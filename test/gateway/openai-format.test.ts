@@ -60,10 +60,15 @@ test('chat bodies: logprobs / top_logprobs, max_completion_tokens over max_token
 });
 
 test('unsupported features are refused by name; harmless forms pass', (t) => {
-  for (const [field, value] of [['tools', [{ type: 'function' }]], ['response_format', { type: 'json_schema' }], ['functions', [{}]], ['guided_json', {}], ['prompt_logprobs', 1]] as const) {
+  for (const [field, value, param, message] of [
+    ['tools', [{ type: 'function' }], 'tools', /tools are for \/v1\/chat\/completions/],
+    ['response_format', { type: 'json_schema' }, 'response_format.json_schema', /must be an object with a name and a schema/],
+    ['functions', [{}], 'functions', /not supported/],
+    ['prompt_logprobs', 1, 'prompt_logprobs', /not supported/],
+  ] as const) {
     const error = t.throws(() => completion({ prompt: 'x', [field]: value }), { instanceOf: ApiError });
-    t.is(error!.param, field);
-    t.regex(error!.message, /not supported/);
+    t.is(error!.param, param);
+    t.regex(error!.message, message);
   }
   t.notThrows(() => completion({ prompt: 'x', tools: [], response_format: { type: 'text' }, tool_choice: 'none' }));
   t.throws(() => completion({ prompt: 'x', max_tokens: 0 }), { message: /echo/ });
