@@ -116,7 +116,8 @@ export function chatPlan(request: ChatRequest, defaults: SamplingDefaults, toolO
       addGenerationPrompt,
       addSpecialTokens: request.add_special_tokens ?? false,
       // the tools reach the template as `tools`, as with HF's apply_chat_template(tools=...)
-      ...(request.chat_template_kwargs || tools ? { templateKwargs: { ...(tools ? { tools: tools.templateTools } : {}), ...request.chat_template_kwargs } } : {}),
+      ...(request.chat_template_kwargs ? { templateKwargs: request.chat_template_kwargs } : {}),
+      ...(tools ? { tools: tools.templateTools } : {}),
     },
     n: request.n ?? 1,
     params: {

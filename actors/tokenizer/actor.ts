@@ -92,6 +92,7 @@ export class TokenizerActor extends Actor<TokenizerMessage> {
             addGenerationPrompt: options.addGenerationPrompt ?? true,
             addSpecialTokens: options.addSpecialTokens ?? false,
             ...(options.templateKwargs ? { templateKwargs: options.templateKwargs } : {}),
+            ...(options.tools ? { tools: options.tools } : {}),
           });
           [promptTokenIds, text] = [chat.tokenIds, chat.prompt];
           break;

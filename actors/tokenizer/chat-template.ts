@@ -94,9 +94,10 @@ export class ChatTemplate {
   /**
    * Renders with HF's variables: the model's `specialTokens` (bos_token, ...)
    * and the caller's `kwargs`, which may add variables but not replace any
-   * the server derives (checkTemplateKwargs).
+   * the server derives (checkTemplateKwargs); `tools`: the request's tools
+   * (the template's `tools`, null without any).
    */
-  render(messages: readonly Record<string, unknown>[], addGenerationPrompt: boolean, specialTokens: Record<string, string> = {}, kwargs: Record<string, unknown> = {}): string {
+  render(messages: readonly Record<string, unknown>[], addGenerationPrompt: boolean, specialTokens: Record<string, string> = {}, kwargs: Record<string, unknown> = {}, tools: Record<string, unknown>[] | null = null): string {
     checkTemplateKwargs(kwargs);
     const env = new Environment();
     // Template.render() would install the library's own raise_exception and
@@ -110,7 +111,7 @@ export class ChatTemplate {
       strftime_now: (format: string) => strftime(format, new Date()),
       messages,
       add_generation_prompt: addGenerationPrompt,
-      tools: null,
+      tools,
       documents: null,
       ...specialTokens,
     };

@@ -15,6 +15,8 @@ export interface TokenizeOptions {
   addGenerationPrompt?: boolean;
   /** Chat only: extra template variables (vLLM's chat_template_kwargs). */
   templateKwargs?: Record<string, unknown>;
+  /** Chat only: the request's tools, as the template's `tools` (HF's apply_chat_template(tools=...)). */
+  tools?: Record<string, unknown>[];
   /** The client's max_tokens, when it set one: prompt + max_tokens must fit max_model_len. */
   maxTokens?: number;
 }

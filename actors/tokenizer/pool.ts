@@ -50,7 +50,7 @@ export class TokenizerPool {
   /** The rendered conversation and its ids (no special tokens added unless asked: the template writes BOS). */
   encodeChat(
     messages: ChatMessage[],
-    options: { addGenerationPrompt?: boolean; addSpecialTokens?: boolean; templateKwargs?: Record<string, unknown> } = {},
+    options: { addGenerationPrompt?: boolean; addSpecialTokens?: boolean; templateKwargs?: Record<string, unknown>; tools?: Record<string, unknown>[] } = {},
   ): Promise<{ prompt: string; tokenIds: number[] }> {
     return this.run({
       op: 'chat',
@@ -58,6 +58,7 @@ export class TokenizerPool {
       addGenerationPrompt: options.addGenerationPrompt ?? true,
       addSpecialTokens: options.addSpecialTokens ?? false,
       ...(options.templateKwargs ? { templateKwargs: options.templateKwargs } : {}),
+      ...(options.tools ? { tools: options.tools } : {}),
     });
   }
 

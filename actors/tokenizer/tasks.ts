@@ -5,7 +5,7 @@ import type { ChatMessage } from './prompt.js';
 
 export type TokenizerTask =
   | { op: 'encode'; text: string; addSpecialTokens: boolean }
-  | { op: 'chat'; messages: ChatMessage[]; addGenerationPrompt: boolean; addSpecialTokens: boolean; templateKwargs?: Record<string, unknown> }
+  | { op: 'chat'; messages: ChatMessage[]; addGenerationPrompt: boolean; addSpecialTokens: boolean; templateKwargs?: Record<string, unknown>; tools?: Record<string, unknown>[] }
   | { op: 'decode'; tokenIds: number[]; skipSpecialTokens: boolean }
   | { op: 'info' };
 

@@ -34,8 +34,8 @@ export interface DecodeOptions {
 export interface ChatTemplateOptions {
   /** Append the assistant header so the model answers. Default true. */
   addGenerationPrompt?: boolean;
-  /** Tool calling is not supported yet. */
-  tools?: never;
+  /** The request's tools, as the template's `tools` (HF's apply_chat_template(tools=...)). */
+  tools?: Record<string, unknown>[];
   /** Extra template variables (vLLM's chat_template_kwargs), e.g. { date_string: '01 Jan 2025' }. */
   templateKwargs?: Record<string, unknown>;
 }
@@ -137,7 +137,7 @@ export class Tokenizer {
   applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
     if (!this.chatTemplate) throw new ChatTemplateError(NO_CHAT_TEMPLATE_MESSAGE);
     const plain = messages.map((m) => ({ ...m, content: contentText(m.content) }));
-    return this.chatTemplate.render(plain, options.addGenerationPrompt ?? true, this.templateTokens, options.templateKwargs);
+    return this.chatTemplate.render(plain, options.addGenerationPrompt ?? true, this.templateTokens, options.templateKwargs, options.tools);
   }
 
   /**

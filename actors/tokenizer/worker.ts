@@ -28,7 +28,7 @@ function perform(tokenizer: Tokenizer, task: TokenizerTask): unknown {
     case 'encode':
       return { tokenIds: tokenizer.encode(task.text, { addSpecialTokens: task.addSpecialTokens }) };
     case 'chat': {
-      const options = { addGenerationPrompt: task.addGenerationPrompt, ...(task.templateKwargs ? { templateKwargs: task.templateKwargs } : {}) };
+      const options = { addGenerationPrompt: task.addGenerationPrompt, ...(task.templateKwargs ? { templateKwargs: task.templateKwargs } : {}), ...(task.tools ? { tools: task.tools } : {}) };
       const prompt = tokenizer.applyChatTemplate(task.messages, options);
       return { prompt, tokenIds: tokenizer.encode(prompt, { addSpecialTokens: task.addSpecialTokens }) };
     }
