@@ -124,6 +124,7 @@ struct Fp8F16cOps {
     const __m256 up = _mm256_set1_ps(256.0f);
     size_t k = k0;
     for (; k + kChunk <= k1; k += kChunk) {
+      if ((k - k0) % 64 == 0) prefetch(w + k + 2048);  // 2 KiB ahead, as the bf16 strips
       const WVec v = load_w(w + k);
       _mm256_storeu_ps(out + (k - k0), _mm256_mul_ps(v.a, up));
       _mm256_storeu_ps(out + (k - k0) + 8, _mm256_mul_ps(v.b, up));

@@ -15,9 +15,6 @@ namespace {
 struct StripWidenF16c {
   const uint8_t* w;
   size_t K;
-  void prefetch(size_t n, size_t k0, size_t k1) const {
-    if (n != kNoRow) strip_prefetch(w + n * K + k0, k1 - k0);
-  }
   void operator()(size_t n, size_t k0, size_t k1, float* dst) const { Fp8F16cOps::widen_f32(w + n * K, k0, k1, dst); }
 };
 

@@ -54,22 +54,6 @@ inline float reduce_add_256(__m256 a) {
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
 
-// r[i] = reduce_add_256(a[i]) for i < 8, bit for bit: the same additions in a
-// transposed tree (halves of two accumulators per add, then pairs), 8 results
-// from 15 shuffles and 7 adds instead of 8 x 6 instructions.
-inline __m256 reduce8_add_256(const __m256* a) {
-  // u_j = [lo(a_j) + hi(a_j) | lo(a_j+4) + hi(a_j+4)] = [s4(a_j) | s4(a_j+4)]
-  __m256 u[4];
-  for (int j = 0; j < 4; ++j)
-    u[j] = _mm256_add_ps(_mm256_permute2f128_ps(a[j], a[j + 4], 0x20), _mm256_permute2f128_ps(a[j], a[j + 4], 0x31));
-  // per 128-bit lane: [s4_0 + s4_2 of u_0, of u_1, s4_1 + s4_3 of u_0, of u_1]
-  const __m256 w01 = _mm256_add_ps(_mm256_unpacklo_ps(u[0], u[1]), _mm256_unpackhi_ps(u[0], u[1]));
-  const __m256 w23 = _mm256_add_ps(_mm256_unpacklo_ps(u[2], u[3]), _mm256_unpackhi_ps(u[2], u[3]));
-  // (s4_0 + s4_2) + (s4_1 + s4_3): lanes a_0..a_3 | a_4..a_7
-  return _mm256_add_ps(_mm256_shuffle_ps(w01, w23, _MM_SHUFFLE(1, 0, 1, 0)),
-                       _mm256_shuffle_ps(w01, w23, _MM_SHUFFLE(3, 2, 3, 2)));
-}
-
 constexpr int kStripMB = 4, kStripNB = 3;  // 12 accumulators + 3 w + 1 x of the 16 ymm
 constexpr size_t kStripPanel = 48;         // weight rows widened at once (a multiple of 3)
 
@@ -105,20 +89,10 @@ void strip_block(const float* xp, const float* wp, size_t ldw, size_t chunks, fl
       for (int j = 0; j < NB; ++j) acc[i * NB + j] = _mm256_fmadd_ps(xv, w[j], acc[i * NB + j]);
     }
   }
-  // Accumulators in p's order, zero padded to 16; reduced 8 at a time.
-  __m256 r[16];
-#pragma GCC unroll 16
-  for (int a = 0; a < 16; ++a) r[a] = _mm256_setzero_ps();
 #pragma GCC unroll 4
   for (int i = 0; i < MB; ++i)
 #pragma GCC unroll 3
-    for (int j = 0; j < NB; ++j) r[i * kStripNB + j] = acc[i * NB + j];
-  _mm256_storeu_ps(p, reduce8_add_256(r));
-  if constexpr (MB * kStripNB > 8) {
-    alignas(32) float t[8];
-    _mm256_store_ps(t, reduce8_add_256(r + 8));
-    for (int a = 8; a < MB * kStripNB; ++a) p[a] = t[a - 8];
-  }
+    for (int j = 0; j < NB; ++j) p[i * kStripNB + j] = reduce_add_256(acc[i * NB + j]);
 }
 
 using StripBlockFn = void (*)(const float*, const float*, size_t, size_t, float*);
@@ -134,12 +108,6 @@ StripBlockFn strip_block_fn(size_t mb, size_t nb) {
   return &strip_block<MB, NB>;
 }
 
-// Weight rows are widened one K segment at a time, 48 rows apart in memory, so the
-// hardware prefetcher (which restarts at every 4 KiB page) sees no stream: each
-// piece is prefetched while the piece this many before it is widened.
-constexpr size_t kStripRowsAhead = 4;
-constexpr size_t kNoRow = ~size_t{0};
-
 // Per-thread buffers, grown to the largest call.
 struct StripBuffers {
   std::vector<float> w, x;
@@ -150,9 +118,8 @@ struct StripBuffers {
 };
 
 // out[m * ldo + n] for m < M, n in [n0, n1) (the sum above). widen(n, k0, k1, dst) writes
-// the exact fp32 values of weight row n over [k0, k1) to dst[0 .. k1 - k0);
-// widen.prefetch(n, k0, k1) prefetches what that reads (n = kNoRow: nothing). xs / ws: the
-// FP8 scales, or null for bf16.
+// the exact fp32 values of weight row n over [k0, k1) to dst[0 .. k1 - k0). xs / ws: the FP8
+// scales, or null for bf16.
 template <class Widen>
 void gemm_strips_avx2(const Widen& widen, const uint16_t* x, const float* xs, const float* ws,
                       float* out, size_t M, size_t n0, size_t n1, size_t ldo, size_t K,
@@ -169,17 +136,6 @@ void gemm_strips_avx2(const Widen& widen, const uint16_t* x, const float* xs, co
       const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments, L = k1 - k0;
       const size_t L8 = round_up8(L), chunks = L8 / 8;
       for (size_t j = 0; j < np; ++j) {
-        // The piece widened kStripRowsAhead pieces later (this segment of a later row of
-        // the panel, the next segment's first rows, or the next panel's), or none.
-        size_t pn = p0 + j + kStripRowsAhead, pk0 = k0, pk1 = k1;
-        if (j + kStripRowsAhead >= np) {
-          const size_t over = j + kStripRowsAhead - np;
-          const bool next_segment = s + 1 < segments;
-          pn = next_segment ? p0 + over : p0 + kStripPanel + over;
-          pk0 = next_segment ? k1 : 0;
-          pk1 = next_segment ? K * (s + 2) / segments : K / segments;
-        }
-        widen.prefetch(pn < n1 ? pn : kNoRow, pk0, pk1);
         widen(p0 + j, k0, k1, wp + j * L8);
         for (size_t k = L; k < L8; ++k) wp[j * L8 + k] = 0.0f;
       }
@@ -207,23 +163,22 @@ void gemm_strips_avx2(const Widen& widen, const uint16_t* x, const float* xs, co
   }
 }
 
-// Prefetches the bytes [p, p + bytes), one line per 64 bytes.
-inline void strip_prefetch(const void* p, size_t bytes) {
-  const char* c = static_cast<const char*>(p);
-  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
-}
+// Software prefetch distance of the strip widening: rows are read one after the other, and
+// the hardware prefetcher restarts at each 4 KiB page (gemm_impl.h). The last row's
+// prefetches may reach past the matrix: a prefetch never faults.
+constexpr size_t kStripPrefetchBytes = 2048;
 
 // bf16 weights [N, K]: a row's K range widened by the 16-bit shift.
 struct StripWidenBf16 {
   const uint16_t* w;
   size_t K;
-  void prefetch(size_t n, size_t k0, size_t k1) const {
-    if (n != kNoRow) strip_prefetch(w + n * K + k0, (k1 - k0) * sizeof(uint16_t));
-  }
   void operator()(size_t n, size_t k0, size_t k1, float* dst) const {
     const uint16_t* r = w + n * K;
     size_t k = k0;
-    for (; k + 8 <= k1; k += 8) _mm256_storeu_ps(dst + (k - k0), load_bf16(r + k));
+    for (; k + 8 <= k1; k += 8) {
+      if ((k - k0) % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(r + k) + kStripPrefetchBytes, _MM_HINT_T0);
+      _mm256_storeu_ps(dst + (k - k0), load_bf16(r + k));
+    }
     for (; k < k1; ++k) {
       const uint32_t b = static_cast<uint32_t>(r[k]) << 16;
       std::memcpy(dst + (k - k0), &b, sizeof b);
