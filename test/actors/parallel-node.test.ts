@@ -3,9 +3,8 @@
 // process that joined with a token). Same tokens and logprobs as one rank;
 // the second stage really ran in the agent's process.
 import test, { type ExecutionContext } from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { planRanks, rankGroupSpec } from '../../actors/engine/rank-group.js';
 import { Troupe } from '../../actors/engine/troupe.js';
 import type { RankOptions } from '../../actors/rank/rank-actor.js';
@@ -15,8 +14,8 @@ import type { RankInfo } from '../../actors/messages/rank.js';
 import type { GenerationParams } from '../../actors/engine/request-params.js';
 import { parseTopology } from '../../topology/load.js';
 import { generatedModel, randomTokens } from '../models/helpers.js';
+import { joinAgent as joinAgentAs } from './node-agent.js';
 
-const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
 const MODEL = generatedModel('tiny', 7);
 const TOKEN = randomBytes(32).toString('hex');
 const quiet = { log: () => {} };
@@ -32,17 +31,7 @@ async function outputs(llm: Troupe) {
   return results.map((g) => ({ tokens: g[0]!.outputs[0]!.tokenIds, logprobs: g[0]!.outputs[0]!.logprobs }));
 }
 
-function joinAgent(t: ExecutionContext, port: number, name: string): ChildProcess {
-  const child = spawn(process.execPath, [CLI, 'node', '--join', `127.0.0.1:${port}`, '--name', name], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TROUPE_JOIN_TOKEN: TOKEN } });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-    if (output.includes('Error')) t.log(`node agent output:\n${output}`);
-  });
-  return child;
-}
+const joinAgent = (t: ExecutionContext, port: number, name: string) => joinAgentAs(t, port, name, TOKEN);
 
 test('pp2 with the second stage on a joined node (127.0.0.1) gives one rank\'s tokens and logprobs', async (t) => {
   const single = await Troupe.start(base);

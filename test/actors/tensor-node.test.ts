@@ -5,16 +5,15 @@
 // tp2 on one machine. A node dropped mid-stream is handled as for pp: the
 // rank group waits for the node, rebuilds, and the requests recompute.
 import test, { type ExecutionContext } from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { Troupe } from '../../actors/engine/troupe.js';
 import type { GenerationParams } from '../../actors/engine/request-params.js';
 import type { RankInfo } from '../../actors/messages/rank.js';
 import { parseTopology } from '../../topology/load.js';
 import { generatedModel, randomTokens } from '../models/helpers.js';
+import { joinAgent as joinAgentAs } from './node-agent.js';
 
-const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
 const MODEL = generatedModel('tiny', 7);
 const TOKEN = randomBytes(32).toString('hex');
 const quiet = { log: () => {} };
@@ -43,17 +42,7 @@ function oneRank() {
   })());
 }
 
-function joinAgent(t: ExecutionContext, port: number, name: string): ChildProcess {
-  const child = spawn(process.execPath, [CLI, 'node', '--join', `127.0.0.1:${port}`, '--name', name], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TROUPE_JOIN_TOKEN: TOKEN } });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-    if (output.includes('Error')) t.log(`node agent output:\n${output}`);
-  });
-  return child;
-}
+const joinAgent = (t: ExecutionContext, port: number, name: string) => joinAgentAs(t, port, name, TOKEN);
 
 const topology = (lines: string[]) => parseTopology(['placement: thread', 'allow_oversubscription: true', ...lines, 'nodes:', '  - { name: n1, address: 127.0.0.1 }'].join('\n'));
 const TP2_ACROSS = () => topology(['tensor_parallel_size: 2', 'stages:', '  - { stage: 0, rank_placements: [thread, { node: n1 }] }']);
