@@ -1,5 +1,6 @@
 // A `troupe node --join` agent on 127.0.0.1 for the node tests: its output is
-// kept and logged when it printed an error; the test's teardown kills it.
+// kept and logged when it printed an error; the test's teardown kills it. And
+// the check that a node gone for good ended every stream with a 503.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
@@ -16,4 +17,16 @@ export function joinAgent(t: ExecutionContext, port: number, name: string, token
     if (output.includes('Error')) t.log(`node agent output:\n${output}`);
   });
   return child;
+}
+
+/** Every stream ended with the engine's 503: EngineUnavailableError, status 503. */
+export function assertAllUnavailable(t: ExecutionContext, results: readonly ({ error: Error } | object)[]): void {
+  for (const result of results) {
+    t.true('error' in result, JSON.stringify(result));
+    if ('error' in result) {
+      const error = (result as { error: Error & { status?: number } }).error;
+      t.is(error.name, 'EngineUnavailableError');
+      t.is(error.status, 503);
+    }
+  }
 }

@@ -17,6 +17,7 @@ import { GatewayServer } from '../../gateway/server.js';
 import { parseTopology } from '../../topology/load.js';
 import { generatedModel, randomTokens } from '../models/helpers.js';
 import { FaultyRelay } from '../runtime/faulty-relay.js';
+import { assertAllUnavailable } from './node-agent.js';
 
 const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
 const MODEL = generatedModel('tiny', 7);
@@ -158,13 +159,7 @@ test.serial('the link goes silent for good: every request ends with a 503 within
     relay.cut('silent'); // only heartbeats can tell
   });
   t.true(cut);
-  for (const result of results) {
-    t.true('error' in result, JSON.stringify(result));
-    if ('error' in result) {
-      t.is(result.error.name, 'EngineUnavailableError');
-      t.is((result.error as Error & { status?: number }).status, 503);
-    }
-  }
+  assertAllUnavailable(t, results);
   t.is(llm.engineState.state, 'unavailable');
   await t.throwsAsync(llm.generate([REQUESTS[0]!.prompt], REQUESTS[0]!.params), { name: 'EngineUnavailableError' });
   const health = await fetch(`${url}/health`);

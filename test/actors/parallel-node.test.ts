@@ -14,7 +14,7 @@ import type { RankInfo } from '../../actors/messages/rank.js';
 import type { GenerationParams } from '../../actors/engine/request-params.js';
 import { parseTopology } from '../../topology/load.js';
 import { generatedModel, randomTokens } from '../models/helpers.js';
-import { joinAgent as joinAgentAs } from './node-agent.js';
+import { assertAllUnavailable, joinAgent as joinAgentAs } from './node-agent.js';
 
 const MODEL = generatedModel('tiny', 7);
 const TOKEN = randomBytes(32).toString('hex');
@@ -132,13 +132,7 @@ test.serial('a node that never comes back: every request ends with a 503 error w
   });
   t.teardown(() => llm.shutdown());
   const results = await streamAll(llm, LONG, () => agent!.kill('SIGKILL'));
-  for (const result of results) {
-    t.true('error' in result, JSON.stringify(result));
-    if ('error' in result) {
-      t.is(result.error.name, 'EngineUnavailableError');
-      t.is((result.error as Error & { status?: number }).status, 503);
-    }
-  }
+  assertAllUnavailable(t, results);
   t.is(llm.engineState.state, 'unavailable');
   await t.throwsAsync(llm.generate([LONG[0]!.prompt], LONG[0]!.params), { name: 'EngineUnavailableError' });
 });
