@@ -74,7 +74,7 @@ struct Fp8F16cOps {
   // Register blocks: accumulators + 2 per w row + 2 for x of the 16 ymm.
   static constexpr int kNB1 = 4;            // M = 1: 4 + 8 + 2 (+ a mask)
   static constexpr int kMBs = 2, kNBs = 2;  // small M: 4 + 4 + 2
-  static constexpr size_t kSmallM = 3;      // larger M: fp32 strips (gemm_strips_avx2.h)
+  static constexpr size_t kSmallM = 3;      // larger M: bf16 panels (gemm_strips_avx2.h)
   static constexpr int kMB = 2, kNB = 2;
   static constexpr bool kReduce16 = false;
   static constexpr bool kPrepack = true;
@@ -119,20 +119,21 @@ struct Fp8F16cOps {
         std::memcpy(w + k, t, 16);
       });
   }
-  // The exact fp32 values of a prepacked row's K range [k0, k1) (one K segment), K order.
-  static void widen_f32(const uint8_t* w, size_t k0, size_t k1, float* out) {
+  // The bf16 bits of a prepacked row's codes over [k0, k1) (one K segment), K order: every
+  // e4m3 value is a bf16 value, so value x 2^-8 times 2^8 in fp32, shifted right by 16, is exact.
+  static void widen_bf16(const uint8_t* w, size_t k0, size_t k1, uint16_t* out) {
     const __m256 up = _mm256_set1_ps(256.0f);
     size_t k = k0;
     for (; k + kChunk <= k1; k += kChunk) {
-      if ((k - k0) % 64 == 0) prefetch(w + k + 2048);  // 2 KiB ahead, as the bf16 strips
+      if ((k - k0) % 64 == 0) prefetch(w + k + 2048);  // 2 KiB ahead, as gemm_impl.h's streams
       const WVec v = load_w(w + k);
-      _mm256_storeu_ps(out + (k - k0), _mm256_mul_ps(v.a, up));
-      _mm256_storeu_ps(out + (k - k0) + 8, _mm256_mul_ps(v.b, up));
+      const __m256i a = _mm256_srli_epi32(_mm256_castps_si256(_mm256_mul_ps(v.a, up)), 16);
+      const __m256i b = _mm256_srli_epi32(_mm256_castps_si256(_mm256_mul_ps(v.b, up)), 16);
+      // packus interleaves 128-bit lanes (a0-3 b0-3 a4-7 b4-7); the permute restores K order.
+      const __m256i h = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xd8);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + (k - k0)), h);
     }
-    for (; k < k1; ++k) {
-      const uint32_t b = static_cast<uint32_t>(kE4m3Bf16[w[k]]) << 16;
-      std::memcpy(out + (k - k0), &b, sizeof b);
-    }
+    for (; k < k1; ++k) out[k - k0] = kE4m3Bf16[w[k]];
   }
 };
 

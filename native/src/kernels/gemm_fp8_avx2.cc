@@ -1,5 +1,5 @@
 // The FP8 GEMM for the avx2 path: codes widened in registers through F16C
-// (fp8/gemm_fp8_ops_f16c.h) for M < Fp8F16cOps::kSmallM + 1 rows, fp32 strips
+// (fp8/gemm_fp8_ops_f16c.h) for M < Fp8F16cOps::kSmallM + 1 rows, bf16 panels
 // (kernels/gemm_strips_avx2.h) from there on; and the table kernel
 // (Fp8TableOps<Avx2Ops>, K order) that tests compare it with.
 #include "gemm_ops_avx2.h"
@@ -11,11 +11,19 @@
 namespace troupe {
 namespace {
 
-// Prepacked e4m3 rows [N, K] (Fp8F16cOps' layout): a row's K segment widened to exact fp32.
-struct StripWidenF16c {
+// Prepacked e4m3 rows [N, K] (Fp8F16cOps' layout): each panel's rows over a K segment
+// widened once to their bf16 bits, into a per-thread buffer of rows of L8 (L rounded up to 8).
+struct StripPanelsF16c {
+  static constexpr bool kInPlace = false;
   const uint8_t* w;
   size_t K;
-  void operator()(size_t n, size_t k0, size_t k1, float* dst) const { Fp8F16cOps::widen_f32(w + n * K, k0, k1, dst); }
+  const uint16_t* rows(size_t p0, size_t np, size_t k0, size_t k1, size_t& ld) const {
+    static thread_local std::vector<uint16_t> panel;
+    ld = round_up8(k1 - k0);
+    if (panel.size() < np * ld) panel.resize(np * ld);
+    for (size_t j = 0; j < np; ++j) Fp8F16cOps::widen_bf16(w + (p0 + j) * K, k0, k1, panel.data() + j * ld);
+    return panel.data();
+  }
 };
 
 void gemm_fp8_avx2(const uint8_t* w, const uint16_t* xq, const float* xs, const float* ws, float* out, size_t M,
@@ -25,7 +33,8 @@ void gemm_fp8_avx2(const uint8_t* w, const uint16_t* xq, const float* xs, const 
   if (M == 1) return gemm_fp8_blocks<Ops, 1, Ops::kNB1>(w, xq, xs, ws, out, M, n0, n1, ldo, K, segments);
   if (M <= Ops::kSmallM)
     return gemm_fp8_blocks<Ops, Ops::kMBs, Ops::kNBs>(w, xq, xs, ws, out, M, n0, n1, ldo, K, segments);
-  gemm_strips_avx2(StripWidenF16c{w, K}, xq, xs, ws, out, M, n0, n1, ldo, K, segments);
+  StripPanelsF16c panels{w, K};
+  gemm_strips_avx2(panels, xq, xs, ws, out, M, n0, n1, ldo, K, segments);
 }
 
 }  // namespace
