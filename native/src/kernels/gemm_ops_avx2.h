@@ -30,7 +30,7 @@ struct Avx2Ops {
   static constexpr size_t kSmallM = 64;
   static constexpr int kMB = 2, kNB = 4;
   // From this many rows on, gemm_run hands the call to strips() (gemm_impl.h).
-  static constexpr size_t kStripM = 4;
+  static constexpr size_t kStripM = 3;
   static void strips(const Elem* w, const Elem* x, float* out, size_t M, size_t n0, size_t n1,
                      size_t ldo, size_t K, size_t segments) {
     StripPanelsBf16 panels{w, K};
