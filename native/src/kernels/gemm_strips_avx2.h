@@ -61,6 +61,21 @@ inline float reduce_add_256(__m256 a) {
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
 
+// out[i] = reduce_add_256(a[i]) for i < 8, the same additions on 8 accumulators at once:
+// 128-bit halves added (a[i] and a[i + 4] share a register), then the pairs, then the
+// last pair, each step one vector add.
+inline void reduce8_add_256(const __m256* a, float* out) {
+  __m256 u[4];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i)  // [x0 + x4 .. x3 + x7] of a[i] (low lane) and a[i + 4] (high lane)
+    u[i] = _mm256_add_ps(_mm256_permute2f128_ps(a[i], a[i + 4], 0x20), _mm256_permute2f128_ps(a[i], a[i + 4], 0x31));
+  // [u0 + u2, u1 + u3] of two accumulators per lane
+  const __m256 v0 = _mm256_add_ps(_mm256_shuffle_ps(u[0], u[1], 0x44), _mm256_shuffle_ps(u[0], u[1], 0xee));
+  const __m256 v1 = _mm256_add_ps(_mm256_shuffle_ps(u[2], u[3], 0x44), _mm256_shuffle_ps(u[2], u[3], 0xee));
+  // [v0 + v1] of a[0..3] (low lane) and a[4..7] (high lane)
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_shuffle_ps(v0, v1, 0x88), _mm256_shuffle_ps(v0, v1, 0xdd)));
+}
+
 constexpr int kStripMB = 4, kStripNB = 3;  // 12 accumulators + 3 w + 1 x of the 16 ymm
 constexpr size_t kStripPanel = 48;         // weight rows per panel (a multiple of 3)
 
@@ -130,10 +145,25 @@ void strip_block(const float* xp, const uint16_t* w, size_t ldw, size_t chunks, 
       for (int j = 0; j < NB; ++j) acc[i * NB + j] = _mm256_fmadd_ps(xv, wv[j], acc[i * NB + j]);
     }
   }
+  if constexpr (MB * NB >= 8) {
+    float r[16];
+    reduce8_add_256(acc, r);
+    if constexpr (MB * NB > 8) {
+      __m256 rest[8];
+#pragma GCC unroll 8
+      for (int a = 0; a < 8; ++a) rest[a] = 8 + a < MB * NB ? acc[8 + a] : _mm256_setzero_ps();
+      reduce8_add_256(rest, r + 8);
+    }
 #pragma GCC unroll 4
-  for (int i = 0; i < MB; ++i)
+    for (int i = 0; i < MB; ++i)
 #pragma GCC unroll 3
-    for (int j = 0; j < NB; ++j) p[i * kStripNB + j] = reduce_add_256(acc[i * NB + j]);
+      for (int j = 0; j < NB; ++j) p[i * kStripNB + j] = r[i * NB + j];
+  } else {
+#pragma GCC unroll 4
+    for (int i = 0; i < MB; ++i)
+#pragma GCC unroll 3
+      for (int j = 0; j < NB; ++j) p[i * kStripNB + j] = reduce_add_256(acc[i * NB + j]);
+  }
 }
 
 using StripBlockFn = void (*)(const float*, const uint16_t*, size_t, size_t, size_t, const uint16_t*, float*);
