@@ -68,7 +68,7 @@ packTest('SLOW (npm run test:pack): the packed tarball installs into a scratch p
   const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', scratch], ROOT, process.env)) as { filename: string; files: { path: string }[] }[];
   const tarball = join(scratch, packed[0]!.filename);
   const files = packed[0]!.files.map((f) => f.path);
-  t.true(files.includes('dist/gateway/cli.js'), 'the compiled command line is packed');
+  t.true(files.includes('dist/cli/troupe.js'), 'the compiled command line is packed');
   t.true(files.includes('native/CMakeLists.txt') && files.includes('native/src/addon.cc'), 'the addon sources are packed');
   t.true(files.some((f) => f.startsWith('models/demo/troupe-demo-36m/')), 'the embedded default model is packed');
   t.deepEqual(files.filter((f) => f.startsWith('dist/test/') || f.endsWith('.bench.js') || (f.endsWith('.ts') && !f.endsWith('.d.ts'))), [], 'no tests, benchmark entry points or TypeScript sources');

@@ -7,7 +7,7 @@
 //
 // Flags whose concept Troupe has (--max-num-batched-tokens, --block-size,
 // --served-model-name, --seed, --dtype, --enable-log-requests, ...) are real
-// flags in serve-flags.ts, not here. Only commander is imported, so that
+// flags in serve.ts, not here. Only commander is imported, so that
 // `troupe --help` stays fast.
 import type { Command } from 'commander';
 

@@ -6,7 +6,7 @@
 //   stop accepting (listen socket closed, new requests 503) -> requests in
 //   flight finish for up to --shutdown-timeout s -> the rest are aborted ->
 //   connections closed -> engine shut down -> exit 0
-import { TOOL_CALL_PARSERS, type ToolCallOptions } from './tool-calls.js';
+import { TOOL_CALL_PARSERS, type ToolCallOptions } from '../gateway/tool-calls.js';
 import { checkJoinToken, readJoinToken } from '../runtime/node/join-token.js';
 import { readFileSync } from 'node:fs';
 import { Troupe, DEFAULT_MAX_NUM_SEQS, type TroupeOptions } from '../actors/engine/troupe.js';
@@ -21,11 +21,11 @@ import type { Topology } from '../topology/schema.js';
 import { isHubId, resolveHubModel } from '../models/hub.js';
 import { DEFAULT_MODEL, ensureDefaultModel } from './default-model.js';
 import { LoadingProgress } from './loading-progress.js';
-import { describeDefaults, samplingDefaults } from './sampling-defaults.js';
-import type { ServeFlags } from './serve-flags.js';
-import { GatewayServer } from './server.js';
-import { DEFAULT_CORS, parseListFlag, type CorsOptions } from './cors.js';
-import { createLogger, parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from './logger.js';
+import { describeDefaults, samplingDefaults } from '../gateway/sampling-defaults.js';
+import type { ServeFlags } from './serve.js';
+import { GatewayServer } from '../gateway/server.js';
+import { DEFAULT_CORS, parseListFlag, type CorsOptions } from '../gateway/cors.js';
+import { createLogger, parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from '../gateway/logger.js';
 import { vllmFlagNotices } from './vllm-flags.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -7,11 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultModelDir, troupeCacheDir } from '../../gateway/default-model.js';
-import { resolveServeConfig } from '../../gateway/serve-command.js';
+import { defaultModelDir, troupeCacheDir } from '../../cli/default-model.js';
+import { resolveServeConfig } from '../../cli/serve-command.js';
 import { generatedModel, tempDir } from '../models/helpers.js';
 
-const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/troupe.js', import.meta.url));
 
 interface Served {
   child: ChildProcess;
