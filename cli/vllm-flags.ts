@@ -12,7 +12,7 @@
 import type { Command } from 'commander';
 
 /** What a vLLM flag's value earns: a warning, a refusal, or nothing to say. */
-export type FlagVerdict = { warn: string } | { refuse: string } | null;
+type FlagVerdict = { warn: string } | { refuse: string } | null;
 
 interface CompatFlag {
   /** As vLLM spells it, with `<value>` when it takes one. */
@@ -99,7 +99,7 @@ function refuseTls(flag: string) {
 }
 
 /** commander's camelCase key of a flag ('--gpu-memory-utilization <f>' -> 'gpuMemoryUtilization'). */
-export function optionKey(flag: string): string {
+function optionKey(flag: string): string {
   return flag.split(' ')[0]!.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
