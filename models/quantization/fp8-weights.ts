@@ -13,7 +13,7 @@
 // Fused linears (qkv from q/k/v, gate_up from gate/up) concatenate their
 // parts' rows and scales; their parts must agree (all FP8 or none). Static
 // input scales of fused parts are combined by max, as vLLM does. Modules in
-// the checkpoint's ignore list are stored bf16 and load as before.
+// the checkpoint's ignore list are stored bf16 and load as stored.
 //
 // A tensor-parallel rank (models/shard.ts) asks for its slice only:
 //   column-parallel (qkv, gate_up, lm head)  rows of each part: codes and scales
