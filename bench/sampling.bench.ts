@@ -19,6 +19,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { packSampling, type SampleRequest, type SamplingParams } from '../models/sampling.js';
 import { loadNative } from '../native/index.js';
+import { loadProbes } from '../native/probes.js';
 import { quietSample } from './quiet.js';
 import { median, writeRecord } from './record.js';
 
@@ -79,7 +80,7 @@ for (const R of rowsList) {
     const reqs: SampleRequest[] = Array.from({ length: R }, (_, i) => ({ params: set.params, seed: 17 + i, outputIndex: 3, ...set.extra }));
     const packed = packSampling(reqs);
     const r = await quietSample(() => {
-      const out = native.model.sampleBench(rowLogits, V, packed, { isa, threads: THREADS, reps: REPS });
+      const out = loadProbes().sampleBench(rowLogits, V, packed, { isa, threads: THREADS, reps: REPS });
       return { sampleMs: median(out.sampleMs), lseMs: median(out.lseMs), nucleusFromRecords: out.nucleusFromRecords };
     });
     const { sampleMs, lseMs, nucleusFromRecords } = r.value;

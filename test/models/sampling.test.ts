@@ -3,10 +3,11 @@
 // random numbers, top-n logprobs; checked against plain references.
 import test from 'ava';
 import { loadNative } from '../../native/index.js';
+import { loadProbes } from '../../native/probes.js';
 import { logitBiasList, MAX_LOGIT_BIAS_ENTRIES, packSampling, validateSamplingParams, type SampleRequest, type SamplingParams } from '../../models/sampling.js';
 import { randomTokens } from './helpers.js';
 
-const native = loadNative().model;
+const native = loadProbes();
 
 function logitsRow(V: number, seed: number, scale = 3): Float32Array {
   const ids = randomTokens(V, 1 << 20, seed);

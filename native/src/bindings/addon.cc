@@ -1,4 +1,5 @@
-// Module entry. Context-aware: all state lives in one TroupeAddon instance per
+// Module entry of troupe_native.node, the addon `troupe serve` loads (the tests' and
+// benchmarks' entry points are the probes addon: probes/addon.cc). Context-aware: all state lives in one TroupeAddon instance per
 // Node environment (main thread, each worker thread), created by Node when
 // that environment loads the addon; there are no mutable globals.
 //
@@ -9,8 +10,8 @@
 //   bestIsa(): string
 //   resolveIsa(name?: string, label?: string): string   validates a requested ISA
 //   matmulBf16(w, x, out, M, N, K, isa?): undefined      see matmul_bf16_binding.h
-//   shm*(...)                                             shared-memory collectives, see collectives/collectives_binding.h
-//   allocAligned, model*, modelKernel, sampleLogits, fillUniform, measure*   see model_binding.h
+//   shm*(...), link*(...)                                 collectives, see collectives_binding.h
+//   allocAligned, mapFile, model*, fillUniform, fp8QuantizeWeights   see model_binding.h
 #include <napi.h>
 
 #include "bindings/args.h"

@@ -14,8 +14,8 @@
 #include "bindings/args.h"
 #include "bindings/collectives_binding.h"
 #include "bindings/fp8_binding.h"
-#include "probes/kernel_binding.h"
 #include "model/model.h"
+#include "model/random_fill.h"
 #include "bindings/model_args.h"
 
 namespace troupe {
@@ -395,6 +395,29 @@ Napi::Value ModelRelease(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+uint64_t u64_arg(const Napi::CallbackInfo& info, size_t i, const char* fn, const char* name) {
+  return static_cast<uint64_t>(dim_arg(info, i, fn, name));
+}
+
+// out[i] = (2 u(seed, stream, offset + i) - 1) * scale, stored as bf16 bits (Uint16Array) or fp32.
+Napi::Value FillUniform(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint64_t seed = u64_arg(info, 1, "fillUniform", "seed");
+  const uint64_t stream = u64_arg(info, 2, "fillUniform", "stream");
+  const uint64_t offset = u64_arg(info, 3, "fillUniform", "offset");
+  if (!info[4].IsNumber()) throw Napi::TypeError::New(env, "fillUniform: scale must be a number");
+  const float scale = info[4].As<Napi::Number>().FloatValue();
+  const uint64_t key = counter_uniform_key(seed, stream);
+  if (info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array) {
+    const ArrayView<uint16_t> out = uint16_array_arg(info, 0, "fillUniform", "out");
+    fill_uniform_bf16(out.data, out.length, key, offset, scale);
+  } else {
+    const ArrayView<float> out = float32_array_arg(info, 0, "fillUniform", "out (Uint16Array bf16 or Float32Array)");
+    fill_uniform_f32(out.data, out.length, key, offset, scale);
+  }
+  return env.Undefined();
+}
+
 }  // namespace
 
 void register_model_exports(Napi::Env env, Napi::Object exports, const CpuFeatures& cpu) {
@@ -405,8 +428,8 @@ void register_model_exports(Napi::Env env, Napi::Object exports, const CpuFeatur
   exports.Set("modelStats", Napi::Function::New(env, ModelStats, "modelStats"));
   exports.Set("modelFillKv", Napi::Function::New(env, ModelFillKv, "modelFillKv"));
   exports.Set("modelRelease", Napi::Function::New(env, ModelRelease, "modelRelease"));
-  register_kernel_exports(env, exports, cpu);
-  register_fp8_exports(env, exports, cpu);
+  exports.Set("fillUniform", Napi::Function::New(env, FillUniform, "fillUniform"));
+  register_fp8_exports(env, exports);
 }
 
 }  // namespace troupe

@@ -1,4 +1,4 @@
-// Benchmark entry points of the addon: gemmBench, sampleBench (bench_binding.cc).
+// Benchmark entry points of the probes addon: gemmBench, sampleBench (bench_binding.cc).
 #pragma once
 
 #include <napi.h>

@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "bindings/args.h"
-#include "probes/bench_binding.h"
 #include "kernels/bf16.h"
 #include "probes/machine_limits.h"
 #include "bindings/model_args.h"
@@ -283,25 +282,6 @@ Napi::Value CounterUniform(const Napi::CallbackInfo& info) {
                                                        seed_arg(info, 1, "counterUniform", "index")));
 }
 
-// out[i] = (2 u(seed, stream, offset + i) - 1) * scale, stored as bf16 bits (Uint16Array) or fp32.
-Napi::Value FillUniform(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const uint64_t seed = seed_arg(info, 1, "fillUniform", "seed");
-  const uint64_t stream = seed_arg(info, 2, "fillUniform", "stream");
-  const uint64_t offset = seed_arg(info, 3, "fillUniform", "offset");
-  if (!info[4].IsNumber()) throw Napi::TypeError::New(env, "fillUniform: scale must be a number");
-  const float scale = info[4].As<Napi::Number>().FloatValue();
-  const uint64_t key = counter_uniform_key(seed, stream);
-  if (info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array) {
-    const ArrayView<uint16_t> out = uint16_array_arg(info, 0, "fillUniform", "out");
-    fill_uniform_bf16(out.data, out.length, key, offset, scale);
-  } else {
-    const ArrayView<float> out = float32_array_arg(info, 0, "fillUniform", "out (Uint16Array bf16 or Float32Array)");
-    fill_uniform_f32(out.data, out.length, key, offset, scale);
-  }
-  return env.Undefined();
-}
-
 Napi::Value MeasureReadBandwidth(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
   const size_t bytes = dim_arg(info, 0, "measureReadBandwidth", "bytes");
   const size_t threads = dim_arg(info, 1, "measureReadBandwidth", "threads");
@@ -329,10 +309,8 @@ void register_kernel_exports(Napi::Env env, Napi::Object exports, const CpuFeatu
   exports.Set("modelKernel", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return ModelKernel(info, cpu); }, "modelKernel"));
   exports.Set("sampleLogits", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return SampleLogits(info, cpu); }, "sampleLogits"));
   exports.Set("counterUniform", Napi::Function::New(env, CounterUniform, "counterUniform"));
-  exports.Set("fillUniform", Napi::Function::New(env, FillUniform, "fillUniform"));
   exports.Set("measureReadBandwidth", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return MeasureReadBandwidth(info, cpu); }, "measureReadBandwidth"));
   exports.Set("measurePeak", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return MeasurePeak(info, cpu); }, "measurePeak"));
-  register_bench_exports(env, exports, cpu);
 }
 
 }  // namespace troupe

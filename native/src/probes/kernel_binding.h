@@ -1,9 +1,8 @@
-// Test and tool entry points for the model kernels (native/index.ts documents them):
+// Test and benchmark entry points for the model kernels (native/probes.ts documents them):
 //   modelKernel(name, isa, args)      runs one ModelKernels entry on one ISA path
-//   sampleLogits(logits, V, sampling) sampling.h on R rows, synchronously
+//   sampleLogits(logits, V, sampling) sampling/sampling.h on R rows, synchronously
 //   counterUniform(seed, index)       the sampler's random number
-//   fillUniform(out, seed, stream, offset, scale)   generator weights
-//   measureReadBandwidth / measurePeak              machine limits for benchmarks
+//   measureReadBandwidth / measurePeak              machine limits for benchmarks (machine_limits.h)
 #pragma once
 
 #include <napi.h>
