@@ -32,7 +32,7 @@ export interface SamplingArrays {
  * The desc's heads / kvHeads / intermediate / layers are then the rank's local
  * counts, vocab the full vocabulary; o and down are stored segment-major when tpSize > 1.
  */
-export interface NativeShardDesc {
+interface NativeShardDesc {
   tpSize: number; // 1, 2, 4 or 8
   tpRank: number;
   vocabStart: number; // embed / lmHead rows held: [vocabStart, vocabEnd) of [V, H]
@@ -164,7 +164,7 @@ export interface NativeModelStats {
   fp8Kernel: string | null;
 }
 
-export type LinearDtype = 'bf16' | 'f32' | 'fp8_e4m3';
+type LinearDtype = 'bf16' | 'f32' | 'fp8_e4m3';
 
 /** Opaque handle of a native model. */
 export type NativeModelHandle = { readonly __nativeModel: unique symbol };
