@@ -1,4 +1,4 @@
-// Attention benchmark: the paged-attention kernel (native/src/model_kernels_impl.h)
+// Attention benchmark: the paged-attention kernel (native/src/kernels/model_kernels_impl.h)
 // on the llama-3.2-1b attention shape (32 query heads, 8 kv heads, head dim 64,
 // bf16 KV) for each KV block size, to choose the default block size by
 // measurement. One thread (the kernel binding runs the tasks in order; the

@@ -1,4 +1,4 @@
-// GEMM benchmark: the model's GEMM driver (native/src/gemm_parallel.h over
+// GEMM benchmark: the model's GEMM driver (native/src/model/gemm_parallel.h over
 // gemm_impl.h) on the llama-3.2-1b matrix shapes, bf16 weights, for M = 1, 8,
 // 64 and 512 rows, beside this machine's limits measured in the same run
 // (DESIGN.md, "Performance targets and how they are measured"):

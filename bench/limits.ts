@@ -1,6 +1,6 @@
 // This machine's limits for the ISA a benchmark runs, measured before and after
 // its figures in the same run (DESIGN.md, "Performance targets and how they are
-// measured"; native/src/machine_limits.h has the probes):
+// measured"; native/src/probes/machine_limits.h has the probes):
 //   read bandwidth   every ISA (the widest loads the CPU runs)
 //   compute peak     the instruction the ISA's prefill GEMM is made of: fp32 FMA
 //                    on avx2 / avx512, bf16 dot on avx512bf16, AMX tiles on amx

@@ -1,4 +1,4 @@
-// Sampling benchmark: the forward step's sampling phase (native/src/sampling.h,
+// Sampling benchmark: the forward step's sampling phase (native/src/sampling/sampling.h,
 // one row per task on the model's compute threads) over R rows of 128256
 // logits, per parameter set, with the target of issue 5: under 2 ms per step
 // for 8 to 64 sequences. Also printed ("lse ms"): the lm head's per-tile

@@ -248,7 +248,7 @@ export class CollectiveRank {
 
   /**
    * The raw handle, for native code that runs this rank's collectives itself
-   * (a tensor-parallel model step: native/src/model_parallel.h). While such
+   * (a tensor-parallel model step: native/src/model/model_parallel.h). While such
    * code runs, make no call on this rank from JS: generations must stay in step.
    */
   nativeHandle(): RawCollectiveHandle {

@@ -28,7 +28,7 @@ export interface SamplingArrays {
 }
 
 /**
- * What one rank of a tensor / pipeline group holds (native/src/model_parallel.h).
+ * What one rank of a tensor / pipeline group holds (native/src/model/model_parallel.h).
  * The desc's heads / kvHeads / intermediate / layers are then the rank's local
  * counts, vocab the full vocabulary; o and down are stored segment-major when tpSize > 1.
  */
@@ -44,7 +44,7 @@ interface NativeShardDesc {
 }
 
 /**
- * An FP8 linear's weight (native/src/linear.h): e4m3 codes resident as stored,
+ * An FP8 linear's weight (native/src/model/linear.h): e4m3 codes resident as stored,
  * one byte per weight, with per-output-channel scales (a per-tensor scale
  * repeated). The input is quantized per token: with the static `inputScale`,
  * or dynamically (scale = max(min(absmax, activationUb) / 448, 1 / (448 * 512))).
@@ -102,7 +102,7 @@ export interface NativeModelDesc {
   }[];
 }
 
-/** One step's flat batch (native/src/model.h). */
+/** One step's flat batch (native/src/model/model.h). */
 export interface NativeStepInput {
   tokens: Int32Array; // [T]
   positions: Int32Array; // [T]

@@ -1,4 +1,4 @@
-// Sampling kernels (native/src/sampling.h) through sampleLogits: greedy,
+// Sampling kernels (native/src/sampling/sampling.h) through sampleLogits: greedy,
 // temperature, top-k / top-p / min-p, penalties, logit bias, counter-based
 // random numbers, top-n logprobs; checked against plain references.
 import test from 'ava';

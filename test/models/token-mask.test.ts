@@ -1,4 +1,4 @@
-// Grammar token masks in the native sampler (native/src/sampling.h
+// Grammar token masks in the native sampler (native/src/sampling/sampling.h
 // apply_token_mask): a disallowed token is never chosen, greedy or sampled,
 // under every sampling mode; logprobs are those of the masked distribution;
 // rows without a mask are unchanged; and the model's lm head applies the mask

@@ -1,4 +1,4 @@
-// The FP8 linear's kernels (native/src/fp8): the e4m3 quantizers against the
+// The FP8 linear's kernels (native/src/kernels/fp8): the e4m3 quantizers against the
 // JS encoder, and the FP8 GEMM against plain references of the same
 // arithmetic on every ISA: bitwise against the bf16 GEMM of the codes'
 // bf16 values (the kernel promises the same instruction sequence), bitwise

@@ -1,4 +1,4 @@
-// The forward pass's kernels (native/src/model_kernels.h) against plain
+// The forward pass's kernels (native/src/kernels/model_kernels.h) against plain
 // references, on every ISA path this CPU has; and the bitwise properties the
 // model relies on: results independent of batch size, of how N or the
 // attention work is split, of chunking; the 8 K-segments summed in order.

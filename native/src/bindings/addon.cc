@@ -35,7 +35,7 @@ class TroupeAddon : public Napi::Addon<TroupeAddon> {
                              InstanceMethod("resolveIsa", &TroupeAddon::ResolveIsa),
                              InstanceMethod("matmulBf16", &TroupeAddon::MatmulBf16),
                          });
-    register_collectives(env, exports);  // shm*: see collectives/collectives_binding.h
+    register_collectives(env, exports);  // shm*, link*: see collectives_binding.h
     register_model_exports(env, exports, cpu_);  // model*, kernels, sampling: see model_binding.h
   }
 

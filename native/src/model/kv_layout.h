@@ -54,7 +54,7 @@
 
 namespace troupe {
 
-// FP8 element formats of the KV cache (fp8/e4m3.h).
+// FP8 element formats of the KV cache (kernels/fp8/e4m3.h).
 enum class KvFp8 : uint8_t { None, E4m3, E5m2 };
 
 struct KvLayout {

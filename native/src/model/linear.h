@@ -1,6 +1,6 @@
 // One linear layer's weight as the forward step reads it, whatever its
 // storage: bf16 bits or fp32 (by the model's mode), or FP8 e4m3 codes with
-// scales (fp8/gemm_fp8_impl.h). The matrix is [N, K] row-major (HF Linear).
+// scales (kernels/fp8/gemm_fp8_impl.h). The matrix is [N, K] row-major (HF Linear).
 //
 // An FP8 linear's input is quantized per token before its GEMM (dynamic:
 // scale from the row's absmax, clamped by act_ub; static: input_scale), so a

@@ -11,7 +11,7 @@
 
 namespace troupe {
 
-// Columns [n0, n1) of out = in * lin^T (gemm_impl.h / fp8/gemm_fp8_impl.h).
+// Columns [n0, n1) of out = in * lin^T (gemm_impl.h / kernels/fp8/gemm_fp8_impl.h).
 inline void linear_tile(const ModelKernels& k, const Fp8Kernels* f8, const Linear& lin, LinearInput in,
                         float* out, size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
   switch (lin.type) {

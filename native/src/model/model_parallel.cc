@@ -98,7 +98,7 @@ LinearInput Model::row_linear_input(const Linear& lin, const float* x, uint16_t*
 //   partials scratch [local segments, chunk rows, H]
 // Each segment is one GEMM with K = its width and one segment: the bf16 / fp32
 // GEMM gives P_g, the FP8 GEMM fp32(P_g * fp32(s_x[m] * s_w[n])), the very
-// terms tp 1 adds left to right (gemm_impl.h, fp8/gemm_fp8_impl.h).
+// terms tp 1 adds left to right (gemm_impl.h, kernels/fp8/gemm_fp8_impl.h).
 void Model::row_parallel(const Linear& lin, LinearInput input, size_t T, size_t K, float* x, uint8_t* seg_in,
                          float* partials) {
   const size_t H = shape_.hidden, segs = shard_.local_segments(), elem = shape_.bf16 ? 2 : 4;

@@ -28,7 +28,7 @@
 // in (rank, segment) order, left to right, starting from P_0: literally the
 // additions of the single rank. Then x = x + sum, as the single rank's epilogue.
 //
-// FP8 linears (fp8/gemm_fp8_impl.h) shard the same way: qkv / gate_up take
+// FP8 linears (kernels/fp8/gemm_fp8_impl.h) shard the same way: qkv / gate_up take
 // their rows of codes and of per-channel scales; o / down their K columns of
 // codes, segment-major, each segment prepacked as its own [H, k_g] matrix
 // with one segment (the chunk grid from the segment's first column, as tp 1),

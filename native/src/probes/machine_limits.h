@@ -38,7 +38,7 @@ struct PeakResult {
 // The compute peak of `isa`'s arithmetic (the table above); `isa` must be supported.
 PeakResult measure_peak(Isa isa, size_t threads, double seconds, const CpuFeatures& cpu);
 
-// The ISA loops (src/kernels/limits_<isa>.cc; the scalar ones in machine_limits.cc).
+// The ISA loops (limits_<isa>.cc; the scalar ones in machine_limits.cc).
 // Each returns a value that keeps its work alive.
 #if defined(TROUPE_X86)
 uint64_t read_streams_avx2(const uint8_t* const* streams, size_t bytes_per_stream);
@@ -55,7 +55,7 @@ float amx_bf16_loop(size_t iters);
 constexpr double kAmxFlopsPerIter = 4.0 * 16 * 16 * 32 * 2;
 #endif
 #if defined(TROUPE_ARM64)
-// src/kernels/limits_neon.cc (baseline) and limits_neon_bf16.cc (FEAT_BF16).
+// limits_neon.cc (baseline) and limits_neon_bf16.cc (FEAT_BF16).
 uint64_t read_streams_neon(const uint8_t* const* streams, size_t bytes_per_stream);
 float fma_loop_neon(size_t iters);  // 16 independent FMLA .4s per iteration
 float bf16_dot_loop_neon_bf16(size_t iters);  // 16 independent BFDOT .4s per iteration

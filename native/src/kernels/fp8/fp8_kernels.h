@@ -1,4 +1,4 @@
-// The FP8 linear's GEMM per ISA (fp8/gemm_fp8_impl.h has what it computes).
+// The FP8 linear's GEMM per ISA (kernels/fp8/gemm_fp8_impl.h has what it computes).
 // A separate table from ModelKernels: the avx512bf16 path has two FP8
 // kernels, picked by whether the CPU has AVX512-VBMI (the in-register
 // conversion), and the avx2 path converts through F16C with a table kernel

@@ -7,7 +7,7 @@
 //   w   [N, K] e4m3 codes (1 byte per weight, resident as stored)
 //   ws  [N]    per-output-channel weight scales (a per-tensor scale arrives repeated)
 //   xq  [M, K] the activations already quantized to e4m3 values, held as bf16
-//              bits (exact: fp8/e4m3.h), row m quantized with scale xs[m]
+//              bits (exact: kernels/fp8/e4m3.h), row m quantized with scale xs[m]
 // What is computed, for n in [n0, n1) and every m < M:
 //   c      = fp32(xs[m] * ws[n])
 //   P_s    = sum over K segment s of xq[m, k] * w[n, k]      (as gemm_impl.h)

@@ -9,7 +9,7 @@
 //     127 = 7 + 120, and an e4m3 subnormal (e = 0) is a bf16 subnormal of the
 //     same scale, so normal, subnormal and zero codes all land exactly;
 //   NaN (eeeemmm = 0x7f): b is patched to s << 15 | 0x7fc0 (the quiet NaN of
-//     fp8/e4m3.h; a NaN stays the same NaN when scaled);
+//     kernels/fp8/e4m3.h; a NaN stays the same NaN when scaled);
 //   fp32 = widen(b) * 2^120: exact (a subnormal operand too: FPCR.FZ is 0 on
 //     Linux and macOS), which the neon path feeds to FMLA; the neon-bf16 path
 //     keeps the top halves (UZP2), the bf16 bits of the value.

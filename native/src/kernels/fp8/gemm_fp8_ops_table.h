@@ -1,6 +1,6 @@
 // FP8 Ops for every ISA, built on that ISA's bf16 Ops (gemm_ops_<isa>.h): a
 // chunk of e4m3 codes is widened to bf16 bits through the 256-entry table
-// (fp8/e4m3.h) into a small buffer, then loaded and multiplied exactly as the
+// (kernels/fp8/e4m3.h) into a small buffer, then loaded and multiplied exactly as the
 // bf16 GEMM does. Portable and exact; the avx512bf16 path with VBMI uses
 // gemm_fp8_ops_vbmi.h instead (the same bits, converted in registers).
 #pragma once

@@ -1,5 +1,5 @@
 // FP8 Ops for the avx512bf16 path on CPUs with AVX512-VBMI (see
-// fp8/gemm_fp8_impl.h for the contract). Included only by
+// kernels/fp8/gemm_fp8_impl.h for the contract). Included only by
 // src/kernels/gemm_fp8_avx512bf16.cc, compiled with the avx512bf16 flags plus
 // -mavx512vbmi, after gemm_ops_avx512bf16.h.
 //
