@@ -1,4 +1,6 @@
-// Loader for the C++ addon (native/src, built by `npm run build:native`).
+// Loader for the main C++ addon, troupe_native.node (native/src/bindings over the
+// shared core, built by `npm run build:native`; the tests' and benchmarks' entry
+// points are the probes addon's: probes.ts).
 //
 // The addon is context-aware: every thread that calls loadNative() gets its
 // own instance (main thread and each worker_thread alike). Within a thread the
