@@ -65,7 +65,7 @@ testWhen(vbmi, 'CPU lacks avx512bf16 + avx512vbmi: the reordered layout is not u
   await fastEqualsTable(t, 'avx512bf16', ['avx512bf16-vbmi', 'avx512bf16-table']);
 });
 
-testWhen(native.availableIsas().includes('avx2'), 'CPU lacks avx2')('FP8 model step: the avx2 F16C kernel (weights reordered at load, fp32 strips from 4 rows) equals the avx2 table kernel bit for bit', async (t) => {
+testWhen(native.availableIsas().includes('avx2'), 'CPU lacks avx2')('FP8 model step: the avx2 F16C kernel (codes as stored, bf16 panels from 3 rows) equals the avx2 table kernel bit for bit', async (t) => {
   await fastEqualsTable(t, 'avx2', ['avx2-f16c', 'avx2-table']);
 });
 

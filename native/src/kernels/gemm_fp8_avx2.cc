@@ -1,5 +1,5 @@
 // The FP8 GEMM for the avx2 path: codes widened in registers through F16C
-// (fp8/gemm_fp8_ops_f16c.h) for M < Fp8F16cOps::kSmallM + 1 rows, fp32 strips
+// (fp8/gemm_fp8_ops_f16c.h) for M < Fp8F16cOps::kSmallM + 1 rows, bf16 panels
 // (kernels/gemm_strips_avx2.h) from there on; and the table kernel
 // (Fp8TableOps<Avx2Ops>, K order) that tests compare it with.
 #include "kernels/gemm_ops_avx2.h"
@@ -11,27 +11,51 @@
 namespace troupe {
 namespace {
 
-// Prepacked e4m3 rows [N, K] (Fp8F16cOps' layout): a row's K segment widened to exact fp32.
-struct StripWidenF16c {
+// e4m3 rows [N, K] as stored: each panel's rows over a K segment
+// widened once to their bf16 bits, into a per-thread buffer of rows of L8 (L rounded up to 8).
+struct StripPanelsF16c {
+  static constexpr bool kInPlace = false;
   const uint8_t* w;
   size_t K;
-  void operator()(size_t n, size_t k0, size_t k1, float* dst) const { Fp8F16cOps::widen_f32(w + n * K, k0, k1, dst); }
+  const uint16_t* rows(size_t p0, size_t np, size_t k0, size_t k1, size_t& ld) const {
+    static thread_local std::vector<uint16_t> panel;
+    ld = round_up8(k1 - k0);
+    if (panel.size() < np * ld) panel.resize(np * ld);
+    for (size_t j = 0; j < np; ++j) Fp8F16cOps::widen_bf16(w + (p0 + j) * K, k0, k1, panel.data() + j * ld);
+    return panel.data();
+  }
 };
+
+// xq's M rows as fp32 (exact), in a per-thread buffer.
+const float* widen_rows(const uint16_t* xq, size_t M, size_t K) {
+  static thread_local std::vector<float> x;
+  if (x.size() < M * K) x.resize(M * K);
+  size_t i = 0;
+  for (; i + 8 <= M * K; i += 8) _mm256_storeu_ps(x.data() + i, load_bf16(xq + i));
+  for (; i < M * K; ++i) {
+    const uint32_t b = static_cast<uint32_t>(xq[i]) << 16;
+    std::memcpy(x.data() + i, &b, sizeof b);
+  }
+  return x.data();
+}
 
 void gemm_fp8_avx2(const uint8_t* w, const uint16_t* xq, const float* xs, const float* ws, float* out, size_t M,
                    size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
   using Ops = Fp8F16cOps;
   if (segments == 0) segments = 1;
-  if (M == 1) return gemm_fp8_blocks<Ops, 1, Ops::kNB1>(w, xq, xs, ws, out, M, n0, n1, ldo, K, segments);
+  if (M == 1)
+    return gemm_fp8_blocks<Ops, 1, Ops::kNB1>(w, widen_rows(xq, M, K), xs, ws, out, M, n0, n1, ldo, K, segments);
   if (M <= Ops::kSmallM)
-    return gemm_fp8_blocks<Ops, Ops::kMBs, Ops::kNBs>(w, xq, xs, ws, out, M, n0, n1, ldo, K, segments);
-  gemm_strips_avx2(StripWidenF16c{w, K}, xq, xs, ws, out, M, n0, n1, ldo, K, segments);
+    return gemm_fp8_blocks<Ops, Ops::kMBs, Ops::kNBs>(w, widen_rows(xq, M, K), xs, ws, out, M, n0, n1, ldo, K,
+                                                      segments);
+  StripPanelsF16c panels{w, K};
+  gemm_strips_avx2(panels, xq, xs, ws, out, M, n0, n1, ldo, K, segments);
 }
 
 }  // namespace
 
 const Fp8Kernels* fp8_kernels_avx2() {
-  static constexpr Fp8Kernels kTable{&gemm_fp8_avx2, &gemm_fp8_prepack<Fp8F16cOps>, "chunk16-word-paired", "avx2-f16c"};
+  static constexpr Fp8Kernels kTable{&gemm_fp8_avx2, nullptr, nullptr, "avx2-f16c", true};
   return &kTable;
 }
 

@@ -7,7 +7,7 @@
 namespace troupe {
 
 const Fp8Kernels* fp8_kernels_avx512bf16_vbmi() {
-  static constexpr Fp8Kernels kTable{&gemm_fp8_run<Fp8VbmiOps>, &gemm_fp8_prepack<Fp8VbmiOps>, "chunk64-lane-interleaved", "avx512bf16-vbmi"};
+  static constexpr Fp8Kernels kTable{&gemm_fp8_run<Fp8VbmiOps>, &gemm_fp8_prepack<Fp8VbmiOps>, "chunk64-lane-interleaved", "avx512bf16-vbmi", true};
   return &kTable;
 }
 

@@ -4,7 +4,7 @@
 //
 // Bf16 weights: 8 bf16 of K per step, widened to fp32 by a 16-bit shift, then
 // one fused multiply-add per lane; from kStripM rows on, the same arithmetic
-// over fp32 strips (gemm_strips_avx2.h). F32 weights: the same on fp32 loads.
+// in the panel kernel of gemm_strips_avx2.h. F32 weights: the same on fp32 loads.
 #pragma once
 
 #include <immintrin.h>
@@ -30,10 +30,11 @@ struct Avx2Ops {
   static constexpr size_t kSmallM = 64;
   static constexpr int kMB = 2, kNB = 4;
   // From this many rows on, gemm_run hands the call to strips() (gemm_impl.h).
-  static constexpr size_t kStripM = 4;
+  static constexpr size_t kStripM = 3;
   static void strips(const Elem* w, const Elem* x, float* out, size_t M, size_t n0, size_t n1,
                      size_t ldo, size_t K, size_t segments) {
-    gemm_strips_avx2(StripWidenBf16{w, K}, x, nullptr, nullptr, out, M, n0, n1, ldo, K, segments);
+    StripPanelsBf16 panels{w, K};
+    gemm_strips_avx2(panels, x, nullptr, nullptr, out, M, n0, n1, ldo, K, segments);
   }
   static void prefetch(const Elem* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 

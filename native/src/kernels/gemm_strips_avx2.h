@@ -1,6 +1,6 @@
-// The avx2 path's GEMM for batches and prefill (M >= kStripM rows): weights
-// widened once to fp32 strips, activations packed to fp32, a 4 x 3
-// register-blocked micro-kernel; and the lane helpers the avx2 Ops share.
+// The avx2 path's GEMM for batches and prefill (M >= kStripM rows): panels
+// of bf16 weight rows widened to fp32 in registers, activations packed to fp32,
+// a 4 x 3 register-blocked micro-kernel; and the lane helpers the avx2 Ops share.
 // Included by gemm_ops_avx2.h (translation units compiled with -mavx2 -mfma
 // -mf16c), inside no other namespace.
 //
@@ -15,13 +15,20 @@
 // Loop nest, per call (one thread's tile [n0, n1)):
 //   for each panel of kStripPanel weight rows
 //     for each K segment s
-//       widen the panel's rows over s to fp32 once:  wp [rows][L8]   (L8 = L rounded up to 8)
+//       the panel's rows over s as bf16: the weights in place (bf16), or widened
+//       once into a per-thread buffer (FP8 codes)
 //       for each block of 4 rows of x
 //         pack them over s:                          xp [L8 / 8][4][8] fp32, chunk-interleaved
 //         for each block of 3 panel rows: 12 ymm accumulators over the segment
-// wp (48 x 2048 x 4 B = 384 KiB at most for the model's segments) stays in L2
-// and xp (at most 32 KiB) in L1 while all the panel's blocks read them: per 8
-// K, 3 loads of w and 4 of x feed 12 FMAs, with no widening in the loop.
+// Per 8 K the micro-kernel issues 3 broadcast loads of 8 bf16 (one per weight
+// row), 3 byte shuffles that put each bf16 in the top half of its fp32 lane
+// (the shuffle port only: the FMA ports do nothing but FMAs), 4 loads of x and
+// 12 FMAs: 16 ymm registers (12 accumulators, 3 weights, 1 x), the shuffle's
+// control reloaded from L1 each chunk. A panel (48 x 2048 x 2 B = 192 KiB for
+// the model's segments) stays in L2 while its m-blocks read it, xp (<= 32 KiB)
+// in L1. The first m-block, which brings the panel from memory, prefetches the
+// next block's 3 rows at the offsets it reads: the hardware prefetcher starts
+// over at each 4 KiB page, one row of a K = 2048 matrix.
 #pragma once
 
 #include <immintrin.h>
@@ -54,10 +61,37 @@ inline float reduce_add_256(__m256 a) {
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
 
+// out[i] = reduce_add_256(a[i]) for i < 8, the same additions on 8 accumulators at once:
+// 128-bit halves added (a[i] and a[i + 4] share a register), then the pairs, then the
+// last pair, each step one vector add.
+inline void reduce8_add_256(const __m256* a, float* out) {
+  __m256 u[4];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i)  // [x0 + x4 .. x3 + x7] of a[i] (low lane) and a[i + 4] (high lane)
+    u[i] = _mm256_add_ps(_mm256_permute2f128_ps(a[i], a[i + 4], 0x20), _mm256_permute2f128_ps(a[i], a[i + 4], 0x31));
+  // [u0 + u2, u1 + u3] of two accumulators per lane
+  const __m256 v0 = _mm256_add_ps(_mm256_shuffle_ps(u[0], u[1], 0x44), _mm256_shuffle_ps(u[0], u[1], 0xee));
+  const __m256 v1 = _mm256_add_ps(_mm256_shuffle_ps(u[2], u[3], 0x44), _mm256_shuffle_ps(u[2], u[3], 0xee));
+  // [v0 + v1] of a[0..3] (low lane) and a[4..7] (high lane)
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_shuffle_ps(v0, v1, 0x88), _mm256_shuffle_ps(v0, v1, 0xdd)));
+}
+
 constexpr int kStripMB = 4, kStripNB = 3;  // 12 accumulators + 3 w + 1 x of the 16 ymm
-constexpr size_t kStripPanel = 48;         // weight rows widened at once (a multiple of 3)
+constexpr size_t kStripPanel = 48;         // weight rows per panel (a multiple of 3)
 
 inline size_t round_up8(size_t n) { return (n + 7) & ~size_t{7}; }
+
+// pshufb control: dword i of each 128-bit lane takes bytes 2i', 2i' + 1 of the
+// broadcast 8 bf16 (i' = i in the low lane, 4 + i in the high one) into its
+// top half and zeroes the bottom half: 8 bf16 -> their fp32 values, K order.
+alignas(32) inline constexpr int8_t kBf16SpreadControl[32] = {
+    -1, -1, 0, 1, -1, -1, 2, 3, -1, -1, 4, 5, -1, -1, 6, 7,
+    -1, -1, 8, 9, -1, -1, 10, 11, -1, -1, 12, 13, -1, -1, 14, 15};
+
+inline __m256 spread_bf16(const uint16_t* p, __m256i control) {
+  const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_shuffle_epi8(b, control));
+}
 
 // xp[(c * kStripMB + i) * 8 + l] = x[(m0 + i) * K + k0 + 8c + l] as fp32, for i < mb;
 // zero past k1.
@@ -72,30 +106,67 @@ inline void strip_pack_x(const uint16_t* x, size_t K, size_t m0, size_t mb, size
   }
 }
 
-// p[i * kStripNB + j] = P for x row i of xp and strip row j of wp (row stride ldw), i < MB, j < NB.
+// p[i * kStripNB + j] = P for x row i of xp and bf16 weight row j at w + j * ldw (the
+// segment's first K), i < MB, j < NB, over `chunks` whole chunks and a zero-padded tail of
+// `tail` (< 8) K. next: the next block's rows (same stride), prefetched at the offsets read
+// here, or null.
 template <int MB, int NB>
-void strip_block(const float* xp, const float* wp, size_t ldw, size_t chunks, float* p) {
+void strip_block(const float* xp, const uint16_t* w, size_t ldw, size_t chunks, size_t tail,
+                 const uint16_t* next, float* p) {
   __m256 acc[MB * NB];
 #pragma GCC unroll 12
   for (int a = 0; a < MB * NB; ++a) acc[a] = _mm256_setzero_ps();
   for (size_t c = 0; c < chunks; ++c) {
-    __m256 w[NB];
+    if (next != nullptr && c % 4 == 0) {  // one 64-byte line of each row per 4 chunks
 #pragma GCC unroll 3
-    for (int j = 0; j < NB; ++j) w[j] = _mm256_loadu_ps(wp + j * ldw + 8 * c);
+      for (int j = 0; j < kStripNB; ++j)
+        _mm_prefetch(reinterpret_cast<const char*>(next + j * ldw + 8 * c), _MM_HINT_T0);
+    }
+    // Reloaded from L1 per chunk (volatile): held in a register it would push x out of one.
+    const __m256i control = *reinterpret_cast<const volatile __m256i*>(kBf16SpreadControl);
+    __m256 wv[NB];
+#pragma GCC unroll 3
+    for (int j = 0; j < NB; ++j) wv[j] = spread_bf16(w + j * ldw + 8 * c, control);
 #pragma GCC unroll 4
     for (int i = 0; i < MB; ++i) {
       const __m256 xv = _mm256_load_ps(xp + (c * kStripMB + i) * 8);
 #pragma GCC unroll 3
-      for (int j = 0; j < NB; ++j) acc[i * NB + j] = _mm256_fmadd_ps(xv, w[j], acc[i * NB + j]);
+      for (int j = 0; j < NB; ++j) acc[i * NB + j] = _mm256_fmadd_ps(xv, wv[j], acc[i * NB + j]);
     }
   }
-#pragma GCC unroll 4
-  for (int i = 0; i < MB; ++i)
+  if (tail != 0) {
+    __m256 wv[NB];
 #pragma GCC unroll 3
-    for (int j = 0; j < NB; ++j) p[i * kStripNB + j] = reduce_add_256(acc[i * NB + j]);
+    for (int j = 0; j < NB; ++j) wv[j] = load_bf16_tail(w + j * ldw + 8 * chunks, tail);
+#pragma GCC unroll 4
+    for (int i = 0; i < MB; ++i) {
+      const __m256 xv = _mm256_load_ps(xp + (chunks * kStripMB + i) * 8);
+#pragma GCC unroll 3
+      for (int j = 0; j < NB; ++j) acc[i * NB + j] = _mm256_fmadd_ps(xv, wv[j], acc[i * NB + j]);
+    }
+  }
+  if constexpr (MB * NB >= 8) {
+    float r[16];
+    reduce8_add_256(acc, r);
+    if constexpr (MB * NB > 8) {
+      __m256 rest[8];
+#pragma GCC unroll 8
+      for (int a = 0; a < 8; ++a) rest[a] = 8 + a < MB * NB ? acc[8 + a] : _mm256_setzero_ps();
+      reduce8_add_256(rest, r + 8);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < MB; ++i)
+#pragma GCC unroll 3
+      for (int j = 0; j < NB; ++j) p[i * kStripNB + j] = r[i * NB + j];
+  } else {
+#pragma GCC unroll 4
+    for (int i = 0; i < MB; ++i)
+#pragma GCC unroll 3
+      for (int j = 0; j < NB; ++j) p[i * kStripNB + j] = reduce_add_256(acc[i * NB + j]);
+  }
 }
 
-using StripBlockFn = void (*)(const float*, const float*, size_t, size_t, float*);
+using StripBlockFn = void (*)(const float*, const uint16_t*, size_t, size_t, size_t, const uint16_t*, float*);
 
 template <int MB, int NB>
 StripBlockFn strip_block_fn(size_t mb, size_t nb) {
@@ -108,44 +179,41 @@ StripBlockFn strip_block_fn(size_t mb, size_t nb) {
   return &strip_block<MB, NB>;
 }
 
-// Per-thread buffers, grown to the largest call.
-struct StripBuffers {
-  std::vector<float> w, x;
-  float* xp(size_t n) {
-    if (x.size() < n + 8) x.resize(n + 8);
-    return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(x.data()) + 31) & ~uintptr_t{31});
-  }
-};
+// Per-thread activation buffer, grown to the largest call: xp, 32-byte aligned.
+inline float* strip_x_buffer(size_t n) {
+  static thread_local std::vector<float> x;
+  if (x.size() < n + 8) x.resize(n + 8);
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(x.data()) + 31) & ~uintptr_t{31});
+}
 
-// out[m * ldo + n] for m < M, n in [n0, n1) (the sum above). widen(n, k0, k1, dst) writes
-// the exact fp32 values of weight row n over [k0, k1) to dst[0 .. k1 - k0). xs / ws: the FP8
-// scales, or null for bf16.
-template <class Widen>
-void gemm_strips_avx2(const Widen& widen, const uint16_t* x, const float* xs, const float* ws,
-                      float* out, size_t M, size_t n0, size_t n1, size_t ldo, size_t K,
-                      size_t segments) {
+// out[m * ldo + n] for m < M, n in [n0, n1) (the sum above). Panels: a source of bf16 panel
+// rows with
+//   const uint16_t* rows(p0, np, k0, k1, size_t& ld)   rows [p0, p0 + np) over [k0, k1):
+//                        row j at the result + j * ld, the exact bf16 of each weight
+//   static constexpr bool kInPlace   whether those rows are the weights in memory (the
+//                        first m-block then prefetches the next block's rows)
+// xs / ws: the FP8 scales, or null for bf16.
+template <class Panels>
+void gemm_strips_avx2(Panels& panels, const uint16_t* x, const float* xs, const float* ws, float* out,
+                      size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
   if (segments == 0) segments = 1;
-  static thread_local StripBuffers buf;
   const size_t Lmax = round_up8(K / segments + 1);
-  if (buf.w.size() < kStripPanel * Lmax) buf.w.resize(kStripPanel * Lmax);
-  float* xp = buf.xp(kStripMB * Lmax);
-  float* wp = buf.w.data();
+  float* xp = strip_x_buffer(kStripMB * Lmax);
   for (size_t p0 = n0; p0 < n1; p0 += kStripPanel) {
     const size_t np = n1 - p0 < kStripPanel ? n1 - p0 : kStripPanel;
     for (size_t s = 0; s < segments; ++s) {
       const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments, L = k1 - k0;
-      const size_t L8 = round_up8(L), chunks = L8 / 8;
-      for (size_t j = 0; j < np; ++j) {
-        widen(p0 + j, k0, k1, wp + j * L8);
-        for (size_t k = L; k < L8; ++k) wp[j * L8 + k] = 0.0f;
-      }
+      size_t ld = 0;
+      const uint16_t* wp = panels.rows(p0, np, k0, k1, ld);
       for (size_t m0 = 0; m0 < M; m0 += kStripMB) {
         const size_t mb = M - m0 < static_cast<size_t>(kStripMB) ? M - m0 : kStripMB;
         strip_pack_x(x, K, m0, mb, k0, k1, xp);
         for (size_t j0 = 0; j0 < np; j0 += kStripNB) {
           const size_t nb = np - j0 < static_cast<size_t>(kStripNB) ? np - j0 : kStripNB;
+          const bool pf = Panels::kInPlace && m0 == 0 && j0 + 2 * kStripNB <= np;
+          const uint16_t* next = pf ? wp + (j0 + kStripNB) * ld : nullptr;
           float p[kStripMB * kStripNB];
-          strip_block_fn<kStripMB, kStripNB>(mb, nb)(xp, wp + j0 * L8, L8, chunks, p);
+          strip_block_fn<kStripMB, kStripNB>(mb, nb)(xp, wp + j0 * ld, ld, L / 8, L % 8, next, p);
           for (size_t i = 0; i < mb; ++i)
             for (size_t j = 0; j < nb; ++j) {
               const size_t m = m0 + i, n = p0 + j0 + j;
@@ -163,26 +231,14 @@ void gemm_strips_avx2(const Widen& widen, const uint16_t* x, const float* xs, co
   }
 }
 
-// Software prefetch distance of the strip widening: rows are read one after the other, and
-// the hardware prefetcher restarts at each 4 KiB page (gemm_impl.h). The last row's
-// prefetches may reach past the matrix: a prefetch never faults.
-constexpr size_t kStripPrefetchBytes = 2048;
-
-// bf16 weights [N, K]: a row's K range widened by the 16-bit shift.
-struct StripWidenBf16 {
+// bf16 weights [N, K]: the panel is the rows in place.
+struct StripPanelsBf16 {
+  static constexpr bool kInPlace = true;
   const uint16_t* w;
   size_t K;
-  void operator()(size_t n, size_t k0, size_t k1, float* dst) const {
-    const uint16_t* r = w + n * K;
-    size_t k = k0;
-    for (; k + 8 <= k1; k += 8) {
-      if ((k - k0) % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(r + k) + kStripPrefetchBytes, _MM_HINT_T0);
-      _mm256_storeu_ps(dst + (k - k0), load_bf16(r + k));
-    }
-    for (; k < k1; ++k) {
-      const uint32_t b = static_cast<uint32_t>(r[k]) << 16;
-      std::memcpy(dst + (k - k0), &b, sizeof b);
-    }
+  const uint16_t* rows(size_t p0, size_t, size_t k0, size_t, size_t& ld) const {
+    ld = K;
+    return w + p0 * K + k0;
   }
 };
 

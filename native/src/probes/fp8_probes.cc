@@ -51,9 +51,9 @@ Napi::Value Fp8Gemm(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
   float* out = sized<float>(r, "out", napi_float32_array, "Float32Array", M * N);
   // The in-register kernels take no NaN codes (a model refuses them at load): such arrays
   // go to the table kernel, whose bits the fast kernels reproduce for every other code.
-  if (k->prepack != nullptr && std::any_of(w, w + N * K, [](uint8_t c) { return (c & 0x7f) == 0x7f; }))
+  if (k->refuses_nan && std::any_of(w, w + N * K, [](uint8_t c) { return (c & 0x7f) == 0x7f; }))
     k = fp8_kernels_table(isa);
-  std::vector<uint8_t> packed;  // w stays in K order for the caller; the kernel reads a prepacked copy
+  std::vector<uint8_t> packed;  // w stays in K order for the caller; a kernel with a layout of its own reads a prepacked copy
   if (k->prepack != nullptr) {
     packed.assign(w, w + N * K);
     k->prepack(packed.data(), N, K, segments);

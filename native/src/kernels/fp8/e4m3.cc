@@ -8,13 +8,16 @@ void quantize_rows_e4m3(const float* x, uint16_t* xq, float* xs, size_t r0, size
     const float* row = x + r * K;
     float s = static_scale;
     if (!(s > 0.0f)) {
-      float amax = 0.0f;
-      for (size_t k = 0; k < K; ++k) amax = std::fmax(amax, std::fabs(row[k]));
+      float amax = 0.0f;  // a > amax ? a : amax is fmax(amax, a) here (amax is never NaN)
+      for (size_t k = 0; k < K; ++k) {
+        const float a = std::fabs(row[k]);
+        amax = a > amax ? a : amax;
+      }
       s = fp8_activation_scale(amax, ub);
     }
     xs[r] = s;
     uint16_t* q = xq + r * K;
-    for (size_t k = 0; k < K; ++k) q[k] = static_cast<uint16_t>(float_bits(e4m3_round(row[k] / s)) >> 16);
+    for (size_t k = 0; k < K; ++k) q[k] = e4m3_round_bf16_bits(row[k] / s);
   }
 }
 

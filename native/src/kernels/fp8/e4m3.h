@@ -77,6 +77,22 @@ inline float e4m3_round(float v) {
   return bits_float(float_bits(a) | sign);
 }
 
+// The bf16 bits of e4m3_round(v) (the top half of its fp32 bits), with integer selects
+// only, so the quantizer's loop vectorizes (e4m3.cc is built with -fno-trapping-math, which
+// lets GCC compute both sides of a select; it changes no result). Equal to e4m3_round for
+// every one of the 2^32 fp32 inputs, NaNs included.
+inline uint16_t e4m3_round_bf16_bits(float v) {
+  const uint32_t u = float_bits(v);
+  const uint32_t ua = u & 0x7fffffffu;
+  constexpr uint32_t kMaxBits = 0x43e00000u, kMinNormalBits = 0x3c800000u;  // 448, 2^-6
+  const uint32_t c = ua > kMaxBits ? kMaxBits : ua;  // saturated (a NaN is restored below)
+  const uint32_t normal = (c + 0x7ffffu + ((c >> 20) & 1u)) & 0xfff00000u;
+  // subnormal grid m * 2^-9: c * 512 < 8, rounded to an integer (ties to even) by adding 2^23
+  const float sub = ((bits_float(c) * 512.0f + 0x1p23f) - 0x1p23f) * (1.0f / 512.0f);
+  const uint32_t r = (c >= kMinNormalBits ? normal : float_bits(sub)) | (u & 0x80000000u);
+  return static_cast<uint16_t>((ua > 0x7f800000u ? u : r) >> 16);
+}
+
 // The e4m3 code of e4m3_round(v).
 inline uint8_t e4m3_encode(float v) {
   if (std::isnan(v)) return 0x7f;

@@ -23,6 +23,9 @@ struct Fp8Kernels {
   void (*prepack)(uint8_t* w, size_t N, size_t K, size_t segments);
   const char* layout;
   const char* name;  // "avx512bf16-vbmi", "avx512bf16-table", ... (stats, benchmarks)
+  // gemm does not convert NaN codes (0x7f, 0xff): models refuse them at load, and fp8Gemm
+  // hands arrays holding any to the table kernel.
+  bool refuses_nan = false;
 };
 
 // The fastest kernel for `isa` on `cpu` (VBMI is a feature of `cpu`, so the feature cap

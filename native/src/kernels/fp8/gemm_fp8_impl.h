@@ -50,7 +50,7 @@ namespace {
 // 13.1 tok/s, bf16 12.3 -> 10.8 in `npm run bench:fp8`): GCC no longer kept
 // the accumulators in registers. Change both together.
 template <class Ops, int MB, int NB>
-void gemm_fp8_block(const typename Ops::WElem* w, const uint16_t* x, size_t K, size_t segments, const float* xs,
+void gemm_fp8_block(const typename Ops::WElem* w, const typename Ops::XElem* x, size_t K, size_t segments, const float* xs,
                     const float* ws, float* out, size_t ldo, bool pf, const typename Ops::WElem* next) {
   using WElem = typename Ops::WElem;
   // Chunks per 64-byte line of w, and the prefetch distance in elements.
@@ -112,7 +112,7 @@ void gemm_fp8_block(const typename Ops::WElem* w, const uint16_t* x, size_t K, s
 }
 
 template <class Ops>
-using GemmFp8BlockFn = void (*)(const typename Ops::WElem*, const uint16_t*, size_t, size_t, const float*,
+using GemmFp8BlockFn = void (*)(const typename Ops::WElem*, const typename Ops::XElem*, size_t, size_t, const float*,
                                 const float*, float*, size_t, bool, const typename Ops::WElem*);
 
 template <class Ops, int MB, int NB>
@@ -129,7 +129,7 @@ GemmFp8BlockFn<Ops> gemm_fp8_block_fn(size_t mb, size_t nb) {
 // n-blocks outside, m-blocks inside (a block of NB weight rows read from
 // memory once per call), as gemm_impl.h.
 template <class Ops, int MB, int NB>
-void gemm_fp8_blocks(const uint8_t* w, const uint16_t* x, const float* xs, const float* ws, float* out,
+void gemm_fp8_blocks(const uint8_t* w, const typename Ops::XElem* x, const float* xs, const float* ws, float* out,
                      size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
   for (size_t nb0 = n0; nb0 < n1; nb0 += NB) {
     const size_t nb = n1 - nb0 < static_cast<size_t>(NB) ? n1 - nb0 : NB;
