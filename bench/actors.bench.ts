@@ -31,7 +31,7 @@ async function echoSystem(placement: BenchPlacement) {
   if (placement === 'node') {
     const token = randomBytes(32).toString('hex');
     const listener = await NodeListener.listen(system, { token });
-    const cli = fileURLToPath(new URL('../gateway/cli.js', import.meta.url));
+    const cli = fileURLToPath(new URL('../cli/troupe.js', import.meta.url));
     const agent = spawn(process.execPath, [cli, 'node', '--join', `127.0.0.1:${listener.address.port}`, '--name', 'bench'], { stdio: 'ignore', env: { ...process.env, TROUPE_JOIN_TOKEN: token } });
     await listener.waitForNode('bench');
     cleanup = async () => { agent.kill('SIGKILL'); await listener.close(); };

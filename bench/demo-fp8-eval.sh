@@ -12,17 +12,17 @@ LIMIT="${1:-200}"
 STAMP="$(date -u +%Y-%m-%dT%H-%M-%SZ)"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-MODEL="$(node -e "import('./dist/gateway/default-model.js').then((m) => console.log(m.ensureDefaultModel().dir))")"
-node dist/gateway/cli.js quantize --fp8 --scheme meta "$MODEL" "$WORK/fp8-meta" >/dev/null
-node dist/gateway/cli.js quantize --fp8 --scheme all "$MODEL" "$WORK/fp8-all" >/dev/null
+MODEL="$(node -e "import('./dist/cli/default-model.js').then((m) => console.log(m.ensureDefaultModel().dir))")"
+node dist/cli/troupe.js quantize --fp8 --scheme meta "$MODEL" "$WORK/fp8-meta" >/dev/null
+node dist/cli/troupe.js quantize --fp8 --scheme all "$MODEL" "$WORK/fp8-all" >/dev/null
 
 run() { # variant, then serve arguments
   local variant="$1"; shift
   local port=$((20000 + RANDOM % 20000))
-  node dist/gateway/cli.js serve "$@" --port "$port" --served-model-name troupe-demo-36m --max-model-len 4096 --kv-cache-memory 128MiB > "$WORK/$variant.log" 2>&1 &
+  node dist/cli/troupe.js serve "$@" --port "$port" --served-model-name troupe-demo-36m --max-model-len 4096 --kv-cache-memory 128MiB > "$WORK/$variant.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
-  node dist/gateway/cli.js eval --base-url "http://127.0.0.1:$port/v1" --limit "$LIMIT" --no-progress --output "bench/results/demo-eval-$variant-$STAMP.json" | tail -n +2
+  node dist/cli/troupe.js eval --base-url "http://127.0.0.1:$port/v1" --limit "$LIMIT" --no-progress --output "bench/results/demo-eval-$variant-$STAMP.json" | tail -n +2
   kill "$pid"; wait "$pid" || true
 }
 run bf16 "$MODEL"

@@ -7,8 +7,7 @@
 //   decode limit    = bandwidth / bytes of every weight matrix read per token (lm head once)
 //   prefill limit   = peak / (2 x matmul parameters per token; lm head for the last token only)
 //   8-seq limit     = min(8 x decode limit, peak / (2 x matmul parameters per token))
-// Bandwidth and peak on these shared VMs drift between runs (16 to 33 GB/s
-// seen within minutes), so both are measured before and after the model runs
+// Bandwidth and peak on these shared VMs drift between runs, so both are measured before and after the model runs
 // and the larger of each is the limit; all are printed and recorded. Each figure's samples
 // are repeated while other processes use the cores (bench/quiet.ts: foreign CPU load above
 // 5%), and the load of the kept samples is recorded. The model is generated (seeded) into

@@ -19,7 +19,7 @@ function commit(): string {
 }
 
 /** The CPU's model name as /proc/cpuinfo gives it (os.cpus() elsewhere). */
-export function cpuModel(): string {
+function cpuModel(): string {
   try {
     const m = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
     if (m) return m[1]!.trim();

@@ -1,6 +1,6 @@
 // Sampling benchmark: the forward step's sampling phase (native/src/sampling/sampling.h,
 // one row per task on the model's compute threads) over R rows of 128256
-// logits, per parameter set, with the target of issue 5: under 2 ms per step
+// logits, per parameter set, against the target of under 2 ms per step
 // for 8 to 64 sequences. Also printed ("lse ms"): the lm head's per-tile
 // epilogue for the sampled rows, the log-sum-exp and the tile summaries that
 // sampling reads (for top-p the records of the tokens near the row's max); in

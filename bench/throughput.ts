@@ -13,7 +13,7 @@ import { Troupe, type TroupeOptions } from '../actors/engine/troupe.js';
 import { median, writeRecord } from './record.js';
 
 /** Seeded random token ids in [1000, vocab - 1000): plain words and pieces, no special tokens. */
-export function randomPrompt(length: number, seed: number, vocab = 128256): number[] {
+function randomPrompt(length: number, seed: number, vocab = 128256): number[] {
   let state = (seed * 2654435761) >>> 0 || 1;
   return Array.from({ length }, () => {
     state ^= state << 13;

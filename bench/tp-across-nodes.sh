@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL="${1:-}"
-[ -n "$MODEL" ] || MODEL="$(node -e "import('./dist/gateway/default-model.js').then((m) => console.log(m.ensureDefaultModel().dir))")"
+[ -n "$MODEL" ] || MODEL="$(node -e "import('./dist/cli/default-model.js').then((m) => console.log(m.ensureDefaultModel().dir))")"
 shift || true
 LAYOUTS=("$@")
 [ ${#LAYOUTS[@]} -gt 0 ] || LAYOUTS=(tp2-nodes)
@@ -39,19 +39,19 @@ topology() { # layout, leader port
 for layout in "${LAYOUTS[@]}"; do
   port=$((20000 + RANDOM % 20000)); lport=$((port + 1))
   topology "$layout" "$lport" > "$WORK/$layout.yaml"
-  node dist/gateway/cli.js serve "$MODEL" --topology "$WORK/$layout.yaml" --port "$port" --served-model-name bench \
+  node dist/cli/troupe.js serve "$MODEL" --topology "$WORK/$layout.yaml" --port "$port" --served-model-name bench \
     --join-token-file "$WORK/token" --max-model-len 2048 --kv-cache-memory 256MiB > "$WORK/$layout.log" 2>&1 &
   PIDS+=($!); serve=$!
   if [[ "$layout" == *nodes ]]; then
     # the agent retries until the leader listens
-    node dist/gateway/cli.js node --join "127.0.0.1:$lport" --join-token-file "$WORK/token" --name n1 > "$WORK/$layout-node.log" 2>&1 &
+    node dist/cli/troupe.js node --join "127.0.0.1:$lport" --join-token-file "$WORK/token" --name n1 > "$WORK/$layout-node.log" 2>&1 &
     PIDS+=($!); agent=$!
   fi
   up=0
   for _ in $(seq 1 1500); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && { up=1; break; }; kill -0 "$serve" 2>/dev/null || break; sleep 0.2; done
   if [ "$up" = 0 ]; then echo "$layout: the server did not come up:" >&2; tail -20 "$WORK/$layout.log" "$WORK/$layout-node.log" >&2 2>/dev/null || true; exit 1; fi
   load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
-  node dist/gateway/cli.js bench serve --port "$port" --input-len "${INPUT_LEN:-64}" --output-len "${OUTPUT_LEN:-32}" \
+  node dist/cli/troupe.js bench serve --port "$port" --input-len "${INPUT_LEN:-64}" --output-len "${OUTPUT_LEN:-32}" \
     --num-prompts "${PROMPTS:-8}" --max-concurrency "${CONCURRENCY:-1}" --ignore-eos --prompt-format tokens --no-progress --no-record --json \
     > "$WORK/$layout.json"
   load_after="$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -63,7 +63,7 @@ export class Admission {
 }
 
 /** Tokenize and detokenize requests at once, by default. */
-export const DEFAULT_MAX_TOKENIZE_REQUESTS = 16;
+const DEFAULT_MAX_TOKENIZE_REQUESTS = 16;
 
 function once(release: () => void): () => void {
   let released = false;

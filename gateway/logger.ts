@@ -10,13 +10,13 @@ import { pino, stdTimeFunctions, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export const LOG_FORMATS = ['text', 'json'] as const;
+const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** Where lines go: one string per call, each ending in a newline. */
-export interface LogDestination {
+interface LogDestination {
   write(line: string): void;
 }
 
@@ -36,11 +36,6 @@ export function createLogger(options: LoggerOptions): Logger {
     timestamp: stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   }, destination);
-}
-
-/** A logger that drops everything (tests, the programmatic API when none is given). */
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
 }
 
 /** The level named by --log-level, or an error listing the levels. */

@@ -49,7 +49,7 @@ export interface ChatLogprobEntry {
   top_logprobs: { token: string; logprob: number; bytes: number[] }[];
 }
 
-export function clampLogprob(logprob: number): number {
+function clampLogprob(logprob: number): number {
   return Number.isNaN(logprob) ? -9999 : Math.max(logprob, -9999);
 }
 

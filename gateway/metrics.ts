@@ -1,7 +1,7 @@
 // Prometheus metrics under vLLM's names, so vLLM's dashboards (its example
 // Grafana dashboard included) work as they are.
 //
-//   gauges, read from the KV-cache manager when /metrics is scraped:
+//   gauges, read from the scheduler (it owns the block pool) when /metrics is scraped:
 //     vllm:num_requests_running, vllm:num_requests_waiting, vllm:kv_cache_usage_perc (0..1)
 //     and its older name vllm:gpu_cache_usage_perc, vllm:gpu_prefix_cache_hit_rate (0..1),
 //     vllm:num_requests_swapped (always 0: Troupe recomputes, it never swaps)

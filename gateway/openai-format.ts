@@ -21,7 +21,7 @@ import { chatLogprobs, codePointLength, completionLogprobs, promptPositions, typ
 import type { GenerationPlan } from './request-mapping.js';
 import { parseToolCalls, toolCallDeltas, type ToolCall } from './tool-calls.js';
 
-export interface Usage {
+interface Usage {
   prompt_tokens: number;
   total_tokens: number;
   completion_tokens: number;
@@ -40,11 +40,11 @@ export interface ChoiceDelta {
   delta: RequestDelta;
 }
 
-export function newRequestId(kind: GenerationPlan['kind']): string {
+function newRequestId(kind: GenerationPlan['kind']): string {
   return `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
 }
 
-export function usage(promptTokens: number, completionTokens: number, cachedTokens = 0): Usage {
+function usage(promptTokens: number, completionTokens: number, cachedTokens = 0): Usage {
   return { prompt_tokens: promptTokens, total_tokens: promptTokens + completionTokens, completion_tokens: completionTokens, prompt_tokens_details: { cached_tokens: cachedTokens } };
 }
 

@@ -174,8 +174,6 @@ export const detokenizeRequestSchema = z.object({
 
 export type CompletionRequest = z.infer<typeof completionRequestSchema>;
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
-export type TokenizeRequest = z.infer<typeof tokenizeRequestSchema>;
-export type DetokenizeRequest = z.infer<typeof detokenizeRequestSchema>;
 
 /** Parses `body` or throws a 400 naming the first field at fault (param: its dotted path). */
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {

@@ -96,9 +96,6 @@ type JsonHandler = (body: unknown, writer: ResponseWriter, meta: RequestMeta) =>
  */
 export const KEEP_ALIVE_TIMEOUT_S = 5;
 
-export const DEFAULT_MAX_REQUEST_BYTES = 16 << 20;
-export const DEFAULT_MAX_PENDING_REQUESTS = 256;
-
 export class GatewayServer {
   private listenSocket: us_listen_socket | null = null;
   private portNumber = 0;

@@ -19,8 +19,6 @@ export interface StructuredOutput {
   field: string;
 }
 
-export const STRUCTURED_OUTPUT_FIELDS = ['response_format', 'structured_outputs', 'guided_json', 'guided_regex', 'guided_choice', 'guided_grammar'] as const;
-
 /** The structured output a request asks for, or null; throws a 400 naming the field at fault. */
 export function structuredOutputOf(request: Record<string, unknown>): StructuredOutput | null {
   const found: StructuredOutput[] = [];

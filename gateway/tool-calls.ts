@@ -111,7 +111,7 @@ export function callGrammar(functions: ToolFunction[]): GrammarSpec {
   return { type: 'json_schema', schema: functions.length === 1 ? one(functions[0]!) : { anyOf: functions.map(one) } };
 }
 
-export function newToolCallId(): string {
+function newToolCallId(): string {
   return `chatcmpl-tool-${randomBytes(16).toString('hex')}`;
 }
 

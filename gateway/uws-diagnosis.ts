@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 /** Node major version of each ABI (process.versions.modules) uWS ships builds for. */
 const NODE_OF_ABI: Record<number, number> = { 83: 14, 88: 15, 93: 16, 102: 17, 108: 18, 111: 19, 115: 20, 120: 21, 127: 22, 131: 23, 137: 24, 141: 25 };
 
-export interface UwsBinary {
+interface UwsBinary {
   abi: number;
   /** Highest GLIBC_2.x version it references, e.g. "2.38" (null: none found, or not a Linux binary). */
   glibc: string | null;

@@ -22,4 +22,3 @@ const uWS = loadUws(() => require('uWebSockets.js') as Uws, () => probeSystem(pa
 
 export const { App, DISABLED, us_listen_socket_close, us_socket_local_port } = uWS;
 export type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
-export { UwsLoadError };

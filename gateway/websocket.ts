@@ -23,7 +23,7 @@ import type { GenerationRun } from './generation-run.js';
 import type { GenerationSink } from './generation-sink.js';
 import { serveGeneration, type GenerationKind } from './routes/generation.js';
 
-export const STREAM_PATH = '/v1/stream';
+const STREAM_PATH = '/v1/stream';
 
 const PATHS: Record<string, GenerationKind> = { '/v1/completions': 'completion', '/v1/chat/completions': 'chat' };
 

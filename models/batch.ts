@@ -29,7 +29,7 @@ export interface SequenceStep {
   promptLogprobs?: { targets: ArrayLike<number>; topN?: number };
 }
 
-export interface TokenLogprob {
+interface TokenLogprob {
   id: number;
   logprob: number;
 }

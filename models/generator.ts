@@ -35,10 +35,10 @@ const DTYPE_INFO: Record<GeneratedDtype, { st: string; bytes: number; torch: str
   fp32: { st: 'F32', bytes: 4, torch: 'float32' },
 };
 
-export const LLAMA31_EOS_IDS = [128001, 128008, 128009];
-export const LLAMA31_BOS_ID = 128000;
+const LLAMA31_EOS_IDS = [128001, 128008, 128009];
+const LLAMA31_BOS_ID = 128000;
 /** HF's default shard limit. */
-export const DEFAULT_MAX_SHARD_BYTES = 5 * 1000 ** 3;
+const DEFAULT_MAX_SHARD_BYTES = 5 * 1000 ** 3;
 
 export interface GenerateOptions {
   preset: string;

@@ -40,7 +40,7 @@ export interface HubOptions {
   filter?: (path: string) => boolean;
 }
 
-export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env['HF_HUB_CACHE']) return env['HF_HUB_CACHE'];
   return join(env['HF_HOME'] ?? join(env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'huggingface'), 'hub');
 }

@@ -18,10 +18,9 @@ export interface ModelOptions {
   /** Kernel path (default: TROUPE_ISA, else the best the CPU has). */
   isa?: Isa;
   /**
-   * --block-size: token slots per KV page (default 32, chosen by measurement:
+   * --block-size: token slots per KV page (default 32: the fastest size in
    * `npm run bench:attention` and `npm run bench:model -- --block-size N --prefill-len 2048
-   * --context 512`; native/README.md has the figures: 32 beat 16 by ~5-10% in the attention
-   * kernel and by 1-5% end to end, 64 was no better than 32 and noisier).
+   * --context 512`; native/README.md has the figures).
    */
   blockSize?: number;
   /** KV pages (default: enough for one sequence of maxModelLen tokens). */

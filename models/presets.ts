@@ -34,7 +34,7 @@ const LLAMA3_VOCAB = 128256;
 
 const base = { vocabSize: LLAMA3_VOCAB, maxPositionEmbeddings: 131072, ropeTheta: 500000, rmsNormEps: 1e-5 };
 
-export const PRESETS: Record<string, ModelPreset> = {
+const PRESETS: Record<string, ModelPreset> = {
   tiny: { ...base, name: 'tiny', hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8, intermediateSize: 96, tieWordEmbeddings: true, ropeFactor: 8 },
   'tiny-long': { ...base, name: 'tiny-long', hiddenSize: 64, numLayers: 1, numHeads: 1, numKvHeads: 1, headDim: 16, intermediateSize: 128, tieWordEmbeddings: true, ropeFactor: 8 },
   'llama-3.2-1b': { ...base, name: 'llama-3.2-1b', hiddenSize: 2048, numLayers: 16, numHeads: 32, numKvHeads: 8, headDim: 64, intermediateSize: 8192, tieWordEmbeddings: true, ropeFactor: 32 },

@@ -25,7 +25,7 @@ import { readTensorInto, type TensorEntry } from './safetensors.js';
 import type { LoadedWeights, WeightArray } from './weights.js';
 
 /** K segments of the row-parallel sums (native kRowSegments). */
-export const ROW_SEGMENTS = 8;
+const ROW_SEGMENTS = 8;
 
 export type Range = [number, number];
 
@@ -44,16 +44,8 @@ export interface ModelShard {
   lmHead: boolean;
 }
 
-/** The whole model as one rank. */
-export function wholeModel(c: LlamaConfig): ModelShard {
-  return {
-    tpSize: 1, tpRank: 0, layers: [0, c.numLayers], heads: [0, c.numHeads], kvHeads: [0, c.numKvHeads],
-    ffn: [0, c.intermediateSize], vocab: [0, c.vocabSize], embeds: true, lmHead: true,
-  };
-}
-
 /** Checks a shard against the config; throws RangeError naming what is wrong. */
-export function validateShard(s: ModelShard, c: LlamaConfig): void {
+function validateShard(s: ModelShard, c: LlamaConfig): void {
   const within = (name: string, [a, b]: Range, total: number) => {
     if (!(Number.isInteger(a) && Number.isInteger(b) && 0 <= a && a < b && b <= total)) throw new RangeError(`shard ${name} [${a}, ${b}) is not a non-empty range of 0..${total}`);
   };
@@ -70,7 +62,7 @@ export function validateShard(s: ModelShard, c: LlamaConfig): void {
 }
 
 /** Local column range [begin, end) of segment j of a row-parallel matrix with kLocal columns here (model_parallel.h). */
-export function localSegment(tpSize: number, tpRank: number, kLocal: number, j: number): Range {
+function localSegment(tpSize: number, tpRank: number, kLocal: number, j: number): Range {
   const K = kLocal * tpSize, first = Math.floor((K * tpRank) / tpSize), g = tpRank * (ROW_SEGMENTS / tpSize) + j;
   return [Math.floor((K * g) / ROW_SEGMENTS) - first, Math.floor((K * (g + 1)) / ROW_SEGMENTS) - first];
 }

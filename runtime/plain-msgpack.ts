@@ -8,11 +8,11 @@
 // the reserved byte 0xc1. A container may not announce more items than bytes
 // remain (so no decoder pre-allocates from a forged count), nesting is
 // capped, and the document must end exactly at the last byte.
-export class PlainMsgpackError extends Error {
+class PlainMsgpackError extends Error {
   override name = 'PlainMsgpackError';
 }
 
-export const MAX_PLAIN_DEPTH = 64;
+const MAX_PLAIN_DEPTH = 64;
 
 /** Throws PlainMsgpackError unless `bytes` is one plain msgpack document. */
 export function checkPlainMsgpack(bytes: Uint8Array, allowed: ReadonlySet<number>): void {

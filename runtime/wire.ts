@@ -12,7 +12,7 @@
 // attachment out of place is a protocol error: the connection is closed.
 export const FRAME_MESSAGE = 1;
 export const FRAME_BINARY = 2;
-export const HEADER_BYTES = 5;
+const HEADER_BYTES = 5;
 export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024;
 /** Out-of-band buffers one message may announce (a codec frame holds one per typed array it carries). */
 export const DEFAULT_MAX_ATTACHMENTS = 4096;

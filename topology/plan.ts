@@ -33,7 +33,7 @@ export interface ModelShape {
 
 type Range = [number, number];
 
-export interface RankPlan {
+interface RankPlan {
   rank: number;
   stage: number;
   tpRank: number;

@@ -45,7 +45,7 @@ class ChoiceStream {
   }
 }
 
-/** An EngineError as the error a caller catches (EngineUnavailableError for 'unavailable', as before). */
+/** An EngineError as the error a caller catches (EngineUnavailableError for 'unavailable'). */
 export function engineErrorOf(error: EngineError): Error {
   return error.code === 'unavailable' ? new EngineUnavailableError(error.message) : new EngineRequestError(error);
 }

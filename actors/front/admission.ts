@@ -20,7 +20,7 @@ export interface AdmissionLimits {
   maxModelLen: number;
 }
 
-export interface AdmittedChoice {
+interface AdmittedChoice {
   id: string;
   params: GenerationParams;
   seed: number;

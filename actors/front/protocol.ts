@@ -24,7 +24,7 @@ import type { PromptInput } from '../tokenizer/prompt.js';
 import type { EngineState } from './engine-availability.js';
 import type { RequestDelta } from './request-record.js';
 
-export type { PromptInput, RequestDelta, RequestEvent };
+export type { RequestDelta };
 
 export type EngineErrorCode =
   /** A generation parameter is out of range (field: its camelCase name). */

@@ -21,7 +21,7 @@ import Module, { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type * as XGrammar from '@mlc-ai/web-xgrammar';
 
-export type XGrammarModule = typeof XGrammar;
+type XGrammarModule = typeof XGrammar;
 
 /** What the embind binding offers beyond the package's wrappers (the names are xgrammar's). */
 export interface XGrammarBinding {

@@ -32,7 +32,7 @@ export interface PromptLogprobChunk {
  * submitted to the front -> first admitted by the scheduler (the start of
  * that step) -> first token accepted -> finished.
  */
-export interface RequestTimes {
+interface RequestTimes {
   submittedMs: number;
   scheduledMs?: number;
   firstTokenMs?: number;

@@ -12,8 +12,8 @@
 // added (its output tokens so far replayed into it), kept in its request
 // record. When a step comes back, each grammar row's matcher accepts its
 // token at once, and the row's mask for its next step is computed then, as
-// that step is built (only rows with a grammar pay; the others' sequences are
-// built as before). A grammar that completes ends its request with "stop".
+// that step is built (only rows with a grammar pay for a mask). A grammar
+// that completes ends its request with "stop".
 //
 // Pipeline parallelism: up to `pipelineDepth` steps (one per stage) are in
 // flight at once, with disjoint requests (the Scheduler never schedules a

@@ -48,7 +48,7 @@ export function templateKwargRefusal(key: string): string | null {
 }
 
 /** Throws a ChatTemplateError naming the first kwarg the template may not take. */
-export function checkTemplateKwargs(kwargs: Record<string, unknown>): void {
+function checkTemplateKwargs(kwargs: Record<string, unknown>): void {
   const keys = Object.keys(kwargs);
   if (keys.length > MAX_TEMPLATE_KWARGS) throw new ChatTemplateError(`chat_template_kwargs has ${keys.length} entries; at most ${MAX_TEMPLATE_KWARGS} are allowed`);
   for (const key of keys) {

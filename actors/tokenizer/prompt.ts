@@ -4,7 +4,7 @@
 import { PromptError } from './errors.js';
 
 export const CHAT_ROLES = ['system', 'user', 'assistant', 'tool', 'ipython'] as const;
-export type ChatRole = (typeof CHAT_ROLES)[number];
+type ChatRole = (typeof CHAT_ROLES)[number];
 
 /** OpenAI's text content part; other kinds (images, audio) are refused. */
 export interface TextPart {

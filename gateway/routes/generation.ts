@@ -16,7 +16,7 @@ import { apiErrorOf, isEngineRequestError, type SubmittedPrompt } from '../engin
 import { toApiError } from '../errors.js';
 import type { GenerationRun } from '../generation-run.js';
 import type { GenerationSink } from '../generation-sink.js';
-import { ChatShaper, CompletionShaper, type PreparedPrompt } from '../openai-format.js';
+import { ChatShaper, CompletionShaper } from '../openai-format.js';
 import { chatPlan, choiceParams, completionPlan, DEFAULT_COMPLETION_MAX_TOKENS, seedOf, type GenerationPlan } from '../request-mapping.js';
 import { chatRequestSchema, completionRequestSchema, parseBody } from '../schemas.js';
 

@@ -41,7 +41,7 @@ export function versionInfo(ctx: GatewayContext): unknown {
   return { version: ctx.version };
 }
 
-/** GET /metrics: the gauges are read from the KV-cache manager now (when it answers), then everything is rendered; it never fails. */
+/** GET /metrics: the gauges are read from the scheduler at each scrape (when it answers), then everything is rendered; it never fails. */
 export async function metricsText(ctx: GatewayContext): Promise<string> {
   try {
     const usage: KvUsage = await ctx.engine.troupe.kvUsage();

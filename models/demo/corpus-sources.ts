@@ -55,7 +55,7 @@ function b64(s: string): number {
 }
 
 /** The (headword, body) entries of a dictd database, in index order, without the 00-database-* metadata. */
-export function readDictd(name: string): { word: string; body: string }[] {
+function readDictd(name: string): { word: string; body: string }[] {
   const body = gunzipSync(readFileSync(`/usr/share/dictd/${name}.dict.dz`));
   const entries: { word: string; body: string }[] = [];
   for (const line of readFileSync(`/usr/share/dictd/${name}.index`, 'utf8').split('\n')) {

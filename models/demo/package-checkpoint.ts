@@ -1,5 +1,5 @@
 // Turns train.py's output into the committed form of the embedded default
-// (gateway/default-model.ts expands it at first use):
+// (cli/default-model.ts expands it at first use):
 //
 //   node dist/models/demo/package-checkpoint.js <checkpoint-dir> [<corpus-dir>]
 //

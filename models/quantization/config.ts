@@ -16,7 +16,7 @@
 // results stay batch invariant (DESIGN.md).
 import { ModelLoadError } from '../errors.js';
 
-export type WeightScaleGranularity = 'channel' | 'tensor';
+type WeightScaleGranularity = 'channel' | 'tensor';
 
 export interface Fp8Scheme {
   method: 'fbgemm_fp8' | 'compressed-tensors' | 'fp8';
@@ -86,7 +86,7 @@ export function isKeptUnquantized(scheme: Fp8Scheme, module: string): boolean {
   });
 }
 
-export const FP8_MIN_SCALE = 1 / (448 * 512);
+const FP8_MIN_SCALE = 1 / (448 * 512);
 
 /** FBGEMM's dynamic per-token activation scale. */
 export function activationScale(absmax: number, upperBound: number | null): number {

@@ -13,7 +13,7 @@
 // Fused linears (qkv from q/k/v, gate_up from gate/up) concatenate their
 // parts' rows and scales; their parts must agree (all FP8 or none). Static
 // input scales of fused parts are combined by max, as vLLM does. Modules in
-// the checkpoint's ignore list are stored bf16 and load as before.
+// the checkpoint's ignore list are stored bf16 and load as stored.
 //
 // A tensor-parallel rank (models/shard.ts) asks for its slice only:
 //   column-parallel (qkv, gate_up, lm head)  rows of each part: codes and scales
@@ -33,8 +33,8 @@ import { readBytesInto, readTensorInto } from '../safetensors.js';
 import { parseQuantizationConfig, type Fp8Scheme } from './config.js';
 
 /** --quantization: 'fp8' (online, or an FP8 checkpoint of quant_method fp8), or a checkpoint's own method name. */
-export type QuantizationOption = 'fp8' | 'fbgemm_fp8' | 'compressed-tensors';
-export const QUANTIZATION_OPTIONS: readonly QuantizationOption[] = ['fp8', 'fbgemm_fp8', 'compressed-tensors'];
+type QuantizationOption = 'fp8' | 'fbgemm_fp8' | 'compressed-tensors';
+const QUANTIZATION_OPTIONS: readonly QuantizationOption[] = ['fp8', 'fbgemm_fp8', 'compressed-tensors'];
 
 /** Where FP8 linears come from for this checkpoint: its own format, online quantization, or nowhere. */
 export type Fp8Source = { kind: 'checkpoint'; scheme: Fp8Scheme } | { kind: 'online' } | { kind: 'none' };

@@ -73,8 +73,6 @@ export function encodeE5M2(value: number): number {
   return encode(value, E5M2_POS, E5M2_MAX, 0x7f);
 }
 
-export const FP8_E4M3_MAX = E4M3_MAX;
-
 /**
  * Per-output-channel quantization of a [rows, cols] weight (FBGEMM's scheme):
  * scale[r] = max|w[r, :]| / 448 (1 for an all-zero row), q = e4m3(w / scale).

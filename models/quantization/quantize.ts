@@ -21,7 +21,7 @@ import { SafetensorsWriter } from './safetensors-writer.js';
 export type QuantizeScheme = 'meta' | 'all';
 
 /** FBGEMM's activation upper bound in Meta's checkpoints. */
-export const META_ACTIVATION_SCALE_UB = 1200.0;
+const META_ACTIVATION_SCALE_UB = 1200.0;
 const LINEARS = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
 const ROWS_PER_BLOCK = 256;
 const COPIED_FILES = ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];

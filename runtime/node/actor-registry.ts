@@ -2,7 +2,7 @@
 // link names an entry here, never a module URL: each side resolves the name
 // against its own install, so neither ever imports a module its peer chose.
 // Adding an actor that can run on nodes means adding it here.
-export interface RemoteActorEntry {
+interface RemoteActorEntry {
   /** Relative to this file, inside the install. */
   module: string;
   export: string;
@@ -32,8 +32,4 @@ export function remoteActorModule(name: unknown): { module: string; export: stri
   const entry = typeof name === 'string' && Object.hasOwn(ENTRIES, name) ? ENTRIES[name]! : undefined;
   if (!entry) throw new TypeError(`"${String(name)}" is not an actor this node may run (known: ${Object.keys(ENTRIES).join(', ')})`);
   return { module: resolved(entry), export: entry.export };
-}
-
-export function remoteActorNames(): string[] {
-  return Object.keys(ENTRIES);
 }

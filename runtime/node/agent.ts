@@ -39,7 +39,7 @@ export interface JoinedNode {
 }
 
 /** Final: retrying cannot help (wrong key, refused hello). */
-export class JoinRefusedError extends Error {
+class JoinRefusedError extends Error {
   override name = 'JoinRefusedError';
 }
 
@@ -52,7 +52,7 @@ export function parseHostPort(text: string): { host: string; port: number } {
 }
 
 /** Capped exponential back-off with jitter: attempt 0, 1, 2... */
-export function backoffMs(attempt: number, maxMs: number, baseMs = 100): number {
+function backoffMs(attempt: number, maxMs: number, baseMs = 100): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20));
   return ceiling / 2 + Math.random() * (ceiling / 2);
 }

@@ -9,15 +9,15 @@
 import { hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-export const MIN_TOKEN_BITS = 128;
+const MIN_TOKEN_BITS = 128;
 /** Longer tokens add nothing and only cost hashing. */
-export const MAX_TOKEN_CHARS = 1024;
+const MAX_TOKEN_CHARS = 1024;
 
-export class WeakTokenError extends Error {
+class WeakTokenError extends Error {
   override name = 'WeakTokenError';
 }
 
-export function estimateTokenBits(token: string): number {
+function estimateTokenBits(token: string): number {
   const alphabet = /^[0-9a-fA-F]*$/.test(token) ? 16 : /^[A-Za-z0-9_-]*$/.test(token) ? 64 : 95;
   const distinct = new Set(token).size;
   // a token of few distinct characters ("aaaa...") is as weak as its alphabet of those

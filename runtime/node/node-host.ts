@@ -11,7 +11,7 @@ import { Heartbeat } from './heartbeat.js';
 import { NodeLinkPolicy } from './link-policy.js';
 
 /** How long a node starting an actor (loading its shard) may stay silent. */
-export const NODE_START_SILENCE_MS = 300_000;
+const NODE_START_SILENCE_MS = 300_000;
 /** How long a node is given to close its end after being told to leave. */
 const LEAVE_GRACE_MS = 1000;
 

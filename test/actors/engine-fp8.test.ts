@@ -7,7 +7,7 @@ import test from 'ava';
 import { Troupe } from '../../actors/engine/troupe.js';
 import type { RankInfo } from '../../actors/messages/rank.js';
 import { LlamaModel } from '../../models/llama.js';
-import { resolveServeConfig } from '../../gateway/serve-command.js';
+import { resolveServeConfig } from '../../cli/serve-command.js';
 import { generatedModel, greedy, randomTokens } from '../models/helpers.js';
 
 const MODEL = generatedModel('tiny', 7);

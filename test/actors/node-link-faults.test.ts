@@ -19,7 +19,7 @@ import { generatedModel, randomTokens } from '../models/helpers.js';
 import { FaultyRelay } from '../runtime/faulty-relay.js';
 import { assertAllUnavailable } from './node-agent.js';
 
-const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/troupe.js', import.meta.url));
 const MODEL = generatedModel('tiny', 7);
 const TOKEN = randomBytes(32).toString('hex');
 const base = { model: MODEL, kvCacheMemory: '4MiB', maxModelLen: 512, threads: 1, maxNumBatchedTokens: 64, log: () => {} };

@@ -13,7 +13,7 @@ import { Troupe } from '../../actors/engine/troupe.js';
 import { generatedModel, randomTokens } from '../models/helpers.js';
 import { NetnsLink } from '../runtime/netns.js';
 
-const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/troupe.js', import.meta.url));
 const LEADER = fileURLToPath(new URL('./fixtures/netns-leader.js', import.meta.url));
 const TOKEN = randomBytes(32).toString('hex');
 

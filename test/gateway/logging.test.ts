@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { generatedModel } from '../models/helpers.js';
 import { eventually, startGateway, TEST_MODEL_NAME } from './helpers.js';
 
-const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/troupe.js', import.meta.url));
 
 function capture() {
   const lines: string[] = [];

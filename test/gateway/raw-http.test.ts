@@ -3,7 +3,6 @@
 // check (and what stays open without it), exact SSE framing, keep-alive.
 import test from 'ava';
 import { Agent, request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { startGateway, type TestGateway } from './helpers.js';
 import { post, rawRequest } from './raw-http.js';

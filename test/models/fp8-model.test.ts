@@ -13,8 +13,8 @@ import { PageAllocator } from '../../models/pages.js';
 import { quantizeCheckpoint } from '../../models/quantization/quantize.js';
 import type { NativeModelStats } from '../../native/model-raw.js';
 import { Tokenizer } from '../../actors/tokenizer/tokenizer.js';
-import { ensureDefaultModel } from '../../gateway/default-model.js';
-import { loadTasks } from '../../gateway/eval/tasks.js';
+import { ensureDefaultModel } from '../../cli/default-model.js';
+import { loadTasks } from '../../bench/eval/tasks.js';
 import { compressedTensorsConfig, writeFp8Checkpoint } from './fp8-checkpoints.js';
 import { bitsEqual, generatedModel, randomTokens, teacherForced, tempDir } from './helpers.js';
 

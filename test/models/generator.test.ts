@@ -15,7 +15,7 @@ import { getPreset } from '../../models/presets.js';
 import { generatedModel, greedy, randomTokens, tempDir } from './helpers.js';
 
 const execFileAsync = promisify(execFile);
-const CLI = new URL('../../gateway/cli.js', import.meta.url).pathname;
+const CLI = new URL('../../cli/troupe.js', import.meta.url).pathname;
 const require = createRequire(import.meta.url);
 
 test('npx troupe make-model writes the exact HF layout with the real tokenizer files', async (t) => {

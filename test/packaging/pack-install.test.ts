@@ -6,13 +6,15 @@
 // installed globally into a scratch prefix with no TypeScript compiler on PATH
 // (its install step must build only the addons, from the shipped native/ sources),
 // then `<prefix>/bin/troupe --help` and `troupe serve` on the embedded default
-// model answering /health and a completion.
+// model answering /health and a completion, and `troupe bench serve` against it
+// (the serving benchmark ships in dist/).
 import test from 'ava';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 /** The checkout's root (this file runs compiled as dist-test/test/packaging/). */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -68,9 +70,10 @@ packTest('SLOW (npm run test:pack): the packed tarball installs into a scratch p
   const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', scratch], ROOT, process.env)) as { filename: string; files: { path: string }[] }[];
   const tarball = join(scratch, packed[0]!.filename);
   const files = packed[0]!.files.map((f) => f.path);
-  t.true(files.includes('dist/gateway/cli.js'), 'the compiled command line is packed');
+  t.true(files.includes('dist/cli/troupe.js'), 'the compiled command line is packed');
   t.true(files.includes('native/CMakeLists.txt') && files.includes('native/src/bindings/addon.cc'), 'the addon sources are packed');
   t.true(files.some((f) => f.startsWith('models/demo/troupe-demo-36m/')), 'the embedded default model is packed');
+  t.true(files.includes('dist/cli/bench-serve-command.js') && files.includes('dist/bench/serving/run.js'), 'the serving benchmark is packed');
   t.deepEqual(files.filter((f) => f.startsWith('dist/test/') || f.endsWith('.bench.js') || (f.endsWith('.ts') && !f.endsWith('.d.ts'))), [], 'no tests, benchmark entry points or TypeScript sources');
 
   run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], scratch, env);
@@ -99,6 +102,13 @@ packTest('SLOW (npm run test:pack): the packed tarball installs into a scratch p
   t.is(body.usage.completion_tokens, 8);
   t.is(body.choices[0]!.finish_reason, 'length');
   t.true(body.choices[0]!.text.trim().length > 0, `the completion has text: ${JSON.stringify(body.choices[0]!.text)}`);
+
+  // (asynchronous: the server's output pipes must keep draining meanwhile)
+  const { stdout: benchOut } = await promisify(execFile)(bin, ['bench', 'serve', '--base-url', url, '--num-prompts', '2', '--input-len', '16', '--output-len', '4',
+    '--ignore-eos', '--json', '--no-progress', '--no-record'], { cwd: scratch, env, maxBuffer: 16 * 1024 * 1024 });
+  const bench = JSON.parse(benchOut) as { completed: number; failed: number };
+  t.is(bench.completed, 2, 'troupe bench serve ran from the installed package');
+  t.is(bench.failed, 0);
 
   const exited = new Promise<number | null>((resolve) => server!.on('exit', (code) => resolve(code)));
   server.kill('SIGTERM');

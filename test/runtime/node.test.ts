@@ -20,7 +20,7 @@ import { frameHeader, FRAME_MESSAGE } from '../../runtime/wire.js';
 import type { ProbeEvent } from './fixtures/actors.js';
 import { testActor, withProbe } from './helpers.js';
 
-const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/troupe.js', import.meta.url));
 const TOKEN = randomBytes(32).toString('hex');
 
 function startAgent(t: ExecutionContext, port: number, token: string | null, name: string, extra: string[] = []) {

@@ -4,11 +4,11 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { resolveServeConfig } from '../../gateway/serve-command.js';
-import { VLLM_COMPAT_FLAGS, vllmFlagNotices } from '../../gateway/vllm-flags.js';
+import { resolveServeConfig } from '../../cli/serve-command.js';
+import { VLLM_COMPAT_FLAGS, vllmFlagNotices } from '../../cli/vllm-flags.js';
 import { generatedModel } from '../models/helpers.js';
 
-const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/troupe.js', import.meta.url));
 
 test('each harmless flag earns one warning naming what Troupe does instead', (t) => {
   const model = generatedModel('tiny', 7);

@@ -7,11 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultModelDir, troupeCacheDir } from '../../gateway/default-model.js';
-import { resolveServeConfig } from '../../gateway/serve-command.js';
+import { defaultModelDir, troupeCacheDir } from '../../cli/default-model.js';
+import { resolveServeConfig } from '../../cli/serve-command.js';
 import { generatedModel, tempDir } from '../models/helpers.js';
 
-const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/troupe.js', import.meta.url));
 
 interface Served {
   child: ChildProcess;
@@ -62,7 +62,7 @@ async function openStream(url: string, body: Record<string, unknown>) {
 const finishReasons = (sse: string) => sse.split('\n\n').filter((e) => e.startsWith('data: {'))
   .map((e) => (JSON.parse(e.slice(6)) as { choices: { finish_reason: string | null }[] }).choices[0]?.finish_reason).filter(Boolean);
 
-test('with no model, `troupe serve` generates the default into the cache directory and serves it; SIGTERM lets the request in flight finish, then exits 0', async (t) => {
+test('with no model, `troupe serve` expands the embedded default into the cache directory and serves it; SIGTERM lets the request in flight finish, then exits 0', async (t) => {
   const cache = tempDir('serve-cache');
   const served = await serve(t, [], { XDG_CACHE_HOME: cache });
   t.true(existsSync(join(defaultModelDir({ XDG_CACHE_HOME: cache }), 'model.safetensors')), 'the default model was generated in the cache');

@@ -5,11 +5,11 @@
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runEvalCommand } from '../../gateway/eval-command.js';
-import { runEval } from '../../gateway/eval/run.js';
-import { argmax, definitionContext, definitionContinuation, firstWord, loadTasks, meanStderr, utf8Bytes, type TaskData } from '../../gateway/eval/tasks.js';
+import { runEvalCommand } from '../../cli/eval-command.js';
+import { runEval } from '../../bench/eval/run.js';
+import { argmax, definitionContext, definitionContinuation, firstWord, loadTasks, meanStderr, utf8Bytes, type TaskData } from '../../bench/eval/tasks.js';
 import { tempDir } from '../models/helpers.js';
-import { startGateway, TEST_MODEL_NAME, type TestGateway } from './helpers.js';
+import { startGateway, TEST_MODEL_NAME, type TestGateway } from '../gateway/helpers.js';
 
 let gateway: TestGateway;
 test.before(async () => {

@@ -6,7 +6,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import { generate, logLikelihood, type CompletionsEndpoint } from './openai-completions.js';
 import { argmax, definitionContext, definitionContinuation, firstWord, meanStderr, utf8Bytes, type TaskData, type TaskName } from './tasks.js';
 
-export interface Metric {
+interface Metric {
   value: number;
   stderr?: number;
 }

@@ -6,9 +6,9 @@
 import test from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_MODEL, ensureDefaultModel } from '../../gateway/default-model.js';
+import { DEFAULT_MODEL, ensureDefaultModel } from '../../cli/default-model.js';
 import { tempDir } from '../models/helpers.js';
-import { startGateway, type TestGateway } from './helpers.js';
+import { startGateway, type TestGateway } from '../gateway/helpers.js';
 
 const WORDS_FILE = '/usr/share/dict/words';
 const PROMPTS = ['Hello', 'What does happiness mean?', 'What does river mean?', 'Define courage.', 'Who are you?'];

@@ -4,10 +4,10 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { resolveServeConfig } from '../../gateway/serve-command.js';
+import { resolveServeConfig } from '../../cli/serve-command.js';
 import { generatedModel } from '../models/helpers.js';
 
-const CLI = fileURLToPath(new URL('../../gateway/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/troupe.js', import.meta.url));
 
 test('the flags become the tool-call options; off by default', (t) => {
   const model = generatedModel('tiny', 7);

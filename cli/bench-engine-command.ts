@@ -13,7 +13,7 @@ export interface EngineFlags {
   threads?: string;
 }
 
-export function engineOptions(flags: EngineFlags): TroupeOptions {
+function engineOptions(flags: EngineFlags): TroupeOptions {
   const int = (v: string | undefined) => (v === undefined ? undefined : Number.parseInt(v, 10));
   const options: TroupeOptions = { model: flags.model, log: (line) => console.log(line) };
   if (flags.dtype) options.dtype = flags.dtype;

@@ -8,8 +8,8 @@ import { loadTokenizer, randomDataset } from '../bench/serving/dataset.js';
 import { formatFigures } from '../bench/serving/metrics.js';
 import { runServing } from '../bench/serving/run.js';
 import { diffTimings, timingShares, type StepShares, type StepTimingTotals } from '../actors/engine/step-timings.js';
-import type { BenchServeFlags } from './serve-flags.js';
-import { parseStepTimings } from './step-timing-metrics.js';
+import type { BenchServeFlags } from './bench.js';
+import { parseStepTimings } from '../gateway/step-timing-metrics.js';
 
 export async function runBenchServe(flags: BenchServeFlags): Promise<number> {
   try {

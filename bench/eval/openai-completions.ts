@@ -28,7 +28,7 @@ interface CompletionResponse {
   choices: { text: string; logprobs: LegacyLogprobs | null }[];
 }
 
-export class EvalRequestError extends Error {
+class EvalRequestError extends Error {
   override name = 'EvalRequestError';
 }
 
@@ -48,14 +48,14 @@ async function post(endpoint: CompletionsEndpoint, body: Record<string, unknown>
 }
 
 /** Code points of s (text_offset's unit). */
-export const codePoints = (s: string): number => [...s].length;
+const codePoints = (s: string): number => [...s].length;
 
 /**
  * Sum of log P(token) over the prompt tokens that start at or after `from`
  * (a code-point offset), and how many there were; the first prompt token
  * has no log-probability and is never counted.
  */
-export function sumFrom(logprobs: LegacyLogprobs, from: number, to: number): { logprob: number; tokens: number } {
+function sumFrom(logprobs: LegacyLogprobs, from: number, to: number): { logprob: number; tokens: number } {
   let logprob = 0;
   let tokens = 0;
   for (let i = 0; i < logprobs.text_offset.length; i++) {

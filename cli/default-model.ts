@@ -27,7 +27,7 @@ export const DEFAULT_MODEL = {
 };
 
 /** The committed, compressed checkpoint. */
-export const DEFAULT_MODEL_ASSET = fileURLToPath(new URL(`../../models/demo/${DEFAULT_MODEL.name}`, import.meta.url));
+const DEFAULT_MODEL_ASSET = fileURLToPath(new URL(`../../models/demo/${DEFAULT_MODEL.name}`, import.meta.url));
 const WEIGHTS_GZ = 'model.safetensors.gz';
 const WEIGHTS_SHA256 = 'model.safetensors.sha256';
 const COPIED = ['config.json', 'generation_config.json', 'README.md'];

@@ -1,9 +1,9 @@
 // `troupe eval`: scores a model served by any OpenAI-compatible server on the
-// evaluator's tasks (gateway/eval/tasks.ts), prints a table and writes JSON.
+// evaluator's tasks (bench/eval/tasks.ts), prints a table and writes JSON.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { runEval, formatTable, type TaskResult } from './eval/run.js';
-import { BUILTIN_TASKS_FILE, loadTasks, TASK_NAMES, type TaskName } from './eval/tasks.js';
+import { runEval, formatTable, type TaskResult } from '../bench/eval/run.js';
+import { BUILTIN_TASKS_FILE, loadTasks, TASK_NAMES, type TaskName } from '../bench/eval/tasks.js';
 
 export interface EvalFlags {
   baseUrl: string;

@@ -1,12 +1,12 @@
 // `troupe serve [MODEL_DIR] [--topology FILE] [flags]`: resolves the model
-// (the generated default when none is given), the topology and the flags,
+// (the embedded default when none is given), the topology and the flags,
 // starts the engine with progress bars, starts the gateway, prints where it
 // listens, and on SIGTERM / SIGINT drains and exits 0:
 //
 //   stop accepting (listen socket closed, new requests 503) -> requests in
 //   flight finish for up to --shutdown-timeout s -> the rest are aborted ->
 //   connections closed -> engine shut down -> exit 0
-import { TOOL_CALL_PARSERS, type ToolCallOptions } from './tool-calls.js';
+import { TOOL_CALL_PARSERS, type ToolCallOptions } from '../gateway/tool-calls.js';
 import { checkJoinToken, readJoinToken } from '../runtime/node/join-token.js';
 import { readFileSync } from 'node:fs';
 import { Troupe, DEFAULT_MAX_NUM_SEQS, type TroupeOptions } from '../actors/engine/troupe.js';
@@ -21,11 +21,11 @@ import type { Topology } from '../topology/schema.js';
 import { isHubId, resolveHubModel } from '../models/hub.js';
 import { DEFAULT_MODEL, ensureDefaultModel } from './default-model.js';
 import { LoadingProgress } from './loading-progress.js';
-import { describeDefaults, samplingDefaults } from './sampling-defaults.js';
-import type { ServeFlags } from './serve-flags.js';
-import { GatewayServer } from './server.js';
-import { DEFAULT_CORS, parseListFlag, type CorsOptions } from './cors.js';
-import { createLogger, parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from './logger.js';
+import { describeDefaults, samplingDefaults } from '../gateway/sampling-defaults.js';
+import type { ServeFlags } from './serve.js';
+import { GatewayServer } from '../gateway/server.js';
+import { DEFAULT_CORS, parseListFlag, type CorsOptions } from '../gateway/cors.js';
+import { createLogger, parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from '../gateway/logger.js';
 import { vllmFlagNotices } from './vllm-flags.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -35,7 +35,7 @@ export class ServeFlagError extends Error {}
 /** Everything `troupe serve` decided before starting anything. */
 export interface ServeConfig {
   modelDir: string;
-  generatedDefault: boolean;
+  embeddedDefault: boolean;
   servedModelNames: string[];
   host: string;
   port: number;
@@ -151,13 +151,13 @@ export function resolveServeConfig(model: string | undefined, flags: ServeFlags,
   }
 
   let modelDir = model ?? topology.model;
-  let generatedDefault = false;
+  let embeddedDefault = false;
   if (!modelDir) {
     modelDir = ensureDefaultModel(env).dir;
-    generatedDefault = true;
+    embeddedDefault = true;
   }
   // the embedded default is tiny: a modest context and cache instead of the full 131072 tokens and 2 GiB
-  const fallback: { maxModelLen?: number; kvCacheMemory?: string } = generatedDefault ? DEFAULT_MODEL.engine : {};
+  const fallback: { maxModelLen?: number; kvCacheMemory?: string } = embeddedDefault ? DEFAULT_MODEL.engine : {};
   const generationConfig = flags.generationConfig ?? 'auto';
   if (generationConfig !== 'auto' && generationConfig !== 'vllm') throw new ServeFlagError(`--generation-config must be auto or vllm, got "${generationConfig}"`);
   const policy = flags.schedulingPolicy;
@@ -205,9 +205,9 @@ export function resolveServeConfig(model: string | undefined, flags: ServeFlags,
   }
 
   const envKey = env['TROUPE_API_KEY'];
-  const names = flags.servedModelName ?? (serve.served_model_name ? [serve.served_model_name] : [generatedDefault ? DEFAULT_MODEL.servedName : modelDir]);
+  const names = flags.servedModelName ?? (serve.served_model_name ? [serve.served_model_name] : [embeddedDefault ? DEFAULT_MODEL.servedName : modelDir]);
   return {
-    modelDir, generatedDefault,
+    modelDir, embeddedDefault,
     servedModelNames: names,
     host: flags.host ?? serve.host ?? '127.0.0.1',
     port: flags.port !== undefined ? int('--port', flags.port, 0, 65535) : serve.port ?? 8000,
@@ -264,7 +264,7 @@ function printBanner(config: ServeConfig, server: GatewayServer, engineLines: st
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${server.port}`;
   const lines = [
     `troupe serve ${pkg.version}: model ${config.modelDir}` +
-      (config.generatedDefault ? ` (the embedded default: ${DEFAULT_MODEL.description})` : ''),
+      (config.embeddedDefault ? ` (the embedded default: ${DEFAULT_MODEL.description})` : ''),
     `served as: ${config.servedModelNames.join(', ')}; max_model_len ${server.ctx.engine.maxModelLen}; sampling defaults: ${defaults}`,
     `topology (${config.topologySource}):`,
     ...topologyLines(config),

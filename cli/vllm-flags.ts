@@ -7,12 +7,12 @@
 //
 // Flags whose concept Troupe has (--max-num-batched-tokens, --block-size,
 // --served-model-name, --seed, --dtype, --enable-log-requests, ...) are real
-// flags in serve-flags.ts, not here. Only commander is imported, so that
+// flags in serve.ts, not here. Only commander is imported, so that
 // `troupe --help` stays fast.
 import type { Command } from 'commander';
 
 /** What a vLLM flag's value earns: a warning, a refusal, or nothing to say. */
-export type FlagVerdict = { warn: string } | { refuse: string } | null;
+type FlagVerdict = { warn: string } | { refuse: string } | null;
 
 interface CompatFlag {
   /** As vLLM spells it, with `<value>` when it takes one. */
@@ -99,7 +99,7 @@ function refuseTls(flag: string) {
 }
 
 /** commander's camelCase key of a flag ('--gpu-memory-utilization <f>' -> 'gpuMemoryUtilization'). */
-export function optionKey(flag: string): string {
+function optionKey(flag: string): string {
   return flag.split(' ')[0]!.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 

@@ -6,7 +6,7 @@ import { loadTokenizer, randomDataset } from '../../bench/serving/dataset.js';
 import { distribution, formatFigures, percentile } from '../../bench/serving/metrics.js';
 import { arrivalGaps, SeededRandom } from '../../bench/serving/random.js';
 import { runServing } from '../../bench/serving/run.js';
-import { startGateway, TEST_MODEL_NAME } from './helpers.js';
+import { startGateway, TEST_MODEL_NAME } from '../gateway/helpers.js';
 
 test('the random dataset: unique prompts of about --input-len tokens, reproducible from the seed', (t) => {
   const tokenizer = loadTokenizer();
