@@ -1,4 +1,4 @@
-// Attention benchmark: the paged-attention kernel (native/src/model_kernels_impl.h)
+// Attention benchmark: the paged-attention kernel (native/src/kernels/model_kernels_impl.h)
 // on the llama-3.2-1b attention shape (32 query heads, 8 kv heads, head dim 64,
 // bf16 KV) for each KV block size, to choose the default block size by
 // measurement. One thread (the kernel binding runs the tasks in order; the
@@ -10,6 +10,7 @@
 //   npm run bench:attention [-- --block-sizes 16,32,64,128 --context 4096 --chunk 512 --prefix 1536]
 import { parseArgs } from 'node:util';
 import { loadNative } from '../native/index.js';
+import { loadProbes } from '../native/probes.js';
 import { quietSample } from './quiet.js';
 import { median, writeRecord } from './record.js';
 
@@ -23,6 +24,7 @@ const { values: args } = parseArgs({
   },
 });
 const native = loadNative();
+const probes = loadProbes();
 const isa = native.selectedIsa();
 const HEADS = 32, KV = 8, D = 64;
 const CONTEXT = Number(args.context), CHUNK = Number(args.chunk), PREFIX = Number(args.prefix), REPS = Number(args.reps);
@@ -51,11 +53,11 @@ function run(blockSize: number, queryLens: number[], contextLens: number[]): num
     queryLens: Int32Array.from(queryLens), contextLens: Int32Array.from(contextLens), blockTables: tables, maxBlocks,
     numHeads: HEADS, scale: 1 / Math.sqrt(D), taskRows: 64,
   };
-  native.model.modelKernel('attention', isa, args); // warm up
+  probes.modelKernel('attention', isa, args); // warm up
   const times: number[] = [];
   for (let r = 0; r < REPS; r++) {
     const t0 = performance.now();
-    native.model.modelKernel('attention', isa, args);
+    probes.modelKernel('attention', isa, args);
     times.push(performance.now() - t0);
   }
   return median(times);

@@ -1,4 +1,4 @@
-// GEMM benchmark: the model's GEMM driver (native/src/gemm_parallel.h over
+// GEMM benchmark: the model's GEMM driver (native/src/model/gemm_parallel.h over
 // gemm_impl.h) on the llama-3.2-1b matrix shapes, bf16 weights, for M = 1, 8,
 // 64 and 512 rows, beside this machine's limits measured in the same run
 // (DESIGN.md, "Performance targets and how they are measured"):
@@ -17,6 +17,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadNative, type Isa } from '../native/index.js';
+import { loadProbes } from '../native/probes.js';
 import { Limits } from './limits.js';
 import { quietSample } from './quiet.js';
 import { median, writeRecord } from './record.js';
@@ -45,7 +46,7 @@ const SHAPES = [
   { name: 'lm_head', N: V, K: H, segments: 1, perStep: 1 },
 ] as const;
 
-const m = native.model;
+const probes = loadProbes();
 const probe = new Limits(isa, THREADS);
 probe.before();
 
@@ -67,7 +68,7 @@ for (const M of MS) {
     // Fresh weights per call where the product is bandwidth bound; compute-bound ones reuse one copy.
     const copies = M <= 8 ? Math.max(1, Math.ceil(2 ** 30 / bytes)) : Math.max(1, Math.ceil(2 ** 28 / bytes));
     const reps = M >= 512 && s.name === 'lm_head' ? Math.min(REPS, 3) : REPS;
-    const r = await quietSample(() => median(m.gemmBench({ isa, threads: THREADS, M, N: s.N, K: s.K, segments: s.segments, copies, reps }).seconds));
+    const r = await quietSample(() => median(probes.gemmBench({ isa, threads: THREADS, M, N: s.N, K: s.K, segments: s.segments, copies, reps }).seconds));
     const seconds = r.value;
     rows.push({ M, shape: s.name, N: s.N, K: s.K, seconds, gflops: (2 * M * s.N * s.K) / seconds / 1e9, gbps: bytes / seconds / 1e9, foreignLoad: r.foreign, tries: r.tries });
   }

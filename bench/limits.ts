@@ -1,6 +1,6 @@
 // This machine's limits for the ISA a benchmark runs, measured before and after
 // its figures in the same run (DESIGN.md, "Performance targets and how they are
-// measured"; native/src/machine_limits.h has the probes):
+// measured"; native/src/probes/machine_limits.h has the probes):
 //   read bandwidth   every ISA (the widest loads the CPU runs)
 //   compute peak     the instruction the ISA's prefill GEMM is made of: fp32 FMA
 //                    on avx2 / avx512, bf16 dot on avx512bf16, AMX tiles on amx
@@ -8,7 +8,7 @@
 // Before the figures, the peak of every other ISA the CPU runs is measured once
 // too (printed and recorded as `peaksByIsa`), so one run shows each path's limit.
 import { loadNative, type Isa } from '../native/index.js';
-import type { PeakProbe } from '../native/model-raw.js';
+import { loadProbes, type PeakProbe } from '../native/probes.js';
 
 export interface LimitsRecord {
   isa: Isa;
@@ -25,7 +25,7 @@ export interface LimitsRecord {
 }
 
 export class Limits {
-  private readonly native = loadNative().model;
+  private readonly probes = loadProbes();
   private bwBefore = 0;
   private pkBefore: PeakProbe | undefined;
   private readonly peaksByIsa: PeakProbe[] = [];
@@ -33,8 +33,8 @@ export class Limits {
   constructor(readonly isa: Isa, readonly threads: number, readonly bandwidthBytes = 2 * 2 ** 30) {}
 
   private measure(): { bw: number; peak: PeakProbe } {
-    const bw = this.native.measureReadBandwidth(this.bandwidthBytes, this.threads, 5);
-    const peak = this.native.measurePeak(this.isa, this.threads, 1.0);
+    const bw = this.probes.measureReadBandwidth(this.bandwidthBytes, this.threads, 5);
+    const peak = this.probes.measurePeak(this.isa, this.threads, 1.0);
     return { bw, peak };
   }
 
@@ -44,7 +44,7 @@ export class Limits {
     this.pkBefore = peak;
     console.log(`limits before (${this.threads} threads, isa ${this.isa}): read bandwidth ${(bw / 1e9).toFixed(1)} GB/s; ${peak.kind} peak ${(peak.flops / 1e9).toFixed(0)} GFLOP/s (${peak.instruction})`);
     for (const isa of loadNative().availableIsas()) {
-      const p = isa === this.isa ? peak : this.native.measurePeak(isa, this.threads, 0.5);
+      const p = isa === this.isa ? peak : this.probes.measurePeak(isa, this.threads, 0.5);
       this.peaksByIsa.push(p);
     }
     console.log(`peaks of every ISA here: ${this.peaksByIsa.map((p) => `${p.isa} ${(p.flops / 1e9).toFixed(0)} GFLOP/s (${p.kind})`).join(', ')}`);

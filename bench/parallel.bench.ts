@@ -15,6 +15,7 @@
 // the decode limit it implies (the machine is shared: rounds interleave the
 // layouts and the figures are medians over rounds).
 import { loadNative } from '../native/index.js';
+import { loadProbes } from '../native/probes.js';
 import { Checkpoint } from '../models/checkpoint.js';
 import type { TroupeOptions } from '../actors/engine/troupe.js';
 import { benchDecodeConcurrency, benchThroughput } from './throughput.js';
@@ -61,7 +62,7 @@ for (let round = 0; round < rounds; round++) {
     const layout = LAYOUTS[name];
     if (!layout) throw new Error(`--layouts: unknown layout ${name} (known: ${Object.keys(LAYOUTS).join(', ')})`);
     const engine = { ...base, ...layout };
-    const bandwidth = native.model.measureReadBandwidth(2 * 2 ** 30, cores, 3);
+    const bandwidth = loadProbes().measureReadBandwidth(2 * 2 ** 30, cores, 3);
     const limit = bandwidth / weightBytes;
     console.log(`\nround ${round + 1}, ${name}: read bandwidth ${(bandwidth / 1e9).toFixed(1)} GB/s (${cores} threads) -> decode limit ${limit.toFixed(1)} tok/s`);
     const decode = await benchDecodeConcurrency(engine, [1, 8], 16, 3);

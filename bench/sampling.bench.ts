@@ -1,4 +1,4 @@
-// Sampling benchmark: the forward step's sampling phase (native/src/sampling.h,
+// Sampling benchmark: the forward step's sampling phase (native/src/sampling/sampling.h,
 // one row per task on the model's compute threads) over R rows of 128256
 // logits, per parameter set, against the target of under 2 ms per step
 // for 8 to 64 sequences. Also printed ("lse ms"): the lm head's per-tile
@@ -19,6 +19,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { packSampling, type SampleRequest, type SamplingParams } from '../models/sampling.js';
 import { loadNative } from '../native/index.js';
+import { loadProbes } from '../native/probes.js';
 import { quietSample } from './quiet.js';
 import { median, writeRecord } from './record.js';
 
@@ -79,7 +80,7 @@ for (const R of rowsList) {
     const reqs: SampleRequest[] = Array.from({ length: R }, (_, i) => ({ params: set.params, seed: 17 + i, outputIndex: 3, ...set.extra }));
     const packed = packSampling(reqs);
     const r = await quietSample(() => {
-      const out = native.model.sampleBench(rowLogits, V, packed, { isa, threads: THREADS, reps: REPS });
+      const out = loadProbes().sampleBench(rowLogits, V, packed, { isa, threads: THREADS, reps: REPS });
       return { sampleMs: median(out.sampleMs), lseMs: median(out.lseMs), nucleusFromRecords: out.nucleusFromRecords };
     });
     const { sampleMs, lseMs, nucleusFromRecords } = r.value;

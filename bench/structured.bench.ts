@@ -3,7 +3,7 @@
 //
 //   unconstrained step   model.step of R decode rows (temperature 1), no masks
 //   constrained step     the same rows, each with its grammar's token mask applied
-//                        in the lm head (native/src/sampling.h apply_token_mask)
+//                        in the lm head (native/src/sampling/sampling.h apply_token_mask)
 //   mask compute         the scheduler's share per step: each row's matcher
 //                        accepts its token and fills its next mask (xgrammar)
 //   overhead             (constrained step + mask compute) / unconstrained - 1;
@@ -29,6 +29,7 @@ import { LlamaModel } from '../models/llama.js';
 import { PageAllocator } from '../models/pages.js';
 import { packSampling, type SampleRequest } from '../models/sampling.js';
 import { loadNative } from '../native/index.js';
+import { loadProbes } from '../native/probes.js';
 import { LoadProbe } from './quiet.js';
 import { median, writeRecord } from './record.js';
 
@@ -47,6 +48,7 @@ const THREADS = Number(args.threads);
 const EOS = [128001, 128008, 128009];
 const BLOCK = 16;
 const native = loadNative();
+const probes = loadProbes();
 
 const schemas = JSON.parse(readFileSync(new URL('../../test/fixtures/structured/schemas.json', import.meta.url), 'utf8')) as Record<string, Record<string, unknown>>;
 
@@ -146,8 +148,8 @@ const logits = new Float32Array(ROWS * V);
 for (let i = 0; i < logits.length; i++) logits[i] = Math.sin(i * 12.9898) * 3;
 const rows = (masked: boolean): SampleRequest[] => Array.from({ length: ROWS }, (_, r) => ({ params: { temperature: 1 }, seed: r, outputIndex: 0, ...(masked ? { mask: masks[r]! } : {}) }));
 const benchProbe = new LoadProbe();
-const plainSampler = native.model.sampleBench(logits, V, packSampling(rows(false)), { threads: THREADS, reps: 5 });
-const maskedSampler = native.model.sampleBench(logits, V, packSampling(rows(true)), { threads: THREADS, reps: 5 });
+const plainSampler = probes.sampleBench(logits, V, packSampling(rows(false)), { threads: THREADS, reps: 5 });
+const maskedSampler = probes.sampleBench(logits, V, packSampling(rows(true)), { threads: THREADS, reps: 5 });
 const samplerForeign = benchProbe.foreign();
 
 for (const m of matchers) m.dispose();

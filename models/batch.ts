@@ -1,6 +1,6 @@
 // Building one step's flat batch from per-sequence steps, and splitting the
 // results back per sequence. The flat layout is what the native step reads
-// (native/src/model.h, kv_layout.h):
+// (native/src/model/model.h, kv_layout.h):
 //
 //   seq:        0 0 0 0 | 1 | 2 2          (3 sequences, T = 7 tokens)
 //   tokens:     a b c d | e | f g

@@ -5,7 +5,7 @@
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** fp32 -> bf16 bits, round to nearest even; NaN stays NaN (as native/src/bf16.cc). */
+/** fp32 -> bf16 bits, round to nearest even; NaN stays NaN (as native/src/kernels/bf16.cc). */
 export function fp32ToBf16(value: number): number {
   f32[0] = value;
   const u = u32[0]!;

@@ -1,6 +1,6 @@
 // Per-request sampling parameters (vLLM's names and defaults), their
 // validation, and their packing into the parallel arrays the native sampler
-// reads (native/src/sampling.h has the order of operations).
+// reads (native/src/sampling/sampling.h has the order of operations).
 import type { SamplingArrays } from '../native/model-raw.js';
 
 export interface SamplingParams {

@@ -1,6 +1,6 @@
 // Tensor and pipeline parallelism as a pass over the model's weights: which
 // slice of each tensor a rank holds, read straight from the checkpoint (a
-// rank never loads the rest). native/src/model_parallel.h has the arithmetic.
+// rank never loads the rest). native/src/model/model_parallel.h has the arithmetic.
 //
 //   tensor             full shape       rank r of tp holds
 //   q/k/v_proj         [heads D, H]     rows of its q heads / kv heads (kv replicated when tp > kv heads)

@@ -34,7 +34,7 @@
 import { loadNative } from './index.js';
 import type { RawCollectiveDescriptor, RawCollectiveHandle, RawCollectiveStats, RawCollectives } from './collectives-raw.js';
 
-export const COLLECTIVE_DESCRIPTOR_KIND = 'troupe.shm-collectives';
+const COLLECTIVE_DESCRIPTOR_KIND = 'troupe.shm-collectives';
 
 /** What a rank needs to attach: plain data, safe to send in any message. */
 export type CollectiveGroupDescriptor = Readonly<RawCollectiveDescriptor>;
@@ -74,9 +74,9 @@ export function isCollectiveGroupDescriptor(value: unknown): value is Collective
   );
 }
 
-export const DEFAULT_COLLECTIVE_TIMEOUT_MS = 10_000;
+const DEFAULT_COLLECTIVE_TIMEOUT_MS = 10_000;
 /** The longest timeout a call accepts (24 h): every wait is bounded. */
-export const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
+const MAX_TIMEOUT_MS = 24 * 3600 * 1000;
 /** How long a wait spins before it sleeps on the futex (2 cores here: keep it short). */
 export const DEFAULT_SPIN_MICROS = 10;
 
@@ -248,7 +248,7 @@ export class CollectiveRank {
 
   /**
    * The raw handle, for native code that runs this rank's collectives itself
-   * (a tensor-parallel model step: native/src/model_parallel.h). While such
+   * (a tensor-parallel model step: native/src/model/model_parallel.h). While such
    * code runs, make no call on this rank from JS: generations must stay in step.
    */
   nativeHandle(): RawCollectiveHandle {

@@ -1,4 +1,6 @@
-// Loader for the C++ addon (native/src, built by `npm run build:native`).
+// Loader for the main C++ addon, troupe_native.node (native/src/bindings over the
+// shared core, built by `npm run build:native`; the tests' and benchmarks' entry
+// points are the probes addon's: probes.ts).
 //
 // The addon is context-aware: every thread that calls loadNative() gets its
 // own instance (main thread and each worker_thread alike). Within a thread the
@@ -20,35 +22,10 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RAW_COLLECTIVE_EXPORTS, pickCollectives, type RawCollectives } from './collectives-raw.js';
+import type { CpuFeatures, Isa } from './isa.js';
 import { RAW_MODEL_EXPORTS, pickModelExports, type RawModelExports } from './model-raw.js';
 
-export const ISAS = ['avx512bf16', 'avx512', 'avx2', 'neon-bf16', 'neon', 'scalar', 'amx'] as const;
-/**
- * A kernel instruction-set path: the automatic ones best first in ISAS (a build has
- * its own architecture's paths and scalar), then the opt-in 'amx' (AMX tiles for the
- * bf16 GEMM: other bits than avx512bf16, chosen only by TROUPE_ISA=amx or an explicit isa).
- */
-export type Isa = (typeof ISAS)[number];
-
-/**
- * CPU features: x86-64 from cpuid, counted only when the OS enables their register state;
- * ARM64 (asimd, bf16) from what the OS reports (Linux HWCAP / HWCAP2, macOS sysctl).
- */
-export interface CpuFeatures {
-  avx2: boolean;
-  fma: boolean;
-  f16c: boolean;
-  avx512f: boolean;
-  avx512bw: boolean;
-  avx512vl: boolean;
-  avx512dq: boolean;
-  avx512bf16: boolean;
-  avx512vbmi: boolean;
-  amx_tile: boolean;
-  amx_bf16: boolean;
-  asimd: boolean;
-  bf16: boolean;
-}
+export { ISAS, type CpuFeatures, type Isa } from './isa.js';
 
 export const CPU_FEATURE_CAP_VAR = 'TROUPE_CPU_FEATURES';
 
@@ -74,7 +51,7 @@ export interface NativeAddon {
   matmulBf16(w: Uint16Array, x: Float32Array, out: Float32Array, M: number, N: number, K: number, isa?: Isa): void;
   /** Raw shared-memory collective functions; use native/collectives.ts (CollectiveGroup, CollectiveRank). */
   readonly collectives: RawCollectives;
-  /** Raw model, kernel and sampling functions; use models/ (LlamaModel) — tests call the kernels directly. */
+  /** Raw model functions; use models/ (LlamaModel). The kernels on their own are in native/probes.ts. */
   readonly model: RawModelExports;
 }
 

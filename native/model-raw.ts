@@ -1,18 +1,9 @@
-// Types of the model exports of the addon (native/src/model_binding.h,
-// kernel_binding.h). models/ wraps them; tests call the kernels directly.
+// Types of the model exports of the addon (native/src/bindings/model_binding.h).
+// models/ wraps them; the kernels on their own are the probes addon's (probes.ts).
 import type { RawCollectiveHandle, RawLinkHandle } from './collectives-raw.js';
-import type { Isa } from './index.js';
+import type { Isa } from './isa.js';
 
-/** Sampling params of R rows as parallel arrays (native/src/sampling.h has the order of operations). */
-/** One compute-peak probe (native/src/machine_limits.h). */
-export interface PeakProbe {
-  isa: Isa;
-  /** FLOP/s, all threads (0 when the probe cannot run). */
-  flops: number;
-  instruction: string;
-  kind: 'fp32 scalar' | 'fp32 fma' | 'bf16 dot' | 'amx bf16' | 'none';
-}
-
+/** Sampling params of R rows as parallel arrays (native/src/sampling/sampling.h has the order of operations). */
 export interface SamplingArrays {
   temperature: Float32Array; // [R] 0 = greedy
   topK: Int32Array; // [R] <= 0: off
@@ -37,11 +28,11 @@ export interface SamplingArrays {
 }
 
 /**
- * What one rank of a tensor / pipeline group holds (native/src/model_parallel.h).
+ * What one rank of a tensor / pipeline group holds (native/src/model/model_parallel.h).
  * The desc's heads / kvHeads / intermediate / layers are then the rank's local
  * counts, vocab the full vocabulary; o and down are stored segment-major when tpSize > 1.
  */
-export interface NativeShardDesc {
+interface NativeShardDesc {
   tpSize: number; // 1, 2, 4 or 8
   tpRank: number;
   vocabStart: number; // embed / lmHead rows held: [vocabStart, vocabEnd) of [V, H]
@@ -53,7 +44,7 @@ export interface NativeShardDesc {
 }
 
 /**
- * An FP8 linear's weight (native/src/linear.h): e4m3 codes resident as stored,
+ * An FP8 linear's weight (native/src/model/linear.h): e4m3 codes resident as stored,
  * one byte per weight, with per-output-channel scales (a per-tensor scale
  * repeated). The input is quantized per token: with the static `inputScale`,
  * or dynamically (scale = max(min(absmax, activationUb) / 448, 1 / (448 * 512))).
@@ -111,7 +102,7 @@ export interface NativeModelDesc {
   }[];
 }
 
-/** One step's flat batch (native/src/model.h). */
+/** One step's flat batch (native/src/model/model.h). */
 export interface NativeStepInput {
   tokens: Int32Array; // [T]
   positions: Int32Array; // [T]
@@ -173,22 +164,10 @@ export interface NativeModelStats {
   fp8Kernel: string | null;
 }
 
-export type LinearDtype = 'bf16' | 'f32' | 'fp8_e4m3';
+type LinearDtype = 'bf16' | 'f32' | 'fp8_e4m3';
 
 /** Opaque handle of a native model. */
 export type NativeModelHandle = { readonly __nativeModel: unique symbol };
-
-export interface KvLayoutArgs {
-  numBlocks: number;
-  blockSize: number;
-  kvHeads: number;
-  headDim: number;
-  bf16: boolean;
-  /** FP8 cache (kv is then a Uint8Array of codes of value / scale). */
-  fp8?: 'e4m3' | 'e5m2';
-  kScale?: number;
-  vScale?: number;
-}
 
 export interface RawModelExports {
   allocAligned(bytes: number): ArrayBuffer;
@@ -200,47 +179,10 @@ export interface RawModelExports {
   modelRelease(handle: NativeModelHandle): void;
   /** Sets every KV page to seeded uniform values in [-scale, scale) (benchmarks: a long context without its prefill). */
   modelFillKv(handle: NativeModelHandle, seed: number, scale: number): void;
-  modelKernel(name: string, isa: Isa | undefined, args: object): number | undefined;
-  sampleLogits(
-    logits: Float32Array,
-    V: number,
-    sampling: SamplingArrays,
-    /** summaries: sample through the lm head's tile summaries as the model does (default true), or from the raw rows alone. */
-    options?: { summaries?: boolean },
-  ): {
-    tokens: Int32Array;
-    logprobs: Float32Array;
-    topN: number;
-    topIds: Int32Array;
-    topLogprobs: Float32Array;
-    /** Rows whose top-p nucleus came from the lm head's tile records (native/src/sampling.h), not a scan of the row. */
-    nucleusFromRecords: number;
-  };
-  counterUniform(seed: number, index: number): number;
-  /**
-   * The FP8 GEMM (native/src/fp8/gemm_fp8_impl.h): out[m, n] for n in [n0, n1) (default all) =
-   * sum over `segments` K ranges of fp32(P_s * fp32(xs[m] * ws[n])). xq holds bf16 bits of e4m3
-   * values. Returns the kernel's name. kernel 'table': the ISA's table-conversion kernel
-   * (the same bits; tests compare the two).
-   */
-  fp8Gemm(
-    isa: Isa | undefined,
-    args: { w: Uint8Array; ws: Float32Array; xq: Uint16Array; xs: Float32Array; out: Float32Array; M: number; N: number; K: number; segments: number; n0?: number; n1?: number; prepacked?: boolean; kernel?: 'auto' | 'table' },
-  ): string;
-  /** Reorders w in place into the ISA's FP8 kernel layout (then fp8Gemm with prepacked: true); the layout, or null when the kernel reads K order. */
-  fp8Prepack(isa: Isa | undefined, args: { w: Uint8Array; N: number; K: number; segments: number }): string | null;
-  /** The model's per-token activation quantizer (static when staticScale > 0, else dynamic clamped by ub). */
-  fp8QuantizeActivations(args: { x: Float32Array; xq: Uint16Array; xs: Float32Array; M: number; K: number; ub?: number; staticScale?: number }): void;
   /** Per-output-channel e4m3 quantization of bf16 bits or fp32 rows (FBGEMM's scheme). */
   fp8QuantizeWeights(src: Uint16Array | Float32Array, rows: number, cols: number, codes: Uint8Array, scales: Float32Array): void;
+  /** Counter-based random weights: out[i] = (2 u(seed, stream, offset + i) - 1) * scale (models/generator.ts). */
   fillUniform(out: Uint16Array | Float32Array, seed: number, stream: number, offset: number, scale: number): void;
-  measureReadBandwidth(bytes: number, threads: number, passes: number): number;
-  /** The compute peak of `isa`'s prefill arithmetic (native/src/machine_limits.h), all threads. */
-  measurePeak(isa: Isa | undefined, threads: number, seconds: number): PeakProbe;
-  /** Times the model's GEMM driver on bf16 weights: per rep, seconds per matrix (bench/gemm.bench.ts). */
-  gemmBench(args: { isa?: Isa; threads: number; M: number; N: number; K: number; segments?: number; copies?: number; reps?: number }): { seconds: number[] };
-  /** Times the step's lm-head log-sum-exp and sampling phases over rows of logits (bench/sampling.bench.ts). */
-  sampleBench(logits: Float32Array, V: number, sampling: SamplingArrays, options: { isa?: Isa; threads: number; reps?: number }): { lseMs: number[]; sampleMs: number[]; tokens: Int32Array; nucleusFromRecords: number };
 }
 
 export const RAW_MODEL_EXPORTS: readonly (keyof RawModelExports)[] = [
@@ -251,18 +193,8 @@ export const RAW_MODEL_EXPORTS: readonly (keyof RawModelExports)[] = [
   'modelStats',
   'modelRelease',
   'modelFillKv',
-  'modelKernel',
-  'sampleLogits',
-  'counterUniform',
-  'fp8Gemm',
-  'fp8Prepack',
-  'fp8QuantizeActivations',
   'fp8QuantizeWeights',
   'fillUniform',
-  'measureReadBandwidth',
-  'measurePeak',
-  'gemmBench',
-  'sampleBench',
 ];
 
 export function pickModelExports(raw: RawModelExports): RawModelExports {

@@ -76,7 +76,9 @@ fi
 
 # 3. the tests, built here
 (cd "$REPO" && npm run --silent build:ts && npm run --silent build:test)
-[[ -f "$REPO/native/build/Release/troupe_native.node" ]] || { echo "no native addon: run npm run build:native first" >&2; exit 1; }
+for addon in troupe_native troupe_probes; do
+  [[ -f "$REPO/native/build/Release/$addon.node" ]] || { echo "no $addon.node: run npm run build:native first" >&2; exit 1; }
+done
 
 # 4. mounts, undone on every exit
 mounted=()

@@ -1,4 +1,4 @@
-// Loading a linear layer's weight as FP8 (native/src/linear.h), as a pass
+// Loading a linear layer's weight as FP8 (native/src/model/linear.h), as a pass
 // over the model's linears that weights.ts asks once per fused linear:
 //
 //   checkpoint FP8 (fbgemm_fp8, compressed-tensors float-quantized, fp8):
@@ -95,7 +95,7 @@ export interface LinearPart {
 /**
  * Columns of a row-parallel linear that a rank holds: `cols` of the module's K, stored
  * as `segments` ([begin, end) relative to cols[0], covering it in order) one after
- * another, each an [N, end - begin] matrix (models/shard.ts, native/src/model_parallel.h).
+ * another, each an [N, end - begin] matrix (models/shard.ts, native/src/model/model_parallel.h).
  */
 export interface ColumnSlice {
   cols: [number, number];

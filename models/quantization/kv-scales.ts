@@ -1,4 +1,4 @@
-// The FP8 KV cache's per-layer scales (native/src/kv_layout.h: code = fp8(value / scale)).
+// The FP8 KV cache's per-layer scales (native/src/model/kv_layout.h: code = fp8(value / scale)).
 // Checkpoints calibrated for an FP8 KV cache carry them per layer as
 //   model.layers.<l>.self_attn.k_scale, .v_scale      (compressed-tensors, vLLM)
 //   model.layers.<l>.self_attn.kv_scale               (older: one scale for both)

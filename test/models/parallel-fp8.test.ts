@@ -1,6 +1,6 @@
 // FP8 weights across tensor and pipeline ranks: every layout gives the single
 // rank FP8 model's logits, log-probabilities and samples bit for bit
-// (DESIGN.md, Numerics; native/src/model_parallel.h has why), with each
+// (DESIGN.md, Numerics; native/src/model/model_parallel.h has why), with each
 // rank's linears resident as FP8 and about 1/tp of its stage's weights.
 // Formats: FBGEMM "all" (every linear and the lm head, vocab-parallel),
 // FBGEMM "meta" (MLPs of the middle layers), online --quantization fp8 and

@@ -1,12 +1,13 @@
-// Sampling kernels (native/src/sampling.h) through sampleLogits: greedy,
+// Sampling kernels (native/src/sampling/sampling.h) through sampleLogits: greedy,
 // temperature, top-k / top-p / min-p, penalties, logit bias, counter-based
 // random numbers, top-n logprobs; checked against plain references.
 import test from 'ava';
 import { loadNative } from '../../native/index.js';
+import { loadProbes } from '../../native/probes.js';
 import { logitBiasList, MAX_LOGIT_BIAS_ENTRIES, packSampling, validateSamplingParams, type SampleRequest, type SamplingParams } from '../../models/sampling.js';
 import { randomTokens } from './helpers.js';
 
-const native = loadNative().model;
+const native = loadProbes();
 
 function logitsRow(V: number, seed: number, scale = 3): Float32Array {
   const ids = randomTokens(V, 1 << 20, seed);

@@ -1,17 +1,18 @@
-// Grammar token masks in the native sampler (native/src/sampling.h
+// Grammar token masks in the native sampler (native/src/sampling/sampling.h
 // apply_token_mask): a disallowed token is never chosen, greedy or sampled,
 // under every sampling mode; logprobs are those of the masked distribution;
 // rows without a mask are unchanged; and the model's lm head applies the mask
 // the same way (tile summaries and records included), batch invariantly.
 import test from 'ava';
 import { loadNative } from '../../native/index.js';
+import { loadProbes } from '../../native/probes.js';
 import type { SequenceStep } from '../../models/batch.js';
 import { packSampling, type SampleRequest, type SamplingParams } from '../../models/sampling.js';
 import { generatedModel, randomTokens } from './helpers.js';
 import { LlamaModel } from '../../models/llama.js';
 import { PageAllocator } from '../../models/pages.js';
 
-const native = loadNative().model;
+const native = loadProbes();
 
 function logitsRow(V: number, seed: number, scale = 3): Float32Array {
   const ids = randomTokens(V, 1 << 20, seed);

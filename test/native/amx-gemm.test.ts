@@ -5,19 +5,21 @@
 // (another order of the same products), so nothing here compares the two bitwise.
 import test from 'ava';
 import { loadNative } from '../../native/index.js';
+import { loadProbes } from '../../native/probes.js';
 import { toBf16Array } from './bf16.js';
 import { assertBitwiseEqual } from './helpers.js';
 import { gemmReference } from './model-kernels-reference.js';
 import { randomFloat32, rng } from './random.js';
 
 const native = loadNative();
+const probes = loadProbes();
 const hasAmx = native.availableIsas().includes('amx');
 const amxTest = hasAmx ? test : test.skip;
 const why = hasAmx ? '' : ' (skipped: this CPU or OS has no AMX-BF16)';
 
 function gemm(w: Uint16Array, x: Float32Array, M: number, N: number, K: number, segments: number, n0?: number, n1?: number, out?: Float32Array): Float32Array {
   const o = out ?? new Float32Array(M * N).fill(Number.NaN);
-  native.model.modelKernel('gemm', 'amx', { bf16: true, w, x, out: o, M, N, K, segments, ...(n0 === undefined ? {} : { n0, n1 }) });
+  probes.modelKernel('gemm', 'amx', { bf16: true, w, x, out: o, M, N, K, segments, ...(n0 === undefined ? {} : { n0, n1 }) });
   return o;
 }
 

@@ -1,4 +1,4 @@
-// bf16 helpers for tests: the same rounding as native/src/bf16.cc.
+// bf16 helpers for tests: the same rounding as native/src/kernels/bf16.cc.
 // bf16 is the top 16 bits of an IEEE fp32 (sign, 8-bit exponent, 7-bit mantissa).
 
 const f32 = new Float32Array(1);

@@ -6,12 +6,14 @@
 import test from 'ava';
 import { packSampling, type SampleRequest, type SamplingParams } from '../../models/sampling.js';
 import { loadNative, type Isa } from '../../native/index.js';
+import { loadProbes } from '../../native/probes.js';
 import { fp32ToBf16Bits, toBf16Array } from './bf16.js';
 import { assertBitwiseEqual, forEachIsa } from './helpers.js';
 import { randomFloat32, rng } from './random.js';
 
 const native = loadNative();
-const kernel = (name: string, isa: Isa, args: object) => native.model.modelKernel(name, isa, args);
+const probes = loadProbes();
+const kernel = (name: string, isa: Isa, args: object) => probes.modelKernel(name, isa, args);
 
 test('exp: vector lanes and scalar tails give the same bits for the same input, on every ISA', (t) => {
   // Every value appears at 16 offsets of a 16 * 17 + 3 array: in every lane of the vector loop and in the tail.
@@ -144,8 +146,8 @@ test('sampling from the lm head tile summaries picks what sampling from the raw 
   ];
   for (const { params, extra, records } of cases) {
     const rows: SampleRequest[] = Array.from({ length: R }, (_, i) => ({ params, seed: 100 + i, outputIndex: i, ...extra }));
-    const fused = native.model.sampleLogits(logits, V, packSampling(rows));
-    const raw = native.model.sampleLogits(logits, V, packSampling(rows), { summaries: false });
+    const fused = probes.sampleLogits(logits, V, packSampling(rows));
+    const raw = probes.sampleLogits(logits, V, packSampling(rows), { summaries: false });
     t.deepEqual(Array.from(fused.tokens), Array.from(raw.tokens), JSON.stringify(params));
     t.deepEqual(Array.from(fused.logprobs), Array.from(raw.logprobs));
     t.deepEqual(Array.from(fused.topIds), Array.from(raw.topIds), 'top-n logprobs: the same ids');
@@ -153,7 +155,7 @@ test('sampling from the lm head tile summaries picks what sampling from the raw 
     t.is(fused.nucleusFromRecords, records ? R : 0, `${JSON.stringify(params)}: rows drawn from the top-p records`);
     t.is(raw.nucleusFromRecords, 0);
   }
-  t.is(native.model.sampleLogits(logits.subarray(2 * V, 3 * V), V, packSampling([{ params: { temperature: 0 }, seed: 0, outputIndex: 0 }])).tokens[0], 7);
+  t.is(probes.sampleLogits(logits.subarray(2 * V, 3 * V), V, packSampling([{ params: { temperature: 0 }, seed: 0, outputIndex: 0 }])).tokens[0], 7);
 });
 
 test('temperature sampling from tile summaries follows softmax(logits / T) like raw-row sampling (chi-square)', (t) => {
@@ -170,7 +172,7 @@ test('temperature sampling from tile summaries follows softmax(logits / T) like 
   for (let i = 0; i < N; i++) logits.set(base, i * V);
   for (const summaries of [true, false]) {
     const rows: SampleRequest[] = Array.from({ length: N }, (_, i) => ({ params: { temperature: T }, seed: 9, outputIndex: i }));
-    const tokens = native.model.sampleLogits(logits, V, packSampling(rows), { summaries }).tokens;
+    const tokens = probes.sampleLogits(logits, V, packSampling(rows), { summaries }).tokens;
     const counts = new Map<number, number>();
     for (const tok of tokens) counts.set(tok, (counts.get(tok) ?? 0) + 1);
     let chi2 = 0, rest = N;
@@ -218,13 +220,13 @@ test(`top-p over a long nucleus draws only inside the fp64 nucleus, spread over 
   const rows: SampleRequest[] = Array.from({ length: N }, (_, i) => ({ params: { temperature: T, topP }, seed: 3, outputIndex: i }));
   const big = new Float32Array(N * V);
   for (let i = 0; i < N; i++) big.set(logits, i * V);
-  const out = native.model.sampleLogits(big, V, packSampling(rows));
+  const out = probes.sampleLogits(big, V, packSampling(rows));
   t.is(out.nucleusFromRecords, c.records ? N : 0, 'rows drawn from the records');
   const tokens = Array.from(out.tokens);
   for (const tok of tokens) t.true(inside.has(tok), `token ${tok} (y ${y[tok]}) outside the nucleus (cut ${yCut})`);
   t.true(new Set(tokens).size > c.minDistinct, `draws spread over the nucleus (${new Set(tokens).size} distinct)`);
   // The same draws as sampling from the raw row (a scan of it).
-  t.deepEqual(tokens, Array.from(native.model.sampleLogits(big, V, packSampling(rows), { summaries: false }).tokens));
+  t.deepEqual(tokens, Array.from(probes.sampleLogits(big, V, packSampling(rows), { summaries: false }).tokens));
 });
 
 test('top-p scans the row when the records do not hold the nucleus, and draws what the raw row gives', (t) => {
@@ -238,10 +240,10 @@ test('top-p scans the row when the records do not hold the nucleus, and draws wh
     const big = new Float32Array(N * V);
     for (let i = 0; i < N; i++) big.set(row, i * V);
     const rows: SampleRequest[] = Array.from({ length: N }, (_, i) => ({ params: { temperature: 1, topP }, seed: 6, outputIndex: i }));
-    const fused = native.model.sampleLogits(big, V, packSampling(rows));
+    const fused = probes.sampleLogits(big, V, packSampling(rows));
     t.is(fused.nucleusFromRecords, 0, `${name}: no row from the records`);
     const tokens = Array.from(fused.tokens);
-    t.deepEqual(tokens, Array.from(native.model.sampleLogits(big, V, packSampling(rows), { summaries: false }).tokens), name);
+    t.deepEqual(tokens, Array.from(probes.sampleLogits(big, V, packSampling(rows), { summaries: false }).tokens), name);
     const { inside } = fp64Nucleus(row, topP);
     t.true(tokens.every((tok) => inside.has(tok)), `${name}: only nucleus tokens`);
     t.true(new Set(tokens).size > 5, `${name}: draws spread over the nucleus (${new Set(tokens).size} distinct)`);
@@ -288,7 +290,7 @@ test('penalized sampling from the tile weights (sparse corrections) follows the 
     for (let i = 0; i < N; i++) logits.set(c.base, i * V);
     for (const summaries of [true, false]) {
       const rows = Array.from({ length: N }, (_, i) => ({ ...req, outputIndex: i }));
-      const tokens = native.model.sampleLogits(logits, V, packSampling(rows), { summaries }).tokens;
+      const tokens = probes.sampleLogits(logits, V, packSampling(rows), { summaries }).tokens;
       const counts = new Map<number, number>();
       for (const tok of tokens) counts.set(tok, (counts.get(tok) ?? 0) + 1);
       let chi2 = 0, rest = N;
@@ -319,7 +321,7 @@ test('top-p with penalties draws only inside the penalized nucleus, from the til
   for (let i = 0; i < N; i++) big.set(row, i * V);
   for (const summaries of [true, false]) {
     const rows = Array.from({ length: N }, (_, i) => ({ ...req, outputIndex: i }));
-    const tokens = Array.from(native.model.sampleLogits(big, V, packSampling(rows), { summaries }).tokens);
+    const tokens = Array.from(probes.sampleLogits(big, V, packSampling(rows), { summaries }).tokens);
     for (const tok of tokens) t.true(inside.has(tok), `summaries ${summaries}: token ${tok} (y ${y[tok]}) outside the nucleus (cut ${yCut})`);
     t.true(new Set(tokens).size > 30, `summaries ${summaries}: draws spread over the nucleus`);
     t.true(tokens.includes(5), 'the token the bias raised is drawn');
@@ -350,7 +352,7 @@ test('min-p (with and without top-p) from the tiles follows the reference distri
     for (let i = 0; i < N; i++) logits.set(base, i * V);
     for (const summaries of [true, false]) {
       const rows = Array.from({ length: N }, (_, i) => ({ params, seed: 5, outputIndex: i }));
-      const tokens = native.model.sampleLogits(logits, V, packSampling(rows), { summaries }).tokens;
+      const tokens = probes.sampleLogits(logits, V, packSampling(rows), { summaries }).tokens;
       const counts = new Map<number, number>();
       for (const tok of tokens) counts.set(tok, (counts.get(tok) ?? 0) + 1);
       t.true([...counts.keys()].every((id) => kept.includes(id)), `summaries ${summaries}: only survivors drawn`);

@@ -1,10 +1,11 @@
-// The FP8 linear's kernels (native/src/fp8): the e4m3 quantizers against the
+// The FP8 linear's kernels (native/src/kernels/fp8): the e4m3 quantizers against the
 // JS encoder, and the FP8 GEMM against plain references of the same
 // arithmetic on every ISA: bitwise against the bf16 GEMM of the codes'
 // bf16 values (the kernel promises the same instruction sequence), bitwise
 // against an fp64 sum where every fp32 addition is exact, batch invariance.
 import test, { type ExecutionContext } from 'ava';
 import { loadNative, type Isa } from '../../native/index.js';
+import { loadProbes } from '../../native/probes.js';
 import { E4M3_VALUES, encodeE4M3, quantizeRowsE4M3 } from '../../models/quantization/fp8.js';
 import { activationScale } from '../../models/quantization/config.js';
 import { fp32ToBf16Bits } from './bf16.js';
@@ -13,6 +14,7 @@ import { randomFloat32, rng } from './random.js';
 
 const native = loadNative();
 const k = native.model;
+const probes = loadProbes();
 
 /** Random e4m3 codes (NaN codes excluded), gaussian-ish so subnormals occur. */
 function randomCodes(n: number, next: () => number): Uint8Array {
@@ -31,13 +33,13 @@ function quantized(M: number, K: number, next: () => number): { xq: Uint16Array;
   const x = randomFloat32(M * K, next, 3);
   const xq = new Uint16Array(M * K);
   const xs = new Float32Array(M);
-  k.fp8QuantizeActivations({ x, xq, xs, M, K });
+  probes.fp8QuantizeActivations({ x, xq, xs, M, K });
   return { xq, xs };
 }
 
 function fp8Gemm(isa: Isa, w: Uint8Array, ws: Float32Array, xq: Uint16Array, xs: Float32Array, M: number, N: number, K: number, segments: number, n0 = 0, n1 = N): Float32Array {
   const out = new Float32Array(M * N).fill(Number.NaN);
-  k.fp8Gemm(isa, { w, ws, xq, xs, out, M, N, K, segments, n0, n1 });
+  probes.fp8Gemm(isa, { w, ws, xq, xs, out, M, N, K, segments, n0, n1 });
   return out;
 }
 
@@ -50,7 +52,7 @@ function bf16Segment(isa: Isa, w: Uint8Array, xq: Uint16Array, M: number, N: num
   const u = new Uint32Array(x.buffer);
   for (let m = 0; m < M; m++) for (let i = 0; i < Ks; i++) u[m * Ks + i] = xq[m * K + k0 + i]! << 16;
   const out = new Float32Array(M * N);
-  k.modelKernel('gemm', isa, { bf16: true, w: wb, x, out, M, N, K: Ks, segments: 1 });
+  probes.modelKernel('gemm', isa, { bf16: true, w: wb, x, out, M, N, K: Ks, segments: 1 });
   return out;
 }
 
@@ -149,8 +151,8 @@ test('fp8Gemm is batch invariant and independent of the split of N, bitwise', (t
 /** The fast kernel and the ISA's table-conversion kernel on the same inputs, bitwise. */
 function fastEqualsTable(t: ExecutionContext, isa: Isa, w: Uint8Array, ws: Float32Array, xq: Uint16Array, xs: Float32Array, M: number, N: number, K: number, S: number, what: string): void {
   const fast = new Float32Array(M * N).fill(Number.NaN), table = new Float32Array(M * N).fill(Number.NaN);
-  const fastName = k.fp8Gemm(isa, { w, ws, xq, xs, out: fast, M, N, K, segments: S });
-  const tableName = k.fp8Gemm(isa, { w, ws, xq, xs, out: table, M, N, K, segments: S, kernel: 'table' });
+  const fastName = probes.fp8Gemm(isa, { w, ws, xq, xs, out: fast, M, N, K, segments: S });
+  const tableName = probes.fp8Gemm(isa, { w, ws, xq, xs, out: table, M, N, K, segments: S, kernel: 'table' });
   if (isa === 'avx2') t.is(`${fastName} / ${tableName}`, 'avx2-f16c / avx2-table', 'both avx2 kernels ran');
   assertBitwiseEqual(t, fast, table, `${isa} ${what} M=${M} N=${N} K=${K} S=${S}`);
 }
@@ -174,7 +176,7 @@ test('fp8Gemm: the in-register conversion equals the table kernel bitwise for ev
     w[0x7f * K + 3] = 0x7f;
     w[0xff * K + 100] = 0xff;
     const xq = new Uint16Array(K).fill(one), xs = new Float32Array([0.5]), out = new Float32Array(N);
-    const name = k.fp8Gemm(isa, { w, ws, xq, xs, out, M: 1, N, K, segments: S });
+    const name = probes.fp8Gemm(isa, { w, ws, xq, xs, out, M: 1, N, K, segments: S });
     if (isa === 'avx2' || isa === 'avx512bf16') t.true(name.endsWith('table'), `${isa}: NaN codes take the table kernel (${name})`);
     t.true(Number.isNaN(out[0x7f]!) && Number.isNaN(out[0xff]!), `${isa}: NaN codes give NaN`);
   });
@@ -206,7 +208,7 @@ test('activation quantizer: per-token FBGEMM scale, e4m3 round to nearest even, 
   const ub = 1200;
   const xq = new Uint16Array(M * K);
   const xs = new Float32Array(M);
-  k.fp8QuantizeActivations({ x, xq, xs, M, K, ub });
+  probes.fp8QuantizeActivations({ x, xq, xs, M, K, ub });
   for (let m = 0; m < M; m++) {
     let amax = 0;
     for (let i = 0; i < K; i++) if (!Number.isNaN(x[m * K + i]!)) amax = Math.max(amax, Math.abs(x[m * K + i]!));
@@ -221,7 +223,7 @@ test('activation quantizer: per-token FBGEMM scale, e4m3 round to nearest even, 
   }
   t.is(new Float32Array(new Uint32Array([xq[2 * K + 3]! << 16]).buffer)[0], 448, 'saturates');
   // Static scale: every row uses it.
-  k.fp8QuantizeActivations({ x, xq, xs, M, K, staticScale: 0.5 });
+  probes.fp8QuantizeActivations({ x, xq, xs, M, K, staticScale: 0.5 });
   t.deepEqual([...xs], [0.5, 0.5, 0.5, 0.5, 0.5]);
 });
 

@@ -5,12 +5,12 @@
 // the scalar one (head dim 8), on every ISA; with scales, within fp32 rounding.
 import test from 'ava';
 import { loadNative, type Isa } from '../../native/index.js';
-import type { KvLayoutArgs } from '../../native/model-raw.js';
+import { loadProbes, type KvLayoutArgs } from '../../native/probes.js';
 import { E4M3_VALUES, E5M2_VALUES, encodeE4M3, encodeE5M2 } from '../../models/quantization/fp8.js';
 import { assertBitwiseEqual, forEachIsa } from './helpers.js';
 import { randomFloat32, rng } from './random.js';
 
-const kernel = loadNative().model.modelKernel;
+const kernel = loadProbes().modelKernel;
 
 interface Problem {
   D: number;

@@ -1,4 +1,4 @@
-// Plain fp64 references for the forward pass's kernels (native/src/model_kernels.h).
+// Plain fp64 references for the forward pass's kernels (native/src/kernels/model_kernels.h).
 import { bf16BitsToFp32, fp32ToBf16Bits } from './bf16.js';
 
 /** out[m, n] = sum_k x[m, k] w[n, k] (x rounded to bf16 when w is bf16 bits), and sum |terms|. */

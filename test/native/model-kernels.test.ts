@@ -1,17 +1,18 @@
-// The forward pass's kernels (native/src/model_kernels.h) against plain
+// The forward pass's kernels (native/src/kernels/model_kernels.h) against plain
 // references, on every ISA path this CPU has; and the bitwise properties the
 // model relies on: results independent of batch size, of how N or the
 // attention work is split, of chunking; the 8 K-segments summed in order.
 import test from 'ava';
 import { loadNative, type Isa } from '../../native/index.js';
-import type { KvLayoutArgs } from '../../native/model-raw.js';
+import { loadProbes, type KvLayoutArgs } from '../../native/probes.js';
 import { bf16BitsToFp32, fp32ToBf16Bits, toBf16Array } from './bf16.js';
 import { assertBitwiseEqual, forEachIsa } from './helpers.js';
 import { attentionReference, gemmReference, type AttentionProblem } from './model-kernels-reference.js';
 import { randomFloat32, rng } from './random.js';
 
 const native = loadNative();
-const kernel = (name: string, isa: Isa, args: object) => native.model.modelKernel(name, isa, args);
+const probes = loadProbes();
+const kernel = (name: string, isa: Isa, args: object) => probes.modelKernel(name, isa, args);
 
 function gemm(isa: Isa, w: Uint16Array | Float32Array, x: Float32Array, M: number, N: number, K: number, segments: number, n0?: number, n1?: number, out?: Float32Array): Float32Array {
   const o = out ?? new Float32Array(M * N).fill(Number.NaN);

@@ -4,7 +4,7 @@
 //
 // The package as a new user gets it: `npm pack` of this checkout, the tarball
 // installed globally into a scratch prefix with no TypeScript compiler on PATH
-// (its install step must build only the addon, from the shipped native/ sources),
+// (its install step must build only the addons, from the shipped native/ sources),
 // then `<prefix>/bin/troupe --help` and `troupe serve` on the embedded default
 // model answering /health and a completion, and `troupe bench serve` against it
 // (the serving benchmark ships in dist/).
@@ -71,7 +71,7 @@ packTest('SLOW (npm run test:pack): the packed tarball installs into a scratch p
   const tarball = join(scratch, packed[0]!.filename);
   const files = packed[0]!.files.map((f) => f.path);
   t.true(files.includes('dist/cli/troupe.js'), 'the compiled command line is packed');
-  t.true(files.includes('native/CMakeLists.txt') && files.includes('native/src/addon.cc'), 'the addon sources are packed');
+  t.true(files.includes('native/CMakeLists.txt') && files.includes('native/src/bindings/addon.cc'), 'the addon sources are packed');
   t.true(files.some((f) => f.startsWith('models/demo/troupe-demo-36m/')), 'the embedded default model is packed');
   t.true(files.includes('dist/cli/bench-serve-command.js') && files.includes('dist/bench/serving/run.js'), 'the serving benchmark is packed');
   t.deepEqual(files.filter((f) => f.startsWith('dist/test/') || f.endsWith('.bench.js') || (f.endsWith('.ts') && !f.endsWith('.d.ts'))), [], 'no tests, benchmark entry points or TypeScript sources');
@@ -79,6 +79,7 @@ packTest('SLOW (npm run test:pack): the packed tarball installs into a scratch p
   run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], scratch, env);
   const installed = join(prefix, 'lib', 'node_modules', 'troupe');
   t.true(existsSync(join(installed, 'native', 'build', 'Release', 'troupe_native.node')), 'the install step built the addon');
+  t.true(existsSync(join(installed, 'native', 'build', 'Release', 'troupe_probes.node')), 'and the probes addon beside it');
   t.false(readdirSync(join(installed, 'dist')).includes('test'), 'the installed dist/ holds no tests');
 
   const bin = join(prefix, 'bin', 'troupe');

@@ -47,7 +47,6 @@ const char* error_code_name(ErrorCode code) {
 
 namespace {
 
-// Not INT_MAX: src/ is an -I path and src/limits.h shadows the system <limits.h>.
 constexpr int kIntMax = std::numeric_limits<int>::max();
 constexpr size_t kLine = 128;
 constexpr size_t kPage = 4096;

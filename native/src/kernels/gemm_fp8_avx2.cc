@@ -2,11 +2,11 @@
 // (fp8/gemm_fp8_ops_f16c.h) for M < Fp8F16cOps::kSmallM + 1 rows, bf16 panels
 // (kernels/gemm_strips_avx2.h) from there on; and the table kernel
 // (Fp8TableOps<Avx2Ops>, K order) that tests compare it with.
-#include "gemm_ops_avx2.h"
-#include "fp8/gemm_fp8_ops_f16c.h"
-#include "fp8/gemm_fp8_ops_table.h"
-#include "fp8/gemm_fp8_impl.h"
-#include "fp8/fp8_kernels.h"
+#include "kernels/gemm_ops_avx2.h"
+#include "kernels/fp8/gemm_fp8_ops_f16c.h"
+#include "kernels/fp8/gemm_fp8_ops_table.h"
+#include "kernels/fp8/gemm_fp8_impl.h"
+#include "kernels/fp8/fp8_kernels.h"
 
 namespace troupe {
 namespace {

@@ -1,8 +1,8 @@
 // The FP8 GEMM for the avx512bf16-vbmi path: fp8/gemm_fp8_impl.h with Fp8VbmiOps.
-#include "gemm_ops_avx512bf16.h"
-#include "fp8/gemm_fp8_ops_vbmi.h"
-#include "fp8/gemm_fp8_impl.h"
-#include "fp8/fp8_kernels.h"
+#include "kernels/gemm_ops_avx512bf16.h"
+#include "kernels/fp8/gemm_fp8_ops_vbmi.h"
+#include "kernels/fp8/gemm_fp8_impl.h"
+#include "kernels/fp8/fp8_kernels.h"
 
 namespace troupe {
 

@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "gemm_strips_avx2.h"  // widen_bf16, reduce_add_256, gemm_strips_avx2
+#include "kernels/gemm_strips_avx2.h"  // widen_bf16, reduce_add_256, gemm_strips_avx2
 
 namespace troupe {
 namespace {

@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "reduce_avx512.h"  // reduce_add_512, reduce16_512
+#include "kernels/reduce_avx512.h"  // reduce_add_512, reduce16_512
 
 namespace troupe {
 namespace {

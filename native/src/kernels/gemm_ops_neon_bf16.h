@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "gemm_ops_neon.h"  // neon_reduce4, NeonF32Ops
+#include "kernels/gemm_ops_neon.h"  // neon_reduce4, NeonF32Ops
 
 namespace troupe {
 namespace {

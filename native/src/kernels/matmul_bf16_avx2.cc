@@ -1,7 +1,7 @@
 // bf16 matmul, AVX2 path (Ops: gemm_ops_avx2.h, widen + FMA).
 // Compiled with -mavx2 -mfma -mf16c.
-#include "gemm_ops_avx2.h"
-#include "matmul_bf16_impl.h"
+#include "kernels/gemm_ops_avx2.h"
+#include "kernels/matmul_bf16_impl.h"
 
 namespace troupe {
 

@@ -1,7 +1,7 @@
 // bf16 matmul, AVX-512F path (Ops: gemm_ops_avx512.h, widen + FMA).
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mavx2 -mfma -mf16c.
-#include "gemm_ops_avx512.h"
-#include "matmul_bf16_impl.h"
+#include "kernels/gemm_ops_avx512.h"
+#include "kernels/matmul_bf16_impl.h"
 
 namespace troupe {
 

@@ -1,7 +1,7 @@
 // bf16 matmul, AVX-512 BF16 path (Ops: gemm_ops_avx512bf16.h, vdpbf16ps).
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16 -mfma.
-#include "gemm_ops_avx512bf16.h"
-#include "matmul_bf16_impl.h"
+#include "kernels/gemm_ops_avx512bf16.h"
+#include "kernels/matmul_bf16_impl.h"
 
 namespace troupe {
 

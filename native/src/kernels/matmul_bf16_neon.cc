@@ -1,6 +1,6 @@
 // bf16 matmul, neon path (Ops: gemm_ops_neon.h, widen + FMA).
-#include "gemm_ops_neon.h"
-#include "matmul_bf16_impl.h"
+#include "kernels/gemm_ops_neon.h"
+#include "kernels/matmul_bf16_impl.h"
 
 namespace troupe {
 

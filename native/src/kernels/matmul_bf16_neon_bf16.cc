@@ -1,6 +1,6 @@
 // bf16 matmul, neon-bf16 path (Ops: gemm_ops_neon_bf16.h, BFDOT).
-#include "gemm_ops_neon_bf16.h"
-#include "matmul_bf16_impl.h"
+#include "kernels/gemm_ops_neon_bf16.h"
+#include "kernels/matmul_bf16_impl.h"
 
 namespace troupe {
 

@@ -1,7 +1,7 @@
 // bf16 matmul, scalar path (Ops: gemm_ops_scalar.h, 8 lanes, multiply then
 // add). Same lane layout and reduction tree as the AVX2 path, portable C++.
-#include "gemm_ops_scalar.h"
-#include "matmul_bf16_impl.h"
+#include "kernels/gemm_ops_scalar.h"
+#include "kernels/matmul_bf16_impl.h"
 
 namespace troupe {
 

@@ -10,10 +10,10 @@
 #include <cstring>
 #include <vector>
 
-#include "gemm_amx.h"
-#include "gemm_ops_avx512bf16.h"
-#include "gemm_impl.h"
-#include "model_kernels_impl.h"
+#include "kernels/gemm_amx.h"
+#include "kernels/gemm_ops_avx512bf16.h"
+#include "kernels/gemm_impl.h"
+#include "kernels/model_kernels_impl.h"
 
 namespace troupe {
 namespace {

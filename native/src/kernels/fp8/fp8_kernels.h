@@ -1,0 +1,51 @@
+// The FP8 linear's GEMM per ISA (kernels/fp8/gemm_fp8_impl.h has what it computes).
+// A separate table from ModelKernels: the avx512bf16 path has two FP8
+// kernels, picked by whether the CPU has AVX512-VBMI (the in-register
+// conversion), and the avx2 path converts through F16C with a table kernel
+// beside it for the tests; each pair gives the same bits.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "platform/cpu_features.h"
+#include "platform/isa.h"
+
+namespace troupe {
+
+struct Fp8Kernels {
+  // out[m, n], n in [n0, n1): sum over `segments` K ranges of fp32(P_s * fp32(xs[m] * ws[n])).
+  void (*gemm)(const uint8_t* w, const uint16_t* xq, const float* xs, const float* ws, float* out,
+               size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments);
+  // Reorders the codes of w [N, K] in place into the layout `gemm` reads (null: K order as
+  // stored). Done once at load; `layout` names it (null when none), so a weight array is
+  // never reordered twice.
+  void (*prepack)(uint8_t* w, size_t N, size_t K, size_t segments);
+  const char* layout;
+  const char* name;  // "avx512bf16-vbmi", "avx512bf16-table", ... (stats, benchmarks)
+  // gemm does not convert NaN codes (0x7f, 0xff): models refuse them at load, and fp8Gemm
+  // hands arrays holding any to the table kernel.
+  bool refuses_nan = false;
+};
+
+// The fastest kernel for `isa` on `cpu` (VBMI is a feature of `cpu`, so the feature cap
+// applies), or nullptr when this build lacks it.
+const Fp8Kernels* fp8_kernels(Isa isa, const CpuFeatures& cpu);
+// The portable table-conversion kernel of `isa` (the same bits as fp8_kernels(isa); tests
+// compare the two, and it serves avx512bf16 CPUs without VBMI).
+const Fp8Kernels* fp8_kernels_table(Isa isa);
+
+const Fp8Kernels* fp8_kernels_scalar();
+#if defined(TROUPE_ARM64)
+const Fp8Kernels* fp8_kernels_neon();
+const Fp8Kernels* fp8_kernels_neon_bf16();
+#endif
+#if defined(TROUPE_X86)
+const Fp8Kernels* fp8_kernels_avx2();
+const Fp8Kernels* fp8_kernels_avx2_table();
+const Fp8Kernels* fp8_kernels_avx512();
+const Fp8Kernels* fp8_kernels_avx512bf16_table();
+const Fp8Kernels* fp8_kernels_avx512bf16_vbmi();
+#endif
+
+}  // namespace troupe
