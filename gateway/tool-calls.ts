@@ -100,15 +100,20 @@ function parseChoice(value: unknown, names: Set<string>): 'none' | 'auto' | 'req
   throw badRequest('tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}', 'tool_choice');
 }
 
-/** The JSON schema of one call in Llama 3.1's format, over these functions. */
-export function callGrammar(functions: ToolFunction[]): GrammarSpec {
+/**
+ * The JSON schema of one call in Llama 3.1's format, over these functions;
+ * with `many` (tool_choice "required", parallel_tool_calls true) a JSON array
+ * of at least one such call, as vLLM's grammar for "required".
+ */
+export function callGrammar(functions: ToolFunction[], many = false): GrammarSpec {
   const one = (f: ToolFunction) => ({
     type: 'object',
     properties: { name: { const: f.name }, parameters: f.parameters },
     required: ['name', 'parameters'],
     additionalProperties: false,
   });
-  return { type: 'json_schema', schema: functions.length === 1 ? one(functions[0]!) : { anyOf: functions.map(one) } };
+  const call = functions.length === 1 ? one(functions[0]!) : { anyOf: functions.map(one) };
+  return { type: 'json_schema', schema: many ? { type: 'array', items: call, minItems: 1 } : call };
 }
 
 function newToolCallId(): string {
@@ -123,8 +128,9 @@ function newToolCallId(): string {
 export function parseToolCalls(text: string, plan: Pick<ToolPlan, 'functions' | 'parallel'>): ToolCall[] | null {
   let rest = text.trim();
   if (rest.startsWith('<|python_tag|>')) rest = rest.slice('<|python_tag|>'.length).trim();
-  if (!rest.startsWith('{')) return null;
   const known = new Set(plan.functions.map((f) => f.name));
+  if (rest.startsWith('[')) return arrayOfCalls(rest, known, plan.parallel);
+  if (!rest.startsWith('{')) return null;
   const calls: ToolCall[] = [];
   while (rest.length > 0) {
     const end = jsonObjectEnd(rest);
@@ -144,6 +150,25 @@ export function parseToolCalls(text: string, plan: Pick<ToolPlan, 'functions' | 
     else if (rest.length > 0) return null;
   }
   return calls.length === 0 ? null : plan.parallel ? calls : calls.slice(0, 1);
+}
+
+/** A JSON array of calls (the "required" grammar with parallel calls), or null. */
+function arrayOfCalls(text: string, known: Set<string>, parallel: boolean): ToolCall[] | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(value) || value.length === 0) return null;
+  const calls: ToolCall[] = [];
+  for (const item of value) {
+    if (!isObject(item) || typeof item['name'] !== 'string' || !known.has(item['name'])) return null;
+    const args = item['parameters'] ?? item['arguments'] ?? {};
+    if (!isObject(args)) return null;
+    calls.push({ id: newToolCallId(), type: 'function', function: { name: item['name'], arguments: JSON.stringify(args) } });
+  }
+  return parallel ? calls : calls.slice(0, 1);
 }
 
 /** Where the JSON object at the start of `s` ends (one past its closing brace), or -1. */

@@ -36,6 +36,10 @@ test('llama3_json replies: one call, <|python_tag|>, several separated by ";", p
   t.deepEqual(two.map((c) => c.function.name), ['f', 'g']);
   t.notDeepEqual(two[0]!.id, two[1]!.id);
   t.is(parseToolCalls('{"name": "f", "parameters": {}}; {"name": "g", "parameters": {}}', { functions, parallel: false })!.length, 1);
+  const arr = parseToolCalls('[{"name": "f", "parameters": {"x": 1}}, {"name": "g", "parameters": {}}]', { functions, parallel: true })!;
+  t.deepEqual(arr.map((c) => c.function.name), ['f', 'g']);
+  t.is(parseToolCalls('[{"name": "f", "parameters": {}}, {"name": "g", "parameters": {}}]', { functions, parallel: false })!.length, 1);
+  for (const text of ['[]', '[{"name": "zzz", "parameters": {}}]', '[{"name": "f", "parameters": {}}']) t.is(parseToolCalls(text, { functions, parallel: true }), null, text);
   for (const text of ['hello', '{"name": "zzz", "parameters": {}}', '{"name": "f", "parameters": [1]}', '{"name": "f", "parameters": {}} trailing', '{"name": "f"', '']) {
     t.is(parseToolCalls(text, { functions, parallel: true }), null, text);
   }
@@ -52,6 +56,10 @@ test('tool plans: none, auto (needs the flags), required and named get their gra
   const required = toolPlanOf({ tools, tool_choice: 'required', parallel_tool_calls: false }, flags)!;
   t.is(required.parallel, false);
   t.is(((required.grammar as unknown as { schema: { anyOf: unknown[] } }).schema.anyOf).length, 2);
+  const many = callGrammar([{ name: 'f', parameters: {} }, { name: 'g', parameters: {} }], true) as unknown as { schema: { type: string; minItems: number; items: { anyOf: unknown[] } } };
+  t.is(many.schema.type, 'array');
+  t.is(many.schema.minItems, 1);
+  t.is(many.schema.items.anyOf.length, 2);
   t.throws(() => toolPlanOf({ tools: [{ type: 'function', function: { name: 'bad name' } }] }, flags), { message: /tools\[0\]\.function\.name must be/ });
   t.throws(() => toolPlanOf({ tools: [tools[0], tools[0]] }, flags), { message: /given twice/ });
   t.throws(() => toolPlanOf({ tool_choice: 'required' }, flags), { message: /tool_choice needs tools/ });
