@@ -1,4 +1,4 @@
-// FP8 Ops for the avx2 path (see fp8/gemm_fp8_impl.h for the contract),
+// FP8 Ops for the avx2 path (see kernels/fp8/gemm_fp8_impl.h for the contract),
 // converting e4m3 codes in registers through F16C, no table. Included only by
 // src/kernels/gemm_fp8_avx2.cc (-mavx2 -mfma -mf16c), after gemm_ops_avx2.h.
 //
