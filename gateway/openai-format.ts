@@ -20,6 +20,7 @@ import type { FinishReason } from '../actors/scheduler/request.js';
 import { chatLogprobs, codePointLength, completionLogprobs, promptPositions, type PositionLogprob, type TokenTexts } from './logprobs-format.js';
 import type { GenerationPlan } from './request-mapping.js';
 import { parseToolCalls, toolCallDeltas, type ToolCall } from './tool-calls.js';
+import { ForcedCallStream } from './tool-call-stream.js';
 
 interface Usage {
   prompt_tokens: number;
@@ -201,15 +202,23 @@ export class ChatShaper extends ResponseShaper {
   }
 
   /**
-   * With tools, a choice's text is held until it ends (a call is only known
-   * to be one when its JSON is complete), then sent as its calls (each its id
-   * and name, then its arguments, as OpenAI streams them) or as content.
+   * With tools, a choice's text is held until it ends (under "auto" a call is
+   * only known to be one when its JSON is complete), then sent as its calls
+   * (each its id and name, then its arguments, as OpenAI streams them) or as
+   * content. A forced call (tool_choice "required" or a named function, one
+   * JSON call by grammar) streams as it is generated: ForcedCallStream.
    */
   private onToolDelta(event: ChoiceDelta): Record<string, unknown>[] {
     const choice = this.record(event);
-    if (!event.delta.finishReason) return [];
-    const calls = this.toolCalls(event.index);
     const out: Record<string, unknown>[] = [];
+    const forced = this.plan.tools!.grammar !== null ? this.forcedStream(event.index) : null;
+    if (forced) for (const delta of forced.feed(choice.text)) out.push(this.chunk({ index: event.index, delta, logprobs: null, finish_reason: null }, choice));
+    if (!event.delta.finishReason) return out;
+    if (forced?.started) {
+      out.push(this.chunk({ index: event.index, delta: {}, logprobs: null, finish_reason: choice.finishReason === 'stop' ? 'tool_calls' : choice.finishReason, stop_reason: null }, choice));
+      return out;
+    }
+    const calls = this.toolCalls(event.index);
     if (calls) {
       for (const delta of toolCallDeltas(calls)) out.push(this.chunk({ index: event.index, delta, logprobs: null, finish_reason: null }, choice));
     } else if (choice.text || this.plan.logprobs !== null) {
@@ -219,6 +228,14 @@ export class ChatShaper extends ResponseShaper {
     out.push(this.chunk({ index: event.index, delta: {}, logprobs: null, finish_reason: calls ? 'tool_calls' : choice.finishReason, stop_reason: null }, choice));
     return out;
   }
+
+  private forcedStream(at: number): ForcedCallStream {
+    let s = this.forcedStreams.get(at);
+    if (!s) this.forcedStreams.set(at, (s = new ForcedCallStream()));
+    return s;
+  }
+
+  private readonly forcedStreams = new Map<number, ForcedCallStream>();
 
   /** A finished choice's tool calls (parsed once), or null when its reply is not calls. */
   private toolCalls(at: number): ToolCall[] | null {

@@ -116,7 +116,7 @@ export function callGrammar(functions: ToolFunction[], many = false): GrammarSpe
   return { type: 'json_schema', schema: many ? { type: 'array', items: call, minItems: 1 } : call };
 }
 
-function newToolCallId(): string {
+export function newToolCallId(): string {
   return `chatcmpl-tool-${randomBytes(16).toString('hex')}`;
 }
 

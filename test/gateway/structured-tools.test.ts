@@ -151,16 +151,18 @@ test('forced tool calls (required, named) parse with the openai client; the argu
   t.true(withTools.usage!.prompt_tokens > without.usage!.prompt_tokens + 100, `${withTools.usage!.prompt_tokens} vs ${without.usage!.prompt_tokens}`);
 });
 
-test('streamed tool calls arrive as delta.tool_calls (id and name, then arguments) and end with finish_reason tool_calls', async (t) => {
+test('streamed forced tool calls arrive as delta.tool_calls (id and name, then argument pieces as generated) and end with finish_reason tool_calls', async (t) => {
   const stream = await client.chat.completions.create({ model: TEST_MODEL_NAME, messages: user('weather?'), tools: [WEATHER], tool_choice: 'required', max_tokens: 200, temperature: 1, seed: 2, stream: true });
   const calls: { id?: string; name?: string; arguments: string }[] = [];
   let finish: string | null = null;
   let content = '';
+  let argumentChunks = 0;
   for await (const chunk of stream) {
     const c = chunk.choices[0];
     if (!c) continue;
     content += c.delta.content ?? '';
     for (const d of c.delta.tool_calls ?? []) {
+      if (d.function?.arguments) argumentChunks++;
       calls[d.index] ??= { arguments: '' };
       if (d.id) calls[d.index]!.id = d.id;
       if (d.function?.name) calls[d.index]!.name = d.function.name;
@@ -174,6 +176,7 @@ test('streamed tool calls arrive as delta.tool_calls (id and name, then argument
   t.regex(calls[0]!.id!, /^chatcmpl-tool-/);
   t.is(calls[0]!.name, 'get_weather');
   t.true(ajv.validate(WEATHER.function.parameters, JSON.parse(calls[0]!.arguments)));
+  t.true(argumentChunks > 1, `the arguments arrived as they were generated, in ${argumentChunks} chunks`);
 });
 
 test('an agent loop\'s messages are accepted: assistant tool_calls with content null, the tool\'s result, the developer role', async (t) => {
