@@ -12,7 +12,7 @@
 // chunk 1: {index, id, type: "function", function: {name, arguments: ""}}
 // chunk k: {index, function: {arguments: <the next piece of the parameters' text>}}
 // The pieces concatenated are the parameters' JSON text as generated.
-import { newToolCallId } from './tool-calls.js';
+import { jsonObjectEnd, newToolCallId } from './tool-calls.js';
 
 const HEADER = /^\s*(?:<\|python_tag\|>)?\s*\{\s*"name"\s*:\s*"([A-Za-z0-9_-]{1,64})"\s*,\s*"parameters"\s*:\s*(?=\{)/;
 
@@ -24,10 +24,6 @@ export class ForcedCallStream {
   private sent = 0;
   /** One past the parameters' closing brace, once seen (-1 before). */
   private end = -1;
-  private scanned = 0;
-  private depth = 0;
-  private inString = false;
-  private escaped = false;
 
   /** Whether the header went out (from then on the reply is streamed as this call). */
   get started(): boolean {
@@ -41,32 +37,18 @@ export class ForcedCallStream {
       const m = HEADER.exec(reply);
       if (!m) return out;
       this.name = m[1]!;
-      this.start = this.sent = this.scanned = m[0].length;
+      this.start = this.sent = m[0].length;
       out.push({ tool_calls: [{ index: 0, id: this.id, type: 'function', function: { name: this.name, arguments: '' } }] });
     }
-    this.scan(reply);
+    if (this.end < 0) {
+      const end = jsonObjectEnd(reply.slice(this.start));
+      if (end >= 0) this.end = this.start + end;
+    }
     const limit = this.end >= 0 ? this.end : reply.length;
     if (limit > this.sent) {
       out.push({ tool_calls: [{ index: 0, function: { arguments: reply.slice(this.sent, limit) } }] });
       this.sent = limit;
     }
     return out;
-  }
-
-  /** Advances the JSON scan of the parameters' object up to its closing brace. */
-  private scan(reply: string): void {
-    for (; this.end < 0 && this.scanned < reply.length; this.scanned++) {
-      const c = reply[this.scanned];
-      if (this.inString) {
-        if (this.escaped) this.escaped = false;
-        else if (c === '\\') this.escaped = true;
-        else if (c === '"') this.inString = false;
-      } else if (c === '"') this.inString = true;
-      else if (c === '{' || c === '[') this.depth++;
-      else if (c === '}' || c === ']') {
-        this.depth--;
-        if (this.depth === 0) this.end = this.scanned + 1;
-      }
-    }
   }
 }

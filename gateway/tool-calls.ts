@@ -172,7 +172,7 @@ function arrayOfCalls(text: string, known: Set<string>, parallel: boolean): Tool
 }
 
 /** Where the JSON object at the start of `s` ends (one past its closing brace), or -1. */
-function jsonObjectEnd(s: string): number {
+export function jsonObjectEnd(s: string): number {
   let depth = 0;
   let inString = false;
   for (let i = 0; i < s.length; i++) {
