@@ -205,8 +205,8 @@ export class ChatShaper extends ResponseShaper {
    * With tools, a choice's text is held until it ends (under "auto" a call is
    * only known to be one when its JSON is complete), then sent as its calls
    * (each its id and name, then its arguments, as OpenAI streams them) or as
-   * content. A forced call (tool_choice "required" or a named function, one
-   * JSON call by grammar) streams as it is generated: ForcedCallStream.
+   * content. Forced calls (tool_choice "required" or a named function: JSON
+   * calls by grammar) stream as they are generated: ForcedCallStream.
    */
   private onToolDelta(event: ChoiceDelta): Record<string, unknown>[] {
     const choice = this.record(event);
@@ -225,23 +225,30 @@ export class ChatShaper extends ResponseShaper {
       const logprobs = this.plan.logprobs !== null ? chatLogprobs(choice.positions, this.plan.logprobs, this.texts) : null;
       out.push(this.chunk({ index: event.index, delta: { content: choice.text }, logprobs, finish_reason: null }, choice));
     }
-    out.push(this.chunk({ index: event.index, delta: {}, logprobs: null, finish_reason: calls ? 'tool_calls' : choice.finishReason, stop_reason: null }, choice));
+    out.push(this.chunk({ index: event.index, delta: {}, logprobs: null, finish_reason: calls && choice.finishReason === 'stop' ? 'tool_calls' : choice.finishReason, stop_reason: null }, choice));
     return out;
   }
 
   private forcedStream(at: number): ForcedCallStream {
     let s = this.forcedStreams.get(at);
-    if (!s) this.forcedStreams.set(at, (s = new ForcedCallStream()));
+    if (!s) this.forcedStreams.set(at, (s = new ForcedCallStream(this.plan.tools!.choice === 'required' && this.plan.tools!.parallel)));
     return s;
   }
 
   private readonly forcedStreams = new Map<number, ForcedCallStream>();
 
-  /** A finished choice's tool calls (parsed once), or null when its reply is not calls. */
+  /**
+   * A finished choice's tool calls (parsed once), or null when its reply is not
+   * calls. A forced array of calls cut off by max_tokens keeps the calls it
+   * completed (finish_reason stays "length").
+   */
   private toolCalls(at: number): ToolCall[] | null {
     const choice = this.choices[at]!;
-    if (!this.plan.tools || choice.finishReason !== 'stop') return null;
-    if (!this.parsedCalls.has(at)) this.parsedCalls.set(at, parseToolCalls(choice.text, this.plan.tools));
+    const tools = this.plan.tools;
+    if (!tools) return null;
+    const truncated = choice.finishReason === 'length' && tools.choice === 'required' && tools.parallel;
+    if (choice.finishReason !== 'stop' && !truncated) return null;
+    if (!this.parsedCalls.has(at)) this.parsedCalls.set(at, parseToolCalls(choice.text, tools, truncated));
     return this.parsedCalls.get(at)!;
   }
 
@@ -258,7 +265,7 @@ export class ChatShaper extends ResponseShaper {
             ? { role: 'assistant', content: null, refusal: null, tool_calls: calls }
             : { role: 'assistant', content: (this.plan.chatEchoText ?? '') + choice.text, refusal: null, tool_calls: [] },
           logprobs: this.plan.logprobs !== null ? chatLogprobs(choice.positions, this.plan.logprobs, this.texts) : null,
-          finish_reason: calls ? 'tool_calls' : choice.finishReason,
+          finish_reason: calls && choice.finishReason === 'stop' ? 'tool_calls' : choice.finishReason,
           stop_reason: calls ? null : choice.stopReason,
         };
       }),

@@ -9,8 +9,10 @@
 //             renders them with its JSON call format: {"name": ..., "parameters": {...}})
 //   decoding: "required" and a named function are enforced by a grammar: the
 //             JSON schema {"name": const, "parameters": <the function's schema>}
-//             (anyOf over the tools for "required"), so the reply always parses;
-//             "auto" lets the model choose, and the reply is parsed if it is a call
+//             (anyOf over the tools for "required"; with parallel_tool_calls, a
+//             JSON array of at least one such call, as vLLM's), so the reply
+//             always parses; "auto" lets the model choose, and the reply is
+//             parsed if it is a call
 //   reply:    the text (after an optional <|python_tag|>) is one JSON call, or
 //             several separated by ";" -> message.tool_calls [{id: "chatcmpl-tool-<random>",
 //             type: "function", function: {name, arguments: "<JSON text>"}}],
@@ -39,7 +41,7 @@ export interface ToolPlan {
   templateTools: Record<string, unknown>[];
   functions: ToolFunction[];
   choice: 'auto' | 'required' | { name: string };
-  /** parallel_tool_calls (default true): more than one call may be parsed from an "auto" reply. */
+  /** parallel_tool_calls (default true): an "auto" reply may hold several calls, a "required" one is an array of them. */
   parallel: boolean;
   /** The grammar that enforces the call ("required", named), else null. */
   grammar: GrammarSpec | null;
@@ -75,7 +77,11 @@ export function toolPlanOf(request: Record<string, unknown>, options: ToolCallOp
   if (choice === 'auto' && !(options.enableAutoToolChoice && options.toolCallParser)) {
     throw badRequest('"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set', 'tool_choice');
   }
-  const grammar = choice === 'auto' ? null : callGrammar(choice === 'required' ? functions : functions.filter((f) => f.name === choice.name));
+  const grammar = choice === 'auto'
+    ? null
+    : choice === 'required'
+      ? callGrammar(functions, parallel)
+      : callGrammar(functions.filter((f) => f.name === choice.name));
   return { templateTools: tools as Record<string, unknown>[], functions, choice, parallel, grammar };
 }
 
@@ -123,52 +129,49 @@ export function newToolCallId(): string {
 /**
  * The calls in a reply, or null when it is not (only) calls. llama3_json:
  * an optional <|python_tag|>, then JSON objects {"name": ..., "parameters"
- * (or "arguments"): {...}} separated by ";". `parallel` false keeps the first.
+ * (or "arguments"): {...}} separated by ";", or a JSON array of them (the
+ * "required" grammar with parallel calls). `parallel` false keeps the first.
+ * `truncated`: the reply was cut off (max_tokens) inside an array of calls:
+ * the calls it completed are kept, the one it was writing dropped.
  */
-export function parseToolCalls(text: string, plan: Pick<ToolPlan, 'functions' | 'parallel'>): ToolCall[] | null {
+export function parseToolCalls(text: string, plan: Pick<ToolPlan, 'functions' | 'parallel'>, truncated = false): ToolCall[] | null {
   let rest = text.trim();
   if (rest.startsWith('<|python_tag|>')) rest = rest.slice('<|python_tag|>'.length).trim();
   const known = new Set(plan.functions.map((f) => f.name));
-  if (rest.startsWith('[')) return arrayOfCalls(rest, known, plan.parallel);
-  if (!rest.startsWith('{')) return null;
+  const array = rest.startsWith('[');
+  if (array) rest = rest.slice(1).trim();
+  else if (truncated || !rest.startsWith('{')) return null;
   const calls: ToolCall[] = [];
   while (rest.length > 0) {
     const end = jsonObjectEnd(rest);
-    if (end < 0) return null;
-    let value: unknown;
-    try {
-      value = JSON.parse(rest.slice(0, end));
-    } catch {
+    if (end < 0) {
+      if (truncated) break;
       return null;
     }
-    if (!isObject(value) || typeof value['name'] !== 'string' || !known.has(value['name'])) return null;
-    const args = value['parameters'] ?? value['arguments'] ?? {};
-    if (!isObject(args)) return null;
-    calls.push({ id: newToolCallId(), type: 'function', function: { name: value['name'], arguments: JSON.stringify(args) } });
+    const call = callOf(rest.slice(0, end), known);
+    if (!call) return null;
+    calls.push(call);
     rest = rest.slice(end).trim();
-    if (rest.startsWith(';')) rest = rest.slice(1).trim();
-    else if (rest.length > 0) return null;
+    const separator = array ? ',' : ';';
+    if (rest.startsWith(separator)) rest = rest.slice(1).trim();
+    else if (array && rest === ']') rest = '';
+    else if (rest.length > 0 || (array && !truncated)) return null;
   }
   return calls.length === 0 ? null : plan.parallel ? calls : calls.slice(0, 1);
 }
 
-/** A JSON array of calls (the "required" grammar with parallel calls), or null. */
-function arrayOfCalls(text: string, known: Set<string>, parallel: boolean): ToolCall[] | null {
+/** One call's JSON text {"name": <a known function>, "parameters" (or "arguments"): {...}} as a ToolCall, or null. */
+function callOf(json: string, known: Set<string>): ToolCall | null {
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(json);
   } catch {
     return null;
   }
-  if (!Array.isArray(value) || value.length === 0) return null;
-  const calls: ToolCall[] = [];
-  for (const item of value) {
-    if (!isObject(item) || typeof item['name'] !== 'string' || !known.has(item['name'])) return null;
-    const args = item['parameters'] ?? item['arguments'] ?? {};
-    if (!isObject(args)) return null;
-    calls.push({ id: newToolCallId(), type: 'function', function: { name: item['name'], arguments: JSON.stringify(args) } });
-  }
-  return parallel ? calls : calls.slice(0, 1);
+  if (!isObject(value) || typeof value['name'] !== 'string' || !known.has(value['name'])) return null;
+  const args = value['parameters'] ?? value['arguments'] ?? {};
+  if (!isObject(args)) return null;
+  return { id: newToolCallId(), type: 'function', function: { name: value['name'], arguments: JSON.stringify(args) } };
 }
 
 /** Where the JSON object at the start of `s` ends (one past its closing brace), or -1. */

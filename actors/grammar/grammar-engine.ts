@@ -9,6 +9,7 @@
 // serving instance, whose compiled grammars and matchers stay valid.
 import type { CompiledGrammar, GrammarCompiler } from '@mlc-ai/web-xgrammar';
 import { Vocabulary } from '../tokenizer/vocabulary.js';
+import { jsonStringSafeEbnf } from './json-string-chars.js';
 import { GrammarSpecError, grammarKey, structuralTagOf, type GrammarSpec } from './grammar-spec.js';
 import { SequenceGrammar } from './sequence-grammar.js';
 import { loadXgrammar, type XGrammarBinding, type XGrammarInstance } from './xgrammar.js';
@@ -113,12 +114,22 @@ export class GrammarEngine {
       case 'json_object':
         return this.compiler.compileBuiltinJSONGrammar();
       case 'json_schema':
-        return this.compiler.compileJSONSchema(JSON.stringify(spec.schema), ANY_WHITESPACE, ONE_LINE);
+        return this.compileJsonSchema(spec.schema);
       case 'regex':
       case 'choice':
         return this.compiler.compileStructuralTag(structuralTagOf(spec));
       case 'grammar':
         return this.compiler.compileGrammar(spec.grammar);
+    }
+  }
+
+  /** xgrammar's grammar of `schema`, its strings kept to what JSON allows unescaped (json-string-chars.ts). */
+  private async compileJsonSchema(schema: Extract<GrammarSpec, { type: 'json_schema' }>['schema']): Promise<CompiledGrammar> {
+    const grammar = await this.serving.module.Grammar.fromJSONSchema(JSON.stringify(schema), ANY_WHITESPACE, ONE_LINE);
+    try {
+      return await this.compiler.compileGrammar(jsonStringSafeEbnf(grammar.toString()));
+    } finally {
+      grammar.dispose();
     }
   }
 

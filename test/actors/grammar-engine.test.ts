@@ -104,3 +104,30 @@ test('validateGrammarSpec names what is wrong', (t) => {
   t.throws(() => validateGrammarSpec({ type: 'xml' }), { message: /type must be json_object, json_schema, regex, choice or grammar/ });
   t.notThrows(() => validateGrammarSpec({ type: 'json_schema', schema: true }));
 });
+
+test('JSON strings never hold a raw control character or, from a pattern, a raw quote: bounded, patterned and plain strings alike', async (t) => {
+  const engine = await enginePromise;
+  const byBytes = new Map<string, number>();
+  for (let id = 0; id < vocab.size; id++) {
+    if (vocab.has(id) && !vocab.isSpecial(id)) byBytes.set(Buffer.from(vocab.tokenBytes(id)).toString('latin1'), id);
+  }
+  const controlTokens: number[] = [];
+  for (const [bytes, id] of byBytes) if ([...bytes].some((c) => c.charCodeAt(0) < 0x20)) controlTokens.push(id);
+  t.true(controlTokens.length > 100, `${controlTokens.length} tokens hold a control byte`);
+  const open = ['{"', 'a', '":', ' "'].map((s) => byBytes.get(s)!);
+  for (const a of [{ type: 'string' }, { type: 'string', maxLength: 8 }, { type: 'string', minLength: 2 }, { type: 'string', pattern: '^.*$' }, { type: 'string', pattern: '^\\s[^b]$' }]) {
+    const m = engine.matcher(await engine.compile({ type: 'json_schema', schema: { type: 'object', properties: { a }, required: ['a'] } }));
+    t.true(m.replay(open), JSON.stringify(a));
+    const mask = m.nextMask();
+    t.deepEqual(controlTokens.filter((id) => allowed(mask, id)), [], `${JSON.stringify(a)}: no token with a control byte`);
+    t.true(allowed(mask, byBytes.get('x')!) || allowed(mask, byBytes.get(' ')!), `${JSON.stringify(a)}: text continues`);
+    if (a.pattern === '^.*$') {
+      t.true(allowed(mask, byBytes.get('"')!), 'the closing quote ends the string');
+      // a quote can only close the string: in {"a": "..."} what follows it is "}" (or the token ends)
+      const afterQuote = [...byBytes].filter(([bytes, id]) => bytes.includes('"') && allowed(mask, id)).map(([bytes]) => bytes.slice(bytes.indexOf('"') + 1));
+      t.true(afterQuote.length > 0);
+      t.deepEqual(afterQuote.filter((rest) => rest !== '' && !rest.startsWith('}')), [], 'no raw quote inside the string');
+    }
+    m.dispose();
+  }
+});

@@ -40,6 +40,11 @@ test('llama3_json replies: one call, <|python_tag|>, several separated by ";", p
   t.deepEqual(arr.map((c) => c.function.name), ['f', 'g']);
   t.is(parseToolCalls('[{"name": "f", "parameters": {}}, {"name": "g", "parameters": {}}]', { functions, parallel: false })!.length, 1);
   for (const text of ['[]', '[{"name": "zzz", "parameters": {}}]', '[{"name": "f", "parameters": {}}']) t.is(parseToolCalls(text, { functions, parallel: true }), null, text);
+  // cut off by max_tokens inside a forced array: the complete calls are kept
+  const cut = parseToolCalls('[{"name": "f", "parameters": {"x": 1}}, {"name": "g", "parameters": {"y', { functions, parallel: true }, true)!;
+  t.deepEqual(cut.map((c) => c.function), [{ name: 'f', arguments: '{"x":1}' }]);
+  t.is(parseToolCalls('[{"name": "f", "parameters": {}},', { functions, parallel: true }, true)!.length, 1);
+  for (const text of ['[{"name": "f", "param', '[', '{"name": "f", "parameters": {}}', '[{"name": "zzz", "parameters": {}}, {']) t.is(parseToolCalls(text, { functions, parallel: true }, true), null, `cut off: ${text}`);
   for (const text of ['hello', '{"name": "zzz", "parameters": {}}', '{"name": "f", "parameters": [1]}', '{"name": "f", "parameters": {}} trailing', '{"name": "f"', '']) {
     t.is(parseToolCalls(text, { functions, parallel: true }), null, text);
   }
@@ -56,7 +61,8 @@ test('tool plans: none, auto (needs the flags), required and named get their gra
   const required = toolPlanOf({ tools, tool_choice: 'required', parallel_tool_calls: false }, flags)!;
   t.is(required.parallel, false);
   t.is(((required.grammar as unknown as { schema: { anyOf: unknown[] } }).schema.anyOf).length, 2);
-  const many = callGrammar([{ name: 'f', parameters: {} }, { name: 'g', parameters: {} }], true) as unknown as { schema: { type: string; minItems: number; items: { anyOf: unknown[] } } };
+  const many = toolPlanOf({ tools, tool_choice: 'required' }, flags)!.grammar as unknown as { schema: { type: string; minItems: number; items: { anyOf: unknown[] } } };
+  t.deepEqual(many, callGrammar([{ name: 'f', parameters: tools[0]!.function.parameters! }, { name: 'g', parameters: { type: 'object', properties: {} } }], true) as unknown, 'required with parallel calls (the default): an array');
   t.is(many.schema.type, 'array');
   t.is(many.schema.minItems, 1);
   t.is(many.schema.items.anyOf.length, 2);

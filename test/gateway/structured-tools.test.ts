@@ -5,7 +5,8 @@
 // Tool calls: tool_choice "required" and a named function are enforced by a
 // grammar, so the tiny random model returns calls whose arguments validate
 // against the function's schema, with ids, finish_reason "tool_calls", and
-// the same calls streamed as OpenAI streams them; an agent loop's messages
+// the same calls streamed as OpenAI streams them ("required" with parallel
+// calls: an array of them); an agent loop's messages
 // (assistant tool_calls with content null, tool results, developer) are
 // accepted; "auto" needs --enable-auto-tool-choice --tool-call-parser.
 import test from 'ava';
@@ -132,7 +133,7 @@ const schemaOf = (name: string) => [WEATHER, TIME].find((f) => f.function.name =
 test('forced tool calls (required, named) parse with the openai client; the arguments validate against the function schema', async (t) => {
   for (const temperature of [0, 1]) {
     for (const tool_choice of ['required', { type: 'function', function: { name: 'get_time' } }] as const) {
-      const r = await client.chat.completions.create({ model: TEST_MODEL_NAME, messages: user('What is the weather in Paris?'), tools: [WEATHER, TIME], tool_choice, max_tokens: 200, temperature, seed: 8 });
+      const r = await client.chat.completions.create({ model: TEST_MODEL_NAME, messages: user('What is the weather in Paris?'), tools: [WEATHER, TIME], tool_choice, parallel_tool_calls: false, max_tokens: 200, temperature, seed: 8 });
       const choice = r.choices[0]!;
       t.is(choice.finish_reason, 'tool_calls');
       t.is(choice.message.content, null);
@@ -152,7 +153,7 @@ test('forced tool calls (required, named) parse with the openai client; the argu
 });
 
 test('streamed forced tool calls arrive as delta.tool_calls (id and name, then argument pieces as generated) and end with finish_reason tool_calls', async (t) => {
-  const stream = await client.chat.completions.create({ model: TEST_MODEL_NAME, messages: user('weather?'), tools: [WEATHER], tool_choice: 'required', max_tokens: 200, temperature: 1, seed: 2, stream: true });
+  const stream = await client.chat.completions.create({ model: TEST_MODEL_NAME, messages: user('weather?'), tools: [WEATHER], tool_choice: 'required', parallel_tool_calls: false, max_tokens: 200, temperature: 1, seed: 2, stream: true });
   const calls: { id?: string; name?: string; arguments: string }[] = [];
   let finish: string | null = null;
   let content = '';
@@ -177,6 +178,56 @@ test('streamed forced tool calls arrive as delta.tool_calls (id and name, then a
   t.is(calls[0]!.name, 'get_weather');
   t.true(ajv.validate(WEATHER.function.parameters, JSON.parse(calls[0]!.arguments)));
   t.true(argumentChunks > 1, `the arguments arrived as they were generated, in ${argumentChunks} chunks`);
+});
+
+/** A streamed chat's tool calls (per index: id, name, the arguments' pieces joined) and finish reason. */
+async function streamedCalls(body: Record<string, unknown>) {
+  const stream = await client.chat.completions.create({ model: TEST_MODEL_NAME, ...body, stream: true } as never) as unknown as AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>;
+  const calls: { id?: string; name?: string; arguments: string }[] = [];
+  let finish: string | null = null;
+  for await (const chunk of stream) {
+    const c = chunk.choices[0];
+    if (!c) continue;
+    for (const d of c.delta.tool_calls ?? []) {
+      calls[d.index] ??= { arguments: '' };
+      if (d.id) calls[d.index]!.id = d.id;
+      if (d.function?.name) calls[d.index]!.name = d.function.name;
+      calls[d.index]!.arguments += d.function?.arguments ?? '';
+    }
+    if (c.finish_reason) finish = c.finish_reason;
+  }
+  return { calls, finish };
+}
+
+test('"required" with parallel calls (the default) is a grammar-enforced array: each call validates, streamed or not; cut off by max_tokens, the complete calls are kept', async (t) => {
+  const body = { messages: user('What is the weather in Paris?'), tools: [WEATHER, TIME], tool_choice: 'required', max_tokens: 300 };
+  // at temperature 1 this model closes the array after a few calls for some seeds: the first of them
+  let seed = 0;
+  let ended: OpenAI.Chat.Completions.ChatCompletion | undefined;
+  while (!ended && ++seed <= 12) {
+    const r = await client.chat.completions.create({ model: TEST_MODEL_NAME, ...body, temperature: 1, seed } as never) as OpenAI.Chat.Completions.ChatCompletion;
+    if (r.choices[0]!.finish_reason === 'tool_calls') ended = r;
+    else t.is(r.choices[0]!.finish_reason, 'length');
+  }
+  if (!ended) return t.fail('no seed in 1..12 closed the array');
+  const calls = ended.choices[0]!.message.tool_calls! as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall[];
+  t.true(calls.length > 1, `${calls.length} calls`);
+  t.is(new Set(calls.map((c) => c.id)).size, calls.length, 'each call its own id');
+  for (const call of calls) t.true(ajv.validate(schemaOf(call.function.name), JSON.parse(call.function.arguments)), `${call.function.name}(${call.function.arguments})`);
+  const streamed = await streamedCalls({ ...body, temperature: 1, seed });
+  t.is(streamed.finish, 'tool_calls');
+  t.deepEqual(streamed.calls.map((c) => [c.name, JSON.parse(c.arguments)]), calls.map((c) => [c.function.name, JSON.parse(c.function.arguments)]), 'the stream carries the same calls');
+  t.true(streamed.calls.every((c) => /^chatcmpl-tool-/.test(c.id ?? '')));
+  // temperature 0: this model keeps adding calls until max_tokens
+  const cut = await client.chat.completions.create({ model: TEST_MODEL_NAME, ...body, temperature: 0 } as never) as OpenAI.Chat.Completions.ChatCompletion;
+  t.is(cut.choices[0]!.finish_reason, 'length');
+  t.is(cut.choices[0]!.message.content, null);
+  const kept = cut.choices[0]!.message.tool_calls! as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall[];
+  t.true(kept.length >= 1);
+  for (const call of kept) t.true(ajv.validate(schemaOf(call.function.name), JSON.parse(call.function.arguments)), `${call.function.name}(${call.function.arguments})`);
+  const cutStream = await streamedCalls({ ...body, temperature: 0 });
+  t.is(cutStream.finish, 'length');
+  t.deepEqual(cutStream.calls.slice(0, kept.length).map((c) => [c.name, JSON.parse(c.arguments)]), kept.map((c) => [c.function.name, JSON.parse(c.function.arguments)]), 'the complete calls streamed first');
 });
 
 test('an agent loop\'s messages are accepted: assistant tool_calls with content null, the tool\'s result, the developer role', async (t) => {
