@@ -9,6 +9,7 @@
 // serving instance, whose compiled grammars and matchers stay valid.
 import type { CompiledGrammar, GrammarCompiler } from '@mlc-ai/web-xgrammar';
 import { Vocabulary } from '../tokenizer/vocabulary.js';
+import { substituteNumberRanges, withNumberRanges } from './json-number-range.js';
 import { jsonStringSafeEbnf } from './json-string-chars.js';
 import { GrammarSpecError, grammarKey, structuralTagOf, type GrammarSpec } from './grammar-spec.js';
 import { SequenceGrammar } from './sequence-grammar.js';
@@ -123,11 +124,16 @@ export class GrammarEngine {
     }
   }
 
-  /** xgrammar's grammar of `schema`, its strings kept to what JSON allows unescaped (json-string-chars.ts). */
+  /**
+   * xgrammar's grammar of `schema`, its strings kept to what JSON allows
+   * unescaped (json-string-chars.ts) and its bounded numbers built exactly
+   * (json-number-range.ts).
+   */
   private async compileJsonSchema(schema: Extract<GrammarSpec, { type: 'json_schema' }>['schema']): Promise<CompiledGrammar> {
-    const grammar = await this.serving.module.Grammar.fromJSONSchema(JSON.stringify(schema), ANY_WHITESPACE, ONE_LINE);
+    const numbers = withNumberRanges(schema);
+    const grammar = await this.serving.module.Grammar.fromJSONSchema(JSON.stringify(numbers.schema), ANY_WHITESPACE, ONE_LINE);
     try {
-      return await this.compiler.compileGrammar(jsonStringSafeEbnf(grammar.toString()));
+      return await this.compiler.compileGrammar(substituteNumberRanges(jsonStringSafeEbnf(grammar.toString()), numbers.ranges));
     } finally {
       grammar.dispose();
     }
@@ -142,7 +148,7 @@ export class GrammarEngine {
       const grammar = await this.checker.run(() => {
         switch (spec.type) {
           case 'json_schema':
-            return xg.Grammar.fromJSONSchema(JSON.stringify(spec.schema), ANY_WHITESPACE, ONE_LINE);
+            return xg.Grammar.fromJSONSchema(JSON.stringify(withNumberRanges(spec.schema).schema), ANY_WHITESPACE, ONE_LINE);
           case 'regex':
           case 'choice':
             return xg.Grammar.fromStructuralTag(structuralTagOf(spec));
