@@ -188,30 +188,43 @@ export class ChatShaper extends ResponseShaper {
   }
 
   onDelta(event: ChoiceDelta): Record<string, unknown>[] {
-    if (this.plan.tools) return this.onToolDelta(event);
+    if (this.plan.tools && !this.streamsAsContent.has(event.index)) return this.onToolDelta(event);
     const choice = this.record(event);
     const d = event.delta;
+    const positions = (d.logprobs ?? []).map((lp) => ({ token: lp.token, logprob: lp.logprob, ...(lp.top ? { top: lp.top } : {}) }));
+    return this.contentChunks(event.index, choice, d.text, positions, d.finishReason !== undefined);
+  }
+
+  /** Text as a content delta (with its positions' logprobs), and the final chunk when `ends`. */
+  private contentChunks(index: number, choice: ChoiceState, text: string, positions: PositionLogprob[], ends: boolean): Record<string, unknown>[] {
     const out: Record<string, unknown>[] = [];
-    const wantLogprobs = this.plan.logprobs !== null && (d.logprobs?.length ?? 0) > 0;
-    if (d.text || wantLogprobs) {
-      const logprobs = wantLogprobs ? chatLogprobs(d.logprobs!.map((lp) => ({ token: lp.token, logprob: lp.logprob, ...(lp.top ? { top: lp.top } : {}) })), this.plan.logprobs!, this.texts) : null;
-      out.push(this.chunk({ index: event.index, delta: { content: d.text }, logprobs, finish_reason: null }, choice));
+    const wantLogprobs = this.plan.logprobs !== null && positions.length > 0;
+    if (text || wantLogprobs) {
+      const logprobs = wantLogprobs ? chatLogprobs(positions, this.plan.logprobs!, this.texts) : null;
+      out.push(this.chunk({ index, delta: { content: text }, logprobs, finish_reason: null }, choice));
     }
-    if (d.finishReason) out.push(this.chunk({ index: event.index, delta: {}, logprobs: null, finish_reason: choice.finishReason, stop_reason: choice.stopReason }, choice));
+    if (ends) out.push(this.chunk({ index, delta: {}, logprobs: null, finish_reason: choice.finishReason, stop_reason: choice.stopReason }, choice));
     return out;
   }
 
   /**
-   * With tools, a choice's text is held until it ends (under "auto" a call is
-   * only known to be one when its JSON is complete), then sent as its calls
-   * (each its id and name, then its arguments, as OpenAI streams them) or as
-   * content. Forced calls (tool_choice "required" or a named function: JSON
-   * calls by grammar) stream as they are generated: ForcedCallStream.
+   * With tools, forced calls (tool_choice "required" or a named function: JSON
+   * calls by grammar) stream as they are generated: ForcedCallStream. Under
+   * "auto", a reply whose first characters cannot begin a call (llama3_json:
+   * "{", "[" or <|python_tag|>) streams as content from then on; one that can
+   * is held until it ends (a call is only known to be one when its JSON is
+   * complete), then sent as its calls (each its id and name, then its
+   * arguments, as OpenAI streams them) or as content.
    */
   private onToolDelta(event: ChoiceDelta): Record<string, unknown>[] {
     const choice = this.record(event);
     const out: Record<string, unknown>[] = [];
     const forced = this.plan.tools!.grammar !== null ? this.forcedStream(event.index) : null;
+    if (!forced && !mayBeginCall(choice.text)) {
+      // everything so far as one content delta, then content as it comes
+      this.streamsAsContent.add(event.index);
+      return this.contentChunks(event.index, choice, choice.text, choice.positions, event.delta.finishReason !== undefined);
+    }
     if (forced) for (const delta of forced.feed(choice.text)) out.push(this.chunk({ index: event.index, delta, logprobs: null, finish_reason: null }, choice));
     if (!event.delta.finishReason) return out;
     if (forced?.started) {
@@ -236,6 +249,8 @@ export class ChatShaper extends ResponseShaper {
   }
 
   private readonly forcedStreams = new Map<number, ForcedCallStream>();
+  /** Choices under "auto" whose reply turned out not to be a call: streamed as content. */
+  private readonly streamsAsContent = new Set<number>();
 
   /**
    * A finished choice's tool calls (parsed once), or null when its reply is not
@@ -273,4 +288,15 @@ export class ChatShaper extends ResponseShaper {
       prompt_logprobs: null,
     };
   }
+}
+
+const PYTHON_TAG = '<|python_tag|>';
+
+/** Whether a reply that begins with `text` may still be llama3_json calls. */
+function mayBeginCall(text: string): boolean {
+  const t = text.trimStart();
+  if (t === '') return true;
+  if (t.startsWith('{') || t.startsWith('[')) return true;
+  if (PYTHON_TAG.startsWith(t)) return true;
+  return t.startsWith(PYTHON_TAG) && mayBeginCall(t.slice(PYTHON_TAG.length));
 }

@@ -154,6 +154,32 @@ test('chat shaping: the role first, content deltas, an empty delta with the fini
   t.deepEqual(whole.choices[1]!.message, { role: 'assistant', content: 'hey', refusal: null, tool_calls: [] } as never);
 });
 
+test('chat shaping with tool_choice auto: a reply that cannot begin a call streams as content at once; one that can is held to its end', (t) => {
+  const tools = [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }];
+  const plan = chatPlan(parseBody(chatRequestSchema, { messages: [{ role: 'user', content: 'hi' }], n: 3, stream: true, tools, tool_choice: 'auto' }), {}, { enableAutoToolChoice: true, toolCallParser: 'llama3_json' });
+  const shaper = new ChatShaper(plan, 'm', [{ tokenIds: [1], text: '' }], texts);
+  shaper.start();
+  const contentOf = (chunks: Record<string, unknown>[]) => chunks.map((c) => (c as { choices: { delta: { content?: string } }[] }).choices[0]!.delta.content ?? '').join('');
+  // choice 0: whitespace says nothing yet, then "Hi" cannot begin a call: all of it goes out
+  t.deepEqual(shaper.onDelta({ index: 0, delta: delta({ text: ' ', tokenIds: [5] }) }), []);
+  t.is(contentOf(shaper.onDelta({ index: 0, delta: delta({ text: 'Hi', tokenIds: [6] }) })), ' Hi');
+  t.is(contentOf(shaper.onDelta({ index: 0, delta: delta({ text: ' there', tokenIds: [7] }) })), ' there');
+  // choice 1: the start of <|python_tag|> and then a call: held, then sent as the call
+  t.deepEqual(shaper.onDelta({ index: 1, delta: delta({ text: '<|python', tokenIds: [8] }) }), []);
+  t.deepEqual(shaper.onDelta({ index: 1, delta: delta({ text: '_tag|>{"name": "f", "parameters": {}}', tokenIds: [9] }) }), []);
+  const call = shaper.onDelta({ index: 1, delta: delta({ finishReason: 'stop' }) }) as { choices: { delta: { tool_calls?: { function: { name?: string } }[] }; finish_reason: string | null }[] }[];
+  t.is(call[0]!.choices[0]!.delta.tool_calls![0]!.function.name, 'f');
+  t.is(call.at(-1)!.choices[0]!.finish_reason, 'tool_calls');
+  // choice 2: begins like a call but is not one: held, then sent as content
+  t.deepEqual(shaper.onDelta({ index: 2, delta: delta({ text: '{not json', tokenIds: [10] }) }), []);
+  const end = shaper.onDelta({ index: 2, delta: delta({ finishReason: 'length' }) });
+  t.is(contentOf(end), '{not json');
+  const ended = shaper.onDelta({ index: 0, delta: delta({ finishReason: 'stop' }) }) as { choices: { finish_reason: string }[] }[];
+  t.is(ended.at(-1)!.choices[0]!.finish_reason, 'stop');
+  const whole = shaper.response() as { choices: { message: { content: string | null } }[] };
+  t.deepEqual(whole.choices.map((c) => c.message.content), [' Hi there', null, '{not json']);
+});
+
 test('admission: max_num_seqs running plus the pending allowance; 429 past it, 400 for what never fits, 503 when draining', (t) => {
   const admission = new Admission(2, 2);
   const a = admission.acquire(3);

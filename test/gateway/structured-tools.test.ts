@@ -258,6 +258,19 @@ test('tool_choice auto: refused without the flags; with them the reply is parsed
   // the random model does not write a call on its own: its text comes back as content
   t.is(plain.choices[0]!.message.tool_calls?.length ?? 0, 0);
   t.is(typeof plain.choices[0]!.message.content, 'string');
+  // streamed, a reply that cannot begin a call arrives as content while it is generated
+  const stream = await autoClient.chat.completions.create({ model: TEST_MODEL_NAME, messages: user('hi'), tools: [WEATHER], tool_choice: 'auto', max_tokens: 8, temperature: 0, stream: true, logprobs: true });
+  const pieces: string[] = [];
+  let logprobCount = 0;
+  for await (const chunk of stream) {
+    const c = chunk.choices[0];
+    if (c?.delta.content) pieces.push(c.delta.content);
+    logprobCount += c?.logprobs?.content?.length ?? 0;
+    t.is(c?.delta.tool_calls, undefined);
+  }
+  t.is(pieces.join(''), plain.choices[0]!.message.content ?? '', 'the same text as the whole reply');
+  t.true(pieces.length > 1, `content in ${pieces.length} chunks`);
+  t.is(logprobCount, plain.usage!.completion_tokens, 'a logprob per token, none lost to the held start');
   // a reply that is a call (here forced by guided_json, as a model would write it) is parsed into tool_calls
   const call = await autoClient.chat.completions.create({
     model: TEST_MODEL_NAME, messages: user('time?'), tools: [WEATHER, TIME], tool_choice: 'auto', max_tokens: 100, temperature: 0,
