@@ -20,6 +20,7 @@ import { LlamaModel } from '../models/llama.js';
 import { PageAllocator } from '../models/pages.js';
 import { quantizeCheckpoint } from '../models/quantization/quantize.js';
 import { loadNative } from '../native/index.js';
+import { loadProbes } from '../native/probes.js';
 import { Limits } from './limits.js';
 import { quietSample } from './quiet.js';
 import { median, writeRecord } from './record.js';
@@ -68,7 +69,7 @@ const greedy = (outputIndex: number) => ({ params: { temperature: 0 }, seed: 0, 
 
 /**
  * Seconds per decode step of one sequence after a `context`-token prompt: prefilled, or with
- * `filled` the cache pages were set to random values (LlamaModel.fillKvCache) and the steps
+ * `filled` the cache pages were set to random values (the probes addon's modelFillKv) and the steps
  * attend to them as the context.
  */
 async function decode(model: LlamaModel, context: number, steps: number, filled = false): Promise<number[]> {
@@ -136,7 +137,7 @@ const long: Record<string, { tokPerS: number; kvCacheBytes: number; steps: numbe
 if (LONG > 0) {
   for (const kv of ['auto', 'fp8'] as const) {
     const m = LlamaModel.load(dirs.bf16, { threads: THREADS, maxModelLen: LONG + 64, numBlocks: Math.ceil((LONG + LONG_STEPS + 8) / 32) + 2, maxNumBatchedTokens: 2048, kvCacheDtype: kv });
-    await m.fillKvCache(7, 2);
+    await m.betweenSteps((handle) => loadProbes().modelFillKv(handle, 7, 2));
     const t = (await quietSample(() => decode(m, LONG, LONG_STEPS, true))).value;
     long[kv === 'auto' ? 'bf16' : 'fp8_e4m3'] = { tokPerS: 1 / median(t), kvCacheBytes: m.kvCache.bytes, steps: t };
     await m.close();

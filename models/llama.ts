@@ -153,12 +153,12 @@ export class LlamaModel {
   }
 
   /**
-   * Sets every KV page to seeded uniform values in [-scale, scale) (benchmarks: decode at a
-   * long context without running its prefill). The caller's page tables then "hold" them.
+   * Runs `use` on the native model handle once no step is running (benchmarks: the probes
+   * addon's modelFillKv fills the KV cache; the caller's page tables then "hold" it).
    */
-  async fillKvCache(seed: number, scale = 1): Promise<void> {
+  async betweenSteps(use: (handle: NativeModelHandle) => void): Promise<void> {
     await this.queue;
-    this.native.model.modelFillKv(this.live(), seed, scale);
+    use(this.live());
   }
 
   /** Frees the KV cache and the compute threads now (weights go with the last reference). */

@@ -40,15 +40,6 @@ export interface NativeAddon {
   selectedIsa(): Isa;
   /** Every ISA this CPU can run, best first, then the opt-in ones ('scalar' is always there). */
   availableIsas(): Isa[];
-  /**
-   * out[m, n] = sum_k bf16(x[m, k]) * w[n, k], accumulated in fp32.
-   *   w   [N, K] row-major bf16 bits (Uint16Array, N*K elements)
-   *   x   [M, K] row-major fp32, rounded to bf16 (nearest-even) inside
-   *   out [M, N] row-major fp32, overwritten; may alias x, must not overlap w
-   * Row m of out depends only on row m of x (bitwise, for every M) within one ISA.
-   * Throws TypeError / RangeError on bad arguments, Error for an ISA the CPU lacks.
-   */
-  matmulBf16(w: Uint16Array, x: Float32Array, out: Float32Array, M: number, N: number, K: number, isa?: Isa): void;
   /** Raw shared-memory collective functions; use native/collectives.ts (CollectiveGroup, CollectiveRank). */
   readonly collectives: RawCollectives;
   /** Raw model functions; use models/ (LlamaModel). The kernels on their own are in native/probes.ts. */
@@ -77,9 +68,8 @@ interface RawAddon extends RawCollectives, RawModelExports {
   availableIsas(): Isa[];
   bestIsa(): Isa;
   resolveIsa(name: string | undefined, label: string): Isa;
-  matmulBf16(w: Uint16Array, x: Float32Array, out: Float32Array, M: number, N: number, K: number, isa?: Isa): void;
 }
-const RAW_EXPORTS: readonly (keyof RawAddon)[] = ['cpuFeatures', 'detectedCpuFeatures', 'availableIsas', 'bestIsa', 'resolveIsa', 'matmulBf16', ...RAW_COLLECTIVE_EXPORTS, ...RAW_MODEL_EXPORTS];
+const RAW_EXPORTS: readonly (keyof RawAddon)[] = ['cpuFeatures', 'detectedCpuFeatures', 'availableIsas', 'bestIsa', 'resolveIsa', ...RAW_COLLECTIVE_EXPORTS, ...RAW_MODEL_EXPORTS];
 
 const ADDON_FILE = join('native', 'build', 'Release', 'troupe_native.node');
 const REBUILD_HINT = 'Rebuild it with `npm run build:native` (or `npm install`).';
@@ -165,7 +155,6 @@ function wrap(raw: RawAddon): NativeAddon {
     cpuFeatureCap: () => (cap === null ? null : [...cap]),
     selectedIsa: () => selected,
     availableIsas: () => raw.availableIsas(),
-    matmulBf16: (w, x, out, M, N, K, isa) => raw.matmulBf16(w, x, out, M, N, K, isa ?? selected),
     collectives: pickCollectives(raw),
     model: pickModelExports(raw),
   };

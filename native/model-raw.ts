@@ -177,8 +177,6 @@ export interface RawModelExports {
   modelStep(handle: NativeModelHandle, input: NativeStepInput): Promise<NativeStepOutput>;
   modelStats(handle: NativeModelHandle): NativeModelStats;
   modelRelease(handle: NativeModelHandle): void;
-  /** Sets every KV page to seeded uniform values in [-scale, scale) (benchmarks: a long context without its prefill). */
-  modelFillKv(handle: NativeModelHandle, seed: number, scale: number): void;
   /** Per-output-channel e4m3 quantization of bf16 bits or fp32 rows (FBGEMM's scheme). */
   fp8QuantizeWeights(src: Uint16Array | Float32Array, rows: number, cols: number, codes: Uint8Array, scales: Float32Array): void;
   /** Counter-based random weights: out[i] = (2 u(seed, stream, offset + i) - 1) * scale (models/generator.ts). */
@@ -192,7 +190,6 @@ export const RAW_MODEL_EXPORTS: readonly (keyof RawModelExports)[] = [
   'modelStep',
   'modelStats',
   'modelRelease',
-  'modelFillKv',
   'fp8QuantizeWeights',
   'fillUniform',
 ];

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { NativeAddonError, defaultAddonPath } from './index.js';
 import type { Isa } from './isa.js';
-import type { SamplingArrays } from './model-raw.js';
+import type { NativeModelHandle, SamplingArrays } from './model-raw.js';
 
 /** One compute-peak probe (native/src/probes/machine_limits.h). */
 export interface PeakProbe {
@@ -73,6 +73,22 @@ export interface Probes {
   gemmBench(args: { isa?: Isa; threads: number; M: number; N: number; K: number; segments?: number; copies?: number; reps?: number }): { seconds: number[] };
   /** Times the step's lm-head log-sum-exp and sampling phases over rows of logits (bench/sampling.bench.ts). */
   sampleBench(logits: Float32Array, V: number, sampling: SamplingArrays, options: { isa?: Isa; threads: number; reps?: number }): { lseMs: number[]; sampleMs: number[]; tokens: Int32Array; nucleusFromRecords: number };
+  /**
+   * out[m, n] = sum_k bf16(x[m, k]) * w[n, k], accumulated in fp32.
+   *   w   [N, K] row-major bf16 bits (Uint16Array, N*K elements)
+   *   x   [M, K] row-major fp32, rounded to bf16 (nearest-even) inside
+   *   out [M, N] row-major fp32, overwritten; may alias x, must not overlap w
+   * Row m of out depends only on row m of x (bitwise, for every M) within one ISA.
+   * Throws TypeError / RangeError on bad arguments, Error for an ISA the CPU lacks.
+   * isa undefined: the best ISA of the (capped) CPU.
+   */
+  matmulBf16(w: Uint16Array, x: Float32Array, out: Float32Array, M: number, N: number, K: number, isa?: Isa): void;
+  /**
+   * Sets every KV page of a model the main addon made to seeded uniform values in [-scale, scale)
+   * (FP8 caches: their codes), so a benchmark decodes at a long context without its prefill.
+   * Not while a step runs (LlamaModel.betweenSteps).
+   */
+  modelFillKv(handle: NativeModelHandle, seed: number, scale: number): void;
 }
 
 const PROBE_EXPORTS: readonly (keyof Probes)[] = [
@@ -85,6 +101,8 @@ const PROBE_EXPORTS: readonly (keyof Probes)[] = [
   'measurePeak',
   'gemmBench',
   'sampleBench',
+  'matmulBf16',
+  'modelFillKv',
 ];
 
 /**

@@ -8,11 +8,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ISAS, NativeAddonError, defaultAddonPath, loadNative, type Isa } from '../../native/index.js';
-import { toBf16Array } from './bf16.js';
-import { randomFloat32, rng } from './random.js';
+import { LlamaModel } from '../../models/llama.js';
+import { generatedModel } from '../models/helpers.js';
 
 const execFileAsync = promisify(execFile);
 const INDEX_URL = new URL('../../native/index.js', import.meta.url).href;
+const LLAMA_URL = new URL('../../models/llama.js', import.meta.url).href;
+
+/**
+ * What shows which kernels a model ran: the bits of a 40-token prompt's logprobs on
+ * an fp32 model, and the FP8 GEMM kernel of an online-FP8 one. Self-contained (the
+ * ISA test runs its source in child processes too); isa undefined: the model's default.
+ */
+async function isaWitness(Llama: typeof LlamaModel, dir: string, isa?: Isa): Promise<{ bits: number[]; fp8Kernel: string }> {
+  const tokens = Array.from({ length: 40 }, (_, i) => (i * 7919 + 13) % 128000);
+  const fp32 = Llama.load(dir, { numBlocks: 4, dtype: 'float32', ...(isa ? { isa } : {}) });
+  const [r] = await fp32.step([{ tokens, cachedTokens: 0, blockTable: [0, 1, 2, 3], promptLogprobs: { targets: [...tokens.slice(1), -1] } }]);
+  await fp32.close();
+  const fp8 = Llama.load(dir, { numBlocks: 4, quantization: 'fp8', ...(isa ? { isa } : {}) });
+  const fp8Kernel = String(fp8.stats().fp8Kernel);
+  await fp8.close();
+  return { bits: Array.from(new Uint32Array(Float32Array.from(r!.promptLogprobs!.subarray(0, tokens.length - 1)).buffer)), fp8Kernel };
+}
 
 test('loadNative caches the module and reports features and ISAs', (t) => {
   const native = loadNative();
@@ -56,34 +73,28 @@ async function childWithIsa(isa: string, script: string, extraEnv: Record<string
   return stdout.trim();
 }
 
-test('TROUPE_ISA forces each ISA the CPU has, and kernel calls use it', async (t) => {
+test('TROUPE_ISA forces each ISA the CPU has, and the model computes with it', async (t) => {
   const native = loadNative();
   const available = native.availableIsas();
-  // Random data with K=300: the result bits differ between paths with different
-  // lane layouts or rounding (avx512bf16, avx512, avx2), so the child's bits tell
-  // which kernel it ran. (avx2 and scalar agree bitwise by design.)
-  const [M, N, K] = [2, 3, 300];
-  const next = rng(7);
-  const w = toBf16Array(randomFloat32(N * K, next));
-  const x = randomFloat32(M * K, next, 3);
+  // A model loaded without an isa option runs on the selected ISA (TROUPE_ISA, else the best).
+  // Two witnesses of which kernels ran: an fp32 model's prompt logprobs, whose low bits differ
+  // between paths with different lane layouts (avx512*, avx2, scalar), and an online-FP8
+  // model's GEMM kernel, which its stats name.
+  const dir = generatedModel('tiny', 3);
   const script = `
     import { loadNative } from ${JSON.stringify(INDEX_URL)};
-    const n = loadNative();
-    const out = new Float32Array(${M * N});
-    n.matmulBf16(Uint16Array.from(${JSON.stringify(Array.from(w))}), Float32Array.from(${JSON.stringify(Array.from(x))}), out, ${M}, ${N}, ${K});
-    console.log(JSON.stringify({ isa: n.selectedIsa(), bits: Array.from(new Uint32Array(out.buffer)) }));`;
-  const bitsOf = (isa: Isa): number[] => {
-    const out = new Float32Array(M * N);
-    native.matmulBf16(w, x, out, M, N, K, isa);
-    return Array.from(new Uint32Array(out.buffer));
-  };
-  if (available.includes('avx512bf16')) t.notDeepEqual(bitsOf('avx512bf16'), bitsOf('avx2'), 'the paths are distinguishable');
-  if (available.includes('neon-bf16')) t.notDeepEqual(bitsOf('neon-bf16'), bitsOf('neon'), 'the paths are distinguishable');
+    import { LlamaModel } from ${JSON.stringify(LLAMA_URL)};
+    const witness = ${isaWitness.toString()};
+    console.log(JSON.stringify({ isa: loadNative().selectedIsa(), ...(await witness(LlamaModel, ${JSON.stringify(dir)})) }));`;
+  const expected = new Map<Isa, Awaited<ReturnType<typeof isaWitness>>>();
+  for (const isa of available) expected.set(isa, await isaWitness(LlamaModel, dir, isa));
+  if (available.includes('avx512bf16')) t.notDeepEqual(expected.get('avx512bf16'), expected.get('avx2'), 'the paths are distinguishable');
+  if (available.includes('neon-bf16')) t.notDeepEqual(expected.get('neon-bf16')!.fp8Kernel, expected.get('neon')!.fp8Kernel, 'the paths are distinguishable');
   await Promise.all(
     available.map(async (isa) => {
-      const child = JSON.parse(await childWithIsa(isa, script)) as { isa: string; bits: number[] };
-      t.is(child.isa, isa);
-      t.deepEqual(child.bits, bitsOf(isa), `child forced to ${isa} computes with ${isa}`);
+      const { isa: selected, ...seen } = JSON.parse(await childWithIsa(isa, script)) as { isa: string; bits: number[]; fp8Kernel: string };
+      t.is(selected, isa);
+      t.deepEqual(seen, expected.get(isa), `child forced to ${isa} computes with ${isa}`);
     }),
   );
   for (const isa of ISAS.filter((i) => !available.includes(i))) {
@@ -98,14 +109,15 @@ test('TROUPE_ISA naming an unknown ISA is an error listing the valid names', asy
   t.regex(String((err as { stderr?: string }).stderr), /RangeError: TROUPE_ISA 'avx1024' is not a known ISA \(expected one of avx512bf16, avx512, avx2, neon-bf16, neon, scalar, amx\)/);
 });
 
-test('TROUPE_CPU_FEATURES caps detection, the ISA list, the default ISA and per-call dispatch', async (t) => {
+test('TROUPE_CPU_FEATURES caps detection, the ISA list, the default ISA and what a model may be given', async (t) => {
   const detected = loadNative().detectedCpuFeatures();
   const script = `
     import { loadNative } from ${JSON.stringify(INDEX_URL)};
     const n = loadNative();
+    const { LlamaModel } = await import(${JSON.stringify(LLAMA_URL)});
     const refused = {};
     for (const isa of ['avx512bf16', 'avx512']) {
-      try { n.matmulBf16(new Uint16Array(4), new Float32Array(2), new Float32Array(2), 1, 2, 2, isa); refused[isa] = false; } catch (e) { refused[isa] = e.message; }
+      try { await LlamaModel.load(${JSON.stringify(generatedModel('tiny', 3))}, { numBlocks: 4, isa }).close(); refused[isa] = false; } catch (e) { refused[isa] = e.message; }
     }
     console.log(JSON.stringify({ available: n.availableIsas(), selected: n.selectedIsa(), cpu: n.cpuFeatures(), detected: n.detectedCpuFeatures(), cap: n.cpuFeatureCap(), refused }));`;
   const child = JSON.parse(await childWithIsa('', script, { TROUPE_CPU_FEATURES: ' avx2, fma,f16c ' })) as {

@@ -1,12 +1,14 @@
-// native matmulBf16 vs the fp64 reference, per ISA; batch invariance; bad arguments.
+// the probes addon's matmulBf16 vs the fp64 reference, per ISA; batch invariance; bad arguments.
 import test from 'ava';
 import { loadNative, type Isa } from '../../native/index.js';
+import { loadProbes } from '../../native/probes.js';
 import { bf16BitsToFp32, fp32ToBf16Bits, toBf16Array } from './bf16.js';
 import { assertBitwiseEqual, forEachIsa, testWhen } from './helpers.js';
 import { randomFloat32, rng } from './random.js';
 import { matmulBf16Reference } from './reference.js';
 
 const native = loadNative();
+const probes = loadProbes();
 
 /** Random bf16 weights [N, K] and fp32 activations [M, K]. */
 function problem(seed: number, M: number, N: number, K: number): { w: Uint16Array; x: Float32Array } {
@@ -16,7 +18,7 @@ function problem(seed: number, M: number, N: number, K: number): { w: Uint16Arra
 
 function run(isa: Isa, w: Uint16Array, x: Float32Array, M: number, N: number, K: number): Float32Array {
   const out = new Float32Array(M * N).fill(Number.NaN); // every element must be written
-  native.matmulBf16(w, x, out, M, N, K, isa);
+  probes.matmulBf16(w, x, out, M, N, K, isa);
   return out;
 }
 
@@ -99,10 +101,10 @@ testWhen(native.availableIsas().includes('avx2'), 'CPU lacks avx2')('avx2 and sc
 
 test('matmulBf16 handles empty shapes', (t) => {
   const out = new Float32Array(6).fill(Number.NaN);
-  native.matmulBf16(new Uint16Array(0), new Float32Array(0), out, 2, 3, 0); // K=0: sums of nothing
+  probes.matmulBf16(new Uint16Array(0), new Float32Array(0), out, 2, 3, 0); // K=0: sums of nothing
   t.deepEqual(Array.from(out), [0, 0, 0, 0, 0, 0]);
-  t.notThrows(() => native.matmulBf16(new Uint16Array(12), new Float32Array(0), new Float32Array(0), 0, 3, 4));
-  t.notThrows(() => native.matmulBf16(new Uint16Array(0), new Float32Array(8), new Float32Array(0), 2, 0, 4));
+  t.notThrows(() => probes.matmulBf16(new Uint16Array(12), new Float32Array(0), new Float32Array(0), 0, 3, 4));
+  t.notThrows(() => probes.matmulBf16(new Uint16Array(0), new Float32Array(8), new Float32Array(0), 2, 0, 4));
 });
 
 test('matmulBf16 throws TypeError / RangeError on bad arguments, and keeps working', (t) => {
@@ -110,7 +112,7 @@ test('matmulBf16 throws TypeError / RangeError on bad arguments, and keeps worki
   const w = new Uint16Array(N * K);
   const x = new Float32Array(M * K);
   const out = new Float32Array(M * N);
-  const call = (...args: unknown[]) => () => (native.matmulBf16 as (...a: unknown[]) => void)(...args);
+  const call = (...args: unknown[]) => () => (probes.matmulBf16 as (...a: unknown[]) => void)(...args);
 
   t.throws(call(), { instanceOf: TypeError, message: /matmulBf16: w .* must be a Uint16Array, got undefined/ });
   t.throws(call(new Float32Array(N * K), x, out, M, N, K), { instanceOf: TypeError, message: /w .* must be a Uint16Array, got Float32Array/ });
@@ -144,9 +146,9 @@ test('matmulBf16 throws TypeError / RangeError on bad arguments, and keeps worki
 
   // out may alias x (x is rounded into a private copy first).
   const xa = new Float32Array([1, 2, 3, 4]);
-  native.matmulBf16(toBf16Array([1, 1, 1, 1]), xa, xa, 2, 2, 2, 'scalar'); // w [2,2] of ones, x [2,2]
+  probes.matmulBf16(toBf16Array([1, 1, 1, 1]), xa, xa, 2, 2, 2, 'scalar'); // w [2,2] of ones, x [2,2]
   t.deepEqual(Array.from(xa), [3, 3, 7, 7]);
 
-  native.matmulBf16(w, x, out, M, N, K);
+  probes.matmulBf16(w, x, out, M, N, K);
   t.deepEqual(Array.from(out), [0, 0, 0, 0, 0, 0]);
 });

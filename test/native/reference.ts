@@ -1,4 +1,4 @@
-// Plain reference for native matmulBf16, in fp64:
+// Plain reference for the probes addon's matmulBf16, in fp64:
 //   out[m, n] = sum_k bf16(x[m, k]) * w[n, k]
 //   w [N, K] bf16 bits, x [M, K] fp32, out [M, N]
 // Also returns absSum[m, n] = sum_k |bf16(x[m, k]) * w[n, k]|, the scale that

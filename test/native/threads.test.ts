@@ -4,6 +4,7 @@
 import test from 'ava';
 import { Worker } from 'node:worker_threads';
 import { loadNative, type Isa } from '../../native/index.js';
+import { loadProbes } from '../../native/probes.js';
 import { toBf16Array } from './bf16.js';
 import { assertBitwiseEqual } from './helpers.js';
 import { randomFloat32, rng } from './random.js';
@@ -34,6 +35,7 @@ test('the addon loads and runs in the main thread and 2 worker threads at once',
   x.set(randomFloat32(M * K, next));
 
   const native = loadNative();
+  const probes = loadProbes();
   const workers = [0, 1].map(() => new Worker(WORKER_URL, { workerData: { w, x, M, N, K } }));
   try {
     const ready = await Promise.all(workers.map((wk) => nextMessage<{ kind: string; threadId: number }>(wk)));
@@ -46,7 +48,7 @@ test('the addon loads and runs in the main thread and 2 worker threads at once',
     const mine: Partial<Record<Isa, Float32Array>> = {};
     for (const isa of native.availableIsas()) {
       const out = new Float32Array(M * N);
-      native.matmulBf16(w, x, out, M, N, K, isa);
+      probes.matmulBf16(w, x, out, M, N, K, isa);
       mine[isa] = out;
     }
     const results = await done;
@@ -65,7 +67,7 @@ test('the addon loads and runs in the main thread and 2 worker threads at once',
 
   // After the workers' environments are gone, main's instance and a fresh worker still work.
   const again = new Float32Array(M * N);
-  native.matmulBf16(w, x, again, M, N, K);
+  probes.matmulBf16(w, x, again, M, N, K, native.selectedIsa());
   t.true(again.every((v) => Number.isFinite(v)));
   const late = new Worker(WORKER_URL, { workerData: { w, x, M, N, K } });
   try {

@@ -9,7 +9,6 @@
 //   availableIsas(): string[]          best first, always ends with 'scalar'
 //   bestIsa(): string
 //   resolveIsa(name?: string, label?: string): string   validates a requested ISA
-//   matmulBf16(w, x, out, M, N, K, isa?): undefined      see matmul_bf16_binding.h
 //   shm*(...), link*(...)                                 collectives, see collectives_binding.h
 //   allocAligned, mapFile, model*, fillUniform, fp8QuantizeWeights   see model_binding.h
 #include <napi.h>
@@ -18,7 +17,6 @@
 #include "bindings/collectives_binding.h"
 #include "platform/cpu_features.h"
 #include "platform/isa.h"
-#include "bindings/matmul_bf16_binding.h"
 #include "bindings/model_binding.h"
 
 namespace troupe {
@@ -33,7 +31,6 @@ class TroupeAddon : public Napi::Addon<TroupeAddon> {
                              InstanceMethod("availableIsas", &TroupeAddon::AvailableIsas),
                              InstanceMethod("bestIsa", &TroupeAddon::BestIsa),
                              InstanceMethod("resolveIsa", &TroupeAddon::ResolveIsa),
-                             InstanceMethod("matmulBf16", &TroupeAddon::MatmulBf16),
                          });
     register_collectives(env, exports);  // shm*, link*: see collectives_binding.h
     register_model_exports(env, exports, cpu_);  // model*, kernels, sampling: see model_binding.h
@@ -67,8 +64,6 @@ class TroupeAddon : public Napi::Addon<TroupeAddon> {
     const std::string label = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "isa";
     return Napi::String::New(info.Env(), isa_name(isa_arg(info.Env(), info[0], cpu_, label)));
   }
-
-  Napi::Value MatmulBf16(const Napi::CallbackInfo& info) { return matmul_bf16_js(info, cpu_); }
 
   const CpuFeatures detected_;
   // Every dispatch decision reads this one (the cap applied), never detected_.

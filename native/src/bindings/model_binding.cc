@@ -17,24 +17,10 @@
 #include "model/model.h"
 #include "model/random_fill.h"
 #include "bindings/model_args.h"
+#include "bindings/model_handle.h"
 
 namespace troupe {
 namespace {
-
-// What a JS model handle (an External) points at.
-struct ModelHandle {
-  std::unique_ptr<Model> model;
-  Napi::ObjectReference weights;  // keeps the weight arrays alive while the model uses them
-  bool in_flight = false;
-};
-
-ModelHandle* handle_arg(const Napi::CallbackInfo& info, const char* fn) {
-  if (!info[0].IsExternal())
-    throw Napi::TypeError::New(info.Env(), std::string(fn) + ": handle must be a model handle from modelCreate, got " + describe(info[0]));
-  ModelHandle* h = info[0].As<Napi::External<ModelHandle>>().Data();
-  if (!h->model) throw Napi::Error::New(info.Env(), std::string(fn) + ": the model was released");
-  return h;
-}
 
 Napi::Value AllocAligned(const Napi::CallbackInfo& info) {
   const size_t bytes = dim_arg(info, 0, "allocAligned", "bytes");
@@ -255,7 +241,9 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
     throw Napi::RangeError::New(env, std::string("modelCreate: ") + e.what());
   }
   h->weights = Napi::Persistent(r.obj);
-  return Napi::External<ModelHandle>::New(env, h, [](Napi::Env, ModelHandle* p) { delete p; });
+  Napi::External<ModelHandle> handle = Napi::External<ModelHandle>::New(env, h, [](Napi::Env, ModelHandle* p) { delete p; });
+  if (napi_type_tag_object(env, handle, &kModelHandleTag) != napi_ok) throw Napi::Error::New(env, "modelCreate: could not tag the model handle");
+  return handle;
 }
 
 StepInput read_step_input(const PropReader& r, size_t vocab) {
@@ -341,7 +329,7 @@ class StepWorker : public Napi::AsyncWorker {
 
 Napi::Value ModelStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ModelHandle* h = handle_arg(info, "modelStep");
+  ModelHandle* h = model_handle_arg(info, "modelStep");
   if (!info[1].IsObject()) throw Napi::TypeError::New(env, "modelStep: input must be an object");
   if (h->in_flight) throw Napi::Error::New(env, "modelStep: a step is already running on this model (steps are sequential)");
   StepInput in = read_step_input(PropReader{env, info[1].As<Napi::Object>(), "modelStep: input"}, h->model->shape().vocab);
@@ -356,7 +344,7 @@ Napi::Value ModelStep(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ModelHandle* h = handle_arg(info, "modelStats");
+  ModelHandle* h = model_handle_arg(info, "modelStats");
   const ModelCounters& c = h->model->counters();
   Napi::Object o = Napi::Object::New(env);
   auto num = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
@@ -379,16 +367,10 @@ Napi::Value ModelStats(const Napi::CallbackInfo& info) {
   return o;
 }
 
-Napi::Value ModelFillKv(const Napi::CallbackInfo& info) {
-  ModelHandle* h = handle_arg(info, "modelFillKv");
-  if (h->in_flight) throw Napi::Error::New(info.Env(), "modelFillKv: a step is running");
-  return fill_kv(info, *h->model);
-}
-
 Napi::Value ModelRelease(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsExternal()) throw Napi::TypeError::New(env, "modelRelease: handle must be a model handle");
-  ModelHandle* h = info[0].As<Napi::External<ModelHandle>>().Data();
+  ModelHandle* h = tagged_model_handle(env, info[0]);
+  if (h == nullptr) throw Napi::TypeError::New(env, "modelRelease: handle must be a model handle from modelCreate, got " + describe(info[0]));
   if (h->in_flight) throw Napi::Error::New(env, "modelRelease: a step is still running");
   h->model.reset();
   h->weights.Reset();
@@ -426,7 +408,6 @@ void register_model_exports(Napi::Env env, Napi::Object exports, const CpuFeatur
   exports.Set("modelCreate", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return ModelCreate(info, cpu); }, "modelCreate"));
   exports.Set("modelStep", Napi::Function::New(env, ModelStep, "modelStep"));
   exports.Set("modelStats", Napi::Function::New(env, ModelStats, "modelStats"));
-  exports.Set("modelFillKv", Napi::Function::New(env, ModelFillKv, "modelFillKv"));
   exports.Set("modelRelease", Napi::Function::New(env, ModelRelease, "modelRelease"));
   exports.Set("fillUniform", Napi::Function::New(env, FillUniform, "fillUniform"));
   register_fp8_exports(env, exports);

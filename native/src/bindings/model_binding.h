@@ -4,7 +4,6 @@
 //   modelCreate(desc): handle                        weights stay owned by desc's arrays
 //   modelStep(handle, input): Promise<output>        runs off the JS thread (AsyncWorker)
 //   modelStats(handle): counters
-//   modelFillKv(handle, seed, scale)                 random KV pages (bindings/fp8_binding.h)
 //   modelRelease(handle)                             frees the KV cache and the threads now
 //   fillUniform(out, seed, stream, offset, scale)    counter-based random weights (troupe make-model)
 //   fp8QuantizeWeights(...)                          bindings/fp8_binding.h

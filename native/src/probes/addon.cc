@@ -8,12 +8,16 @@
 //   modelKernel, sampleLogits, counterUniform, measureReadBandwidth, measurePeak   kernel_binding.h
 //   gemmBench, sampleBench                                                        bench_binding.h
 //   fp8Gemm, fp8QuantizeActivations                                               fp8_probes.h
+//   matmulBf16                                                                    matmul_bf16_probe.h
+//   modelFillKv                                                                   kv_fill_probe.h
 #include <napi.h>
 
 #include "platform/cpu_features.h"
 #include "probes/bench_binding.h"
 #include "probes/fp8_probes.h"
 #include "probes/kernel_binding.h"
+#include "probes/kv_fill_probe.h"
+#include "probes/matmul_bf16_probe.h"
 
 namespace troupe {
 
@@ -23,6 +27,8 @@ class TroupeProbes : public Napi::Addon<TroupeProbes> {
     register_kernel_exports(env, exports, cpu_);
     register_bench_exports(env, exports, cpu_);
     register_fp8_probes(env, exports, cpu_);
+    register_matmul_bf16_probe(env, exports, cpu_);
+    register_kv_fill_probe(env, exports);
   }
 
  private:

@@ -1,4 +1,4 @@
-#include "bindings/matmul_bf16_binding.h"
+#include "probes/matmul_bf16_probe.h"
 
 #include <cstdint>
 #include <memory>
@@ -18,9 +18,7 @@ bool overlaps(const void* a, size_t a_bytes, const void* b, size_t b_bytes) {
   return a_bytes != 0 && b_bytes != 0 && pa < pb + b_bytes && pb < pa + a_bytes;
 }
 
-}  // namespace
-
-Napi::Value matmul_bf16_js(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
+Napi::Value MatmulBf16(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
   Napi::Env env = info.Env();
   const ArrayView<uint16_t> w = uint16_array_arg(info, 0, kFn, "w ([N,K] bf16 bits)");
   const ArrayView<float> x = float32_array_arg(info, 1, kFn, "x ([M,K] fp32)");
@@ -49,6 +47,12 @@ Napi::Value matmul_bf16_js(const Napi::CallbackInfo& info, const CpuFeatures& cp
   round_fp32_to_bf16(x.data, xb.get(), M * K);
   kernel(w.data, xb.get(), out.data, M, N, K);
   return env.Undefined();
+}
+
+}  // namespace
+
+void register_matmul_bf16_probe(Napi::Env env, Napi::Object exports, const CpuFeatures& cpu) {
+  exports.Set("matmulBf16", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return MatmulBf16(info, cpu); }, "matmulBf16"));
 }
 
 }  // namespace troupe
