@@ -9,9 +9,9 @@
 // serving instance, whose compiled grammars and matchers stay valid.
 import type { CompiledGrammar, GrammarCompiler } from '@mlc-ai/web-xgrammar';
 import { Vocabulary } from '../tokenizer/vocabulary.js';
-import { substituteNumberRanges, withNumberRanges } from './json-number-range.js';
 import { jsonStringSafeEbnf } from './json-string-chars.js';
 import { GrammarSpecError, grammarKey, structuralTagOf, type GrammarSpec } from './grammar-spec.js';
+import { substituteBuiltRules, withBuiltRules } from './schema-rules.js';
 import { SequenceGrammar } from './sequence-grammar.js';
 import { loadXgrammar, type XGrammarBinding, type XGrammarInstance } from './xgrammar.js';
 
@@ -126,14 +126,14 @@ export class GrammarEngine {
 
   /**
    * xgrammar's grammar of `schema`, its strings kept to what JSON allows
-   * unescaped (json-string-chars.ts) and its bounded numbers built exactly
-   * (json-number-range.ts).
+   * unescaped (json-string-chars.ts), its bounded numbers and strings built
+   * here (schema-rules.ts).
    */
   private async compileJsonSchema(schema: Extract<GrammarSpec, { type: 'json_schema' }>['schema']): Promise<CompiledGrammar> {
-    const numbers = withNumberRanges(schema);
-    const grammar = await this.serving.module.Grammar.fromJSONSchema(JSON.stringify(numbers.schema), ANY_WHITESPACE, ONE_LINE);
+    const built = withBuiltRules(schema);
+    const grammar = await this.serving.module.Grammar.fromJSONSchema(JSON.stringify(built.schema), ANY_WHITESPACE, ONE_LINE);
     try {
-      return await this.compiler.compileGrammar(substituteNumberRanges(jsonStringSafeEbnf(grammar.toString()), numbers.ranges));
+      return await this.compiler.compileGrammar(substituteBuiltRules(jsonStringSafeEbnf(grammar.toString()), built.rules));
     } finally {
       grammar.dispose();
     }
@@ -148,7 +148,7 @@ export class GrammarEngine {
       const grammar = await this.checker.run(() => {
         switch (spec.type) {
           case 'json_schema':
-            return xg.Grammar.fromJSONSchema(JSON.stringify(withNumberRanges(spec.schema).schema), ANY_WHITESPACE, ONE_LINE);
+            return xg.Grammar.fromJSONSchema(JSON.stringify(withBuiltRules(spec.schema).schema), ANY_WHITESPACE, ONE_LINE);
           case 'regex':
           case 'choice':
             return xg.Grammar.fromStructuralTag(structuralTagOf(spec));

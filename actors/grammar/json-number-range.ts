@@ -17,7 +17,7 @@
 // prefixes (from ("c" "d" "d" "." "b") | ("c" "d" "d" "d" "." "b") | ... it
 // took "cddddddddd..."), and handles the trie form exactly.
 
-import { randomBytes } from 'node:crypto';
+import type { BuiltRule } from './schema-rules.js';
 
 export interface NumberBounds {
   minimum?: number;
@@ -61,10 +61,16 @@ function scaled(d: Decimal, k: number, round: 'floor' | 'ceil'): bigint {
   return d.digits < 0n ? q : q + 1n;
 }
 
-/** Whether the schema's numeric bounds are ones this builder handles (finite numbers). */
-function hasNumberBounds(schema: NumberBounds): boolean {
-  const values = [schema.minimum, schema.maximum, schema.exclusiveMinimum, schema.exclusiveMaximum];
-  return values.some((v) => v !== undefined) && values.every((v) => v === undefined || (typeof v === 'number' && Number.isFinite(v)));
+/** Keywords a bounded number's schema may carry besides its bounds for it to be built here (the rest only annotate). */
+const NUMBER_KEYWORDS = new Set(['type', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'title', 'description', 'default', 'examples', '$comment']);
+
+/** The rule of a bounded `number` / `integer` subschema (finite bounds, no other constraint), else null. */
+export function boundedNumberRule(schema: Record<string, unknown>, name: string): BuiltRule | null {
+  if (schema['type'] !== 'number' && schema['type'] !== 'integer') return null;
+  if (!Object.keys(schema).every((key) => NUMBER_KEYWORDS.has(key))) return null;
+  const values = [schema['minimum'], schema['maximum'], schema['exclusiveMinimum'], schema['exclusiveMaximum']];
+  if (!values.some((v) => v !== undefined) || !values.every((v) => v === undefined || (typeof v === 'number' && Number.isFinite(v)))) return null;
+  return numberRangeEbnf(schema as NumberBounds, schema['type'] === 'integer', name);
 }
 
 /**
@@ -72,7 +78,7 @@ function hasNumberBounds(schema: NumberBounds): boolean {
  * `rule` the expression, `definitions` the rules it refers to (named
  * `${name}_<i>`), or null when no number is within them.
  */
-export function numberRangeEbnf(bounds: NumberBounds, integer: boolean, name = 'number_range'): { rule: string; definitions: string[] } | null {
+export function numberRangeEbnf(bounds: NumberBounds, integer: boolean, name = 'number_range'): BuiltRule | null {
   const lower = [bounds.minimum, bounds.exclusiveMinimum].filter((v): v is number => v !== undefined);
   const upper = [bounds.maximum, bounds.exclusiveMaximum].filter((v): v is number => v !== undefined);
   const decimals = [...lower, ...upper].map(decimalOf);
@@ -101,7 +107,7 @@ interface TrieNode {
 }
 
 /** The patterns (sequences of EBNF elements) as a trie of rules. */
-function trieRules(patterns: string[][], name: string): { rule: string; definitions: string[] } {
+function trieRules(patterns: string[][], name: string): BuiltRule {
   const root: TrieNode = { end: false, children: new Map() };
   for (const pattern of patterns) {
     let node = root;
@@ -180,51 +186,3 @@ function digitPatterns(a: string, b: string): string[][] {
   return out;
 }
 
-/** Keywords a bounded number's schema may carry besides its bounds for it to be built here (the rest only annotate). */
-const NUMBER_KEYWORDS = new Set(['type', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'title', 'description', 'default', 'examples', '$comment']);
-const SCHEMA_MAPS = ['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas'];
-const SCHEMA_LISTS = ['anyOf', 'oneOf', 'allOf', 'prefixItems'];
-const SCHEMA_VALUES = ['items', 'additionalProperties', 'contains', 'not', 'if', 'then', 'else', 'propertyNames', 'unevaluatedProperties', 'unevaluatedItems'];
-
-/**
- * The schema with each bounded `number` / `integer` subschema replaced by a
- * placeholder string constant, and the EBNF each placeholder's literal (as
- * xgrammar prints it: "\"<placeholder>\"") is to be replaced with.
- */
-export function withNumberRanges(schema: unknown): { schema: unknown; ranges: Map<string, { rule: string; definitions: string[] }> } {
-  const ranges = new Map<string, { rule: string; definitions: string[] }>();
-  const nonce = randomBytes(6).toString('hex');
-  const visit = (node: unknown): unknown => {
-    if (typeof node !== 'object' || node === null || Array.isArray(node)) return node;
-    const s = node as Record<string, unknown>;
-    if ((s['type'] === 'number' || s['type'] === 'integer') && hasNumberBounds(s as NumberBounds) && Object.keys(s).every((key) => NUMBER_KEYWORDS.has(key))) {
-      const rule = numberRangeEbnf(s as NumberBounds, s['type'] === 'integer', `troupe_number_${nonce}_${ranges.size}`);
-      if (rule !== null) {
-        const placeholder = `troupe-number-${nonce}-${ranges.size}`;
-        ranges.set(placeholder, rule);
-        return { const: placeholder };
-      }
-    }
-    const out: Record<string, unknown> = { ...s };
-    for (const key of SCHEMA_MAPS) {
-      const map = s[key];
-      if (typeof map === 'object' && map !== null && !Array.isArray(map)) {
-        out[key] = Object.fromEntries(Object.entries(map).map(([name, sub]) => [name, visit(sub)]));
-      }
-    }
-    for (const key of SCHEMA_LISTS) if (Array.isArray(s[key])) out[key] = (s[key] as unknown[]).map(visit);
-    for (const key of SCHEMA_VALUES) if (key in s) out[key] = Array.isArray(s[key]) ? (s[key] as unknown[]).map(visit) : visit(s[key]);
-    return out;
-  };
-  return { schema: visit(schema), ranges };
-}
-
-/** `ebnf` with each placeholder's string literal replaced by its number rule, and that rule's definitions added. */
-export function substituteNumberRanges(ebnf: string, ranges: Map<string, { rule: string; definitions: string[] }>): string {
-  let out = ebnf;
-  for (const [placeholder, { rule, definitions }] of ranges) {
-    out = out.split(`"\\"${placeholder}\\""`).join(rule);
-    if (definitions.length > 0) out = `${out.trimEnd()}\n${definitions.join('\n')}\n`;
-  }
-  return out;
-}

@@ -4,7 +4,8 @@
 import test from 'ava';
 import { Ajv } from 'ajv';
 import { GrammarEngine } from '../../actors/grammar/grammar-engine.js';
-import { numberRangeEbnf, withNumberRanges } from '../../actors/grammar/json-number-range.js';
+import { numberRangeEbnf } from '../../actors/grammar/json-number-range.js';
+import { withBuiltRules } from '../../actors/grammar/schema-rules.js';
 import { Vocabulary } from '../../actors/tokenizer/vocabulary.js';
 import { generatedModel } from '../models/helpers.js';
 
@@ -83,12 +84,12 @@ test('only bounded number and integer schemas are rebuilt; others keep going to 
     type: 'object',
     properties: { a: { type: 'number', maximum: 1 }, b: { type: 'number', multipleOf: 0.5, maximum: 2 }, c: { type: 'number' }, d: { type: 'array', items: { type: 'integer', minimum: 0 } } },
   };
-  const { schema: result, ranges } = withNumberRanges(schema);
+  const { schema: result, rules } = withBuiltRules(schema);
   const out = result as { properties: Record<string, Record<string, unknown>> };
-  t.is(ranges.size, 2);
-  t.regex(String(out.properties['a']!['const']), /^troupe-number-/);
+  t.is(rules.size, 2);
+  t.regex(String(out.properties['a']!['const']), /^troupe-rule-/);
   t.deepEqual(out.properties['b'], schema.properties.b);
   t.deepEqual(out.properties['c'], schema.properties.c);
-  t.regex(String((out.properties['d']!['items'] as Record<string, unknown>)['const']), /^troupe-number-/);
+  t.regex(String((out.properties['d']!['items'] as Record<string, unknown>)['const']), /^troupe-rule-/);
   t.is(numberRangeEbnf({ minimum: 2, maximum: 1 }, false), null, 'an empty range has no rule');
 });

@@ -156,6 +156,24 @@ test('rmsNorm, siluMul, rope and exp match fp64 references and are bitwise the s
   })[0], 1);
 });
 
+test('tokenMask sets exactly the disallowed logits, for runs of clear and set words, mixed words and a tail', (t) => {
+  const n = 32 * 40 + 13;
+  const random = rng(9);
+  const words = new Uint32Array(Math.ceil(n / 32));
+  // words 0-5 clear (a run), 6-9 set, then mixed words, one clear in between, a mixed tail
+  for (let w = 6; w < 10; w++) words[w] = 0xffffffff;
+  for (let w = 10; w < words.length; w++) words[w] = w === 20 ? 0 : (random() * 2 ** 32) >>> 0;
+  words[words.length - 1] = 0b1010110011011;
+  const logits = randomFloat32(n, rng(10), 5);
+  const masked = -1e30;
+  const want = logits.map((v, j) => ((words[j >>> 5]! >>> (j & 31)) & 1 ? v : masked));
+  forEachIsa(t, (isa) => {
+    const got = logits.slice();
+    kernel('tokenMask', isa, { logits: got, words, masked });
+    assertBitwiseEqual(t, got, want, `${isa}: tokenMask`);
+  });
+});
+
 test('logSumExp over vocab tiles matches fp64', (t) => {
   const logits = randomFloat32(128256, rng(4), 10);
   let m = -Infinity;

@@ -10,6 +10,7 @@
 // the order of every rounding is what the source says.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -741,6 +742,57 @@ void tile_lse_impl(const float* logits, size_t n, float* tile_max, double* tile_
   *tile_sum = halving_sum16(sums);
 }
 
+// A grammar's mask: AVX-512 stores the masked value under the clear bits
+// directly (two masked stores a word, no branch: masks mix all-clear, all-set
+// and mixed words unpredictably). Elsewhere runs of all-clear words are filled
+// at once, all-set words left alone, and the words in between blended.
+#if defined(__AVX512F__)
+void apply_token_mask_impl(float* logits, size_t n, const uint32_t* words, float masked) {
+  const __m512 m = _mm512_set1_ps(masked);
+  const size_t whole = n / 32;
+  for (size_t i = 0; i < whole; ++i) {
+    const uint32_t clear = ~words[i];
+    _mm512_mask_storeu_ps(logits + i * 32, static_cast<__mmask16>(clear), m);
+    _mm512_mask_storeu_ps(logits + i * 32 + 16, static_cast<__mmask16>(clear >> 16), m);
+  }
+  for (size_t j = whole * 32; j < n; ++j) logits[j] = ((words[j / 32] >> (j % 32)) & 1u) != 0 ? logits[j] : masked;
+}
+#else
+// 32 logits at l under one mask word that is neither all clear nor all set.
+TROUPE_INLINE void mask_word(float* l, uint32_t word, float masked) {
+#if defined(__AVX2__)
+  // Lane j of each 8 selects bit j: (bits & 1 << j) == 1 << j keeps the logit.
+  const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  const __m256 m = _mm256_set1_ps(masked);
+  for (int q = 0; q < 4; ++q) {
+    const __m256i bits = _mm256_and_si256(_mm256_set1_epi32(static_cast<int>(word >> (8 * q))), sel);
+    const __m256 keep = _mm256_castsi256_ps(_mm256_cmpeq_epi32(bits, sel));
+    _mm256_storeu_ps(l + 8 * q, _mm256_blendv_ps(m, _mm256_loadu_ps(l + 8 * q), keep));
+  }
+#else
+  for (int b = 0; b < 32; ++b) l[b] = ((word >> b) & 1u) != 0 ? l[b] : masked;
+#endif
+}
+
+void apply_token_mask_impl(float* logits, size_t n, const uint32_t* words, float masked) {
+  const size_t whole = n / 32;
+  size_t i = 0;
+  while (i < whole) {
+    const uint32_t w = words[i];
+    if (w == 0) {
+      size_t j = i + 1;
+      while (j < whole && words[j] == 0) ++j;
+      std::fill(logits + i * 32, logits + j * 32, masked);
+      i = j;
+    } else {
+      if (w != 0xffffffffu) mask_word(logits + i * 32, w, masked);
+      ++i;
+    }
+  }
+  for (size_t j = whole * 32; j < n; ++j) logits[j] = ((words[j / 32] >> (j % 32)) & 1u) != 0 ? logits[j] : masked;
+}
+#endif
+
 void argmax_impl(const float* x, size_t n, float* max, size_t* index) {
   FV mv = splatv(-INFINITY);
   size_t i = 0;
@@ -895,7 +947,7 @@ constexpr ModelKernels make_model_kernels() {
   return ModelKernels{
       &gemm_entry<Bf16Ops>, &gemm_entry<F32Ops>, &rms_norm_impl,   &rope_impl,
       &silu_mul_impl,       &round_bf16_impl,    &kv_write_impl,   &attention_impl,
-      &exp_impl,            &tile_lse_impl,      &argmax_impl,     &exp_blocks_impl,
+      &exp_impl,            &tile_lse_impl,      &apply_token_mask_impl, &argmax_impl,     &exp_blocks_impl,
       &scan_greater_impl,   &masked_sums_impl,   &scan_greater_pairs_impl, &filter_greater_impl,
   };
 }

@@ -488,7 +488,7 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, c
         // summaries, the records and the copy in `full` all see the masked row.
         if (sample_slot[row] >= 0) {
           const uint32_t* mask = in.sampling.params[entry_order[entry_start[row]]].mask;
-          if (mask != nullptr) apply_token_mask(li, vt, v0, mask);
+          if (mask != nullptr) apply_token_mask(*k_, li, vt, v0, mask);
         }
         k_->tile_lse(li, vt, &b.tile_max[i * vtiles + vt_i], &b.tile_sum[i * vtiles + vt_i]);
         if (sample_slot[row] >= 0) {

@@ -152,6 +152,13 @@ Napi::Value ModelKernel(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
       c = k->filter_greater(ids, x, n, t, out_ids, out_y);
     }
     return Napi::Number::New(env, static_cast<double>(c));
+  } else if (name == "tokenMask") {
+    // {logits (rewritten in place), words: Uint32Array of ceil(n / 32), masked}
+    size_t n, nw;
+    float* x = r.data<float>("logits", napi_float32_array, "Float32Array", &n);
+    const uint32_t* words = r.data<uint32_t>("words", napi_uint32_array, "Uint32Array", &nw);
+    if (nw < (n + 31) / 32) r.fail_range("words needs ceil(n / 32) entries");
+    k->apply_token_mask(x, n, words, static_cast<float>(r.number("masked")));
   } else if (name == "logSumExp") {
     size_t n;
     const float* x = r.data<float>("logits", napi_float32_array, "Float32Array", &n);
@@ -251,7 +258,7 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info, const CpuFeatures& cpu)
     const float* row = logits.data + i * V;
     if (b.params[i].mask != nullptr) {
       masked.assign(row, row + V);
-      apply_token_mask(masked.data(), V, 0, b.params[i].mask);
+      apply_token_mask(*k, masked.data(), V, 0, b.params[i].mask);
       row = masked.data();
     }
     RowBounds kth;

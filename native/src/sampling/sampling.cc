@@ -401,35 +401,14 @@ void RowBounds::reset() {
   floor.store(-INFINITY);
 }
 
+void apply_token_mask(const ModelKernels& k, float* logits, size_t n, size_t v0, const uint32_t* mask) {
+  k.apply_token_mask(logits, n, mask + v0 / 32, kMaskedLogit);
+}
+
 RowStats row_stats(const TileSummary* tiles, size_t count, const TileCandidates* cand, const NucleusPool* nucleus) {
   RowStats st{-INFINITY, tiles, count, cand, nucleus};
   for (size_t t = 0; t < count; ++t) st.max = std::max(st.max, tiles[t].max);
   return st;
-}
-
-void apply_token_mask(float* logits, size_t n, size_t v0, const uint32_t* mask) {
-  // v0 is a multiple of kVocabTile, so of 32: word i covers logits [32 i, 32 i + 32).
-  // A grammar's mask is mostly runs of all-zero words (filled at once) and a few
-  // all-one words (left alone); only the words in between are read bit by bit.
-  const uint32_t* w = mask + v0 / 32;
-  const size_t words = (n + 31) / 32;
-  size_t i = 0;
-  while (i < words) {
-    if (w[i] == 0) {
-      size_t j = i + 1;
-      while (j < words && w[j] == 0) ++j;
-      std::fill(logits + i * 32, logits + std::min(n, j * 32), kMaskedLogit);
-      i = j;
-      continue;
-    }
-    if (w[i] != 0xffffffffu) {
-      const uint32_t word = w[i];
-      const size_t end = std::min<size_t>(32, n - i * 32);
-      float* l = logits + i * 32;
-      for (size_t b = 0; b < end; ++b) l[b] = ((word >> b) & 1u) != 0 ? l[b] : kMaskedLogit;  // branchless
-    }
-    ++i;
-  }
 }
 
 double summarize_row(const float* row, size_t V, const SamplingParams* p, const ModelKernels& k,

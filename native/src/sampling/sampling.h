@@ -78,6 +78,8 @@ struct SamplingParams {
   const uint32_t* mask = nullptr;
 };
 
+struct ModelKernels;
+
 // The logit a masked-out token gets, before anything reads the row (the lm
 // head's tile summaries and records, the log-sum-exp, every sampling path):
 // finite, so that a tile the mask empties still has a finite max and sum
@@ -87,8 +89,9 @@ struct SamplingParams {
 // those of the masked distribution, as vLLM's (a masked token's is ~-1e30).
 constexpr float kMaskedLogit = -1e30f;
 
-// Sets logits[j] = kMaskedLogit for each j in [0, n) whose id v0 + j the mask disallows.
-void apply_token_mask(float* logits, size_t n, size_t v0, const uint32_t* mask);
+// Sets logits[j] = kMaskedLogit for each j in [0, n) whose id v0 + j the mask
+// disallows (v0 a multiple of 32).
+void apply_token_mask(const ModelKernels& k, float* logits, size_t n, size_t v0, const uint32_t* mask);
 
 // Params for R rows plus the storage their pointers point into (moving a
 // SamplingBatch keeps the pointers valid; never resize the vectors afterwards).
@@ -122,7 +125,6 @@ struct SamplingScratch {
   size_t nucleus_from_records = 0;     // rows whose top-p nucleus came from the tiles' records
 };
 
-struct ModelKernels;
 
 // Uniform double in [0, 1) from (seed, index): splitmix64 of the pair.
 double counter_uniform(uint64_t seed, uint64_t index);
