@@ -97,13 +97,13 @@ inline __m256 spread_bf16(const uint16_t* p, __m256i control) {
 // zero past k1.
 inline void strip_pack_x(const uint16_t* x, size_t K, size_t m0, size_t mb, size_t k0, size_t k1,
                          float* xp) {
-  const size_t L = k1 - k0, chunks = round_up8(L) / 8;
-  for (size_t i = 0; i < mb; ++i) {
-    const uint16_t* r = x + (m0 + i) * K + k0;
-    size_t c = 0;
-    for (; 8 * c + 8 <= L; ++c) _mm256_store_ps(xp + (c * kStripMB + i) * 8, load_bf16(r + 8 * c));
-    if (c < chunks) _mm256_store_ps(xp + (c * kStripMB + i) * 8, load_bf16_tail(r + 8 * c, L - 8 * c));
-  }
+  const size_t L = k1 - k0, chunks = round_up8(L) / 8, whole = L / 8;
+  // Chunk by chunk across the rows: xp is written in order, the rows read as mb streams.
+  const uint16_t* r = x + m0 * K + k0;
+  for (size_t c = 0; c < whole; ++c)
+    for (size_t i = 0; i < mb; ++i) _mm256_store_ps(xp + (c * kStripMB + i) * 8, load_bf16(r + i * K + 8 * c));
+  if (whole < chunks)
+    for (size_t i = 0; i < mb; ++i) _mm256_store_ps(xp + (whole * kStripMB + i) * 8, load_bf16_tail(r + i * K + 8 * whole, L - 8 * whole));
 }
 
 // p[i * kStripNB + j] = P for x row i of xp and bf16 weight row j at w + j * ldw (the

@@ -431,6 +431,15 @@ void kv_write_impl(const float* k, const float* v, size_t ld, const int32_t* slo
 constexpr size_t kMaxSlots = 16;
 constexpr size_t kMaxHeadDim = 256;
 constexpr size_t kKeyGroup = 16;  // keys scored together (one 512-bit vector of fp32)
+// Slots whose scores one pass of attend_tile_page keeps in registers: a slot's
+// 16 scores are one zmm on AVX-512, but two ymm on AVX2 (four q registers on
+// NEON), where 16 slots would spill at every step of d; there a tile's slots
+// go through in fours. Per slot the operations are the same either way.
+#if defined(__AVX512F__)
+constexpr size_t kLockstepSlots = kMaxSlots;
+#else
+constexpr size_t kLockstepSlots = 4;
+#endif
 alignas(64) constexpr float kZeroQuery[kMaxHeadDim] = {};  // q of an absent slot
 
 // One query against keys [0, n) of one page: the update of kv_layout.h.
@@ -504,6 +513,33 @@ inline void attend_page(const float* q, const T* kp, const T* vp, size_t n, size
 // as an exact +0 and acc never sees. Absent slots (past the tile's end, or
 // whose query precedes this page) have n = 0 and a zero q.
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// 16 cache elements at p as fp32 in two ymm (lanes 0-7, 8-15): load16's values.
+struct Ymm2 {
+  __m256 lo, hi;
+};
+template <typename T>
+TROUPE_INLINE Ymm2 load16_ymm(const T* p) {
+  if constexpr (kFp8Cache<T>) {
+    // See load16 (F16C): e5m2 is an fp16's top byte; e4m3 shifted is fp16 of value * 2^-8.
+    constexpr bool e4 = std::is_same_v<T, KvE4m3>;
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m256i h = e4 ? _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), _mm256_set1_epi16(static_cast<short>(0xbfff)))
+                         : _mm256_slli_epi16(_mm256_cvtepu8_epi16(b), 8);
+    __m256 lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h)), hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+    if constexpr (e4) lo = _mm256_mul_ps(lo, _mm256_set1_ps(256.0f)), hi = _mm256_mul_ps(hi, _mm256_set1_ps(256.0f));
+    return {lo, hi};
+  } else if constexpr (sizeof(T) == 2) {
+    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i lo = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(w)), 16);
+    const __m256i hi = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(w, 1)), 16);
+    return {_mm256_castsi256_ps(lo), _mm256_castsi256_ps(hi)};
+  } else {
+    return {_mm256_loadu_ps(reinterpret_cast<const float*>(p)), _mm256_loadu_ps(reinterpret_cast<const float*>(p) + 8)};
+  }
+}
+#endif
+
 template <typename T>
 TROUPE_INLINE F16x load16(const T* p) {
   if constexpr (kFp8Cache<T>) {
@@ -567,6 +603,27 @@ inline void attend_tile_page(const float* const* qp, const size_t* n, const T* k
                              float* m, float* l, float (*acc)[kMaxHeadDim]) {
   static_assert(kKeyGroup == 16 && kD % 16 == 0 && Q <= kMaxSlots, "16-lane vectors");
   for (size_t j0 = 0; j0 < bs; j0 += kKeyGroup) {
+#if defined(__AVX2__) && !defined(__AVX512F__)
+    // GCC builds `float * F16x` through the stack on AVX2 (16 scalar stores, then loads
+    // that cannot be forwarded): the same mul-then-add per lane, in ymm intrinsics.
+    __m256 lo[Q], hi[Q];
+    for (size_t i = 0; i < Q; ++i) lo[i] = hi[i] = _mm256_setzero_ps();
+    for (size_t d = 0; d < kD; ++d) {
+      const Ymm2 kf = load16_ymm(kp + d * bs + j0);
+#pragma GCC unroll 16
+      for (size_t i = 0; i < Q; ++i) {
+        const __m256 q = _mm256_broadcast_ss(&qp[i][d]);
+        lo[i] = _mm256_add_ps(lo[i], _mm256_mul_ps(q, kf.lo));
+        hi[i] = _mm256_add_ps(hi[i], _mm256_mul_ps(q, kf.hi));
+      }
+    }
+    for (size_t i = 0; i < Q; ++i) {
+      float* row = &S[i][j0];
+      _mm256_storeu_ps(row, _mm256_mul_ps(lo[i], _mm256_set1_ps(scale)));
+      _mm256_storeu_ps(row + 8, _mm256_mul_ps(hi[i], _mm256_set1_ps(scale)));
+      for (size_t jj = n[i] > j0 ? n[i] - j0 : 0; jj < kKeyGroup; ++jj) row[jj] = -INFINITY;
+    }
+#else
     F16x sv[Q];
     for (size_t i = 0; i < Q; ++i) sv[i] = F16x{};
     for (size_t d = 0; d < kD; ++d) {
@@ -578,6 +635,7 @@ inline void attend_tile_page(const float* const* qp, const size_t* n, const T* k
       const F16x v = sv[i] * scale;
       for (size_t jj = 0; jj < kKeyGroup; ++jj) S[i][j0 + jj] = j0 + jj < n[i] ? v[jj] : -INFINITY;
     }
+#endif
   }
   float m_new[Q], alpha[Q];
   for (size_t i = 0; i < Q; ++i) {
@@ -596,21 +654,42 @@ inline void attend_tile_page(const float* const* qp, const size_t* n, const T* k
   for (size_t i = 0; i < Q; ++i) l[i] = l[i] * alpha[i];
   for (size_t j = 0; j < bs; ++j)
     for (size_t i = 0; i < Q; ++i) l[i] = l[i] + S[i][j];
-  constexpr size_t kV = kD / 16;
   // The page's V widened to fp32 once for the whole tile (exact for bf16 and FP8 codes).
   alignas(64) float vf[kMaxBlockSize * kD];
   if constexpr (sizeof(T) != 4) {
     size_t rows = 0;
     for (size_t i = 0; i < Q; ++i) rows = n[i] > rows ? n[i] : rows;
     for (size_t e = 0; e < rows * kD; e += 16) {
+#if defined(__AVX2__) && !defined(__AVX512F__)
+      const Ymm2 v = load16_ymm(vp + e);
+      _mm256_store_ps(vf + e, v.lo);
+      _mm256_store_ps(vf + e + 8, v.hi);
+#else
       const F16x v = load16(vp + e);
       std::memcpy(vf + e, &v, sizeof v);
+#endif
     }
   }
   const float* vsrc = sizeof(T) != 4 ? vf : reinterpret_cast<const float*>(vp);
   for (size_t i = 0; i < Q; ++i) {
     if (n[i] == 0) continue;
     m[i] = m_new[i];
+#if defined(__AVX2__) && !defined(__AVX512F__)
+    // 64 lanes of acc at a time in 8 ymm (each lane still adds its keys in j order).
+    for (size_t d0 = 0; d0 < kD; d0 += 64) {
+      constexpr size_t kC = kD < 64 ? kD / 8 : 8;
+      __m256 av[kC];
+      const __m256 al = _mm256_set1_ps(alpha[i]);
+      for (size_t c = 0; c < kC; ++c) av[c] = _mm256_mul_ps(_mm256_load_ps(&acc[i][d0 + c * 8]), al);
+      for (size_t j = 0; j < n[i]; ++j) {
+        const __m256 pj = _mm256_broadcast_ss(&S[i][j]);
+        const float* vj = vsrc + j * kD + d0;
+        for (size_t c = 0; c < kC; ++c) av[c] = _mm256_add_ps(av[c], _mm256_mul_ps(pj, _mm256_loadu_ps(vj + c * 8)));
+      }
+      for (size_t c = 0; c < kC; ++c) _mm256_store_ps(&acc[i][d0 + c * 8], av[c]);
+    }
+#else
+    constexpr size_t kV = kD / 16;
     F16x av[kV];
     for (size_t c = 0; c < kV; ++c) {
       std::memcpy(&av[c], &acc[i][c * 16], sizeof(F16x));
@@ -621,6 +700,7 @@ inline void attend_tile_page(const float* const* qp, const size_t* n, const T* k
       for (size_t c = 0; c < kV; ++c) av[c] = av[c] + pj * load16(vsrc + j * kD + c * 16);
     }
     for (size_t c = 0; c < kV; ++c) std::memcpy(&acc[i][c * 16], &av[c], sizeof(F16x));
+#endif
   }
 }
 
@@ -678,9 +758,16 @@ void attention_typed(const AttentionArgs& a, const AttentionTask* tasks, size_t 
               qt[i] = n[i] == 0 ? kZeroQuery : qp[i];
             }
             constexpr size_t kd = kD == 0 ? 64 : kD;
-            if (slots <= 4) attend_tile_page<T, kd, 4>(qt, n, kp, vp, bs, a.scale, scores, m, l, acc);
-            else if (slots <= 8) attend_tile_page<T, kd, 8>(qt, n, kp, vp, bs, a.scale, scores, m, l, acc);
-            else attend_tile_page<T, kd, 16>(qt, n, kp, vp, bs, a.scale, scores, m, l, acc);
+            if constexpr (kLockstepSlots < kMaxSlots) {
+              for (size_t s0 = 0; s0 < slots; s0 += kLockstepSlots)
+                attend_tile_page<T, kd, kLockstepSlots>(qt + s0, n + s0, kp, vp, bs, a.scale, scores + s0, m + s0, l + s0, acc + s0);
+            } else if (slots <= 4) {
+              attend_tile_page<T, kd, 4>(qt, n, kp, vp, bs, a.scale, scores, m, l, acc);
+            } else if (slots <= 8) {
+              attend_tile_page<T, kd, 8>(qt, n, kp, vp, bs, a.scale, scores, m, l, acc);
+            } else {
+              attend_tile_page<T, kd, 16>(qt, n, kp, vp, bs, a.scale, scores, m, l, acc);
+            }
             continue;
           }
           for (size_t i = 0; i < slots; ++i) {
