@@ -521,7 +521,7 @@ struct Ymm2 {
 template <typename T>
 TROUPE_INLINE Ymm2 load16_ymm(const T* p) {
   if constexpr (kFp8Cache<T>) {
-    // See load16 (F16C): e5m2 is an fp16's top byte; e4m3 shifted is fp16 of value * 2^-8.
+    // Through fp16, as load16 on AVX-512 (F16C: every AVX2 CPU has it).
     constexpr bool e4 = std::is_same_v<T, KvE4m3>;
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     const __m256i h = e4 ? _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), _mm256_set1_epi16(static_cast<short>(0xbfff)))
@@ -543,7 +543,7 @@ TROUPE_INLINE Ymm2 load16_ymm(const T* p) {
 template <typename T>
 TROUPE_INLINE F16x load16(const T* p) {
   if constexpr (kFp8Cache<T>) {
-#if defined(__F16C__) && (defined(__AVX512F__) || defined(__AVX2__))
+#if defined(__F16C__) && defined(__AVX512F__)
     // Through fp16 (F16C; exact): e5m2 is the top byte of an fp16; an e4m3 code sign-extended
     // to 16 bits and shifted left 7 is the fp16 of value * 2^-8 once bit 14 (a sign copy) is
     // cleared (subnormals land on fp16 subnormals), and * 256 is exact.
@@ -551,18 +551,16 @@ TROUPE_INLINE F16x load16(const T* p) {
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     const __m256i h = e4 ? _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), _mm256_set1_epi16(static_cast<short>(0xbfff)))
                          : _mm256_slli_epi16(_mm256_cvtepu8_epi16(b), 8);
-#if defined(__AVX512F__)
     __m512 v = _mm512_cvtph_ps(h);
     if constexpr (e4) v = _mm512_mul_ps(v, _mm512_set1_ps(256.0f));
     F16x f;
     std::memcpy(&f, &v, sizeof f);
-#else
-    __m256 lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h)), hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
-    if constexpr (e4) lo = _mm256_mul_ps(lo, _mm256_set1_ps(256.0f)), hi = _mm256_mul_ps(hi, _mm256_set1_ps(256.0f));
+    return f;
+#elif defined(__F16C__) && defined(__AVX2__)
+    const Ymm2 v = load16_ymm(p);
     F16x f;
-    std::memcpy(&f, &lo, sizeof lo);
-    std::memcpy(reinterpret_cast<char*>(&f) + sizeof lo, &hi, sizeof hi);
-#endif
+    std::memcpy(&f, &v.lo, sizeof v.lo);
+    std::memcpy(reinterpret_cast<char*>(&f) + sizeof v.lo, &v.hi, sizeof v.hi);
     return f;
 #else
     // 16 codes -> fp32 in lanes, the same values as the table (from_cache): a normal code's
