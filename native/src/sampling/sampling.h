@@ -125,7 +125,6 @@ struct SamplingScratch {
   size_t nucleus_from_records = 0;     // rows whose top-p nucleus came from the tiles' records
 };
 
-
 // Uniform double in [0, 1) from (seed, index): splitmix64 of the pair.
 double counter_uniform(uint64_t seed, uint64_t index);
 
