@@ -60,6 +60,9 @@ function classEnd(s: string, start: number): number {
   return s.length;
 }
 
+/** One code point a JSON string holds unescaped: no control character, quote or backslash. */
+export const JSON_UNESCAPED_CHAR = safeClass('[^]');
+
 function safeClass(cls: string): string {
   if (cls.startsWith('[^')) return `[^\\0-\\x1f\\"\\\\${cls.slice(2)}`;
   const ranges = classRanges(cls.slice(1, -1));

@@ -14,15 +14,15 @@
 //   r_i  ::= ("\"" | c r_{i+1}) (= [ ]* [,}\]:])        i < k = max - min
 //   r_k  ::= ("\"" | c "\"")    (= [ ]* [,}\]:])
 //
-// c is one code point a JSON string holds unescaped (no control character,
-// quote or backslash), the class xgrammar's bounded strings use once made
-// safe (json-string-chars.ts); like xgrammar's, these strings hold no escapes.
+// c is one code point a JSON string holds unescaped (JSON_UNESCAPED_CHAR, the
+// class xgrammar's bounded strings use once made safe by json-string-chars.ts);
+// like xgrammar's, these strings hold no escapes.
 
+import { JSON_UNESCAPED_CHAR as CHAR } from './json-string-chars.js';
 import type { BuiltRule } from './schema-rules.js';
 
 /** What follows any JSON string: spaces, then a delimiter (xgrammar's own basic_string_sub carries the same). */
 export const JSON_STRING_END_LOOKAHEAD = '(=([\\u0020]* [,}\\]:]))';
-const CHAR = '[^\\0-\\x1f\\"\\\\]';
 const QUOTE = '"\\""';
 /** Longer bounds stay with xgrammar (one rule per optional code point). */
 const MAX_BUILT_LENGTH = 1024;
@@ -34,9 +34,9 @@ export function boundedStringRule(schema: Record<string, unknown>, name: string)
   if (schema['type'] !== 'string' || !Object.keys(schema).every((key) => STRING_KEYWORDS.has(key))) return null;
   const max = schema['maxLength'];
   const min = schema['minLength'] ?? 0;
-  if (!Number.isInteger(max) || !Number.isInteger(min)) return null;
-  if ((min as number) < 0 || (min as number) > (max as number) || (max as number) > MAX_BUILT_LENGTH) return null;
-  return stringLengthEbnf(min as number, max as number, name);
+  if (typeof max !== 'number' || typeof min !== 'number' || !Number.isInteger(max) || !Number.isInteger(min)) return null;
+  if (min < 0 || min > max || max > MAX_BUILT_LENGTH) return null;
+  return stringLengthEbnf(min, max, name);
 }
 
 /** JSON strings of min to max code points (0 <= min <= max), rules named `${name}_<i>`. */

@@ -7,6 +7,7 @@ import { GrammarSpecError, validateGrammarSpec, type GrammarSpec } from '../../a
 import type { SequenceGrammar } from '../../actors/grammar/sequence-grammar.js';
 import { Vocabulary } from '../../actors/tokenizer/vocabulary.js';
 import { generatedModel } from '../models/helpers.js';
+import { allowedIds } from './mask-ids.js';
 
 const EOS = [128001, 128008, 128009];
 const modelDir = generatedModel('tiny', 7);
@@ -21,9 +22,7 @@ function walk(m: SequenceGrammar, prefer: (allowedIds: number[]) => number, limi
   const out: number[] = [];
   for (let i = 0; i < limit && !m.terminated; i++) {
     const mask = m.nextMask();
-    const ids: number[] = [];
-    for (let id = 0; id < 128256; id++) if (allowed(mask, id)) ids.push(id);
-    const next = prefer(ids);
+    const next = prefer(allowedIds(mask));
     if (!m.accept(next)) throw new Error(`the matcher refused token ${next} that its own mask allowed`);
     out.push(next);
   }

@@ -11,6 +11,7 @@ import type { SequenceGrammar } from '../../actors/grammar/sequence-grammar.js';
 import { loadXgrammar } from '../../actors/grammar/xgrammar.js';
 import { Vocabulary } from '../../actors/tokenizer/vocabulary.js';
 import { generatedModel } from '../models/helpers.js';
+import { allowedIds } from './mask-ids.js';
 
 const ajv = new Ajv({ strict: false });
 const vocab = Vocabulary.load(generatedModel('tiny', 7));
@@ -39,12 +40,6 @@ function admits(m: SequenceGrammar, text: string): boolean {
   for (const b of Buffer.from(text, 'utf8')) if (!m.accept(byteToken.get(b)!)) return false;
   return m.accept(128009) && m.terminated;
 }
-
-const bits = (mask: Uint32Array): number[] => {
-  const out: number[] = [];
-  for (let w = 0; w < mask.length; w++) for (let x = mask[w]!; x !== 0; x &= x - 1) out.push(w * 32 + 31 - Math.clz32(x & -x));
-  return out;
-};
 
 test('strings of min to max code points are admitted exactly, multi-byte ones counted as one', async (t) => {
   const engine = await enginePromise;
@@ -103,7 +98,7 @@ test('every mask along random walks equals the mask of xgrammar\'s own grammar f
           return;
         }
         compared++;
-        const allowed = bits(mine);
+        const allowed = allowedIds(mine);
         const id = allowed[Math.floor(random() * allowed.length)]!;
         t.true(ours.accept(id) && theirs.accept(id));
         ids.push(id);

@@ -827,24 +827,23 @@ void tile_lse_impl(const float* logits, size_t n, float* tile_max, double* tile_
   *tile_sum = halving_sum16(sums);
 }
 
-// A grammar's mask: AVX-512 stores the masked value under the clear bits
-// directly (two masked stores a word, no branch: masks mix all-clear, all-set
-// and mixed words unpredictably). Elsewhere runs of all-clear words are filled
-// at once, all-set words left alone, and the words in between blended.
+// A grammar's mask, 32 logits a word. AVX-512 stores the masked value under the
+// clear bits directly (two masked stores a word, no branch: masks mix all-clear,
+// all-set and mixed words unpredictably). Elsewhere runs of all-clear words are
+// filled at once, all-set words left alone, and the words in between blended.
+TROUPE_INLINE void mask_bits(float* l, size_t count, uint32_t word, float masked) {
+  for (size_t b = 0; b < count; ++b) l[b] = ((word >> b) & 1u) != 0 ? l[b] : masked;
+}
+
 #if defined(__AVX512F__)
-void apply_token_mask_impl(float* logits, size_t n, const uint32_t* words, float masked) {
+TROUPE_INLINE void mask_word(float* l, uint32_t word, float masked) {
   const __m512 m = _mm512_set1_ps(masked);
-  const size_t whole = n / 32;
-  for (size_t i = 0; i < whole; ++i) {
-    const uint32_t clear = ~words[i];
-    _mm512_mask_storeu_ps(logits + i * 32, static_cast<__mmask16>(clear), m);
-    _mm512_mask_storeu_ps(logits + i * 32 + 16, static_cast<__mmask16>(clear >> 16), m);
-  }
-  for (size_t j = whole * 32; j < n; ++j) logits[j] = ((words[j / 32] >> (j % 32)) & 1u) != 0 ? logits[j] : masked;
+  _mm512_mask_storeu_ps(l, static_cast<__mmask16>(~word), m);
+  _mm512_mask_storeu_ps(l + 16, static_cast<__mmask16>(~word >> 16), m);
 }
 #else
-// 32 logits at l under one mask word that is neither all clear nor all set.
 TROUPE_INLINE void mask_word(float* l, uint32_t word, float masked) {
+  if (word == 0xffffffffu) return;
 #if defined(__AVX2__)
   // Lane j of each 8 selects bit j: (bits & 1 << j) == 1 << j keeps the logit.
   const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
@@ -855,28 +854,29 @@ TROUPE_INLINE void mask_word(float* l, uint32_t word, float masked) {
     _mm256_storeu_ps(l + 8 * q, _mm256_blendv_ps(m, _mm256_loadu_ps(l + 8 * q), keep));
   }
 #else
-  for (int b = 0; b < 32; ++b) l[b] = ((word >> b) & 1u) != 0 ? l[b] : masked;
+  mask_bits(l, 32, word, masked);
 #endif
 }
+#endif
 
 void apply_token_mask_impl(float* logits, size_t n, const uint32_t* words, float masked) {
   const size_t whole = n / 32;
   size_t i = 0;
   while (i < whole) {
-    const uint32_t w = words[i];
-    if (w == 0) {
+#if !defined(__AVX512F__)
+    if (words[i] == 0) {
       size_t j = i + 1;
       while (j < whole && words[j] == 0) ++j;
       std::fill(logits + i * 32, logits + j * 32, masked);
       i = j;
-    } else {
-      if (w != 0xffffffffu) mask_word(logits + i * 32, w, masked);
-      ++i;
+      continue;
     }
-  }
-  for (size_t j = whole * 32; j < n; ++j) logits[j] = ((words[j / 32] >> (j % 32)) & 1u) != 0 ? logits[j] : masked;
-}
 #endif
+    mask_word(logits + i * 32, words[i], masked);
+    ++i;
+  }
+  if (whole * 32 < n) mask_bits(logits + whole * 32, n - whole * 32, words[whole], masked);
+}
 
 void argmax_impl(const float* x, size_t n, float* max, size_t* index) {
   FV mv = splatv(-INFINITY);
