@@ -3,7 +3,8 @@
 //
 //   unconstrained step   model.step of R decode rows (temperature 1), no masks
 //   constrained step     the same rows, each with its grammar's token mask applied
-//                        in the lm head (native/src/sampling/sampling.h apply_token_mask)
+//                        in the lm head (native/src/sampling/sampling.h tile_lse with a mask;
+//                        the blocks a mask clears skip the exp, so it may cost less)
 //   mask compute         the scheduler's share per step: each row's matcher
 //                        accepts its token and fills its next mask (xgrammar)
 //   overhead             (constrained step + mask compute) / unconstrained - 1;

@@ -33,9 +33,15 @@ export interface KvLayoutArgs {
   vScale?: number;
 }
 
+/** A vocab tile's log-sum-exp state: max and the fp64 sum of exp(l - max). */
+export interface TileLse {
+  max: number;
+  sum: number;
+}
+
 export interface Probes {
   /** One ModelKernels entry on one ISA path (native/src/probes/kernel_binding.cc names them and their args). */
-  modelKernel(name: string, isa: Isa | undefined, args: object): number | undefined;
+  modelKernel(name: string, isa: Isa | undefined, args: object): number | TileLse | undefined;
   sampleLogits(
     logits: Float32Array,
     V: number,

@@ -1,5 +1,5 @@
 // Grammar token masks in the native sampler (native/src/sampling/sampling.h
-// apply_token_mask): a disallowed token is never chosen, greedy or sampled,
+// tile_lse with a mask): a disallowed token is never chosen, greedy or sampled,
 // under every sampling mode; logprobs are those of the masked distribution;
 // rows without a mask are unchanged; and the model's lm head applies the mask
 // the same way (tile summaries and records included), batch invariantly.

@@ -4,7 +4,7 @@
 // attention work is split, of chunking; the 8 K-segments summed in order.
 import test from 'ava';
 import { loadNative, type Isa } from '../../native/index.js';
-import { loadProbes, type KvLayoutArgs } from '../../native/probes.js';
+import { loadProbes, type KvLayoutArgs, type TileLse } from '../../native/probes.js';
 import { bf16BitsToFp32, fp32ToBf16Bits, toBf16Array } from './bf16.js';
 import { assertBitwiseEqual, forEachIsa } from './helpers.js';
 import { attentionReference, gemmReference, type AttentionProblem } from './model-kernels-reference.js';
@@ -156,22 +156,32 @@ test('rmsNorm, siluMul, rope and exp match fp64 references and are bitwise the s
   })[0], 1);
 });
 
-test('tokenMask sets exactly the disallowed logits, for runs of clear and set words, mixed words and a tail', (t) => {
-  const n = 32 * 40 + 13;
-  const random = rng(9);
-  const words = new Uint32Array(Math.ceil(n / 32));
-  // words 0-5 clear (a run), 6-9 set, then mixed words, one clear in between, a mixed tail
-  for (let w = 6; w < 10; w++) words[w] = 0xffffffff;
-  for (let w = 10; w < words.length; w++) words[w] = w === 20 ? 0 : (random() * 2 ** 32) >>> 0;
-  words[words.length - 1] = 0b1010110011011;
-  const logits = randomFloat32(n, rng(10), 5);
+test('maskedTileLse masks exactly the disallowed logits and gives tileLse of the masked tile, bitwise', (t) => {
   const masked = -1e30;
-  const want = logits.map((v, j) => ((words[j >>> 5]! >>> (j & 31)) & 1 ? v : masked));
-  forEachIsa(t, (isa) => {
-    const got = logits.slice();
-    kernel('tokenMask', isa, { logits: got, words, masked });
-    assertBitwiseEqual(t, got, want, `${isa}: tokenMask`);
-  });
+  const random = rng(9);
+  // Tiles of 4096 (a vocab tile), 1280 (the last of 128256) and 32 x 40 + 13 (a tail word).
+  const cases: Array<{ name: string; n: number; words: (w: number, count: number) => number }> = [
+    { name: 'runs of clear and set words, mixed words, a tail', n: 32 * 40 + 13, words: (w, count) => (w < 6 || w === 20 ? 0 : w < 10 ? 0xffffffff : w === count - 1 ? 0b1010110011011 : (random() * 2 ** 32) >>> 0) },
+    { name: 'a structural state: two allowed ids', n: 4096, words: (w) => (w === 3 ? 1 << 5 : w === 77 ? 1 << 30 : 0) },
+    { name: 'half words clear', n: 1280, words: (w) => (w % 3 === 0 ? 0x0000ffff : w % 3 === 1 ? 0xffff0000 : 0) },
+    { name: 'all clear', n: 4096, words: () => 0 },
+    { name: 'all clear but a tail', n: 32 * 7 + 20, words: (w, count) => (w === count - 1 ? 0b10000000000000000000 : 0) },
+    { name: 'all set', n: 1280, words: () => 0xffffffff },
+  ];
+  for (const [c, { name, n, words: wordOf }] of cases.entries()) {
+    const count = Math.ceil(n / 32);
+    const words = Uint32Array.from({ length: count }, (_, w) => wordOf(w, count));
+    const logits = randomFloat32(n, rng(10 + c), 5);
+    const want = logits.map((v, j) => ((words[j >>> 5]! >>> (j & 31)) & 1 ? v : masked));
+    forEachIsa(t, (isa) => {
+      const wantLse = kernel('tileLse', isa, { logits: want.slice() }) as TileLse;
+      const got = logits.slice();
+      const gotLse = kernel('maskedTileLse', isa, { logits: got, words, masked }) as TileLse;
+      assertBitwiseEqual(t, got, want, `${isa} ${name}: masked logits`);
+      t.true(Object.is(gotLse.max, wantLse.max) && Object.is(gotLse.sum, wantLse.sum),
+        `${isa} ${name}: (max, sum) (${gotLse.max}, ${gotLse.sum}) vs tileLse (${wantLse.max}, ${wantLse.sum})`);
+    });
+  }
 });
 
 test('logSumExp over vocab tiles matches fp64', (t) => {

@@ -77,10 +77,12 @@ struct ModelKernels {
   // tile_sum = sum exp(l - tile_max) (fp32 terms; fp64 sum, lane l adding the terms
   // i = l mod 16 in order, lanes combined in a halving tree).
   void (*tile_lse)(const float* logits, size_t n, float* tile_max, double* tile_sum);
-  // A grammar's token mask over one stretch of a row: logits[j] = masked for each j in
-  // [0, n) whose bit j % 32 of words[j / 32] is clear (the stretch starts at a multiple
-  // of 32 ids); the others are left as they are. Exact: the same on every ISA.
-  void (*apply_token_mask)(float* logits, size_t n, const uint32_t* words, float masked);
+  // A grammar's token mask over one vocab tile, then tile_lse of the masked tile:
+  // logits[j] = masked for each j in [0, n) whose bit j % 32 of words[j / 32] is clear
+  // (the tile starts at a multiple of 32 ids), the others left as they are; tile_max
+  // and tile_sum bitwise what tile_lse gives on the masked tile. Exact on every ISA.
+  void (*masked_tile_lse)(float* logits, size_t n, const uint32_t* words, float masked, float* tile_max,
+                          double* tile_sum);
 
   // Sampling primitives over one row of n logits (sampling.cc composes them);
   // y = x * s is the scaled logit (s = 1 / temperature > 0, or 1).

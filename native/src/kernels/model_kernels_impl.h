@@ -827,10 +827,11 @@ void tile_lse_impl(const float* logits, size_t n, float* tile_max, double* tile_
   *tile_sum = halving_sum16(sums);
 }
 
-// A grammar's mask, 32 logits a word. AVX-512 stores the masked value under the
-// clear bits directly (two masked stores a word, no branch: masks mix all-clear,
-// all-set and mixed words unpredictably). Elsewhere runs of all-clear words are
-// filled at once, all-set words left alone, and the words in between blended.
+// A grammar's mask, 32 logits a word (bit b set: logit b kept). mask_word blends
+// each vector with the masked value under its bits and stores it whole (AVX-512:
+// no branch, masks mix all-clear, all-set and mixed words unpredictably; a whole
+// store, unlike a masked one, forwards to the loads that follow); elsewhere an
+// all-set word is left alone.
 TROUPE_INLINE void mask_bits(float* l, size_t count, uint32_t word, float masked) {
   for (size_t b = 0; b < count; ++b) l[b] = ((word >> b) & 1u) != 0 ? l[b] : masked;
 }
@@ -838,8 +839,8 @@ TROUPE_INLINE void mask_bits(float* l, size_t count, uint32_t word, float masked
 #if defined(__AVX512F__)
 TROUPE_INLINE void mask_word(float* l, uint32_t word, float masked) {
   const __m512 m = _mm512_set1_ps(masked);
-  _mm512_mask_storeu_ps(l, static_cast<__mmask16>(~word), m);
-  _mm512_mask_storeu_ps(l + 16, static_cast<__mmask16>(~word >> 16), m);
+  _mm512_storeu_ps(l, _mm512_mask_mov_ps(m, static_cast<__mmask16>(word), _mm512_loadu_ps(l)));
+  _mm512_storeu_ps(l + 16, _mm512_mask_mov_ps(m, static_cast<__mmask16>(word >> 16), _mm512_loadu_ps(l + 16)));
 }
 #else
 TROUPE_INLINE void mask_word(float* l, uint32_t word, float masked) {
@@ -859,23 +860,58 @@ TROUPE_INLINE void mask_word(float* l, uint32_t word, float masked) {
 }
 #endif
 
-void apply_token_mask_impl(float* logits, size_t n, const uint32_t* words, float masked) {
+// tile_lse of the tile with the grammar's mask applied, writing the mask into
+// the tile as it goes. Bitwise tile_lse's result on the masked tile: the max
+// sees every entry (a masked one as `masked`) in the same kW-vector order; a
+// 16-entry block the mask clears whole is left out of the sum only when
+// masked's term is exactly 0 (adding +0 leaves each fp64 lane as it is); a
+// tile the mask clears whole has max = masked and sum = n (each term is
+// exp(0) = 1, the sum of integers exact).
+void masked_tile_lse_impl(float* logits, size_t n, const uint32_t* words, float masked, float* tile_max,
+                          double* tile_sum) {
   const size_t whole = n / 32;
+  const FV m = splatv(masked);
+  FV mv = splatv(-INFINITY);
+  bool any_allowed = false;
   size_t i = 0;
-  while (i < whole) {
-#if !defined(__AVX512F__)
-    if (words[i] == 0) {
-      size_t j = i + 1;
-      while (j < whole && words[j] == 0) ++j;
-      std::fill(logits + i * 32, logits + j * 32, masked);
-      i = j;
+  for (; i < whole * 32; i += 32) {
+    float* l = logits + i;
+    const uint32_t word = words[i / 32];
+    if (word == 0) {
+      for (size_t h = 0; h < 32; h += kW) {
+        storev(l + h, m);
+        mv = maxv(m, mv);
+      }
       continue;
     }
-#endif
-    mask_word(logits + i * 32, words[i], masked);
-    ++i;
+    any_allowed = true;
+    mask_word(l, word, masked);
+    for (size_t h = 0; h < 32; h += kW) mv = maxv(loadv(l + h), mv);
   }
-  if (whole * 32 < n) mask_bits(logits + whole * 32, n - whole * 32, words[whole], masked);
+  if (i < n) {
+    const uint32_t tail = words[whole] & ((1u << (n - i)) - 1u);
+    any_allowed = any_allowed || tail != 0;
+    mask_bits(logits + i, n - i, tail, masked);
+  }
+  for (; i + kW <= n; i += kW) mv = maxv(loadv(logits + i), mv);
+  float mx = hmax(mv);
+  for (; i < n; ++i) mx = logits[i] > mx ? logits[i] : mx;
+  *tile_max = mx;
+  if (!any_allowed) {
+    *tile_sum = static_cast<double>(n);
+    return;
+  }
+  const bool skip_masked = exp_poly(masked - mx) == 0.0f;
+  Lanes16 lanes = lanes16_zero();
+  i = 0;
+  for (; i + 16 <= n; i += 16) {
+    if (skip_masked && ((words[i / 32] >> (i & 16)) & 0xffffu) == 0) continue;
+    for (size_t h = 0; h < 16; h += kW) lanes16_add(lanes, h, exp_polyv(loadv(logits + i + h) - mx));
+  }
+  double sums[16];
+  lanes16_store(lanes, sums);
+  for (size_t l = 0; i < n; ++i, ++l) sums[l] = sums[l] + static_cast<double>(exp_poly(logits[i] - mx));
+  *tile_sum = halving_sum16(sums);
 }
 
 void argmax_impl(const float* x, size_t n, float* max, size_t* index) {
@@ -1032,7 +1068,7 @@ constexpr ModelKernels make_model_kernels() {
   return ModelKernels{
       &gemm_entry<Bf16Ops>, &gemm_entry<F32Ops>, &rms_norm_impl,   &rope_impl,
       &silu_mul_impl,       &round_bf16_impl,    &kv_write_impl,   &attention_impl,
-      &exp_impl,            &tile_lse_impl,      &apply_token_mask_impl, &argmax_impl,     &exp_blocks_impl,
+      &exp_impl,            &tile_lse_impl,      &masked_tile_lse_impl, &argmax_impl,     &exp_blocks_impl,
       &scan_greater_impl,   &masked_sums_impl,   &scan_greater_pairs_impl, &filter_greater_impl,
   };
 }

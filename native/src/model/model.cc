@@ -483,14 +483,11 @@ void Model::logits_and_sampling(const float* x, size_t T, const StepInput& in, c
       for (size_t i = 0; i < rc; ++i) {
         float* li = logits + i * ld;  // writable: a grammar mask rewrites it
         const int32_t row = rows[c0 + i];
-        // A grammar row's disallowed tokens are masked before anything reads the tile
-        // (validate: a masked row has one sample entry), so the log-sum-exp, the tile
+        // A grammar row's disallowed tokens are masked as the log-sum-exp first reads
+        // the tile (validate: a masked row has one sample entry), so the tile
         // summaries, the records and the copy in `full` all see the masked row.
-        if (sample_slot[row] >= 0) {
-          const uint32_t* mask = in.sampling.params[entry_order[entry_start[row]]].mask;
-          if (mask != nullptr) apply_token_mask(*k_, li, vt, v0, mask);
-        }
-        k_->tile_lse(li, vt, &b.tile_max[i * vtiles + vt_i], &b.tile_sum[i * vtiles + vt_i]);
+        const uint32_t* mask = sample_slot[row] >= 0 ? in.sampling.params[entry_order[entry_start[row]]].mask : nullptr;
+        tile_lse(*k_, li, vt, v0, mask, &b.tile_max[i * vtiles + vt_i], &b.tile_sum[i * vtiles + vt_i]);
         if (sample_slot[row] >= 0) {
           std::copy(li, li + vt, full + sample_slot[row] * V + v0);
           // What the row's sampling can use of this tile, while it is in cache.

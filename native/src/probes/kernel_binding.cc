@@ -152,13 +152,24 @@ Napi::Value ModelKernel(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
       c = k->filter_greater(ids, x, n, t, out_ids, out_y);
     }
     return Napi::Number::New(env, static_cast<double>(c));
-  } else if (name == "tokenMask") {
-    // {logits (rewritten in place), words: Uint32Array of ceil(n / 32), masked}
+  } else if (name == "tileLse" || name == "maskedTileLse") {
+    // tileLse {logits}; maskedTileLse {logits (masked in place), words: Uint32Array of
+    // ceil(n / 32), masked}: {max, sum}
     size_t n, nw;
     float* x = r.data<float>("logits", napi_float32_array, "Float32Array", &n);
-    const uint32_t* words = r.data<uint32_t>("words", napi_uint32_array, "Uint32Array", &nw);
-    if (nw < (n + 31) / 32) r.fail_range("words needs ceil(n / 32) entries");
-    k->apply_token_mask(x, n, words, static_cast<float>(r.number("masked")));
+    float max;
+    double sum;
+    if (name == "tileLse") {
+      k->tile_lse(x, n, &max, &sum);
+    } else {
+      const uint32_t* words = r.data<uint32_t>("words", napi_uint32_array, "Uint32Array", &nw);
+      if (nw < (n + 31) / 32) r.fail_range("words needs ceil(n / 32) entries");
+      k->masked_tile_lse(x, n, words, static_cast<float>(r.number("masked")), &max, &sum);
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("max", Napi::Number::New(env, max));
+    o.Set("sum", Napi::Number::New(env, sum));
+    return o;
   } else if (name == "logSumExp") {
     size_t n;
     const float* x = r.data<float>("logits", napi_float32_array, "Float32Array", &n);
@@ -253,17 +264,13 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info, const CpuFeatures& cpu)
   std::vector<TileSummary> summaries(tiles);
   std::vector<TileCandidates> cand(tiles);
   OwnedNucleusPool records(1, V);  // one row's top-p records at a time
-  std::vector<float> masked;  // a grammar row's logits with its mask applied (the input stays as it is)
+  std::vector<float> masked;  // the row's logits, a grammar's mask applied to this copy (the input stays as it is)
   for (size_t i = 0; i < R; ++i) {
-    const float* row = logits.data + i * V;
-    if (b.params[i].mask != nullptr) {
-      masked.assign(row, row + V);
-      apply_token_mask(*k, masked.data(), V, 0, b.params[i].mask);
-      row = masked.data();
-    }
+    masked.assign(logits.data + i * V, logits.data + (i + 1) * V);
+    const float* row = masked.data();
     RowBounds kth;
     records.pool.used.store(0);
-    const double lse = summarize_row(row, V, summarize ? &b.params[i] : nullptr, *k, scratch, summaries.data(),
+    const double lse = summarize_row(masked.data(), V, b.params[i].mask, summarize ? &b.params[i] : nullptr, *k, scratch, summaries.data(),
                                      cand.data(), &kth, &records.pool);
     const RowStats stats = row_stats(summaries.data(), tiles, cand.data(), &records.pool);
     sample_row(row, V, lse, summarize ? &stats : nullptr, b.params[i], scratch, *k, tokens.Data() + i, lps.Data() + i,

@@ -401,8 +401,10 @@ void RowBounds::reset() {
   floor.store(-INFINITY);
 }
 
-void apply_token_mask(const ModelKernels& k, float* logits, size_t n, size_t v0, const uint32_t* mask) {
-  k.apply_token_mask(logits, n, mask + v0 / 32, kMaskedLogit);
+void tile_lse(const ModelKernels& k, float* logits, size_t n, size_t v0, const uint32_t* mask, float* tile_max,
+              double* tile_sum) {
+  if (mask != nullptr) k.masked_tile_lse(logits, n, mask + v0 / 32, kMaskedLogit, tile_max, tile_sum);
+  else k.tile_lse(logits, n, tile_max, tile_sum);
 }
 
 RowStats row_stats(const TileSummary* tiles, size_t count, const TileCandidates* cand, const NucleusPool* nucleus) {
@@ -411,14 +413,14 @@ RowStats row_stats(const TileSummary* tiles, size_t count, const TileCandidates*
   return st;
 }
 
-double summarize_row(const float* row, size_t V, const SamplingParams* p, const ModelKernels& k,
+double summarize_row(float* row, size_t V, const uint32_t* mask, const SamplingParams* p, const ModelKernels& k,
                      SamplingScratch& s, TileSummary* tiles, TileCandidates* cand, RowBounds* bounds,
                      NucleusPool* pool) {
   float run_max = -INFINITY;
   double run_sum = 0.0;
   for (size_t t = 0, v0 = 0; v0 < V; ++t, v0 += kVocabTile) {
     const size_t n = std::min(kVocabTile, V - v0);
-    k.tile_lse(row + v0, n, &tiles[t].max, &tiles[t].sum);
+    tile_lse(k, row + v0, n, v0, mask, &tiles[t].max, &tiles[t].sum);
     lse_combine(tiles[t].max, tiles[t].sum, &run_max, &run_sum);
     if (p != nullptr) summarize_tile(row + v0, n, v0, *p, k, s, &tiles[t], &cand[t], bounds, pool);
   }

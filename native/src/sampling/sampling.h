@@ -89,9 +89,11 @@ struct ModelKernels;
 // those of the masked distribution, as vLLM's (a masked token's is ~-1e30).
 constexpr float kMaskedLogit = -1e30f;
 
-// Sets logits[j] = kMaskedLogit for each j in [0, n) whose id v0 + j the mask
-// disallows (v0 a multiple of 32).
-void apply_token_mask(const ModelKernels& k, float* logits, size_t n, size_t v0, const uint32_t* mask);
+// One vocab tile's log-sum-exp state (k.tile_lse). With a grammar's mask, first
+// sets logits[j] = kMaskedLogit for each j in [0, n) whose id v0 + j the mask
+// disallows (v0 a multiple of 32), and the state is that of the masked tile.
+void tile_lse(const ModelKernels& k, float* logits, size_t n, size_t v0, const uint32_t* mask, float* tile_max,
+              double* tile_sum);
 
 // Params for R rows plus the storage their pointers point into (moving a
 // SamplingBatch keeps the pointers valid; never resize the vectors afterwards).
@@ -226,10 +228,11 @@ void summarize_tile(const float* l, size_t n, size_t v0, const SamplingParams& p
 bool records_nucleus(const SamplingParams& p);
 
 // The lm head's per-tile epilogue over a whole row of V logits, tile by tile
-// (benches and tests; the model runs it inside its vocab-tile tasks): each
-// tile's log-sum-exp state into tiles[], and when p is given its summary
-// (summarize_tile). Returns the row's log-sum-exp.
-double summarize_row(const float* row, size_t V, const SamplingParams* p, const ModelKernels& k,
+// (benches and tests; the model runs it inside its vocab-tile tasks): the
+// grammar's mask applied when there is one (in place), each tile's log-sum-exp
+// state into tiles[], and when p is given its summary (summarize_tile).
+// Returns the row's log-sum-exp.
+double summarize_row(float* row, size_t V, const uint32_t* mask, const SamplingParams* p, const ModelKernels& k,
                      SamplingScratch& scratch, TileSummary* tiles, TileCandidates* cand, RowBounds* bounds,
                      NucleusPool* pool);
 
