@@ -121,8 +121,8 @@ Napi::Value SampleBench(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
     // tile summary, one task per row (the model runs them inside its vocab-tile tasks).
     pool.parallel_for(R, [&](size_t i) {
       static thread_local SamplingScratch sc;
-      lse[i] = summarize_row(row_of(i), V, b.params[i].mask, &b.params[i], *k, sc, &summaries[i * tiles], &cand[i * tiles],
-                             &kth[i], &records.pool);
+      lse[i] = summarize_row(row_of(i), V, b.params[i].mask, &b.params[i], *k, sc, &summaries[i * tiles],
+                             &cand[i * tiles], &kth[i], &records.pool);
     });
     const double t1 = now_s();
     pool.parallel_for(R, [&](size_t i) {

@@ -267,11 +267,11 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info, const CpuFeatures& cpu)
   std::vector<float> masked;  // the row's logits, a grammar's mask applied to this copy (the input stays as it is)
   for (size_t i = 0; i < R; ++i) {
     masked.assign(logits.data + i * V, logits.data + (i + 1) * V);
-    const float* row = masked.data();
+    float* row = masked.data();
     RowBounds kth;
     records.pool.used.store(0);
-    const double lse = summarize_row(masked.data(), V, b.params[i].mask, summarize ? &b.params[i] : nullptr, *k, scratch, summaries.data(),
-                                     cand.data(), &kth, &records.pool);
+    const double lse = summarize_row(row, V, b.params[i].mask, summarize ? &b.params[i] : nullptr, *k, scratch,
+                                     summaries.data(), cand.data(), &kth, &records.pool);
     const RowStats stats = row_stats(summaries.data(), tiles, cand.data(), &records.pool);
     sample_row(row, V, lse, summarize ? &stats : nullptr, b.params[i], scratch, *k, tokens.Data() + i, lps.Data() + i,
                top_ids.Data() + i * top_n, top_lps.Data() + i * top_n);
