@@ -1,9 +1,10 @@
 // The FP8 model step on shapes where every FP8 path of the step is taken
 // (K segments of o / down holding whole 64-code chunks, the prefill strips,
 // the small-batch and one-row blocks, the lm head's vocabulary tiles): the
-// fastest kernel (VBMI, weights reordered at load) gives the same logits, bit
-// for bit, as the portable table kernel on the same ISA; and weights marked as
-// reordered are reused, never reordered twice.
+// fastest kernel (VBMI on avx512bf16, F16C on avx2; both reorder or recode the
+// weights at load) gives the same logits, bit for bit, as the portable table
+// kernel on the same ISA; and weights marked as reordered are reused, never
+// reordered twice.
 import test, { type ExecutionContext } from 'ava';
 import { loadNative, type Isa } from '../../native/index.js';
 import type { NativeFp8Linear, NativeModelDesc } from '../../native/model-raw.js';
@@ -12,8 +13,8 @@ import { testWhen } from './helpers.js';
 import { rng } from './random.js';
 
 const native = loadNative();
-// The reordered layout is the avx512bf16 path's VBMI kernel's.
 const vbmi = native.availableIsas().includes('avx512bf16') && native.cpuFeatures().avx512vbmi;
+const avx2 = native.availableIsas().includes('avx2');
 const H = 512, L = 2, HEADS = 8, KV = 2, D = 64, I = 1024, V = 4096, BS = 32;
 
 function fp8(N: number, K: number, next: () => number): NativeFp8Linear {
@@ -65,22 +66,32 @@ testWhen(vbmi, 'CPU lacks avx512bf16 + avx512vbmi: the reordered layout is not u
   await fastEqualsTable(t, 'avx512bf16', ['avx512bf16-vbmi', 'avx512bf16-table']);
 });
 
-testWhen(native.availableIsas().includes('avx2'), 'CPU lacks avx2')('FP8 model step: the avx2 F16C kernel (codes as stored, bf16 panels from 3 rows) equals the avx2 table kernel bit for bit', async (t) => {
+testWhen(avx2, 'CPU lacks avx2')('FP8 model step: the avx2 F16C kernel (codes recoded at load, bf16 panels from 3 rows) equals the avx2 table kernel bit for bit', async (t) => {
   await fastEqualsTable(t, 'avx2', ['avx2-f16c', 'avx2-table']);
 });
 
-testWhen(vbmi, 'CPU lacks avx512bf16 + avx512vbmi: no reordered layout')('FP8 weights are reordered once: a second model reuses them, another layout is refused', (t) => {
+function reorderedOnce(t: ExecutionContext, isa: Isa, kernel: string, layout: string): void {
   const m = native.model;
-  const d = desc(4, 'auto');
+  const d = desc(4, 'auto', isa);
+  const stored = (d.lmHead as NativeFp8Linear).fp8.slice();
   const a = m.modelCreate(d);
-  t.is(m.modelStats(a).fp8Kernel, 'avx512bf16-vbmi');
-  t.is((d.lmHead as NativeFp8Linear & { packed?: string }).packed, 'chunk64-lane-interleaved');
+  t.is(m.modelStats(a).fp8Kernel, kernel);
+  t.is((d.lmHead as NativeFp8Linear & { packed?: string }).packed, layout);
   const before = (d.lmHead as NativeFp8Linear).fp8.slice();
+  t.notDeepEqual(before, stored, 'the codes were reordered in place');
   const b = m.modelCreate(d); // same arrays: not reordered again
   t.deepEqual((d.lmHead as NativeFp8Linear).fp8, before);
   m.modelRelease(b);
-  t.throws(() => m.modelCreate({ ...d, fp8Kernel: 'table' }), { message: /reordered for the 'chunk64-lane-interleaved' kernel layout/ });
+  t.throws(() => m.modelCreate({ ...d, fp8Kernel: 'table' }), { message: new RegExp(`reordered for the '${layout}' kernel layout`) });
   m.modelRelease(a);
+}
+
+testWhen(vbmi, 'CPU lacks avx512bf16 + avx512vbmi: no reordered layout')('FP8 weights are reordered once for the VBMI kernel: a second model reuses them, another layout is refused', (t) => {
+  reorderedOnce(t, 'avx512bf16', 'avx512bf16-vbmi', 'chunk64-lane-interleaved');
+});
+
+testWhen(avx2, 'CPU lacks avx2: no recoded layout')('FP8 weights are recoded once for the avx2 F16C kernel: a second model reuses them, another layout is refused', (t) => {
+  reorderedOnce(t, 'avx2', 'avx2-f16c', 'chunk32-f16c-recoded');
 });
 
 test('FP8 NaN codes are refused at load, naming the tensor, row and column', (t) => {

@@ -1,7 +1,7 @@
-// The FP8 GEMM for the avx2 path: codes widened in registers through F16C
-// (fp8/gemm_fp8_ops_f16c.h) for M < Fp8F16cOps::kSmallM + 1 rows, bf16 panels
-// (kernels/gemm_strips_avx2.h) from there on; and the table kernel
-// (Fp8TableOps<Avx2Ops>, K order) that tests compare it with.
+// The FP8 GEMM for the avx2 path: codes (recoded at load) widened in registers
+// through F16C (fp8/gemm_fp8_ops_f16c.h) for M < Fp8F16cOps::kSmallM + 1 rows,
+// bf16 panels (kernels/gemm_strips_avx2.h) from there on; and the table kernel
+// (Fp8TableOps<Avx2Ops>, codes as stored) that tests compare it with.
 #include "kernels/gemm_ops_avx2.h"
 #include "kernels/fp8/gemm_fp8_ops_f16c.h"
 #include "kernels/fp8/gemm_fp8_ops_table.h"
@@ -11,7 +11,7 @@
 namespace troupe {
 namespace {
 
-// e4m3 rows [N, K] as stored: each panel's rows over a K segment
+// e4m3 rows [N, K] in the F16C layout: each panel's rows over a K segment
 // widened once to their bf16 bits, into a per-thread buffer of rows of L8 (L rounded up to 8).
 struct StripPanelsF16c {
   static constexpr bool kInPlace = false;
@@ -55,7 +55,8 @@ void gemm_fp8_avx2(const uint8_t* w, const uint16_t* xq, const float* xs, const 
 }  // namespace
 
 const Fp8Kernels* fp8_kernels_avx2() {
-  static constexpr Fp8Kernels kTable{&gemm_fp8_avx2, nullptr, nullptr, "avx2-f16c", true};
+  static constexpr Fp8Kernels kTable{&gemm_fp8_avx2, &gemm_fp8_prepack<Fp8F16cOps>, "chunk32-f16c-recoded", "avx2-f16c",
+                                     true};
   return &kTable;
 }
 
