@@ -19,6 +19,7 @@
 //       once into a per-thread buffer (FP8 codes)
 //       for each block of 4 rows of x
 //         pack them over s:                          xp [L8 / 8][4][8] fp32, chunk-interleaved
+//         (all of x packed so once per call instead when it takes <= 1 MiB: batches)
 //         for each block of 3 panel rows: 12 ymm accumulators over the segment
 // Per 8 K the micro-kernel issues 3 broadcast loads of 8 bf16 (one per weight
 // row), 3 byte shuffles that put each bf16 in the top half of its fp32 lane
@@ -78,6 +79,7 @@ inline void reduce8_add_256(const __m256* a, float* out) {
 
 constexpr int kStripMB = 4, kStripNB = 3;  // 12 accumulators + 3 w + 1 x of the 16 ymm
 constexpr size_t kStripPanel = 48;         // weight rows per panel (a multiple of 3)
+constexpr size_t kStripXOnceBytes = 1 << 20;  // x packed once per call up to this size (gemm_strips_avx2)
 
 inline size_t round_up8(size_t n) { return (n + 7) & ~size_t{7}; }
 
@@ -198,16 +200,35 @@ void gemm_strips_avx2(Panels& panels, const uint16_t* x, const float* xs, const 
                       size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
   if (segments == 0) segments = 1;
   const size_t Lmax = round_up8(K / segments + 1);
-  float* xp = strip_x_buffer(kStripMB * Lmax);
+  // x packed once for the whole call when that is small (batched decode: every panel
+  // reuses it), else per panel, segment and m-block into one L1-sized xp.
+  // Once: m-block b over segment s at xall + kStripMB * (b * K8 + S8(s)), K8 the sum of
+  // the segments' chunk-rounded lengths and S8(s) that of the segments before s.
+  size_t K8 = 0;
+  for (size_t s = 0; s < segments; ++s) K8 += round_up8(K * (s + 1) / segments - K * s / segments);
+  const size_t mblocks = (M + kStripMB - 1) / kStripMB;
+  const bool once = mblocks * kStripMB * K8 * sizeof(float) <= kStripXOnceBytes;
+  float* xall = strip_x_buffer(once ? mblocks * kStripMB * K8 : kStripMB * Lmax);
+  if (once) {
+    for (size_t m0 = 0, b = 0; m0 < M; m0 += kStripMB, ++b) {
+      const size_t mb = M - m0 < static_cast<size_t>(kStripMB) ? M - m0 : kStripMB;
+      for (size_t s = 0, s8 = 0; s < segments; ++s) {
+        const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments;
+        strip_pack_x(x, K, m0, mb, k0, k1, xall + kStripMB * (b * K8 + s8));
+        s8 += round_up8(k1 - k0);
+      }
+    }
+  }
   for (size_t p0 = n0; p0 < n1; p0 += kStripPanel) {
     const size_t np = n1 - p0 < kStripPanel ? n1 - p0 : kStripPanel;
-    for (size_t s = 0; s < segments; ++s) {
+    for (size_t s = 0, s8 = 0; s < segments; ++s) {
       const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments, L = k1 - k0;
       size_t ld = 0;
       const uint16_t* wp = panels.rows(p0, np, k0, k1, ld);
-      for (size_t m0 = 0; m0 < M; m0 += kStripMB) {
+      for (size_t m0 = 0, b = 0; m0 < M; m0 += kStripMB, ++b) {
         const size_t mb = M - m0 < static_cast<size_t>(kStripMB) ? M - m0 : kStripMB;
-        strip_pack_x(x, K, m0, mb, k0, k1, xp);
+        float* xp = once ? xall + kStripMB * (b * K8 + s8) : xall;
+        if (!once) strip_pack_x(x, K, m0, mb, k0, k1, xp);
         for (size_t j0 = 0; j0 < np; j0 += kStripNB) {
           const size_t nb = np - j0 < static_cast<size_t>(kStripNB) ? np - j0 : kStripNB;
           const bool pf = Panels::kInPlace && m0 == 0 && j0 + 2 * kStripNB <= np;
@@ -227,6 +248,7 @@ void gemm_strips_avx2(Panels& panels, const uint16_t* x, const float* xs, const 
             }
         }
       }
+      s8 += round_up8(L);
     }
   }
 }
