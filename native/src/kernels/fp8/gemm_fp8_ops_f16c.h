@@ -65,7 +65,8 @@ struct Fp8F16cOps {
   using XElem = float;  // x widened to fp32 (exact: bf16 bits shifted)
   using WElem = uint8_t;
   using Acc = __m256;
-  // x of K .. K+31 in 4 groups of 8; `groups` of them take part (fewer only in a tail).
+  // x of K .. K+31 in 4 groups of 8; `groups` of them take part (fewer only in a tail,
+  // where the weights' chunk is zero padded alike).
   struct XVec {
     __m256 v[4];
     int groups;
@@ -73,7 +74,6 @@ struct Fp8F16cOps {
   // The fp16 of a chunk's weights, slot q[g] holding K group kSlot[g] (the unpacks' order).
   struct WVec {
     __m128i q[4];
-    int groups;
   };
   static constexpr int kSlot[4] = {0, 2, 1, 3};
   static constexpr size_t kChunk = 32;
@@ -104,7 +104,6 @@ struct Fp8F16cOps {
     const __m256i mask = _mm256_set1_epi16(static_cast<short>(0xbf80));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(&w.q[0]), _mm256_and_si256(_mm256_unpacklo_epi8(d, r), mask));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(&w.q[2]), _mm256_and_si256(_mm256_unpackhi_epi8(d, r), mask));
-    w.groups = 4;
     return w;
   }
   // A tail chunk (n < 32 codes, as in K order), zero padded to whole groups.
@@ -113,13 +112,12 @@ struct Fp8F16cOps {
     for (size_t i = 0; i < n; ++i) t[8 * kSlot[i / 8] + i % 8] = e4m3_f16_scaled(p[i]);
     WVec w;
     std::memcpy(w.q, t, sizeof t);
-    w.groups = static_cast<int>((n + 7) / 8);
     return w;
   }
   static Acc dot(Acc acc, const XVec& x, const WVec& w) {
 #pragma GCC unroll 4
     for (int g = 0; g < 4; ++g)
-      if (g < w.groups) acc = _mm256_fmadd_ps(x.v[g], cvtph_from_memory(&w.q[kSlot[g]]), acc);
+      if (g < x.groups) acc = _mm256_fmadd_ps(x.v[g], cvtph_from_memory(&w.q[kSlot[g]]), acc);
     return acc;
   }
   static float reduce(Acc a) { return reduce_add_256(a) * 256.0f; }  // exact: undoes the 2^-8
