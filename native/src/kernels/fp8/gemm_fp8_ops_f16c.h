@@ -43,15 +43,22 @@
 namespace troupe {
 namespace {
 
-// The stored byte of code c in a full chunk, and back.
+// The stored byte of code c in a full chunk.
 constexpr uint8_t f16c_recode(uint8_t c) {
   return static_cast<uint8_t>((c & 0x80) | (c & 1) << 6 | ((c >> 3) & 15) << 2 | ((c >> 1) & 3));
 }
-constexpr uint8_t f16c_decode(uint8_t r) {
-  return static_cast<uint8_t>((r & 0x80) | ((r >> 2) & 15) << 3 | (r & 3) << 1 | ((r >> 6) & 1));
-}
 // The fp16 bits of code c's value times 2^-8 (c as in K order, not recoded).
 constexpr uint16_t e4m3_f16_scaled(uint8_t c) { return static_cast<uint16_t>((c & 0x80) << 8 | (c & 0x7f) << 7); }
+// What load_w computes per lane from a stored byte r, for every code: the fp16 above.
+constexpr bool f16c_layout_holds() {
+  for (int c = 0; c < 256; ++c) {
+    const uint8_t r = f16c_recode(static_cast<uint8_t>(c));
+    const uint8_t sum = static_cast<uint8_t>(r + r);  // vpaddb
+    if ((((r << 8) | sum) & 0xbf80) != e4m3_f16_scaled(static_cast<uint8_t>(c))) return false;
+  }
+  return true;
+}
+static_assert(f16c_layout_holds(), "the recoded byte's add, unpack and mask must give the scaled fp16");
 
 // 8 fp16 at p -> fp32, from memory (no shuffle-port uop).
 inline __m256 cvtph_from_memory(const __m128i* p) {
