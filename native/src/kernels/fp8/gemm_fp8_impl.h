@@ -25,9 +25,10 @@
 //   XElem  (uint16_t, bf16 bits)   WElem  (uint8_t, e4m3 codes)
 // and
 //   Bf16                     the ISA's bf16 Ops whose dot / reduce the FP8 Ops reproduce
-//   kPrepack, prepack_row(w, K, segments)   whether the kernel wants the codes of each full
-//                            kChunk of a row (on each K segment's chunk grid) reordered at
-//                            load (a byte permutation inside the chunk; gemm_fp8_ops_vbmi.h)
+//   kPrepack, prepack_chunk(c)   whether the kernel wants the codes of each full kChunk of a
+//                            row (on each K segment's chunk grid) rewritten at load, and how
+//                            one such chunk is, in place (a byte permutation inside it:
+//                            gemm_fp8_ops_vbmi.h; each code's bits permuted: gemm_fp8_ops_f16c.h)
 //   widen_row(w, K, segments, out)   a row's bf16 bits in K order (undoing any prepack)
 //
 // Prefill (M > kSmallM): the weights of each block of NB rows are widened to
@@ -178,12 +179,17 @@ void gemm_fp8_run(const uint8_t* w, const uint16_t* xq, const float* xs, const f
   gemm_fp8_strips<Ops>(w, xq, xs, ws, out, M, n0, n1, ldo, K, segments);
 }
 
-// Reorders the codes of rows [0, N) for Ops (a no-op unless Ops::kPrepack).
+// Rewrites the codes of rows [0, N) for Ops (a no-op unless Ops::kPrepack): every full chunk
+// of each K segment, as gemm_fp8_block walks them; tails stay as stored.
 template <class Ops>
 void gemm_fp8_prepack(uint8_t* w, size_t N, size_t K, size_t segments) {
   if constexpr (Ops::kPrepack) {
     if (segments == 0) segments = 1;
-    for (size_t n = 0; n < N; ++n) Ops::prepack_row(w + n * K, K, segments);
+    for (size_t n = 0; n < N; ++n)
+      for (size_t s = 0; s < segments; ++s) {
+        const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments;
+        for (size_t k = k0; k + Ops::kChunk <= k1; k += Ops::kChunk) Ops::prepack_chunk(w + n * K + k);
+      }
   }
 }
 

@@ -130,13 +130,9 @@ struct Fp8F16cOps {
   static float reduce(Acc a) { return reduce_add_256(a) * 256.0f; }  // exact: undoes the 2^-8
   static void reduce16(const Acc*, float*) {}
 
-  // The full chunks of each K segment (as gemm_fp8_block walks them) are recoded.
-  static void prepack_row(uint8_t* w, size_t K, size_t segments) {
-    for (size_t s = 0; s < segments; ++s) {
-      const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments;
-      const size_t end = k0 + (k1 - k0) / kChunk * kChunk;
-      for (size_t k = k0; k < end; ++k) w[k] = f16c_recode(w[k]);
-    }
+  // One full chunk (32 codes) recoded in place.
+  static void prepack_chunk(uint8_t* c) {
+    for (size_t i = 0; i < kChunk; ++i) c[i] = f16c_recode(c[i]);
   }
 
   // The bf16 bits of a row's codes over [k0, k1), one K segment as stored: every e4m3

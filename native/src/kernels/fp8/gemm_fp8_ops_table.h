@@ -19,7 +19,6 @@ struct Fp8TableOps {
   using XElem = uint16_t;
   using WElem = uint8_t;
   static constexpr bool kPrepack = false;
-  static void prepack_row(uint8_t*, size_t, size_t) {}
   static void widen_row(const uint8_t* w, size_t K, size_t, uint16_t* out) {
     for (size_t k = 0; k < K; ++k) out[k] = kE4m3Bf16[w[k]];
   }

@@ -122,20 +122,11 @@ struct Fp8VbmiOps {
   static float reduce(Acc a) { return reduce_add_512(a); }
   static void reduce16(const Acc* a, float* out) { reduce16_512(a, out); }
 
-  // The full chunks of each K segment (as gemm_fp8_block walks them) are prepacked.
-  template <typename F>
-  static void for_each_full_chunk(size_t K, size_t segments, F f) {
-    for (size_t s = 0; s < segments; ++s) {
-      const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments;
-      for (size_t k = k0; k + kChunk <= k1; k += kChunk) f(k);
-    }
-  }
-  static void prepack_row(uint8_t* w, size_t K, size_t segments) {
-    for_each_full_chunk(K, segments, [&](size_t k) {
-      uint8_t t[64];
-      for (size_t i = 0; i < 64; ++i) t[vbmi_stored_index(i)] = w[k + i];
-      std::memcpy(w + k, t, 64);
-    });
+  // One full chunk (64 codes, K order) into the layout above.
+  static void prepack_chunk(uint8_t* c) {
+    uint8_t t[64];
+    for (size_t i = 0; i < 64; ++i) t[vbmi_stored_index(i)] = c[i];
+    std::memcpy(c, t, 64);
   }
   static void widen_row(const uint8_t* w, size_t K, size_t segments, uint16_t* out) {
     for (size_t s = 0; s < segments; ++s) {
