@@ -83,6 +83,27 @@ test('gemm: a row gives the same bits whichever register block its batch size se
   });
 });
 
+test('gemm: a prompt whose packed activations span several groups gives each row its one-row bits', (t) => {
+  // K = 9000: one 4-row block of x packed to fp32 takes ~141 KiB, so the avx2 panels pack
+  // 70 rows as three groups of at most 1 MiB (28, 28, 14 rows), each reading every panel.
+  forEachIsa(t, (isa) => {
+    const [N, K, M] = [7, 9000, 70];
+    const next = rng(22);
+    const w = toBf16Array(randomFloat32(N * K, next));
+    const x = randomFloat32(M * K, next, 2);
+    for (const segments of [1, 8]) {
+      const run = (m: number, from: number) => {
+        const out = new Float32Array(m * N).fill(Number.NaN);
+        kernel('gemm', isa, { bf16: true, w, x: x.subarray(from * K, (from + m) * K), out, M: m, N, K, segments });
+        return out;
+      };
+      const all = run(M, 0);
+      for (const from of [0, 27, 28, 55, 56, 69])
+        assertBitwiseEqual(t, run(1, from), all.subarray(from * N, (from + 1) * N), `${isa} S=${segments}: row ${from} of ${M}`);
+    }
+  });
+});
+
 test('sampling scans: scanGreater, scanGreaterPairs and filterGreater keep what y > t keeps, in order, on every ISA', (t) => {
   const next = rng(31);
   for (const n of [0, 5, 16, 47, 300, 4096]) {

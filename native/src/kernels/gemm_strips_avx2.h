@@ -13,21 +13,23 @@
 // bits as the one-row GEMV.
 //
 // Loop nest, per call (one thread's tile [n0, n1)):
-//   for each panel of kStripPanel weight rows
-//     for each K segment s
-//       the panel's rows over s as bf16: the weights in place (bf16), or widened
-//       once into a per-thread buffer (FP8 codes)
-//       for each block of 4 rows of x
-//         pack them over s:                          xp [L8 / 8][4][8] fp32, chunk-interleaved
-//         (all of x packed so once per call instead when it takes <= 1 MiB: batches)
-//         for each block of 3 panel rows: 12 ymm accumulators over the segment
+//   for each group of 4-row blocks of x whose packed x takes <= 1 MiB (a batch: one group)
+//     pack the group's blocks over every segment: xp [L8 / 8][4][8] fp32 per block and
+//                                                 segment, chunk-interleaved
+//     for each panel of kStripPanel weight rows
+//       for each K segment s
+//         the panel's rows over s as bf16: the weights in place (bf16), or widened
+//         once per group into a per-thread buffer (FP8 codes)
+//         for each block of the group
+//           for each block of 3 panel rows: 12 ymm accumulators over the segment
 // Per 8 K the micro-kernel issues 3 broadcast loads of 8 bf16 (one per weight
 // row), 3 byte shuffles that put each bf16 in the top half of its fp32 lane
 // (the shuffle port only: the FMA ports do nothing but FMAs), 4 loads of x and
 // 12 FMAs: 16 ymm registers (12 accumulators, 3 weights, 1 x), the shuffle's
 // control reloaded from L1 each chunk. A panel (48 x 2048 x 2 B = 192 KiB for
-// the model's segments) stays in L2 while its m-blocks read it, xp (<= 32 KiB)
-// in L1. The first m-block, which brings the panel from memory, prefetches the
+// the model's segments) stays in L2 while the group's blocks read it, one block's
+// xp over a segment (<= 32 KiB for K <= 2048 a segment) in L1 after its first
+// read. The first m-block, which brings the panel from memory, prefetches the
 // next block's 3 rows at the offsets it reads: the hardware prefetcher starts
 // over at each 4 KiB page, one row of a K = 2048 matrix.
 #pragma once
@@ -36,6 +38,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -79,7 +82,7 @@ inline void reduce8_add_256(const __m256* a, float* out) {
 
 constexpr int kStripMB = 4, kStripNB = 3;  // 12 accumulators + 3 w + 1 x of the 16 ymm
 constexpr size_t kStripPanel = 48;         // weight rows per panel (a multiple of 3)
-constexpr size_t kStripXOnceBytes = 1 << 20;  // x packed once per call up to this size (gemm_strips_avx2)
+constexpr size_t kStripXGroupBytes = 1 << 20;  // packed x of one group of m-blocks (gemm_strips_avx2)
 
 inline size_t round_up8(size_t n) { return (n + 7) & ~size_t{7}; }
 
@@ -193,62 +196,61 @@ inline float* strip_x_buffer(size_t n) {
 //   const uint16_t* rows(p0, np, k0, k1, size_t& ld)   rows [p0, p0 + np) over [k0, k1):
 //                        row j at the result + j * ld, the exact bf16 of each weight
 //   static constexpr bool kInPlace   whether those rows are the weights in memory (the
-//                        first m-block then prefetches the next block's rows)
+//                        group's first m-block then prefetches the next block's rows)
 // xs / ws: the FP8 scales, or null for bf16.
 template <class Panels>
 void gemm_strips_avx2(Panels& panels, const uint16_t* x, const float* xs, const float* ws, float* out,
                       size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
   if (segments == 0) segments = 1;
-  const size_t Lmax = round_up8(K / segments + 1);
-  // x packed once for the whole call when that is small (batched decode: every panel
-  // reuses it), else per panel, segment and m-block into one L1-sized xp.
-  // Once: m-block b over segment s at xall + kStripMB * (b * K8 + S8(s)), K8 the sum of
-  // the segments' chunk-rounded lengths and S8(s) that of the segments before s.
+  // x packed once per group of m-blocks, the group at most kStripXGroupBytes (all of a
+  // batch's x in one group): m-block b of the group over segment s at
+  // xg + kStripMB * ((b - g0) * K8 + S8(s)), K8 the sum of the segments' chunk-rounded
+  // lengths and S8(s) that of the segments before s. Each group reads the tile's panels.
   size_t K8 = 0;
   for (size_t s = 0; s < segments; ++s) K8 += round_up8(K * (s + 1) / segments - K * s / segments);
-  const size_t mblocks = (M + kStripMB - 1) / kStripMB;
-  const bool once = mblocks * kStripMB * K8 * sizeof(float) <= kStripXOnceBytes;
-  float* xall = strip_x_buffer(once ? mblocks * kStripMB * K8 : kStripMB * Lmax);
-  if (once) {
-    for (size_t m0 = 0, b = 0; m0 < M; m0 += kStripMB, ++b) {
-      const size_t mb = M - m0 < static_cast<size_t>(kStripMB) ? M - m0 : kStripMB;
+  const size_t mblocks = (M + kStripMB - 1) / kStripMB, block_floats = kStripMB * K8;
+  const size_t group = std::max<size_t>(1, std::min(mblocks, kStripXGroupBytes / (block_floats * sizeof(float))));
+  float* xg = strip_x_buffer(group * block_floats);
+  for (size_t g0 = 0; g0 < mblocks; g0 += group) {
+    const size_t g1 = std::min(mblocks, g0 + group);
+    for (size_t b = g0; b < g1; ++b) {
+      const size_t m0 = b * kStripMB, mb = std::min<size_t>(M - m0, kStripMB);
       for (size_t s = 0, s8 = 0; s < segments; ++s) {
         const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments;
-        strip_pack_x(x, K, m0, mb, k0, k1, xall + kStripMB * (b * K8 + s8));
+        strip_pack_x(x, K, m0, mb, k0, k1, xg + (b - g0) * block_floats + kStripMB * s8);
         s8 += round_up8(k1 - k0);
       }
     }
-  }
-  for (size_t p0 = n0; p0 < n1; p0 += kStripPanel) {
-    const size_t np = n1 - p0 < kStripPanel ? n1 - p0 : kStripPanel;
-    for (size_t s = 0, s8 = 0; s < segments; ++s) {
-      const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments, L = k1 - k0;
-      size_t ld = 0;
-      const uint16_t* wp = panels.rows(p0, np, k0, k1, ld);
-      for (size_t m0 = 0, b = 0; m0 < M; m0 += kStripMB, ++b) {
-        const size_t mb = M - m0 < static_cast<size_t>(kStripMB) ? M - m0 : kStripMB;
-        float* xp = once ? xall + kStripMB * (b * K8 + s8) : xall;
-        if (!once) strip_pack_x(x, K, m0, mb, k0, k1, xp);
-        for (size_t j0 = 0; j0 < np; j0 += kStripNB) {
-          const size_t nb = np - j0 < static_cast<size_t>(kStripNB) ? np - j0 : kStripNB;
-          const bool pf = Panels::kInPlace && m0 == 0 && j0 + 2 * kStripNB <= np;
-          const uint16_t* next = pf ? wp + (j0 + kStripNB) * ld : nullptr;
-          float p[kStripMB * kStripNB];
-          strip_block_fn<kStripMB, kStripNB>(mb, nb)(xp, wp + j0 * ld, ld, L / 8, L % 8, next, p);
-          for (size_t i = 0; i < mb; ++i)
-            for (size_t j = 0; j < nb; ++j) {
-              const size_t m = m0 + i, n = p0 + j0 + j;
-              float v = p[i * kStripNB + j];
-              if (xs != nullptr) {
-                const float c = xs[m] * ws[n];
-                v = v * c;
+    for (size_t p0 = n0; p0 < n1; p0 += kStripPanel) {
+      const size_t np = std::min(n1 - p0, kStripPanel);
+      for (size_t s = 0, s8 = 0; s < segments; ++s) {
+        const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments, L = k1 - k0;
+        size_t ld = 0;
+        const uint16_t* wp = panels.rows(p0, np, k0, k1, ld);
+        for (size_t b = g0; b < g1; ++b) {
+          const size_t m0 = b * kStripMB, mb = std::min<size_t>(M - m0, kStripMB);
+          const float* xp = xg + (b - g0) * block_floats + kStripMB * s8;
+          for (size_t j0 = 0; j0 < np; j0 += kStripNB) {
+            const size_t nb = std::min<size_t>(np - j0, kStripNB);
+            const bool pf = Panels::kInPlace && b == g0 && j0 + 2 * kStripNB <= np;
+            const uint16_t* next = pf ? wp + (j0 + kStripNB) * ld : nullptr;
+            float p[kStripMB * kStripNB];
+            strip_block_fn<kStripMB, kStripNB>(mb, nb)(xp, wp + j0 * ld, ld, L / 8, L % 8, next, p);
+            for (size_t i = 0; i < mb; ++i)
+              for (size_t j = 0; j < nb; ++j) {
+                const size_t m = m0 + i, n = p0 + j0 + j;
+                float v = p[i * kStripNB + j];
+                if (xs != nullptr) {
+                  const float c = xs[m] * ws[n];
+                  v = v * c;
+                }
+                float& o = out[m * ldo + n];
+                o = s == 0 ? v : o + v;
               }
-              float& o = out[m * ldo + n];
-              o = s == 0 ? v : o + v;
-            }
+          }
         }
+        s8 += round_up8(L);
       }
-      s8 += round_up8(L);
     }
   }
 }
