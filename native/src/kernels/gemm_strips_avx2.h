@@ -29,16 +29,16 @@
 // control reloaded from L1 each chunk. A panel (48 x 2048 x 2 B = 192 KiB for
 // the model's segments) stays in L2 while the group's blocks read it, one block's
 // xp over a segment (<= 32 KiB for K <= 2048 a segment) in L1 after its first
-// read. The first m-block, which brings the panel from memory, prefetches the
+// read. The group's first m-block, which brings the panel from memory, prefetches the
 // next block's 3 rows at the offsets it reads: the hardware prefetcher starts
 // over at each 4 KiB page, one row of a K = 2048 matrix.
 #pragma once
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstring>
 #include <vector>
 
