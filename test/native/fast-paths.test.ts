@@ -104,7 +104,7 @@ test('gemm: a prompt whose packed activations span several groups gives each row
   });
 });
 
-test('sampling scans: scanGreater, scanGreaterPairs and filterGreater keep what y > t keeps, in order, on every ISA', (t) => {
+test('sampling scans: scanGreater, scanGreaterPairs and filterGreater (also in place) keep what y > t keeps, in order, on every ISA', (t) => {
   const next = rng(31);
   for (const n of [0, 5, 16, 47, 300, 4096]) {
     const x = randomFloat32(n, next, 3);
@@ -134,6 +134,12 @@ test('sampling scans: scanGreater, scanGreaterPairs and filterGreater keep what 
       const cf = kernel('filterGreater', isa, { ids: srcIds, y, t: thr, outIds: fi, outY: fy }) as number;
       t.deepEqual(Array.from(fi.subarray(0, cf)), want.map((i) => 3 * i + 1), `${isa} n=${n}: filterGreater ids`);
       t.deepEqual(Array.from(fy.subarray(0, cf)), want.map((i) => y[i]!), `${isa} n=${n}: filterGreater y`);
+      const inIds = new Int32Array(n + 16), inY = new Float32Array(n + 16); // in place: the outputs over the inputs
+      inIds.set(srcIds);
+      inY.set(y);
+      const ci = kernel('filterGreater', isa, { ids: inIds.subarray(0, n), y: inY.subarray(0, n), t: thr, outIds: inIds, outY: inY }) as number;
+      t.deepEqual(Array.from(inIds.subarray(0, ci)), want.map((i) => 3 * i + 1), `${isa} n=${n}: filterGreater in place, ids`);
+      t.deepEqual(Array.from(inY.subarray(0, ci)), want.map((i) => y[i]!), `${isa} n=${n}: filterGreater in place, y`);
     });
   }
 });

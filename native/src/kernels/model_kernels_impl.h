@@ -960,6 +960,32 @@ void exp_blocks_impl(const float* x, size_t n, float s, float m, float floor, fl
   }
 }
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// Compression of 8 lanes on AVX2 (it has no compress instruction): entry m of
+// kCompress8 packs, 4 bits per slot from the lowest, the lanes whose bit is set in
+// m in ascending order (slots past them 0); compress8_index expands it to the
+// vpermd index vector that moves those lanes to the front.
+struct Compress8Table {
+  uint32_t e[256];
+};
+constexpr Compress8Table make_compress8_table() {
+  Compress8Table t{};
+  for (uint32_t m = 0; m < 256; ++m) {
+    uint32_t packed = 0, slot = 0;
+    for (uint32_t lane = 0; lane < 8; ++lane)
+      if (m & (1u << lane)) packed |= lane << (4 * slot++);
+    t.e[m] = packed;
+  }
+  return t;
+}
+inline constexpr Compress8Table kCompress8 = make_compress8_table();
+TROUPE_INLINE __m256i compress8_index(uint32_t mask) {
+  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+  return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int32_t>(kCompress8.e[mask])), shifts),
+                          _mm256_set1_epi32(7));
+}
+#endif
+
 size_t scan_greater_impl(const float* x, size_t n, float s, float t, size_t* from, int32_t* out,
                          size_t cap) {
   size_t i = *from, c = 0;
@@ -1012,6 +1038,19 @@ size_t scan_greater_pairs_impl(const float* x, size_t n, float s, float t, int32
     out_y[j] = x[out_ids[j]] * s;
     out_ids[j] += base;
   }
+#elif defined(__AVX2__)
+  // 8 logits per step: the kept ones' y and ids moved to the front of their
+  // registers (kCompress8) and stored whole.
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 y = _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(s));
+    const uint32_t m = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(y, _mm256_set1_ps(t), _CMP_GT_OQ)));
+    const __m256i at = compress8_index(m);
+    const __m256i ids = _mm256_add_epi32(lanes, _mm256_set1_epi32(base + static_cast<int32_t>(i)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out_ids + c), _mm256_permutevar8x32_epi32(ids, at));
+    _mm256_storeu_ps(out_y + c, _mm256_permutevar8x32_ps(y, at));
+    c += static_cast<size_t>(__builtin_popcount(m));
+  }
 #endif
   for (; i < n; ++i) {  // branch free: every pair written, the kept ones advance
     const float y = x[i] * s;
@@ -1034,6 +1073,18 @@ size_t filter_greater_impl(const int32_t* ids, const float* y, size_t n, float t
     const __mmask16 m = _mm512_cmp_ps_mask(v, _mm512_set1_ps(t), _CMP_GT_OQ);
     _mm512_storeu_si512(out_ids + c, _mm512_maskz_compress_epi32(m, _mm512_loadu_si512(ids + i)));
     _mm512_storeu_ps(out_y + c, _mm512_maskz_compress_ps(m, v));
+    c += static_cast<size_t>(__builtin_popcount(m));
+  }
+#elif defined(__AVX2__)
+  // 8 pairs per step, the kept ones moved to the front (kCompress8) and stored
+  // whole (in place too: each step's loads precede its stores, and c <= i).
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(y + i);
+    const uint32_t m = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_set1_ps(t), _CMP_GT_OQ)));
+    const __m256i at = compress8_index(m);
+    const __m256i id = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ids + i));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out_ids + c), _mm256_permutevar8x32_epi32(id, at));
+    _mm256_storeu_ps(out_y + c, _mm256_permutevar8x32_ps(v, at));
     c += static_cast<size_t>(__builtin_popcount(m));
   }
 #endif

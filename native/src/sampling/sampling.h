@@ -120,6 +120,7 @@ struct SamplingScratch {
   std::vector<int32_t> changed_count;  // per changed id: occurrences in the output (-1: not seen)
   std::vector<int32_t> cand;           // nucleus candidates (ids ascending)
   std::vector<float> cand_y, cand_w;   // their scaled logits and weights
+  std::vector<int32_t> bins;           // per candidate: its cut bin (sampling.cc cut_bin)
   std::vector<float> merged_y;         // cand_y with the changes merged in (finish_candidates)
   std::vector<int32_t> stage_ids;      // a tile's top-p records before they go to the pool
   std::vector<float> stage_y;
