@@ -156,6 +156,19 @@ test('rmsNorm, siluMul, rope and exp match fp64 references and are bitwise the s
   })[0], 1);
 });
 
+test('tileLse gives the same (max, sum) bits on every ISA: 16 fp64 lanes whatever the vector width', (t) => {
+  for (const n of [4096, 1280, 16 * 9 + 7]) {
+    const logits = randomFloat32(n, rng(40 + n), 4);
+    let first: TileLse | undefined;
+    forEachIsa(t, (isa) => {
+      const got = kernel('tileLse', isa, { logits: logits.slice() }) as TileLse;
+      t.true(got.sum >= 1 && Number.isFinite(got.sum), `${isa} n=${n}: sum ${got.sum}`);
+      if (first === undefined) first = got;
+      else t.true(Object.is(got.max, first.max) && Object.is(got.sum, first.sum), `${isa} n=${n}: (${got.max}, ${got.sum}) vs (${first.max}, ${first.sum})`);
+    });
+  }
+});
+
 test('maskedTileLse masks exactly the disallowed logits and gives tileLse of the masked tile, bitwise', (t) => {
   const masked = -1e30;
   const random = rng(9);

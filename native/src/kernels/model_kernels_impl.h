@@ -138,8 +138,15 @@ struct Lanes16 {
 TROUPE_INLINE Lanes16 lanes16_zero() { return Lanes16{}; }
 // Adds v (lanes h .. h + kW - 1 of a 16-lane block; h a multiple of kW) in fp64.
 TROUPE_INLINE void lanes16_add(Lanes16& L, size_t h, FV v) {
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  // The same conversions as below, which GCC lowers here two lanes at a time through memory.
+  const __m256 f = static_cast<__m256>(v);
+  L.a[h / (kW / 2)] = L.a[h / (kW / 2)] + static_cast<DH>(_mm256_cvtps_pd(_mm256_castps256_ps128(f)));
+  L.a[h / (kW / 2) + 1] = L.a[h / (kW / 2) + 1] + static_cast<DH>(_mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
+#else
   L.a[h / (kW / 2)] = L.a[h / (kW / 2)] + __builtin_convertvector(lo_half(v), DH);
   L.a[h / (kW / 2) + 1] = L.a[h / (kW / 2) + 1] + __builtin_convertvector(hi_half(v), DH);
+#endif
 }
 // The 16 lanes in order, into out[16].
 TROUPE_INLINE void lanes16_store(const Lanes16& L, double* out) { std::memcpy(out, &L, 16 * sizeof(double)); }
