@@ -245,13 +245,17 @@ size_t weighted_select(uint64_t* keys, size_t n, double base, double want, const
 namespace {
 
 // This tile's best `want` by (y desc, id asc) at or above the row's bound, into
-// cand; raises the bound when the tile alone holds `want` of them.
+// cand and their y into cand_y; raises the bound when the tile alone holds `want`
+// of them.
 int32_t tile_candidates(const float* l, size_t n, size_t v0, float inv, size_t want,
-                        const ModelKernels& k, SamplingScratch& s, int32_t* cand,
+                        const ModelKernels& k, SamplingScratch& s, int32_t* cand, float* cand_y,
                         std::atomic<float>* bound) {
   const float floor = bound->load(std::memory_order_relaxed);
   select_top(l, n, inv, std::nextafter(floor, -INFINITY), want, k, s.index, false);  // y >= floor, worst last
-  for (size_t i = 0; i < s.index.size(); ++i) cand[i] = static_cast<int32_t>(v0 + s.index[i]);
+  for (size_t i = 0; i < s.index.size(); ++i) {
+    cand[i] = static_cast<int32_t>(v0 + s.index[i]);
+    cand_y[i] = l[s.index[i]] * inv;
+  }
   if (s.index.size() == want) {
     const float kv = l[s.index.back()] * inv;
     float cur = bound->load(std::memory_order_relaxed);
@@ -261,17 +265,16 @@ int32_t tile_candidates(const float* l, size_t n, size_t v0, float inv, size_t w
   return static_cast<int32_t>(s.index.size());
 }
 
-// The best `want` ids by (y desc, id asc) among the tiles' recorded candidates, sorted.
-void from_candidates(const float* x, float inv, const RowStats& st, bool logprobs,
-                     size_t want, SamplingScratch& s, std::vector<int32_t>& out) {
+// The best `want` ids by (y desc, id asc) among the tiles' recorded candidates
+// (their y as recorded: the row is not read), sorted.
+void from_candidates(const RowStats& st, bool logprobs, size_t want, SamplingScratch& s,
+                     std::vector<int32_t>& out) {
   s.keys.clear();
   for (size_t t = 0; t < st.count; ++t) {
     const int32_t n = logprobs ? st.tiles[t].lp_count : st.tiles[t].count;
     const int32_t* ids = logprobs ? st.cand[t].logprobs : st.cand[t].topk;
-    for (int32_t i = 0; i < n; ++i) {
-      const int32_t id = ids[i];
-      s.keys.push_back(desc_key(x[id] * inv, id));
-    }
+    const float* ys = logprobs ? st.cand[t].logprobs_y : st.cand[t].topk_y;
+    for (int32_t i = 0; i < n; ++i) s.keys.push_back(desc_key(ys[i], ids[i]));
   }
   const size_t kk = std::min(s.keys.size(), want);
   std::nth_element(s.keys.begin(), s.keys.begin() + static_cast<ptrdiff_t>(kk), s.keys.end());
@@ -354,7 +357,7 @@ void summarize_tile(const float* l, size_t n, size_t v0, const SamplingParams& p
   if (n == 0) return;
   if (p.num_logprobs > 0 && static_cast<size_t>(p.num_logprobs) <= kFusedLogprobs)  // raw logits
     t->lp_count = tile_candidates(l, n, v0, 1.0f, static_cast<size_t>(p.num_logprobs), k, s,
-                                  cand->logprobs, &bounds->logprobs);
+                                  cand->logprobs, cand->logprobs_y, &bounds->logprobs);
   const bool penalized = has_penalties(p);
   if (!(p.temperature >= 1e-5f)) {  // greedy
     if (penalized) return;
@@ -367,7 +370,8 @@ void summarize_tile(const float* l, size_t n, size_t v0, const SamplingParams& p
   const float inv = 1.0f / p.temperature;
   if (p.top_k > 0) {
     if (!penalized && static_cast<size_t>(p.top_k) <= kFusedTopK)
-      t->count = tile_candidates(l, n, v0, inv, static_cast<size_t>(p.top_k), k, s, cand->topk, &bounds->topk);
+      t->count = tile_candidates(l, n, v0, inv, static_cast<size_t>(p.top_k), k, s, cand->topk, cand->topk_y,
+                                 &bounds->topk);
     return;
   }
   // Plain and top-p sampling (penalized or not: the raw weights, corrected
@@ -790,7 +794,7 @@ void sample_row(const float* logits, size_t V, double lse, const RowStats* stats
   if (p.num_logprobs > 0) {
     const size_t n = std::min(static_cast<size_t>(p.num_logprobs), V);
     if (stats != nullptr && stats->cand != nullptr && n <= kFusedLogprobs) {  // from the tiles' candidates
-      from_candidates(logits, 1.0f, *stats, true, n, s, s.index);
+      from_candidates(*stats, true, n, s, s.index);
       for (size_t i = 0; i < n; ++i) {
         top_ids[i] = i < s.index.size() ? s.index[i] : -1;
         top_lps[i] = i < s.index.size() ? static_cast<float>(static_cast<double>(logits[s.index[i]]) - lse) : NAN;
@@ -878,7 +882,7 @@ void sample_row(const float* logits, size_t V, double lse, const RowStats* stats
       // Top-k survivors, sorted; fp64 weights; then top-p within them. From the
       // tiles' candidates when the lm head recorded them (the k best are among them).
       if (summarized && stats->cand != nullptr && static_cast<size_t>(p.top_k) <= kFusedTopK && p.min_p <= 0.0f) {
-        from_candidates(x, inv, *stats, false, static_cast<size_t>(p.top_k), s, s.index);
+        from_candidates(*stats, false, static_cast<size_t>(p.top_k), s, s.index);
       } else {
         select_top(x, V, inv, above, static_cast<size_t>(p.top_k), k, s.index);
       }

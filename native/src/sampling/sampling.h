@@ -176,6 +176,8 @@ constexpr size_t kNucleusPerTile = 256;
 struct TileCandidates {
   int32_t topk[kFusedTopK];          // top-k: TileSummary::count of them
   int32_t logprobs[kFusedLogprobs];  // top-n raw logprobs: TileSummary::lp_count
+  float topk_y[kFusedTopK];          // their y = l * (1 / t), as the tile computed them
+  float logprobs_y[kFusedLogprobs];  // their raw logits
 };
 
 // The top-p records of a step's rows, in one pool: a tile reserves room for its
