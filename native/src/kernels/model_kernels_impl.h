@@ -991,6 +991,15 @@ TROUPE_INLINE __m256i compress8_index(uint32_t mask) {
   return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int32_t>(kCompress8.e[mask])), shifts),
                           _mm256_set1_epi32(7));
 }
+// The (id, y) lanes with y > t moved to the front and stored whole at out_ids /
+// out_y (8 slots each); returns how many were kept.
+TROUPE_INLINE size_t compress8_greater(__m256i ids, __m256 y, float t, int32_t* out_ids, float* out_y) {
+  const uint32_t m = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(y, _mm256_set1_ps(t), _CMP_GT_OQ)));
+  const __m256i at = compress8_index(m);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out_ids), _mm256_permutevar8x32_epi32(ids, at));
+  _mm256_storeu_ps(out_y, _mm256_permutevar8x32_ps(y, at));
+  return static_cast<size_t>(__builtin_popcount(m));
+}
 #endif
 
 size_t scan_greater_impl(const float* x, size_t n, float s, float t, size_t* from, int32_t* out,
@@ -1049,15 +1058,9 @@ size_t scan_greater_pairs_impl(const float* x, size_t n, float s, float t, int32
   // 8 logits per step: the kept ones' y and ids moved to the front of their
   // registers (kCompress8) and stored whole.
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  for (; i + 8 <= n; i += 8) {
-    const __m256 y = _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(s));
-    const uint32_t m = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(y, _mm256_set1_ps(t), _CMP_GT_OQ)));
-    const __m256i at = compress8_index(m);
-    const __m256i ids = _mm256_add_epi32(lanes, _mm256_set1_epi32(base + static_cast<int32_t>(i)));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out_ids + c), _mm256_permutevar8x32_epi32(ids, at));
-    _mm256_storeu_ps(out_y + c, _mm256_permutevar8x32_ps(y, at));
-    c += static_cast<size_t>(__builtin_popcount(m));
-  }
+  for (; i + 8 <= n; i += 8)
+    c += compress8_greater(_mm256_add_epi32(lanes, _mm256_set1_epi32(base + static_cast<int32_t>(i))),
+                           _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(s)), t, out_ids + c, out_y + c);
 #endif
   for (; i < n; ++i) {  // branch free: every pair written, the kept ones advance
     const float y = x[i] * s;
@@ -1085,15 +1088,9 @@ size_t filter_greater_impl(const int32_t* ids, const float* y, size_t n, float t
 #elif defined(__AVX2__)
   // 8 pairs per step, the kept ones moved to the front (kCompress8) and stored
   // whole (in place too: each step's loads precede its stores, and c <= i).
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v = _mm256_loadu_ps(y + i);
-    const uint32_t m = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_set1_ps(t), _CMP_GT_OQ)));
-    const __m256i at = compress8_index(m);
-    const __m256i id = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ids + i));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out_ids + c), _mm256_permutevar8x32_epi32(id, at));
-    _mm256_storeu_ps(out_y + c, _mm256_permutevar8x32_ps(v, at));
-    c += static_cast<size_t>(__builtin_popcount(m));
-  }
+  for (; i + 8 <= n; i += 8)
+    c += compress8_greater(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ids + i)), _mm256_loadu_ps(y + i), t,
+                           out_ids + c, out_y + c);
 #endif
   for (; i < n; ++i) {  // branch free: every pair written, the kept ones advance
     out_ids[c] = ids[i];

@@ -257,7 +257,7 @@ int32_t tile_candidates(const float* l, size_t n, size_t v0, float inv, size_t w
     cand_y[i] = l[s.index[i]] * inv;
   }
   if (s.index.size() == want) {
-    const float kv = l[s.index.back()] * inv;
+    const float kv = cand_y[want - 1];
     float cur = bound->load(std::memory_order_relaxed);
     while (kv > cur && !bound->compare_exchange_weak(cur, kv, std::memory_order_relaxed)) {
     }
