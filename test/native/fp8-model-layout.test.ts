@@ -23,24 +23,26 @@ function fp8(N: number, K: number, next: () => number): NativeFp8Linear {
   return { fp8: codes, scale: Float32Array.from({ length: N }, () => (0.5 + next()) / (448 * Math.sqrt(K))), activationUb: 1200 };
 }
 
-function desc(seed: number, fp8Kernel: 'auto' | 'table', isa: Isa = 'avx512bf16'): NativeModelDesc {
+// intermediate 1030: gate and up each end in a block of 2 rows of the avx2 layout's 4-row
+// blocks, and every K segment of down in a tail.
+function desc(seed: number, fp8Kernel: 'auto' | 'table', isa: Isa = 'avx512bf16', intermediate = I): NativeModelDesc {
   const next = rng(seed);
   const norm = () => Float32Array.from({ length: H }, () => 0.5 + next());
   const embed = new Uint16Array(V * H).map(() => 0x3c00 | Math.floor(next() * 0x300) | (next() < 0.5 ? 0x8000 : 0)); // |x| in [2^-7, 2^-5)
   return {
-    isa, threads: 2, dtype: 'bfloat16', hidden: H, layers: L, heads: HEADS, kvHeads: KV, headDim: D, intermediate: I, vocab: V,
+    isa, threads: 2, dtype: 'bfloat16', hidden: H, layers: L, heads: HEADS, kvHeads: KV, headDim: D, intermediate, vocab: V,
     rmsEps: 1e-5, invFreq: Float32Array.from({ length: D / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / D)), blockSize: BS, numBlocks: 16, fp8Kernel,
     embed, lmHead: fp8(V, H, next), finalNorm: norm(),
     layerWeights: Array.from({ length: L }, () => ({
-      inputNorm: norm(), qkv: fp8((HEADS + 2 * KV) * D, H, next), o: fp8(H, HEADS * D, next), postNorm: norm(), gateUp: fp8(2 * I, H, next), down: fp8(H, I, next),
+      inputNorm: norm(), qkv: fp8((HEADS + 2 * KV) * D, H, next), o: fp8(H, HEADS * D, next), postNorm: norm(), gateUp: fp8(2 * intermediate, H, next), down: fp8(H, intermediate, next),
     })),
   };
 }
 
-async function fastEqualsTable(t: ExecutionContext, isa: Isa, kernels: [string, string]): Promise<void> {
+async function fastEqualsTable(t: ExecutionContext, isa: Isa, kernels: [string, string], intermediate?: number): Promise<void> {
   const m = native.model;
-  const fast = m.modelCreate(desc(3, 'auto', isa));
-  const table = m.modelCreate(desc(3, 'table', isa));
+  const fast = m.modelCreate(desc(3, 'auto', isa, intermediate));
+  const table = m.modelCreate(desc(3, 'table', isa, intermediate));
   t.is(m.modelStats(fast).fp8Kernel, kernels[0]);
   t.is(m.modelStats(table).fp8Kernel, kernels[1]);
   const next = rng(9);
@@ -49,6 +51,7 @@ async function fastEqualsTable(t: ExecutionContext, isa: Isa, kernels: [string, 
   const steps = [
     [{ tokens: prompt(70), cachedTokens: 0, blockTable: [0, 1, 2], sample: greedy }], // M = 70: prefill strips
     [{ tokens: prompt(1), cachedTokens: 70, blockTable: [0, 1, 2], sample: greedy }], // M = 1
+    Array.from({ length: 2 }, (_, i) => ({ tokens: prompt(1), cachedTokens: 0, blockTable: [8 + i], sample: greedy })), // M = 2
     Array.from({ length: 5 }, (_, i) => ({ tokens: prompt(3), cachedTokens: 0, blockTable: [3 + i], sample: greedy })), // M = 15
   ];
   for (const seqs of steps) {
@@ -66,8 +69,9 @@ testWhen(vbmi, 'CPU lacks avx512bf16 + avx512vbmi: the reordered layout is not u
   await fastEqualsTable(t, 'avx512bf16', ['avx512bf16-vbmi', 'avx512bf16-table']);
 });
 
-testWhen(avx2, 'CPU lacks avx2')('FP8 model step: the avx2 F16C kernel (codes recoded at load, bf16 panels from 3 rows) equals the avx2 table kernel bit for bit', async (t) => {
+testWhen(avx2, 'CPU lacks avx2')('FP8 model step: the avx2 F16C kernel (codes recoded and 4-row blocks interleaved at load, bf16 panels from 3 rows) equals the avx2 table kernel bit for bit', async (t) => {
   await fastEqualsTable(t, 'avx2', ['avx2-f16c', 'avx2-table']);
+  await fastEqualsTable(t, 'avx2', ['avx2-f16c', 'avx2-table'], 1030);
 });
 
 function reorderedOnce(t: ExecutionContext, isa: Isa, kernel: string, layout: string): void {
@@ -91,7 +95,7 @@ testWhen(vbmi, 'CPU lacks avx512bf16 + avx512vbmi: no reordered layout')('FP8 we
 });
 
 testWhen(avx2, 'CPU lacks avx2: no recoded layout')('FP8 weights are recoded once for the avx2 F16C kernel: a second model reuses them, another layout is refused', (t) => {
-  reorderedOnce(t, 'avx2', 'avx2-f16c', 'chunk32-f16c-recoded');
+  reorderedOnce(t, 'avx2', 'avx2-f16c', 'chunk32-f16c-recoded-rows4');
 });
 
 test('FP8 NaN codes are refused at load, naming the tensor, row and column', (t) => {

@@ -73,9 +73,12 @@ const void* weight_arg(const PropReader& r, const char* name, bool bf16, size_t 
 // (model_parallel.h), each of the rank's segments a [N, k_j] matrix that its
 // GEMM reads with one segment, so each is prepacked as such (the same chunk
 // grid, from the segment's first column, as tp 1's prepack of that segment).
+// `parts`: the array stacks that many matrices of N / parts rows that the model
+// multiplies on their own (gate_up: gate, then up), each prepacked on its own.
 Linear linear_arg(const PropReader& r, const char* name, bool bf16, size_t N, size_t K, size_t segments,
-                  const Fp8Kernels* f8, const RankShard* row_split = nullptr) {
+                  const Fp8Kernels* f8, const RankShard* row_split = nullptr, size_t parts = 1) {
   Linear lin;
+  lin.rows = N;
   const Napi::Value v = r.obj.Get(name);
   if (!v.IsObject() || v.IsTypedArray()) {
     lin.w = weight_arg(r, name, bf16, N * K);
@@ -108,7 +111,7 @@ Linear linear_arg(const PropReader& r, const char* name, bool bf16, size_t N, si
           f8->prepack(codes + N * sr.begin, N, sr.end - sr.begin, 1);
         }
       } else {
-        f8->prepack(codes, N, K, segments);
+        for (size_t p = 0; p < parts; ++p) f8->prepack(codes + N / parts * p * K, N / parts, K, segments);
       }
       fr.obj.Set("packed", f8->layout);
     }
@@ -224,7 +227,7 @@ Napi::Value ModelCreate(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
     lw.qkv = linear_arg(lr, "qkv", s.bf16, s.qkv_cols(), H, 1, f8);
     lw.o = linear_arg(lr, "o", s.bf16, H, s.q_cols(), kRowSegments, f8, &shard);
     lw.post_norm = norm_arg(lr, "postNorm", H);
-    lw.gate_up = linear_arg(lr, "gateUp", s.bf16, 2 * s.intermediate, H, 1, f8);
+    lw.gate_up = linear_arg(lr, "gateUp", s.bf16, 2 * s.intermediate, H, 1, f8, nullptr, 2);
     lw.down = linear_arg(lr, "down", s.bf16, H, s.intermediate, kRowSegments, f8, &shard);
     w.layers.push_back(lw);
   }

@@ -1,11 +1,13 @@
-// The FP8 GEMM for the avx2 path: codes (recoded at load) widened in registers
-// through F16C (fp8/gemm_fp8_ops_f16c.h) for M < Fp8F16cOps::kSmallM + 1 rows,
-// bf16 panels (kernels/gemm_strips_avx2.h) from there on; and the table kernel
+// The FP8 GEMM for the avx2 path: codes (recoded and their row blocks
+// interleaved at load: fp8/f16c_row_blocks.h) widened in registers through F16C
+// (fp8/gemm_fp8_ops_f16c.h) for M < Fp8F16cOps::kSmallM + 1 rows, bf16 panels
+// (kernels/gemm_strips_avx2.h) from there on; and the table kernel
 // (Fp8TableOps<Avx2Ops>, codes as stored) that tests compare it with.
 #include "kernels/gemm_ops_avx2.h"
 #include "kernels/fp8/gemm_fp8_ops_f16c.h"
 #include "kernels/fp8/gemm_fp8_ops_table.h"
 #include "kernels/fp8/gemm_fp8_impl.h"
+#include "kernels/fp8/f16c_row_blocks.h"
 #include "kernels/fp8/fp8_kernels.h"
 
 namespace troupe {
@@ -16,12 +18,12 @@ namespace {
 struct StripPanelsF16c {
   static constexpr bool kInPlace = false;
   const uint8_t* w;
-  size_t K;
+  size_t N, K;
   const uint16_t* rows(size_t p0, size_t np, size_t k0, size_t k1, size_t& ld) const {
     static thread_local std::vector<uint16_t> panel;
     ld = round_up8(k1 - k0);
     if (panel.size() < np * ld) panel.resize(np * ld);
-    for (size_t j = 0; j < np; ++j) Fp8F16cOps::widen_bf16(w + (p0 + j) * K, k0, k1, panel.data() + j * ld);
+    f16c_widen_rows(w, N, K, p0, np, k0, k1, panel.data(), ld);
     return panel.data();
   }
 };
@@ -39,23 +41,21 @@ const float* widen_rows(const uint16_t* xq, size_t M, size_t K) {
   return x.data();
 }
 
-void gemm_fp8_avx2(const uint8_t* w, const uint16_t* xq, const float* xs, const float* ws, float* out, size_t M,
-                   size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
+void gemm_fp8_avx2(const uint8_t* w, size_t N, const uint16_t* xq, const float* xs, const float* ws, float* out,
+                   size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
   using Ops = Fp8F16cOps;
   if (segments == 0) segments = 1;
-  if (M == 1)
-    return gemm_fp8_blocks<Ops, 1, Ops::kNB1>(w, widen_rows(xq, M, K), xs, ws, out, M, n0, n1, ldo, K, segments);
+  if (M == 1) return f16c_blocks<1, Ops::kNB1>(w, N, widen_rows(xq, M, K), xs, ws, out, M, n0, n1, ldo, K, segments);
   if (M <= Ops::kSmallM)
-    return gemm_fp8_blocks<Ops, Ops::kMBs, Ops::kNBs>(w, widen_rows(xq, M, K), xs, ws, out, M, n0, n1, ldo, K,
-                                                      segments);
-  StripPanelsF16c panels{w, K};
+    return f16c_blocks<Ops::kMBs, Ops::kNBs>(w, N, widen_rows(xq, M, K), xs, ws, out, M, n0, n1, ldo, K, segments);
+  StripPanelsF16c panels{w, N, K};
   gemm_strips_avx2(panels, xq, xs, ws, out, M, n0, n1, ldo, K, segments);
 }
 
 }  // namespace
 
 const Fp8Kernels* fp8_kernels_avx2() {
-  static constexpr Fp8Kernels kTable{&gemm_fp8_avx2, &gemm_fp8_prepack<Fp8F16cOps>, "chunk32-f16c-recoded", "avx2-f16c",
+  static constexpr Fp8Kernels kTable{&gemm_fp8_avx2, &F16cRowBlocks::prepack, "chunk32-f16c-recoded-rows4", "avx2-f16c",
                                      true};
   return &kTable;
 }

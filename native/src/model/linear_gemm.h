@@ -22,8 +22,8 @@ inline void linear_tile(const ModelKernels& k, const Fp8Kernels* f8, const Linea
       k.gemm_f32(static_cast<const float*>(lin.w), static_cast<const float*>(in.x), out, M, n0, n1, ldo, K, segments);
       return;
     case WeightType::E4m3:
-      f8->gemm(static_cast<const uint8_t*>(lin.w), static_cast<const uint16_t*>(in.x), in.scales, lin.scale, out, M,
-               n0, n1, ldo, K, segments);
+      f8->gemm(static_cast<const uint8_t*>(lin.w), lin.rows, static_cast<const uint16_t*>(in.x), in.scales, lin.scale,
+               out, M, n0, n1, ldo, K, segments);
       return;
   }
 }

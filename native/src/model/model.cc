@@ -288,9 +288,9 @@ void Model::layer(size_t l, float* x, size_t T, const StepInput& in, const Buffe
     const LinearInput input = linear_input(lw.gate_up, b.xn, b.xb, b.xs, T, H);
     counters_.gemm_calls.fetch_add(1, std::memory_order_relaxed);
     counters_.weight_bytes_read.fetch_add(2 * I * H * lw.gate_up.elem_bytes(), std::memory_order_relaxed);
-    const Linear up = lw.gate_up.rows_from(I, H);
+    const Linear gate = lw.gate_up.first_rows(I), up = lw.gate_up.rows_from(I, H);
     // gate into gu[:, 0:I), up into gu[:, I:2I) (row stride 2I), one tile of columns at a time.
-    linear_parallel(pool_, *k_, f8_, lw.gate_up, input, b.gu, T, I, H, 2 * I, 1, [&](size_t n0, size_t n1) {
+    linear_parallel(pool_, *k_, f8_, gate, input, b.gu, T, I, H, 2 * I, 1, [&](size_t n0, size_t n1) {
       linear_tile(*k_, f8_, up, input, b.gu + I, T, n0, n1, 2 * I, H, 1);
       k_->silu_mul(b.gu, I, 0, T, n0, n1, bf16_act ? nullptr : b.act, bf16_act ? b.actb : nullptr);
     });

@@ -59,7 +59,7 @@ Napi::Value Fp8Gemm(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
     k->prepack(packed.data(), N, K, segments);
     w = packed.data();
   }
-  k->gemm(w, xq, xs, ws, out, M, n0, n1, N, K, segments);
+  k->gemm(w, N, xq, xs, ws, out, M, n0, n1, N, K, segments);
   return Napi::String::New(env, k->name);
 }
 

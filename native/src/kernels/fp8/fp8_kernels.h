@@ -15,7 +15,9 @@ namespace troupe {
 
 struct Fp8Kernels {
   // out[m, n], n in [n0, n1): sum over `segments` K ranges of fp32(P_s * fp32(xs[m] * ws[n])).
-  void (*gemm)(const uint8_t* w, const uint16_t* xq, const float* xs, const float* ws, float* out,
+  // rows: the rows of w from its first as prepacked (a layout may group rows: the last
+  // group is the short one).
+  void (*gemm)(const uint8_t* w, size_t rows, const uint16_t* xq, const float* xs, const float* ws, float* out,
                size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments);
   // Reorders the codes of w [N, K] in place into the layout `gemm` reads (null: K order as
   // stored). Done once at load; `layout` names it (null when none), so a weight array is

@@ -169,8 +169,9 @@ void gemm_fp8_strips(const uint8_t* w, const uint16_t* x, const float* xs, const
   }
 }
 
+// (rows: unused, these kernels read the rows as stored or chunk-reordered within each row.)
 template <class Ops>
-void gemm_fp8_run(const uint8_t* w, const uint16_t* xq, const float* xs, const float* ws, float* out,
+void gemm_fp8_run(const uint8_t* w, size_t /*rows*/, const uint16_t* xq, const float* xs, const float* ws, float* out,
                   size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
   if (segments == 0) segments = 1;
   if (M == 1) return gemm_fp8_blocks<Ops, 1, Ops::kNB1>(w, xq, xs, ws, out, M, n0, n1, ldo, K, segments);

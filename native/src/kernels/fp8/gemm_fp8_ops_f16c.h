@@ -26,7 +26,9 @@
 // both are stored to L1 and widened by four `vcvtph2ps` from memory (the
 // register form costs a shuffle-port uop more per 8), in K order. Per 16
 // weights the FMA ports run two conversions and two FMAs. A tail chunk
-// (fewer than 32 codes) stays as stored and is laid out by scalar code.
+// (fewer than 32 codes) stays as stored and is laid out by scalar code. The
+// rows of each block of four are then interleaved chunk by chunk
+// (f16c_row_blocks.h, which also holds the kernels that read this layout).
 // NaN codes (0x7f, 0xff) are not handled: they come out as +-480 (times 2^-8).
 // Loading a model refuses them, and fp8Gemm hands arrays holding any to the
 // table kernel (as for the VBMI kernel).
@@ -135,26 +137,21 @@ struct Fp8F16cOps {
     for (size_t i = 0; i < kChunk; ++i) c[i] = f16c_recode(c[i]);
   }
 
-  // The bf16 bits of a row's codes over [k0, k1), one K segment as stored: every e4m3
-  // value is a bf16 value, so value x 2^-8 times 2^8 in fp32, shifted right by 16, is exact.
-  static void widen_bf16(const uint8_t* w, size_t k0, size_t k1, uint16_t* out) {
+  // The bf16 bits of one full chunk's 32 codes (as stored), in K order: every e4m3 value is
+  // a bf16 value, so value x 2^-8 times 2^8 in fp32, shifted right by 16, is exact.
+  static void widen_chunk_bf16(const uint8_t* p, uint16_t* out) {
     const __m256 up = _mm256_set1_ps(256.0f);
-    size_t k = k0;
-    for (; k + kChunk <= k1; k += kChunk) {
-      if ((k - k0) % 64 == 0) prefetch(w + k + 2048);  // 2 KiB ahead, as gemm_impl.h's streams
-      const WVec v = load_w(w + k);
+    const WVec v = load_w(p);
 #pragma GCC unroll 2
-      for (int g = 0; g < 4; g += 2) {
-        const __m256 a = _mm256_mul_ps(cvtph_from_memory(&v.q[kSlot[g]]), up);
-        const __m256 b = _mm256_mul_ps(cvtph_from_memory(&v.q[kSlot[g + 1]]), up);
-        const __m256i ha = _mm256_srli_epi32(_mm256_castps_si256(a), 16);
-        const __m256i hb = _mm256_srli_epi32(_mm256_castps_si256(b), 16);
-        // packus interleaves 128-bit lanes (a0-3 b0-3 a4-7 b4-7); the permute restores K order.
-        const __m256i h = _mm256_permute4x64_epi64(_mm256_packus_epi32(ha, hb), 0xd8);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + (k - k0) + 8 * g), h);
-      }
+    for (int g = 0; g < 4; g += 2) {
+      const __m256 a = _mm256_mul_ps(cvtph_from_memory(&v.q[kSlot[g]]), up);
+      const __m256 b = _mm256_mul_ps(cvtph_from_memory(&v.q[kSlot[g + 1]]), up);
+      const __m256i ha = _mm256_srli_epi32(_mm256_castps_si256(a), 16);
+      const __m256i hb = _mm256_srli_epi32(_mm256_castps_si256(b), 16);
+      // packus interleaves 128-bit lanes (a0-3 b0-3 a4-7 b4-7); the permute restores K order.
+      const __m256i h = _mm256_permute4x64_epi64(_mm256_packus_epi32(ha, hb), 0xd8);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8 * g), h);
     }
-    for (; k < k1; ++k) out[k - k0] = kE4m3Bf16[w[k]];
   }
 };
 
