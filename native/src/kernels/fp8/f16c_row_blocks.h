@@ -14,10 +14,10 @@
 //   n = 4, one segment, K = 96:   r0c0 r1c0 r2c0 r3c0 | r0c1 r1c1 r2c1 r3c1 | r0c2 ... r3c2
 //                                 (each cN 32 recoded codes)
 //
-// A block of one row is row layout; every block is a whole multiple of 4 rows
-// from the array's first, so a view of rows from a multiple of 4 (a vocabulary
-// tile, a thread's tile of N) is an array of this layout itself, of its
-// remaining rows. Each code's value and its place in K order are unchanged: the
+// A block of one row is row layout. Every block starts a whole multiple of 4
+// rows from the array's first, so a view of rows from a multiple of 4 (a
+// vocabulary tile, a thread's tile of N) is an array of this layout itself, of
+// its remaining rows. Each code's value and its place in K order are unchanged: the
 // arithmetic is gemm_fp8_impl.h's, bit for bit (only the addresses differ).
 #pragma once
 
