@@ -24,7 +24,7 @@ function fp8(N: number, K: number, next: () => number): NativeFp8Linear {
 }
 
 // intermediate 1030: gate and up each end in a block of 2 rows of the avx2 layout's 4-row
-// blocks, and every K segment of down in a tail.
+// blocks, and six of down's eight K segments in a tail.
 function desc(seed: number, fp8Kernel: 'auto' | 'table', isa: Isa = 'avx512bf16', intermediate = I): NativeModelDesc {
   const next = rng(seed);
   const norm = () => Float32Array.from({ length: H }, () => 0.5 + next());
