@@ -75,10 +75,7 @@ void f16c_block(const uint8_t* blk, size_t n, size_t p0, const float* x, size_t 
   using Ops = Fp8F16cOps;
   using L = F16cRowBlocks;
   float c[MB * NB];
-#pragma GCC unroll 16
-  for (int i = 0; i < MB; ++i)
-#pragma GCC unroll 16
-    for (int j = 0; j < NB; ++j) c[i * NB + j] = xs[i] * ws[j];
+  fp8_block_scales<MB, NB>(xs, ws, c);
   const uint8_t* rows = blk + L::kChunk * p0;  // row p0 + j's chunk at k: rows + n k + 32 j
   for (size_t s = 0; s < segments; ++s) {
     const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments, kt = L::full_end(k0, k1);
@@ -107,22 +104,9 @@ void f16c_block(const uint8_t* blk, size_t n, size_t p0, const float* x, size_t 
       Ops::WVec wv[NB];
 #pragma GCC unroll 16
       for (int j = 0; j < NB; ++j) wv[j] = Ops::load_w_tail(blk + L::tail_at(n, p0 + j, kt, k1, kt), len);
-#pragma GCC unroll 16
-      for (int i = 0; i < MB; ++i) {
-        const Ops::XVec xv = Ops::load_x_tail(x + i * K + kt, len);
-#pragma GCC unroll 16
-        for (int j = 0; j < NB; ++j) acc[i * NB + j] = Ops::dot(acc[i * NB + j], xv, wv[j]);
-      }
+      fp8_tail_dot<Ops, MB, NB>(acc, wv, x, K, kt, len);
     }
-    float p[MB * NB];
-    reduce_accs<Ops, MB * NB>(acc, p);
-#pragma GCC unroll 16
-    for (int i = 0; i < MB; ++i)
-#pragma GCC unroll 16
-      for (int j = 0; j < NB; ++j) {
-        const float v = p[i * NB + j] * c[i * NB + j];
-        out[i * ldo + j] = s == 0 ? v : out[i * ldo + j] + v;
-      }
+    fp8_segment_out<Ops, MB, NB>(acc, c, s, out, ldo);
   }
 }
 

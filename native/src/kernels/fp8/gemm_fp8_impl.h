@@ -46,6 +46,42 @@
 namespace troupe {
 namespace {
 
+// Pieces of an FP8 block's segment loop outside its hot chunk loop, shared by gemm_fp8_block and
+// the avx2 layout's f16c_block (f16c_row_blocks.h). Inlined, so the accumulators stay in registers.
+// c[i * NB + j] = fp32(xs[i] * ws[j]).
+template <int MB, int NB>
+[[gnu::always_inline]] inline void fp8_block_scales(const float* xs, const float* ws, float* c) {
+#pragma GCC unroll 16
+  for (int i = 0; i < MB; ++i)
+#pragma GCC unroll 16
+    for (int j = 0; j < NB; ++j) c[i * NB + j] = xs[i] * ws[j];
+}
+// The dot of a zero-padded tail chunk of n < kChunk K from k, for every row of x.
+template <class Ops, int MB, int NB>
+[[gnu::always_inline]] inline void fp8_tail_dot(typename Ops::Acc* acc, const typename Ops::WVec* wv,
+                                                const typename Ops::XElem* x, size_t K, size_t k, size_t n) {
+#pragma GCC unroll 16
+  for (int i = 0; i < MB; ++i) {
+    const typename Ops::XVec xv = Ops::load_x_tail(x + i * K + k, n);
+#pragma GCC unroll 16
+    for (int j = 0; j < NB; ++j) acc[i * NB + j] = Ops::dot(acc[i * NB + j], xv, wv[j]);
+  }
+}
+// Segment s's lane sums reduced, scaled and added to out (out = term for s = 0).
+template <class Ops, int MB, int NB>
+[[gnu::always_inline]] inline void fp8_segment_out(const typename Ops::Acc* acc, const float* c, size_t s, float* out,
+                                                   size_t ldo) {
+  float p[MB * NB];
+  reduce_accs<Ops, MB * NB>(acc, p);
+#pragma GCC unroll 16
+  for (int i = 0; i < MB; ++i)
+#pragma GCC unroll 16
+    for (int j = 0; j < NB; ++j) {
+      const float v = p[i * NB + j] * c[i * NB + j];
+      out[i * ldo + j] = s == 0 ? v : out[i * ldo + j] + v;
+    }
+}
+
 // The segment loop repeats gemm_block's (gemm_impl.h) on purpose: factored into
 // one always_inline helper shared by both, decode lost ~40% (FP8 all 21.0 ->
 // 13.1 tok/s, bf16 12.3 -> 10.8 in `npm run bench:fp8`): GCC no longer kept
@@ -58,10 +94,7 @@ void gemm_fp8_block(const typename Ops::WElem* w, const typename Ops::XElem* x, 
   constexpr size_t kLineChunks = Ops::kChunk * sizeof(WElem) >= 64 ? 1 : 64 / (Ops::kChunk * sizeof(WElem));
   constexpr size_t kAhead = kPrefetchBytes / sizeof(WElem);
   float c[MB * NB];
-#pragma GCC unroll 16
-  for (int i = 0; i < MB; ++i)
-#pragma GCC unroll 16
-    for (int j = 0; j < NB; ++j) c[i * NB + j] = xs[i] * ws[j];
+  fp8_block_scales<MB, NB>(xs, ws, c);
   for (size_t s = 0; s < segments; ++s) {
     const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments;
     typename Ops::Acc acc[MB * NB];
@@ -93,22 +126,9 @@ void gemm_fp8_block(const typename Ops::WElem* w, const typename Ops::XElem* x, 
       typename Ops::WVec wv[NB];
 #pragma GCC unroll 16
       for (int j = 0; j < NB; ++j) wv[j] = Ops::load_w_tail(w + j * K + k, n);
-#pragma GCC unroll 16
-      for (int i = 0; i < MB; ++i) {
-        const typename Ops::XVec xv = Ops::load_x_tail(x + i * K + k, n);
-#pragma GCC unroll 16
-        for (int j = 0; j < NB; ++j) acc[i * NB + j] = Ops::dot(acc[i * NB + j], xv, wv[j]);
-      }
+      fp8_tail_dot<Ops, MB, NB>(acc, wv, x, K, k, n);
     }
-    float p[MB * NB];
-    reduce_accs<Ops, MB * NB>(acc, p);
-#pragma GCC unroll 16
-    for (int i = 0; i < MB; ++i)
-#pragma GCC unroll 16
-      for (int j = 0; j < NB; ++j) {
-        const float v = p[i * NB + j] * c[i * NB + j];
-        out[i * ldo + j] = s == 0 ? v : out[i * ldo + j] + v;
-      }
+    fp8_segment_out<Ops, MB, NB>(acc, c, s, out, ldo);
   }
 }
 
