@@ -184,6 +184,25 @@ StripBlockFn strip_block_fn(size_t mb, size_t nb) {
   return &strip_block<MB, NB>;
 }
 
+// out[m * ldo + n] for the block's rows m0 .. m0 + mb and columns n0 .. n0 + nb: P (p, rows
+// kStripNB apart), times xs[m] * ws[n] for FP8, stored on the first segment and added after.
+// NB: the block's width when fixed (a whole block: the compiler unrolls the row into scalar
+// stores, where a variable width becomes a call to memcpy per row), 0 for the width nb.
+template <size_t NB>
+inline void strip_store(const float* p, const float* xs, const float* ws, float* out, size_t ldo, size_t m0,
+                        size_t mb, size_t n0, bool first, size_t nb = NB) {
+  const size_t width = NB != 0 ? NB : nb;
+  for (size_t i = 0; i < mb; ++i) {
+    const size_t m = m0 + i;
+    float* o = out + m * ldo + n0;
+    const float* r = p + i * kStripNB;
+    for (size_t j = 0; j < width; ++j) {
+      const float v = xs != nullptr ? r[j] * (xs[m] * ws[n0 + j]) : r[j];
+      o[j] = first ? v : o[j] + v;
+    }
+  }
+}
+
 // Per-thread activation buffer, grown to the largest call: xp, 32-byte aligned.
 inline float* strip_x_buffer(size_t n) {
   static thread_local std::vector<float> x;
@@ -236,17 +255,10 @@ void gemm_strips_avx2(Panels& panels, const uint16_t* x, const float* xs, const 
             const uint16_t* next = pf ? wp + (j0 + kStripNB) * ld : nullptr;
             float p[kStripMB * kStripNB];
             strip_block_fn<kStripMB, kStripNB>(mb, nb)(xp, wp + j0 * ld, ld, L / 8, L % 8, next, p);
-            for (size_t i = 0; i < mb; ++i)
-              for (size_t j = 0; j < nb; ++j) {
-                const size_t m = m0 + i, n = p0 + j0 + j;
-                float v = p[i * kStripNB + j];
-                if (xs != nullptr) {
-                  const float c = xs[m] * ws[n];
-                  v = v * c;
-                }
-                float& o = out[m * ldo + n];
-                o = s == 0 ? v : o + v;
-              }
+            if (nb == kStripNB)
+              strip_store<kStripNB>(p, xs, ws, out, ldo, m0, mb, p0 + j0, s == 0);
+            else
+              strip_store<0>(p, xs, ws, out, ldo, m0, mb, p0 + j0, s == 0, nb);
           }
         }
         s8 += round_up8(L);
