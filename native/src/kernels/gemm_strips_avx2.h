@@ -210,61 +210,97 @@ inline float* strip_x_buffer(size_t n) {
   return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(x.data()) + 31) & ~uintptr_t{31});
 }
 
+// The packed x: m-block b (kStripMB rows of x) over segment s at
+// kStripMB * (b * K8 + S8(s)) floats, K8 the sum of the segments' chunk-rounded lengths and
+// S8(s) that of the segments before s; each block and segment as strip_pack_x writes it.
+struct StripXLayout {
+  size_t K, segments, K8, mblocks, block_floats;
+  StripXLayout(size_t M, size_t K_, size_t segments_) : K(K_), segments(segments_ == 0 ? 1 : segments_), K8(0) {
+    for (size_t s = 0; s < segments; ++s) K8 += round_up8(K * (s + 1) / segments - K * s / segments);
+    mblocks = (M + kStripMB - 1) / kStripMB;
+    block_floats = kStripMB * K8;
+  }
+  size_t floats() const { return mblocks * block_floats; }
+};
+
+// m-blocks [b0, b1) of x's M rows packed, block b at xp + (b - b0) * block_floats.
+inline void strip_pack_blocks(const StripXLayout& lay, const uint16_t* x, size_t M, size_t b0, size_t b1, float* xp) {
+  for (size_t b = b0; b < b1; ++b) {
+    const size_t m0 = b * kStripMB, mb = std::min<size_t>(M - m0, kStripMB);
+    for (size_t s = 0, s8 = 0; s < lay.segments; ++s) {
+      const size_t k0 = lay.K * s / lay.segments, k1 = lay.K * (s + 1) / lay.segments;
+      strip_pack_x(x, lay.K, m0, mb, k0, k1, xp + (b - b0) * lay.block_floats + kStripMB * s8);
+      s8 += round_up8(k1 - k0);
+    }
+  }
+}
+
+// The outputs of m-blocks [g0, g1) (packed at xg, block g0 first) for columns [n0, n1):
+// every panel of the tile, each read by every block of the group.
+template <class Panels>
+void strip_group(Panels& panels, const StripXLayout& lay, const float* xg, size_t g0, size_t g1, const float* xs,
+                 const float* ws, float* out, size_t M, size_t n0, size_t n1, size_t ldo) {
+  const size_t K = lay.K, segments = lay.segments;
+  for (size_t p0 = n0; p0 < n1; p0 += kStripPanel) {
+    const size_t np = std::min(n1 - p0, kStripPanel);
+    for (size_t s = 0, s8 = 0; s < segments; ++s) {
+      const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments, L = k1 - k0;
+      size_t ld = 0;
+      const uint16_t* wp = panels.rows(p0, np, k0, k1, ld);
+      for (size_t b = g0; b < g1; ++b) {
+        const size_t m0 = b * kStripMB, mb = std::min<size_t>(M - m0, kStripMB);
+        const float* xp = xg + (b - g0) * lay.block_floats + kStripMB * s8;
+        for (size_t j0 = 0; j0 < np; j0 += kStripNB) {
+          const size_t nb = std::min<size_t>(np - j0, kStripNB);
+          const bool pf = Panels::kInPlace && b == g0 && j0 + 2 * kStripNB <= np;
+          const uint16_t* next = pf ? wp + (j0 + kStripNB) * ld : nullptr;
+          float p[kStripMB * kStripNB];
+          strip_block_fn<kStripMB, kStripNB>(mb, nb)(xp, wp + j0 * ld, ld, L / 8, L % 8, next, p);
+          if (nb == kStripNB)
+            strip_store<kStripNB>(p, xs, ws, out, ldo, m0, mb, p0 + j0, s == 0);
+          else
+            strip_store<0>(p, xs, ws, out, ldo, m0, mb, p0 + j0, s == 0, nb);
+        }
+      }
+      s8 += round_up8(L);
+    }
+  }
+}
+
+// m-blocks per group: the group's packed x at most kStripXGroupBytes (a batch: one group).
+inline size_t strip_group_blocks(const StripXLayout& lay) {
+  return std::max<size_t>(1, std::min(lay.mblocks, kStripXGroupBytes / (lay.block_floats * sizeof(float))));
+}
+
 // out[m * ldo + n] for m < M, n in [n0, n1) (the sum above). Panels: a source of bf16 panel
 // rows with
 //   const uint16_t* rows(p0, np, k0, k1, size_t& ld)   rows [p0, p0 + np) over [k0, k1):
 //                        row j at the result + j * ld, the exact bf16 of each weight
 //   static constexpr bool kInPlace   whether those rows are the weights in memory (the
 //                        group's first m-block then prefetches the next block's rows)
-// xs / ws: the FP8 scales, or null for bf16.
+// xs / ws: the FP8 scales, or null for bf16. x is packed here, one group at a time.
 template <class Panels>
 void gemm_strips_avx2(Panels& panels, const uint16_t* x, const float* xs, const float* ws, float* out,
                       size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
-  if (segments == 0) segments = 1;
-  // x packed once per group of m-blocks, the group at most kStripXGroupBytes (all of a
-  // batch's x in one group): m-block b of the group over segment s at
-  // xg + kStripMB * ((b - g0) * K8 + S8(s)), K8 the sum of the segments' chunk-rounded
-  // lengths and S8(s) that of the segments before s. Each group reads the tile's panels.
-  size_t K8 = 0;
-  for (size_t s = 0; s < segments; ++s) K8 += round_up8(K * (s + 1) / segments - K * s / segments);
-  const size_t mblocks = (M + kStripMB - 1) / kStripMB, block_floats = kStripMB * K8;
-  const size_t group = std::max<size_t>(1, std::min(mblocks, kStripXGroupBytes / (block_floats * sizeof(float))));
-  float* xg = strip_x_buffer(group * block_floats);
-  for (size_t g0 = 0; g0 < mblocks; g0 += group) {
-    const size_t g1 = std::min(mblocks, g0 + group);
-    for (size_t b = g0; b < g1; ++b) {
-      const size_t m0 = b * kStripMB, mb = std::min<size_t>(M - m0, kStripMB);
-      for (size_t s = 0, s8 = 0; s < segments; ++s) {
-        const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments;
-        strip_pack_x(x, K, m0, mb, k0, k1, xg + (b - g0) * block_floats + kStripMB * s8);
-        s8 += round_up8(k1 - k0);
-      }
-    }
-    for (size_t p0 = n0; p0 < n1; p0 += kStripPanel) {
-      const size_t np = std::min(n1 - p0, kStripPanel);
-      for (size_t s = 0, s8 = 0; s < segments; ++s) {
-        const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments, L = k1 - k0;
-        size_t ld = 0;
-        const uint16_t* wp = panels.rows(p0, np, k0, k1, ld);
-        for (size_t b = g0; b < g1; ++b) {
-          const size_t m0 = b * kStripMB, mb = std::min<size_t>(M - m0, kStripMB);
-          const float* xp = xg + (b - g0) * block_floats + kStripMB * s8;
-          for (size_t j0 = 0; j0 < np; j0 += kStripNB) {
-            const size_t nb = std::min<size_t>(np - j0, kStripNB);
-            const bool pf = Panels::kInPlace && b == g0 && j0 + 2 * kStripNB <= np;
-            const uint16_t* next = pf ? wp + (j0 + kStripNB) * ld : nullptr;
-            float p[kStripMB * kStripNB];
-            strip_block_fn<kStripMB, kStripNB>(mb, nb)(xp, wp + j0 * ld, ld, L / 8, L % 8, next, p);
-            if (nb == kStripNB)
-              strip_store<kStripNB>(p, xs, ws, out, ldo, m0, mb, p0 + j0, s == 0);
-            else
-              strip_store<0>(p, xs, ws, out, ldo, m0, mb, p0 + j0, s == 0, nb);
-          }
-        }
-        s8 += round_up8(L);
-      }
-    }
+  const StripXLayout lay(M, K, segments);
+  const size_t group = strip_group_blocks(lay);
+  float* xg = strip_x_buffer(group * lay.block_floats);
+  for (size_t g0 = 0; g0 < lay.mblocks; g0 += group) {
+    const size_t g1 = std::min(lay.mblocks, g0 + group);
+    strip_pack_blocks(lay, x, M, g0, g1, xg);
+    strip_group(panels, lay, xg, g0, g1, xs, ws, out, M, n0, n1, ldo);
   }
+}
+
+// The same over x packed whole beforehand (strip_pack_blocks over every m-block, at xp).
+template <class Panels>
+void gemm_strips_avx2_packed(Panels& panels, const float* xp, const float* xs, const float* ws, float* out,
+                             size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
+  const StripXLayout lay(M, K, segments);
+  const size_t group = strip_group_blocks(lay);
+  for (size_t g0 = 0; g0 < lay.mblocks; g0 += group)
+    strip_group(panels, lay, xp + g0 * lay.block_floats, g0, std::min(lay.mblocks, g0 + group), xs, ws, out, M, n0,
+                n1, ldo);
 }
 
 // bf16 weights [N, K]: the panel is the rows in place.

@@ -108,8 +108,9 @@ struct ModelKernels {
   size_t (*filter_greater)(const int32_t* ids, const float* y, size_t n, float t, int32_t* out_ids,
                            float* out_y);
 
-  // Optional (null except on the amx path): the bf16 GEMM over x packed once per call of
-  // gemm_parallel.h instead of per tile. gemm_bf16_packed gives gemm_bf16's bits.
+  // Optional (null except on the amx and avx2 paths): the bf16 GEMM over x packed once per
+  // call of gemm_parallel.h instead of per tile, for calls of at least packed_min_rows rows.
+  // gemm_bf16_packed gives gemm_bf16's bits.
   //   packed_x_words(M, K, segments)  uint32 words of the packed x
   //   pack_x(xb, M, K, segments, b0, b1, packed)  writes row blocks [b0, b1) of 16 rows
   size_t (*packed_x_words)(size_t M, size_t K, size_t segments) = nullptr;
@@ -117,6 +118,7 @@ struct ModelKernels {
                  uint32_t* packed) = nullptr;
   void (*gemm_bf16_packed)(const uint16_t* w, const uint32_t* packed, float* out, size_t M, size_t n0,
                            size_t n1, size_t ldo, size_t K, size_t segments) = nullptr;
+  size_t packed_min_rows = 0;
 };
 
 // Entries per block of ModelKernels::exp_blocks.

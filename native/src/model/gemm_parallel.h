@@ -43,6 +43,22 @@ inline GemmTiles gemm_tiles(size_t M, size_t N, size_t K, size_t threads) {
   return {step, (N + step - 1) / step};
 }
 
+// A path that reads x packed (amx; avx2 from its panel kernel's rows on) packs the bf16
+// x once per GEMM here, 16 rows per task, instead of once per tile; the bits are
+// gemm_bf16's. The buffer is the calling thread's; the tiles get its address. Null where
+// the path reads x as it is.
+inline const uint32_t* gemm_pack_x_once(ThreadPool& pool, const ModelKernels& k, const uint16_t* xb, size_t M,
+                                        size_t K, size_t segments, const GemmTiles& t) {
+  if (k.gemm_bf16_packed == nullptr || M < k.packed_min_rows) return nullptr;
+  std::vector<uint32_t>& buffer = gemm_packed_x_buffer();
+  buffer.resize(k.packed_x_words(M, K, segments));
+  uint32_t* p = buffer.data();
+  const size_t blocks = (M + 15) / 16;
+  if (t.count <= 1 || blocks <= 1) k.pack_x(xb, M, K, segments, 0, blocks, p);
+  else pool.parallel_for(blocks, [&](size_t b) { k.pack_x(xb, M, K, segments, b, b + 1, p); });
+  return p;
+}
+
 // out[m * ldo + n] for n < N (gemm_impl.h's sum of `segments` K ranges), then
 // after(n0, n1) for each tile [n0, n1) once its outputs are written.
 //   bf16: w and x are bf16 bits (x already rounded); else both fp32.
@@ -52,20 +68,7 @@ void gemm_parallel(ThreadPool& pool, const ModelKernels& k, bool bf16, const voi
                    size_t segments, After after) {
   if (M == 0 || N == 0) return;
   const GemmTiles t = gemm_tiles(M, N, K, pool.threads());
-  // A path that reads x packed (amx) packs it once here, 16 rows per task, instead of
-  // once per tile; the bits are gemm_bf16's. The buffer is the calling thread's;
-  // the tasks get its address.
-  const uint32_t* packed = nullptr;
-  if (bf16 && k.gemm_bf16_packed != nullptr) {
-    std::vector<uint32_t>& buffer = gemm_packed_x_buffer();
-    buffer.resize(k.packed_x_words(M, K, segments));
-    uint32_t* p = buffer.data();
-    const uint16_t* xb = static_cast<const uint16_t*>(x);
-    const size_t blocks = (M + 15) / 16;
-    if (t.count <= 1 || blocks <= 1) k.pack_x(xb, M, K, segments, 0, blocks, p);
-    else pool.parallel_for(blocks, [&](size_t b) { k.pack_x(xb, M, K, segments, b, b + 1, p); });
-    packed = p;
-  }
+  const uint32_t* packed = bf16 ? gemm_pack_x_once(pool, k, static_cast<const uint16_t*>(x), M, K, segments, t) : nullptr;
   auto run = [&](size_t i) {
     const size_t n0 = i * t.step, n1 = std::min(N, n0 + t.step);
     if (packed != nullptr)

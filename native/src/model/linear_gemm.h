@@ -28,16 +28,23 @@ inline void linear_tile(const ModelKernels& k, const Fp8Kernels* f8, const Linea
   }
 }
 
-// out[m * ldo + n] for n < N, then after(n0, n1) per tile (gemm_parallel.h).
+// out[m * ldo + n] for n < N, then after(n0, n1) per tile (gemm_parallel.h); bf16 x
+// packed once for the call where the path reads it packed (gemm_pack_x_once).
 template <typename After>
 void linear_parallel(ThreadPool& pool, const ModelKernels& k, const Fp8Kernels* f8, const Linear& lin,
                      LinearInput in, float* out, size_t M, size_t N, size_t K, size_t ldo, size_t segments,
                      After after) {
   if (M == 0 || N == 0) return;
   const GemmTiles t = gemm_tiles(M, N, K, pool.threads());
+  const uint32_t* packed = lin.type == WeightType::Bf16
+                               ? gemm_pack_x_once(pool, k, static_cast<const uint16_t*>(in.x), M, K, segments, t)
+                               : nullptr;
   auto run = [&](size_t i) {
     const size_t n0 = i * t.step, n1 = std::min(N, n0 + t.step);
-    linear_tile(k, f8, lin, in, out, M, n0, n1, ldo, K, segments);
+    if (packed != nullptr)
+      k.gemm_bf16_packed(static_cast<const uint16_t*>(lin.w), packed, out, M, n0, n1, ldo, K, segments);
+    else
+      linear_tile(k, f8, lin, in, out, M, n0, n1, ldo, K, segments);
     after(n0, n1);
   };
   if (t.count <= 1) run(0);
