@@ -52,11 +52,18 @@ void gemm_fp8_avx2(const uint8_t* w, size_t N, const uint16_t* xq, const float* 
   gemm_strips_avx2(panels, xq, xs, ws, out, M, n0, n1, ldo, K, segments);
 }
 
+void gemm_fp8_avx2_packed(const uint8_t* w, size_t N, const uint32_t* packed, const float* xs, const float* ws,
+                          float* out, size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
+  StripPanelsF16c panels{w, N, K};
+  gemm_strips_avx2_packed(panels, strip_packed_floats(packed), xs, ws, out, M, n0, n1, ldo, K, segments);
+}
+
 }  // namespace
 
 const Fp8Kernels* fp8_kernels_avx2() {
-  static constexpr Fp8Kernels kTable{&gemm_fp8_avx2, &F16cRowBlocks::prepack, "chunk32-f16c-recoded-rows4", "avx2-f16c",
-                                     true};
+  static constexpr Fp8Kernels kTable{&gemm_fp8_avx2,         &F16cRowBlocks::prepack, "chunk32-f16c-recoded-rows4",
+                                     "avx2-f16c",            true,                    &strip_packed_x_words,
+                                     &strip_pack_x_rows,     &gemm_fp8_avx2_packed,   Fp8F16cOps::kSmallM + 1};
   return &kTable;
 }
 

@@ -303,6 +303,25 @@ void gemm_strips_avx2_packed(Panels& panels, const float* xp, const float* xs, c
                 n1, ldo);
 }
 
+// x packed whole for gemm_strips_avx2_packed, in the uint32 words of a caller's buffer
+// (ModelKernels::pack_x, Fp8Kernels::pack_x): StripXLayout's floats from the buffer's first
+// 32-byte boundary (the kernel's aligned loads); a row block of 16 rows is 16 / kStripMB
+// m-blocks.
+static_assert(16 % kStripMB == 0, "a pack_x row block is whole m-blocks");
+inline float* strip_packed_floats(const uint32_t* p) {
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 31) & ~uintptr_t{31});
+}
+inline size_t strip_packed_x_words(size_t M, size_t K, size_t segments) {
+  return StripXLayout(M, K, segments).floats() + 8;
+}
+inline void strip_pack_x_rows(const uint16_t* x, size_t M, size_t K, size_t segments, size_t b0, size_t b1,
+                              uint32_t* packed) {
+  constexpr size_t kBlocks = 16 / kStripMB;
+  const StripXLayout lay(M, K, segments);
+  const size_t mb0 = b0 * kBlocks, mb1 = std::min(lay.mblocks, b1 * kBlocks);
+  strip_pack_blocks(lay, x, M, mb0, mb1, strip_packed_floats(packed) + mb0 * lay.block_floats);
+}
+
 // bf16 weights [N, K]: the panel is the rows in place.
 struct StripPanelsBf16 {
   static constexpr bool kInPlace = true;

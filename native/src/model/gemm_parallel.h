@@ -43,13 +43,15 @@ inline GemmTiles gemm_tiles(size_t M, size_t N, size_t K, size_t threads) {
   return {step, (N + step - 1) / step};
 }
 
-// A path that reads x packed (amx; avx2 from its panel kernel's rows on) packs the bf16
-// x once per GEMM here, 16 rows per task, instead of once per tile; the bits are
-// gemm_bf16's. The buffer is the calling thread's; the tiles get its address. Null where
-// the path reads x as it is.
-inline const uint32_t* gemm_pack_x_once(ThreadPool& pool, const ModelKernels& k, const uint16_t* xb, size_t M,
-                                        size_t K, size_t segments, const GemmTiles& t) {
-  if (k.gemm_bf16_packed == nullptr || M < k.packed_min_rows) return nullptr;
+// A path that reads x packed (amx; avx2 from its panel kernel's rows on, bf16 and FP8)
+// packs the bf16 x once per GEMM here, 16 rows per task, instead of once per tile; the
+// bits are the unpacked kernel's. The buffer is the calling thread's; the tiles get its
+// address. Null where the path reads x as it is. Table: ModelKernels or Fp8Kernels (their
+// packed_x_words, pack_x and packed_min_rows).
+template <class Table>
+const uint32_t* gemm_pack_x_once(ThreadPool& pool, const Table& k, const uint16_t* xb, size_t M, size_t K,
+                                 size_t segments, const GemmTiles& t) {
+  if (k.pack_x == nullptr || M < k.packed_min_rows) return nullptr;
   std::vector<uint32_t>& buffer = gemm_packed_x_buffer();
   buffer.resize(k.packed_x_words(M, K, segments));
   uint32_t* p = buffer.data();

@@ -36,15 +36,19 @@ void linear_parallel(ThreadPool& pool, const ModelKernels& k, const Fp8Kernels* 
                      After after) {
   if (M == 0 || N == 0) return;
   const GemmTiles t = gemm_tiles(M, N, K, pool.threads());
-  const uint32_t* packed = lin.type == WeightType::Bf16
-                               ? gemm_pack_x_once(pool, k, static_cast<const uint16_t*>(in.x), M, K, segments, t)
-                               : nullptr;
+  const uint16_t* xb = static_cast<const uint16_t*>(in.x);
+  const uint32_t* packed = nullptr;
+  if (lin.type == WeightType::Bf16) packed = gemm_pack_x_once(pool, k, xb, M, K, segments, t);
+  else if (lin.type == WeightType::E4m3 && f8 != nullptr) packed = gemm_pack_x_once(pool, *f8, xb, M, K, segments, t);
   auto run = [&](size_t i) {
     const size_t n0 = i * t.step, n1 = std::min(N, n0 + t.step);
-    if (packed != nullptr)
+    if (packed == nullptr)
+      linear_tile(k, f8, lin, in, out, M, n0, n1, ldo, K, segments);
+    else if (lin.type == WeightType::Bf16)
       k.gemm_bf16_packed(static_cast<const uint16_t*>(lin.w), packed, out, M, n0, n1, ldo, K, segments);
     else
-      linear_tile(k, f8, lin, in, out, M, n0, n1, ldo, K, segments);
+      f8->gemm_packed(static_cast<const uint8_t*>(lin.w), lin.rows, packed, in.scales, lin.scale, out, M, n0, n1,
+                      ldo, K, segments);
     after(n0, n1);
   };
   if (t.count <= 1) run(0);

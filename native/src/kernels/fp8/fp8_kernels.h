@@ -28,6 +28,15 @@ struct Fp8Kernels {
   // gemm does not convert NaN codes (0x7f, 0xff): models refuse them at load, and fp8Gemm
   // hands arrays holding any to the table kernel.
   bool refuses_nan = false;
+  // Optional (null except on the avx2 path): gemm over x packed once per GEMM of
+  // linear_gemm.h instead of per tile, for calls of at least packed_min_rows rows; the
+  // same bits as gemm. packed_x_words and pack_x as ModelKernels' (model_kernels.h).
+  size_t (*packed_x_words)(size_t M, size_t K, size_t segments) = nullptr;
+  void (*pack_x)(const uint16_t* xq, size_t M, size_t K, size_t segments, size_t b0, size_t b1,
+                 uint32_t* packed) = nullptr;
+  void (*gemm_packed)(const uint8_t* w, size_t rows, const uint32_t* packed, const float* xs, const float* ws,
+                      float* out, size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) = nullptr;
+  size_t packed_min_rows = 0;
 };
 
 // The fastest kernel for `isa` on `cpu` (VBMI is a feature of `cpu`, so the feature cap
