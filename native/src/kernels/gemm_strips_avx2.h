@@ -215,8 +215,14 @@ inline float* strip_x_buffer(size_t n) {
 // S8(s) that of the segments before s; each block and segment as strip_pack_x writes it.
 struct StripXLayout {
   size_t K, segments, K8, mblocks, block_floats;
-  StripXLayout(size_t M, size_t K_, size_t segments_) : K(K_), segments(segments_ == 0 ? 1 : segments_), K8(0) {
-    for (size_t s = 0; s < segments; ++s) K8 += round_up8(K * (s + 1) / segments - K * s / segments);
+  size_t segment_floats;  // one m-block over the longest segment
+  StripXLayout(size_t M, size_t K_, size_t segments_)
+      : K(K_), segments(segments_ == 0 ? 1 : segments_), K8(0), segment_floats(0) {
+    for (size_t s = 0; s < segments; ++s) {
+      const size_t L8 = round_up8(K * (s + 1) / segments - K * s / segments);
+      K8 += L8;
+      segment_floats = std::max(segment_floats, kStripMB * L8);
+    }
     mblocks = (M + kStripMB - 1) / kStripMB;
     block_floats = kStripMB * K8;
   }
@@ -267,9 +273,10 @@ void strip_group(Panels& panels, const StripXLayout& lay, const float* xg, size_
   }
 }
 
-// m-blocks per group: the group's packed x at most kStripXGroupBytes (a batch: one group).
-inline size_t strip_group_blocks(const StripXLayout& lay) {
-  return std::max<size_t>(1, std::min(lay.mblocks, kStripXGroupBytes / (lay.block_floats * sizeof(float))));
+// m-blocks per group: block_floats per m-block counted against kStripXGroupBytes (a batch:
+// one group).
+inline size_t strip_group_blocks(const StripXLayout& lay, size_t block_floats) {
+  return std::max<size_t>(1, std::min(lay.mblocks, kStripXGroupBytes / (block_floats * sizeof(float))));
 }
 
 // out[m * ldo + n] for m < M, n in [n0, n1) (the sum above). Panels: a source of bf16 panel
@@ -283,7 +290,7 @@ template <class Panels>
 void gemm_strips_avx2(Panels& panels, const uint16_t* x, const float* xs, const float* ws, float* out,
                       size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
   const StripXLayout lay(M, K, segments);
-  const size_t group = strip_group_blocks(lay);
+  const size_t group = strip_group_blocks(lay, lay.block_floats);
   float* xg = strip_x_buffer(group * lay.block_floats);
   for (size_t g0 = 0; g0 < lay.mblocks; g0 += group) {
     const size_t g1 = std::min(lay.mblocks, g0 + group);
@@ -297,7 +304,7 @@ template <class Panels>
 void gemm_strips_avx2_packed(Panels& panels, const float* xp, const float* xs, const float* ws, float* out,
                              size_t M, size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
   const StripXLayout lay(M, K, segments);
-  const size_t group = strip_group_blocks(lay);
+  const size_t group = strip_group_blocks(lay, Panels::kInPlace ? lay.block_floats : lay.segment_floats);
   for (size_t g0 = 0; g0 < lay.mblocks; g0 += group)
     strip_group(panels, lay, xp + g0 * lay.block_floats, g0, std::min(lay.mblocks, g0 + group), xs, ws, out, M, n0,
                 n1, ldo);
