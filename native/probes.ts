@@ -41,7 +41,7 @@ export interface TileLse {
 
 export interface Probes {
   /** One ModelKernels entry on one ISA path (native/src/probes/kernel_binding.cc names them and their args). */
-  modelKernel(name: string, isa: Isa | undefined, args: object): number | TileLse | undefined;
+  modelKernel(name: string, isa: Isa | undefined, args: object): number | boolean | TileLse | undefined;
   sampleLogits(
     logits: Float32Array,
     V: number,
@@ -67,7 +67,7 @@ export interface Probes {
    */
   fp8Gemm(
     isa: Isa | undefined,
-    args: { w: Uint8Array; ws: Float32Array; xq: Uint16Array; xs: Float32Array; out: Float32Array; M: number; N: number; K: number; segments: number; n0?: number; n1?: number; kernel?: 'auto' | 'table' },
+    args: { w: Uint8Array; ws: Float32Array; xq: Uint16Array; xs: Float32Array; out: Float32Array; M: number; N: number; K: number; segments: number; n0?: number; n1?: number; kernel?: 'auto' | 'table'; packedX?: boolean },
   ): string;
   /** The model's per-token activation quantizer (static when staticScale > 0, else dynamic clamped by ub). */
   fp8QuantizeActivations(args: { x: Float32Array; xq: Uint16Array; xs: Float32Array; M: number; K: number; ub?: number; staticScale?: number }): void;

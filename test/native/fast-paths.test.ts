@@ -104,6 +104,30 @@ test('gemm: a prompt whose packed activations span several groups gives each row
   });
 });
 
+test('gemm over x packed whole (as a model linear packs it): every row its one-row bits, across several groups', (t) => {
+  // 70 rows of K = 9000 (three 1 MiB groups of 4-row blocks) and 300 rows of K = 2048 (two
+  // groups); the paths that read x packed (avx2, amx) must take that route.
+  forEachIsa(t, (isa) => {
+    for (const [N, K, M] of [[7, 9000, 70], [50, 2048, 300]] as const) {
+      const next = rng(23 + K);
+      const w = toBf16Array(randomFloat32(N * K, next));
+      const x = randomFloat32(M * K, next, 2);
+      for (const segments of [1, 8]) {
+        const run = (m: number, from: number, packedX: boolean) => {
+          const out = new Float32Array(m * N).fill(Number.NaN);
+          const packed = kernel('gemm', isa, { bf16: true, w, x: x.subarray(from * K, (from + m) * K), out, M: m, N, K, segments, packedX });
+          return { out, packed };
+        };
+        const all = run(M, 0, true);
+        t.is(all.packed, isa === 'avx2' || isa === 'amx', `${isa}: x packed whole`);
+        assertBitwiseEqual(t, all.out, run(M, 0, false).out, `${isa} N=${N} K=${K} S=${segments}: packed whole vs packed per call`);
+        for (const from of [0, 27, 28, 55, 69, M - 1])
+          assertBitwiseEqual(t, run(1, from, false).out, all.out.subarray(from * N, (from + 1) * N), `${isa} K=${K} S=${segments}: row ${from} of ${M}`);
+      }
+    }
+  });
+});
+
 test('sampling scans: scanGreater, scanGreaterPairs and filterGreater (also in place) keep what y > t keeps, in order, on every ISA', (t) => {
   const next = rng(31);
   for (const n of [0, 5, 16, 47, 300, 4096]) {

@@ -155,6 +155,11 @@ function fastEqualsTable(t: ExecutionContext, isa: Isa, w: Uint8Array, ws: Float
   const tableName = probes.fp8Gemm(isa, { w, ws, xq, xs, out: table, M, N, K, segments: S, kernel: 'table' });
   if (isa === 'avx2') t.is(`${fastName} / ${tableName}`, 'avx2-f16c / avx2-table', 'both avx2 kernels ran');
   assertBitwiseEqual(t, fast, table, `${isa} ${what} M=${M} N=${N} K=${K} S=${S}`);
+  // x packed whole first, as a model linear packs it (avx2 from 3 rows on).
+  const packed = new Float32Array(M * N).fill(Number.NaN);
+  const packedName = probes.fp8Gemm(isa, { w, ws, xq, xs, out: packed, M, N, K, segments: S, packedX: true });
+  if (isa === 'avx2') t.is(packedName, M >= 3 ? 'avx2-f16c+packed-x' : 'avx2-f16c', 'the avx2 kernel over x packed whole ran');
+  assertBitwiseEqual(t, packed, table, `${isa} ${what} M=${M} N=${N} K=${K} S=${S}, x packed whole`);
 }
 
 // NaN codes never reach a model's kernel (loading refuses them): the in-register kernels
@@ -184,8 +189,11 @@ test('fp8Gemm: the in-register conversion equals the table kernel bitwise for ev
 
 test('fp8Gemm: the in-register conversion and the strips equal the table kernel bitwise on GEMM shapes (M = 1, 8, 64, 512)', (t) => {
   forEachIsa(t, (isa) => {
+    // The last two span several groups of the avx2 panels over x packed whole (32 and
+    // 256 rows a group: x over one segment at most 1 MiB).
     const shapes: [M: number, N: number, K: number, S: number][] = [
       [1, 52, 2048, 8], [8, 50, 2048, 1], [64, 49, 1000, 8], [512, 7, 2048, 8], [512, 6, 257, 2], [3, 13, 2056, 1], [5, 9, 8192, 8],
+      [70, 5, 8192, 1], [300, 6, 8192, 8],
     ];
     shapes.forEach(([M, N, K, S], i) => {
       const next = rng(6000 + i);

@@ -32,7 +32,8 @@ T* sized(const PropReader& r, const char* name, napi_typedarray_type type, const
 
 // fp8Gemm(isa, {w: Uint8Array [N*K], ws: Float32Array [N], xq: Uint16Array [M*K] (bf16 bits of
 // e4m3 values), xs: Float32Array [M], out: Float32Array [M*N], M, N, K, segments, n0?, n1?,
-// kernel?: 'auto' | 'table'}) -> the kernel's name ('table': the ISA's table-conversion kernel).
+// kernel?: 'auto' | 'table', packedX?}) -> the kernel's name ('table': the ISA's table-conversion
+// kernel; '+packed-x' appended where packedX had x packed whole first, as linear_gemm.h does).
 Napi::Value Fp8Gemm(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
   Napi::Env env = info.Env();
   const Isa isa = isa_arg(env, info[0], cpu, "fp8Gemm: isa");
@@ -58,6 +59,12 @@ Napi::Value Fp8Gemm(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
     packed.assign(w, w + N * K);
     k->prepack(packed.data(), N, K, segments);
     w = packed.data();
+  }
+  if (r.has("packedX") && r.boolean("packedX") && k->gemm_packed != nullptr && M >= k->packed_min_rows) {
+    std::vector<uint32_t> px(k->packed_x_words(M, K, segments));
+    k->pack_x(xq, M, K, segments, 0, (M + 15) / 16, px.data());
+    k->gemm_packed(w, N, px.data(), xs, ws, out, M, n0, n1, N, K, segments);
+    return Napi::String::New(env, std::string(k->name) + "+packed-x");
   }
   k->gemm(w, N, xq, xs, ws, out, M, n0, n1, N, K, segments);
   return Napi::String::New(env, k->name);

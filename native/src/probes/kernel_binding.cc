@@ -75,7 +75,9 @@ Napi::Value ModelKernel(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
   PropReader r{env, info[2].As<Napi::Object>(), std::string(kFn) + "('" + name + "')"};
 
   if (name == "gemm") {
-    // {bf16, w, x: Float32Array [M,K], out [M,N], M, N, K, segments, n0?, n1?}
+    // {bf16, w, x: Float32Array [M,K], out [M,N], M, N, K, segments, n0?, n1?, packedX?}
+    // packedX (bf16): x packed whole first, as linear_gemm.h does, where the path reads it
+    // packed; returns whether it did.
     const bool bf16 = r.boolean("bf16");
     const size_t M = dim(r, "M"), N = dim(r, "N"), K = dim(r, "K"), segments = dim(r, "segments");
     const size_t n0 = r.has("n0") ? dim(r, "n0") : 0, n1 = r.has("n1") ? dim(r, "n1") : N;
@@ -88,7 +90,14 @@ Napi::Value ModelKernel(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
       if (wn != N * K) r.fail_range("w must have N*K elements");
       std::vector<uint16_t> xb(M * K);
       round_fp32_to_bf16(x, xb.data(), M * K);
+      if (r.has("packedX") && r.boolean("packedX") && k->gemm_bf16_packed != nullptr && M >= k->packed_min_rows) {
+        std::vector<uint32_t> packed(k->packed_x_words(M, K, segments));
+        k->pack_x(xb.data(), M, K, segments, 0, (M + 15) / 16, packed.data());
+        k->gemm_bf16_packed(w, packed.data(), out, M, n0, n1, N, K, segments);
+        return Napi::Boolean::New(env, true);
+      }
       k->gemm_bf16(w, xb.data(), out, M, n0, n1, N, K, segments);
+      return Napi::Boolean::New(env, false);
     } else {
       const float* w = r.data<float>("w", napi_float32_array, "Float32Array", &wn);
       if (wn != N * K) r.fail_range("w must have N*K elements");
