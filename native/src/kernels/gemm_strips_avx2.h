@@ -12,10 +12,16 @@
 // operands come from differs, so every M, block and split of N gives the same
 // bits as the one-row GEMV.
 //
+// x packed: xp [L8 / 8][4][8] fp32 per 4-row block and segment, chunk-interleaved. A
+// model linear packs all of x once (linear_gemm.h, 16-row tasks over the threads) and
+// every tile reads it (gemm_strips_avx2_packed); a direct call packs per group
+// (gemm_strips_avx2).
+//
 // Loop nest, per call (one thread's tile [n0, n1)):
-//   for each group of 4-row blocks of x whose packed x takes <= 1 MiB (a batch: one group)
-//     pack the group's blocks over every segment: xp [L8 / 8][4][8] fp32 per block and
-//                                                 segment, chunk-interleaved
+//   for each group of 4-row blocks of x (a batch: one group) whose packed x takes <= 1 MiB:
+//   over every segment (bf16 panels, or any direct call), over the longest segment (FP8
+//   panels over x packed whole: each group widens the panels again)
+//     (direct call) pack the group's blocks over every segment
 //     for each panel of kStripPanel weight rows
 //       for each K segment s
 //         the panel's rows over s as bf16: the weights in place (bf16), or widened
