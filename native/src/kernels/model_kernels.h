@@ -109,8 +109,9 @@ struct ModelKernels {
                            float* out_y);
 
   // Optional (null except on the amx and avx2 paths): the bf16 GEMM over x packed once per
-  // call of gemm_parallel.h instead of per tile, for calls of at least packed_min_rows rows.
-  // gemm_bf16_packed gives gemm_bf16's bits.
+  // GEMM (gemm_pack_x_once in gemm_parallel.h, for a model linear or gemm_parallel) instead
+  // of per tile, for calls of at least packed_min_rows rows. gemm_bf16_packed gives
+  // gemm_bf16's bits.
   //   packed_x_words(M, K, segments)  uint32 words of the packed x
   //   pack_x(xb, M, K, segments, b0, b1, packed)  writes row blocks [b0, b1) of 16 rows
   size_t (*packed_x_words)(size_t M, size_t K, size_t segments) = nullptr;
