@@ -118,7 +118,7 @@ test.serial('over a link with added latency, pp2 across the relay gives one rank
   t.true(relay.bytesForwarded > 0);
   t.is(relay.connections, 1);
   // the leader's shutdown lets the node go: its agent exits 0 instead of rejoining
-  const exited = new Promise<number | null>((resolve) => agent.child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => agent.child.once('close', (code) => resolve(code))); // pipes drained too
   await llm.shutdown();
   t.is(await exited, 0, agent.output());
   t.regex(agent.output(), /disconnected \(released by the leader\)/);

@@ -101,7 +101,7 @@ test('bad flags are refused with a message and exit code 2', async (t) => {
     const child = spawn(process.execPath, [CLI, 'serve', generatedModel('tiny', 7), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve)); // stderr drained too
     t.is(code, 2, args.join(' '));
     t.regex(err, /^troupe serve: /, args.join(' '));
   }

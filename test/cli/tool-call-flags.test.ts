@@ -21,7 +21,7 @@ test('troupe serve refuses a parser it does not have with exit code 2, naming th
   const child = spawn(process.execPath, [CLI, 'serve', generatedModel('tiny', 7), '--enable-auto-tool-choice', '--tool-call-parser', 'mistral'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve)); // stderr drained too
   t.is(code, 2);
   t.regex(err, /^troupe serve: --tool-call-parser mistral: Troupe has llama3_json/);
 });

@@ -30,7 +30,8 @@ function startAgent(t: ExecutionContext, port: number, token: string | null, nam
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close': after the exit and after both pipes are drained ('exit' can come before the last output)
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   t.teardown(() => { child.kill('SIGKILL'); });
   return { child, exited, output: () => output };
 }
