@@ -105,8 +105,8 @@ test('gemm: a prompt whose packed activations span several groups gives each row
 });
 
 test('gemm over x packed whole (as a model linear packs it): every row its one-row bits, across several groups', (t) => {
-  // 70 rows of K = 9000 (three 1 MiB groups of 4-row blocks) and 300 rows of K = 2048 (two
-  // groups); the paths that read x packed (avx2, amx) must take that route.
+  // 70 rows of K = 9000 and 300 rows of K = 2048: three 1 MiB groups of 4-row blocks each on
+  // the avx2 panels; the paths that read x packed (avx2, amx) must take that route.
   forEachIsa(t, (isa) => {
     for (const [N, K, M] of [[7, 9000, 70], [50, 2048, 300]] as const) {
       const next = rng(23 + K);
