@@ -43,6 +43,17 @@ inline GemmTiles gemm_tiles(size_t M, size_t N, size_t K, size_t threads) {
   return {step, (N + step - 1) / step};
 }
 
+// x packed whole on the calling thread, into `buffer` (grown to fit), for a path with a
+// packed route and M >= its packed_min_rows: what gemm_pack_x_once does
+// when one task packs it, and how the probes take a linear's route.
+template <class Table>
+const uint32_t* gemm_pack_x_whole(const Table& k, const uint16_t* xb, size_t M, size_t K, size_t segments,
+                                  std::vector<uint32_t>& buffer) {
+  buffer.resize(k.packed_x_words(M, K, segments));
+  k.pack_x(xb, M, K, segments, 0, (M + 15) / 16, buffer.data());
+  return buffer.data();
+}
+
 // A path that reads x packed (amx; avx2 from its panel kernel's rows on, bf16 and FP8)
 // packs the bf16 x once per GEMM here, 16 rows per task, instead of once per tile; the
 // bits are the unpacked kernel's. The buffer is the calling thread's; the tiles get its
@@ -53,11 +64,11 @@ const uint32_t* gemm_pack_x_once(ThreadPool& pool, const Table& k, const uint16_
                                  size_t segments, const GemmTiles& t) {
   if (k.pack_x == nullptr || M < k.packed_min_rows) return nullptr;
   std::vector<uint32_t>& buffer = gemm_packed_x_buffer();
+  const size_t blocks = (M + 15) / 16;
+  if (t.count <= 1 || blocks <= 1) return gemm_pack_x_whole(k, xb, M, K, segments, buffer);
   buffer.resize(k.packed_x_words(M, K, segments));
   uint32_t* p = buffer.data();
-  const size_t blocks = (M + 15) / 16;
-  if (t.count <= 1 || blocks <= 1) k.pack_x(xb, M, K, segments, 0, blocks, p);
-  else pool.parallel_for(blocks, [&](size_t b) { k.pack_x(xb, M, K, segments, b, b + 1, p); });
+  pool.parallel_for(blocks, [&](size_t b) { k.pack_x(xb, M, K, segments, b, b + 1, p); });
   return p;
 }
 

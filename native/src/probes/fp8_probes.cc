@@ -11,6 +11,7 @@
 #include "bindings/args.h"
 #include "bindings/model_args.h"
 #include "kernels/fp8/e4m3.h"
+#include "model/gemm_parallel.h"
 #include "kernels/fp8/fp8_kernels.h"
 
 namespace troupe {
@@ -61,9 +62,8 @@ Napi::Value Fp8Gemm(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
     w = packed.data();
   }
   if (r.has("packedX") && r.boolean("packedX") && k->gemm_packed != nullptr && M >= k->packed_min_rows) {
-    std::vector<uint32_t> px(k->packed_x_words(M, K, segments));
-    k->pack_x(xq, M, K, segments, 0, (M + 15) / 16, px.data());
-    k->gemm_packed(w, N, px.data(), xs, ws, out, M, n0, n1, N, K, segments);
+    std::vector<uint32_t> px;
+    k->gemm_packed(w, N, gemm_pack_x_whole(*k, xq, M, K, segments, px), xs, ws, out, M, n0, n1, N, K, segments);
     return Napi::String::New(env, std::string(k->name) + "+packed-x");
   }
   k->gemm(w, N, xq, xs, ws, out, M, n0, n1, N, K, segments);

@@ -11,6 +11,7 @@
 #include "probes/machine_limits.h"
 #include "bindings/model_args.h"
 #include "kernels/model_kernels.h"
+#include "model/gemm_parallel.h"
 #include "sampling/sampling.h"
 
 namespace troupe {
@@ -91,9 +92,8 @@ Napi::Value ModelKernel(const Napi::CallbackInfo& info, const CpuFeatures& cpu) 
       std::vector<uint16_t> xb(M * K);
       round_fp32_to_bf16(x, xb.data(), M * K);
       if (r.has("packedX") && r.boolean("packedX") && k->gemm_bf16_packed != nullptr && M >= k->packed_min_rows) {
-        std::vector<uint32_t> packed(k->packed_x_words(M, K, segments));
-        k->pack_x(xb.data(), M, K, segments, 0, (M + 15) / 16, packed.data());
-        k->gemm_bf16_packed(w, packed.data(), out, M, n0, n1, N, K, segments);
+        std::vector<uint32_t> packed;
+        k->gemm_bf16_packed(w, gemm_pack_x_whole(*k, xb.data(), M, K, segments, packed), out, M, n0, n1, N, K, segments);
         return Napi::Boolean::New(env, true);
       }
       k->gemm_bf16(w, xb.data(), out, M, n0, n1, N, K, segments);
