@@ -33,8 +33,10 @@
 //
 // Loop order: n-blocks outside, m-blocks inside, so a block of NB weight rows
 // is read from memory once per call and reused for the whole batch (from L1 /
-// L2 for the later m-blocks). The weights are the HF [N, K] rows as stored
-// (no repacking: the mmap option and the tied embedding use them in place).
+// L2 for the later m-blocks). Prefill (M > kSmallM) walks the same blocks in
+// gemm_blocks_chunked's order instead, which keeps x in L2. The weights are
+// the HF [N, K] rows as stored (no repacking: the mmap option and the tied
+// embedding use them in place).
 //
 // Memory streaming. For the 1-row decode the GEMV is bandwidth bound and the
 // hardware prefetcher alone restarts at every 4 KiB page (one row of a
@@ -84,20 +86,25 @@ inline void reduce_accs(const typename Ops::Acc* acc, float* out) {
 // Software prefetch distance: this many bytes ahead in each weight row's stream.
 constexpr size_t kPrefetchBytes = 2048;
 
-// out[i * ldo + j] (i < MB, j < NB) = P_0 + ... + P_{S-1}, P_s the dot over K segment s.
+// Segments [s0, s1) of out[i * ldo + j] (i < MB, j < NB) = P_0 + ... + P_{S-1}, P_s the
+// dot over K segment s: out = P_s0 when s0 == 0, else out + P_s0; then + P_s0+1, ...
 //   w    points at w[n0, 0] (row stride K), x at x[m0, 0] (row stride K)
 //   pf   whether to prefetch: each of the NB rows is a stream that goes on in row j of
 //        the next block (`next`, null at the end of the caller's range); a line
-//        kPrefetchBytes ahead is prefetched per 64 bytes read
+//        kPrefetchBytes ahead is prefetched per 64 bytes read. A call over one segment
+//        streams that segment: its row j goes on in the same segment of next's row j.
 template <class Ops, int MB, int NB>
-void gemm_block(const typename Ops::Elem* w, const typename Ops::Elem* x, size_t K, size_t segments,
-                float* out, size_t ldo, bool pf, const typename Ops::Elem* next) {
+void gemm_block(const typename Ops::Elem* w, const typename Ops::Elem* x, size_t K, size_t s0, size_t s1,
+                size_t segments, float* out, size_t ldo, bool pf, const typename Ops::Elem* next) {
   using Elem = typename Ops::Elem;
   // Chunks per 64-byte line (1 when a chunk is a whole line or more).
   constexpr size_t kLineChunks =
       Ops::kChunk * sizeof(Elem) >= 64 ? 1 : 64 / (Ops::kChunk * sizeof(Elem));
   constexpr size_t kAhead = kPrefetchBytes / sizeof(Elem);
-  for (size_t s = 0; s < segments; ++s) {
+  const bool one_segment = s1 - s0 == 1;
+  const size_t stream_begin = one_segment ? K * s0 / segments : 0;
+  const size_t stream_end = one_segment ? K * s1 / segments : K;
+  for (size_t s = s0; s < s1; ++s) {
     const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments;
     typename Ops::Acc acc[MB * NB];
 #pragma GCC unroll 32
@@ -108,12 +115,12 @@ void gemm_block(const typename Ops::Elem* w, const typename Ops::Elem* x, size_t
 #pragma GCC unroll 16
       for (int j = 0; j < NB; ++j) wv[j] = Ops::load_w(w + j * K + k);
       if (pf && ((k - k0) / Ops::kChunk) % kLineChunks == 0) {
-        if (k + kAhead < K) {
+        if (k + kAhead < stream_end) {
 #pragma GCC unroll 16
           for (int j = 0; j < NB; ++j) Ops::prefetch(w + j * K + k + kAhead);
         } else if (next != nullptr) {
 #pragma GCC unroll 16
-          for (int j = 0; j < NB; ++j) Ops::prefetch(next + j * K + (k + kAhead - K));
+          for (int j = 0; j < NB; ++j) Ops::prefetch(next + j * K + stream_begin + (k + kAhead - stream_end));
         }
       }
 #pragma GCC unroll 16
@@ -146,8 +153,8 @@ void gemm_block(const typename Ops::Elem* w, const typename Ops::Elem* x, size_t
 }
 
 template <class Ops>
-using GemmBlockFn = void (*)(const typename Ops::Elem*, const typename Ops::Elem*, size_t, size_t,
-                             float*, size_t, bool, const typename Ops::Elem*);
+using GemmBlockFn = void (*)(const typename Ops::Elem*, const typename Ops::Elem*, size_t, size_t, size_t,
+                             size_t, float*, size_t, bool, const typename Ops::Elem*);
 
 // The micro-kernel for an mb x nb block (1 <= mb <= MB, 1 <= nb <= NB).
 template <class Ops, int MB, int NB>
@@ -171,8 +178,39 @@ void gemm_blocks(const typename Ops::Elem* w, const typename Ops::Elem* x, float
     const typename Ops::Elem* next = nb0 + 2 * NB <= n1 ? w + (nb0 + NB) * K : nullptr;
     for (size_t m0 = 0; m0 < M; m0 += MB) {
       const size_t mb = M - m0 < static_cast<size_t>(MB) ? M - m0 : MB;
-      gemm_block_fn<Ops, MB, NB>(mb, nb)(w + nb0 * K, x + m0 * K, K, segments, out + m0 * ldo + nb0,
-                                         ldo, m0 == 0, next);
+      gemm_block_fn<Ops, MB, NB>(mb, nb)(w + nb0 * K, x + m0 * K, K, 0, segments, segments,
+                                         out + m0 * ldo + nb0, ldo, m0 == 0, next);
+    }
+  }
+}
+
+// Bytes of x (one K segment of a chunk of rows) that the prefill loop keeps in L2.
+constexpr size_t kXChunkBytes = 256 * 1024;
+
+// The prefill loop: the same blocks as gemm_blocks, in an order that keeps both
+// operands in cache. Segment by segment (each output still adds its P_s in
+// order s = 0, 1, ...), then chunks of rows whose x over the segment fills at most
+// kXChunkBytes (L2), then n-blocks (NB weight rows over the segment: L1), then the
+// chunk's m-blocks. gemm_blocks' order reads all of x once per n-block: for
+// prefill that is MiBs from L3 for every NB weight rows.
+template <class Ops, int MB, int NB>
+void gemm_blocks_chunked(const typename Ops::Elem* w, const typename Ops::Elem* x, float* out, size_t M,
+                         size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
+  const size_t longest = (K + segments - 1) / segments;
+  const size_t fit = kXChunkBytes / (longest * sizeof(typename Ops::Elem)) / MB * MB;
+  const size_t chunk = fit < static_cast<size_t>(MB) ? MB : fit;
+  for (size_t s = 0; s < segments; ++s) {
+    for (size_t c0 = 0; c0 < M; c0 += chunk) {
+      const size_t c1 = M - c0 < chunk ? M : c0 + chunk;
+      for (size_t nb0 = n0; nb0 < n1; nb0 += NB) {
+        const size_t nb = n1 - nb0 < static_cast<size_t>(NB) ? n1 - nb0 : NB;
+        const typename Ops::Elem* next = nb0 + 2 * NB <= n1 ? w + (nb0 + NB) * K : nullptr;
+        for (size_t m0 = c0; m0 < c1; m0 += MB) {
+          const size_t mb = c1 - m0 < static_cast<size_t>(MB) ? c1 - m0 : MB;
+          gemm_block_fn<Ops, MB, NB>(mb, nb)(w + nb0 * K, x + m0 * K, K, s, s + 1, segments,
+                                             out + m0 * ldo + nb0, ldo, m0 == c0, next);
+        }
+      }
     }
   }
 }
@@ -187,7 +225,7 @@ void gemm_run(const typename Ops::Elem* w, const typename Ops::Elem* x, float* o
   }
   if (M <= Ops::kSmallM)
     return gemm_blocks<Ops, Ops::kMBs, Ops::kNBs>(w, x, out, M, n0, n1, ldo, K, segments);
-  gemm_blocks<Ops, Ops::kMB, Ops::kNB>(w, x, out, M, n0, n1, ldo, K, segments);
+  gemm_blocks_chunked<Ops, Ops::kMB, Ops::kNB>(w, x, out, M, n0, n1, ldo, K, segments);
 }
 
 }  // namespace

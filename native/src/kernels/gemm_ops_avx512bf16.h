@@ -29,7 +29,7 @@ struct Avx512Bf16Ops {
   static constexpr int kNB1 = 4;                   // M = 1: 4 + 4 + 1
   static constexpr int kMBs = 8, kNBs = 3;         // M <= kSmallM: 24 + 3 + 1
   static constexpr size_t kSmallM = 64;
-  static constexpr int kMB = 4, kNB = 4;           // larger M: 16 + 4 + 1
+  static constexpr int kMB = 4, kNB = 6;           // larger M: 24 + 6 + 1
   static void prefetch(const Elem* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 
   static Acc zero() { return _mm512_setzero_ps(); }
