@@ -193,26 +193,37 @@ constexpr size_t kXChunkBytes = 256 * 1024;
 // kXChunkBytes (L2), then n-blocks (NB weight rows over the segment: L1), then the
 // chunk's m-blocks. gemm_blocks' order reads all of x once per n-block: for
 // prefill that is MiBs from L3 for every NB weight rows.
-template <class Ops, int MB, int NB>
-void gemm_blocks_chunked(const typename Ops::Elem* w, const typename Ops::Elem* x, float* out, size_t M,
-                         size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
+//   block(m0, mb, nb0, nb, s, pf, has_next)   one mb x nb block over segment s; pf on the
+//        first m-block of each n-block; has_next when the next n-block is whole and in range
+template <int MB, int NB, class Block>
+inline void for_each_chunked_block(size_t M, size_t n0, size_t n1, size_t K, size_t segments, size_t x_elem_bytes,
+                                   Block&& block) {
   const size_t longest = (K + segments - 1) / segments;
-  const size_t fit = kXChunkBytes / (longest * sizeof(typename Ops::Elem)) / MB * MB;
+  const size_t fit = kXChunkBytes / (longest * x_elem_bytes) / MB * MB;
   const size_t chunk = fit < static_cast<size_t>(MB) ? MB : fit;
   for (size_t s = 0; s < segments; ++s) {
     for (size_t c0 = 0; c0 < M; c0 += chunk) {
       const size_t c1 = M - c0 < chunk ? M : c0 + chunk;
       for (size_t nb0 = n0; nb0 < n1; nb0 += NB) {
         const size_t nb = n1 - nb0 < static_cast<size_t>(NB) ? n1 - nb0 : NB;
-        const typename Ops::Elem* next = nb0 + 2 * NB <= n1 ? w + (nb0 + NB) * K : nullptr;
         for (size_t m0 = c0; m0 < c1; m0 += MB) {
           const size_t mb = c1 - m0 < static_cast<size_t>(MB) ? c1 - m0 : MB;
-          gemm_block_fn<Ops, MB, NB>(mb, nb)(w + nb0 * K, x + m0 * K, K, s, s + 1, segments,
-                                             out + m0 * ldo + nb0, ldo, m0 == c0, next);
+          block(m0, mb, nb0, nb, s, m0 == c0, nb0 + 2 * NB <= n1);
         }
       }
     }
   }
+}
+
+template <class Ops, int MB, int NB>
+void gemm_blocks_chunked(const typename Ops::Elem* w, const typename Ops::Elem* x, float* out, size_t M,
+                         size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
+  for_each_chunked_block<MB, NB>(M, n0, n1, K, segments, sizeof(typename Ops::Elem),
+                                 [&](size_t m0, size_t mb, size_t nb0, size_t nb, size_t s, bool pf, bool has_next) {
+                                   gemm_block_fn<Ops, MB, NB>(mb, nb)(w + nb0 * K, x + m0 * K, K, s, s + 1, segments,
+                                                                      out + m0 * ldo + nb0, ldo, pf,
+                                                                      has_next ? w + (nb0 + NB) * K : nullptr);
+                                 });
 }
 
 template <class Ops>

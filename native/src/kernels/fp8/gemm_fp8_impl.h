@@ -31,10 +31,10 @@
 //                            gemm_fp8_ops_vbmi.h; each code's bits permuted: gemm_fp8_ops_f16c.h)
 //   widen_row(w, K, segments, out)   a row's bf16 bits in K order (undoing any prepack)
 //
-// Prefill (M > kSmallM): the weights of each block of NB rows are widened to
-// bf16 once into a strip (Ops::widen_row) and the Bf16 Ops' blocks run over
-// every m-block from it: the same products and the same dot sequence as
-// converting in registers, so the same bits, without converting per m-block.
+// Prefill (M > kSmallM): the weights of a tile are widened to bf16 once into a
+// strip (Ops::widen_row) and the Bf16 Ops' blocks run over every m-block from
+// it: the same products and the same dot sequence as converting in registers,
+// so the same bits, without converting per m-block.
 #pragma once
 
 #include <cstddef>
@@ -86,16 +86,21 @@ template <class Ops, int MB, int NB>
 // one always_inline helper shared by both, decode lost ~40% (FP8 all 21.0 ->
 // 13.1 tok/s, bf16 12.3 -> 10.8 in `npm run bench:fp8`): GCC no longer kept
 // the accumulators in registers. Change both together.
+// Segments [s0, s1) of the block, as gemm_block's (a one-segment call streams that segment).
 template <class Ops, int MB, int NB>
-void gemm_fp8_block(const typename Ops::WElem* w, const typename Ops::XElem* x, size_t K, size_t segments, const float* xs,
-                    const float* ws, float* out, size_t ldo, bool pf, const typename Ops::WElem* next) {
+void gemm_fp8_block(const typename Ops::WElem* w, const typename Ops::XElem* x, size_t K, size_t s0, size_t s1,
+                    size_t segments, const float* xs, const float* ws, float* out, size_t ldo, bool pf,
+                    const typename Ops::WElem* next) {
   using WElem = typename Ops::WElem;
   // Chunks per 64-byte line of w, and the prefetch distance in elements.
   constexpr size_t kLineChunks = Ops::kChunk * sizeof(WElem) >= 64 ? 1 : 64 / (Ops::kChunk * sizeof(WElem));
   constexpr size_t kAhead = kPrefetchBytes / sizeof(WElem);
+  const bool one_segment = s1 - s0 == 1;
+  const size_t stream_begin = one_segment ? K * s0 / segments : 0;
+  const size_t stream_end = one_segment ? K * s1 / segments : K;
   float c[MB * NB];
   fp8_block_scales<MB, NB>(xs, ws, c);
-  for (size_t s = 0; s < segments; ++s) {
+  for (size_t s = s0; s < s1; ++s) {
     const size_t k0 = K * s / segments, k1 = K * (s + 1) / segments;
     typename Ops::Acc acc[MB * NB];
 #pragma GCC unroll 32
@@ -106,12 +111,12 @@ void gemm_fp8_block(const typename Ops::WElem* w, const typename Ops::XElem* x, 
 #pragma GCC unroll 16
       for (int j = 0; j < NB; ++j) wv[j] = Ops::load_w(w + j * K + k);
       if (pf && ((k - k0) / Ops::kChunk) % kLineChunks == 0) {
-        if (k + kAhead < K) {
+        if (k + kAhead < stream_end) {
 #pragma GCC unroll 16
           for (int j = 0; j < NB; ++j) Ops::prefetch(w + j * K + k + kAhead);
         } else if (next != nullptr) {
 #pragma GCC unroll 16
-          for (int j = 0; j < NB; ++j) Ops::prefetch(next + j * K + (k + kAhead - K));
+          for (int j = 0; j < NB; ++j) Ops::prefetch(next + j * K + stream_begin + (k + kAhead - stream_end));
         }
       }
 #pragma GCC unroll 16
@@ -133,8 +138,8 @@ void gemm_fp8_block(const typename Ops::WElem* w, const typename Ops::XElem* x, 
 }
 
 template <class Ops>
-using GemmFp8BlockFn = void (*)(const typename Ops::WElem*, const typename Ops::XElem*, size_t, size_t, const float*,
-                                const float*, float*, size_t, bool, const typename Ops::WElem*);
+using GemmFp8BlockFn = void (*)(const typename Ops::WElem*, const typename Ops::XElem*, size_t, size_t, size_t, size_t,
+                                const float*, const float*, float*, size_t, bool, const typename Ops::WElem*);
 
 template <class Ops, int MB, int NB>
 GemmFp8BlockFn<Ops> gemm_fp8_block_fn(size_t mb, size_t nb) {
@@ -157,7 +162,7 @@ void gemm_fp8_blocks(const uint8_t* w, const typename Ops::XElem* x, const float
     const uint8_t* next = nb0 + 2 * NB <= n1 ? w + (nb0 + NB) * K : nullptr;
     for (size_t m0 = 0; m0 < M; m0 += MB) {
       const size_t mb = M - m0 < static_cast<size_t>(MB) ? M - m0 : MB;
-      gemm_fp8_block_fn<Ops, MB, NB>(mb, nb)(w + nb0 * K, x + m0 * K, K, segments, xs + m0, ws + nb0,
+      gemm_fp8_block_fn<Ops, MB, NB>(mb, nb)(w + nb0 * K, x + m0 * K, K, 0, segments, segments, xs + m0, ws + nb0,
                                              out + m0 * ldo + nb0, ldo, m0 == 0, next);
     }
   }
@@ -170,22 +175,32 @@ struct Bf16StripOps : B {
   using WElem = uint16_t;
 };
 
-// Prefill: per block of NB rows, widen to a bf16 strip once, then every m-block from it.
+// Rows of w a prefill strip holds at most: [rows, K] bf16 bits, 4 MiB at K = 2048.
+constexpr size_t kFp8StripBytes = 4 << 20;
+
+// Prefill: the tile's rows widened to a bf16 strip once (in pieces of at most
+// kFp8StripBytes), then the bf16 blocks over the strip in the chunked order of
+// gemm_impl.h (x in L2, NB rows of the strip in L1).
 template <class Ops>
 void gemm_fp8_strips(const uint8_t* w, const uint16_t* x, const float* xs, const float* ws, float* out, size_t M,
                      size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
   using S = Bf16StripOps<typename Ops::Bf16>;
   constexpr int MB = S::kMB, NB = S::kNB;
-  static thread_local std::vector<uint16_t> strip;  // [NB, K] bf16 bits, per compute thread
-  if (strip.size() < NB * K) strip.resize(NB * K);
-  for (size_t nb0 = n0; nb0 < n1; nb0 += NB) {
-    const size_t nb = n1 - nb0 < static_cast<size_t>(NB) ? n1 - nb0 : NB;
-    for (size_t j = 0; j < nb; ++j) Ops::widen_row(w + (nb0 + j) * K, K, segments, strip.data() + j * K);
-    for (size_t m0 = 0; m0 < M; m0 += MB) {
-      const size_t mb = M - m0 < static_cast<size_t>(MB) ? M - m0 : MB;
-      gemm_fp8_block_fn<S, MB, NB>(mb, nb)(strip.data(), x + m0 * K, K, segments, xs + m0, ws + nb0,
-                                           out + m0 * ldo + nb0, ldo, false, nullptr);
-    }
+  const size_t fit = kFp8StripBytes / (K * sizeof(uint16_t)) / NB * NB;
+  const size_t piece = fit < static_cast<size_t>(NB) ? NB : fit;
+  static thread_local std::vector<uint16_t> strip;  // [piece, K] bf16 bits, per compute thread
+  for (size_t p0 = n0; p0 < n1; p0 += piece) {
+    const size_t p1 = n1 - p0 < piece ? n1 : p0 + piece;
+    if (strip.size() < (p1 - p0) * K) strip.resize((p1 - p0) * K);
+    for (size_t n = p0; n < p1; ++n) Ops::widen_row(w + n * K, K, segments, strip.data() + (n - p0) * K);
+    const uint16_t* sw = strip.data();
+    for_each_chunked_block<MB, NB>(
+        M, 0, p1 - p0, K, segments, sizeof(uint16_t),
+        [&](size_t m0, size_t mb, size_t nb0, size_t nb, size_t s, bool pf, bool has_next) {
+          gemm_fp8_block_fn<S, MB, NB>(mb, nb)(sw + nb0 * K, x + m0 * K, K, s, s + 1, segments, xs + m0,
+                                               ws + p0 + nb0, out + m0 * ldo + p0 + nb0, ldo, pf,
+                                               has_next ? sw + (nb0 + NB) * K : nullptr);
+        });
   }
 }
 
