@@ -148,6 +148,31 @@ test('fp8Gemm is batch invariant and independent of the split of N, bitwise', (t
   });
 });
 
+test('fp8Gemm prefill across several chunks of rows and several widened strip pieces: each row its one-row bits, whatever the split of N', (t) => {
+  // avx512bf16's prefill strips (kernels/fp8/gemm_fp8_impl.h): K = 9000 keeps 12 rows of x
+  // per 256 KiB chunk (70 rows: 6 chunks); N = 470 of K = 4500 widens in two pieces of at
+  // most 4 MiB (462 rows, then 8).
+  forEachIsa(t, (isa) => {
+    for (const [M, N, K, S] of [[70, 7, 9000, 1], [20, 470, 4500, 8]] as const) {
+      const next = rng(K + N);
+      const w = randomCodes(N * K, next);
+      const ws = Float32Array.from({ length: N }, () => 0.001 + next() * 0.01);
+      const { xq, xs } = quantized(M, K, next);
+      const all = fp8Gemm(isa, w, ws, xq, xs, M, N, K, S);
+      for (const m of [0, 11, 12, 47, M - 1].filter((r) => r < M)) {
+        const one = fp8Gemm(isa, w, ws, xq.slice(m * K, (m + 1) * K), xs.slice(m, m + 1), 1, N, K, S);
+        assertBitwiseEqual(t, one, all.slice(m * N, (m + 1) * N), `${isa} M=${M} N=${N} K=${K}: row ${m} alone`);
+      }
+      const split = new Float32Array(M * N);
+      for (const [n0, n1] of [[0, 5], [5, N]] as const) {
+        const part = fp8Gemm(isa, w, ws, xq, xs, M, N, K, S, n0, n1);
+        for (let m = 0; m < M; m++) for (let n = n0; n < n1; n++) split[m * N + n] = part[m * N + n]!;
+      }
+      assertBitwiseEqual(t, split, all, `${isa} M=${M} N=${N} K=${K}: N split at 5`);
+    }
+  });
+});
+
 /** The fast kernel and the ISA's table-conversion kernel on the same inputs, bitwise. */
 function fastEqualsTable(t: ExecutionContext, isa: Isa, w: Uint8Array, ws: Float32Array, xq: Uint16Array, xs: Float32Array, M: number, N: number, K: number, S: number, what: string): void {
   const fast = new Float32Array(M * N).fill(Number.NaN), table = new Float32Array(M * N).fill(Number.NaN);
