@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, createWriteStream } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -148,7 +149,13 @@ async function downloadBlob(url: string, blobs: string, f: { path: string; size:
     onBytes(have);
     const out = createWriteStream(partial, { flags: resumed ? 'a' : 'w' });
     const counted = Readable.fromWeb(response.body as never).on('data', (chunk: Buffer) => onBytes(chunk.length));
-    await pipeline(counted, out);
+    try {
+      await pipeline(counted, out);
+    } catch (error) {
+      // pipeline rejects while the last write may still be in flight; the partial blob's size is final only once the file is closed.
+      if (!out.closed) await once(out, 'close');
+      throw error;
+    }
   } else {
     onBytes(have);
   }
