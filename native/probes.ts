@@ -70,7 +70,7 @@ export interface Probes {
     args: { w: Uint8Array; ws: Float32Array; xq: Uint16Array; xs: Float32Array; out: Float32Array; M: number; N: number; K: number; segments: number; n0?: number; n1?: number; kernel?: 'auto' | 'table'; packedX?: boolean },
   ): string;
   /** The model's per-token activation quantizer (static when staticScale > 0, else dynamic clamped by ub). */
-  fp8QuantizeActivations(args: { x: Float32Array; xq: Uint16Array; xs: Float32Array; M: number; K: number; ub?: number; staticScale?: number }): void;
+  fp8QuantizeActivations(args: { x: Float32Array; xq: Uint16Array; xs: Float32Array; M: number; K: number; ub?: number; staticScale?: number; isa?: Isa }): void;
   /** Read bandwidth in bytes per second, the best of `passes` passes over `bytes` (native/src/probes/machine_limits.h). */
   measureReadBandwidth(bytes: number, threads: number, passes: number): number;
   /** The compute peak of `isa`'s prefill arithmetic (native/src/probes/machine_limits.h), all threads. */

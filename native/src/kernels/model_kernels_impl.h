@@ -362,6 +362,70 @@ void round_bf16_impl(const float* x, uint16_t* out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);
 }
 
+typedef uint16_t UHV __attribute__((vector_size(kW * 2)));  // kW bf16 lanes
+typedef uint16_t U2V __attribute__((vector_size(kW * 4)));  // an IV as 2 kW 16-bit lanes
+
+// The high half of each 32-bit lane (little endian: the odd 16-bit lanes).
+TROUPE_INLINE UHV high_halves(IV v) {
+  const U2V h = (U2V)v;
+#if defined(__AVX512F__)
+  return __builtin_shufflevector(h, h, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+#elif defined(__AVX2__)
+  return __builtin_shufflevector(h, h, 1, 3, 5, 7, 9, 11, 13, 15);
+#else
+  return __builtin_shufflevector(h, h, 1, 3, 5, 7);
+#endif
+}
+
+// e4m3_round_bf16_bits on kW lanes: the same integer and fp32 operations, lane by lane.
+// Every compared value is below 2^31, so signed compares order them as the scalar
+// unsigned ones do.
+TROUPE_INLINE UHV e4m3_round_bf16_bits_v(FV v) {
+  const IV u = (IV)v;  // bit casts
+  const IV ua = u & 0x7fffffff;
+  constexpr int32_t kMaxBits = 0x43e00000, kMinNormalBits = 0x3c800000;  // 448, 2^-6
+  const IV c = ua > kMaxBits ? IV{} + kMaxBits : ua;
+  const IV normal = (c + 0x7ffff + ((c >> 20) & 1)) & static_cast<int32_t>(0xfff00000u);
+  const FV sub = (((FV)c * 512.0f + 0x1p23f) - 0x1p23f) * (1.0f / 512.0f);
+  const IV r = (c >= kMinNormalBits ? normal : (IV)sub) | (u & static_cast<int32_t>(0x80000000u));
+  return high_halves(ua > 0x7f800000 ? u : r);
+}
+
+// quantize_rows_e4m3 (fp8/e4m3.h), bit for bit, kW columns at a time.
+void quantize_e4m3_impl(const float* x, uint16_t* xq, float* xs, size_t r0, size_t r1, size_t K, float ub,
+                        float static_scale) {
+  for (size_t r = r0; r < r1; ++r) {
+    const float* row = x + r * K;
+    float s = static_scale;
+    if (!(s > 0.0f)) {
+      IV lanes{};  // |x| bits: for non-negative floats, integer order is float order
+      size_t k = 0;
+      for (; k + kW <= K; k += kW) {
+        const IV a = (IV)loadv(row + k) & 0x7fffffff;
+        lanes = ((a > lanes) & (a <= 0x7f800000)) ? a : lanes;  // a NaN never wins, as in the scalar loop
+      }
+      float amax = 0.0f;
+      for (size_t l = 0; l < kW; ++l) {
+        const float a = bits_float(static_cast<uint32_t>(lanes[l]));
+        amax = a > amax ? a : amax;
+      }
+      for (; k < K; ++k) {
+        const float a = std::fabs(row[k]);
+        amax = a > amax ? a : amax;
+      }
+      s = fp8_activation_scale(amax, ub);
+    }
+    xs[r] = s;
+    uint16_t* q = xq + r * K;
+    size_t k = 0;
+    for (; k + kW <= K; k += kW) {
+      const UHV b = e4m3_round_bf16_bits_v(loadv(row + k) / s);
+      std::memcpy(q + k, &b, sizeof b);
+    }
+    for (; k < K; ++k) q[k] = e4m3_round_bf16_bits(row[k] / s);
+  }
+}
+
 // FP8 cache elements (kv_layout.h): distinct types so the templates below can
 // tell the formats apart; one byte each.
 struct KvE4m3 {
@@ -1122,7 +1186,7 @@ template <class Bf16Ops, class F32Ops>
 constexpr ModelKernels make_model_kernels() {
   return ModelKernels{
       &gemm_entry<Bf16Ops>, &gemm_entry<F32Ops>, &rms_norm_impl,   &rope_impl,
-      &silu_mul_impl,       &round_bf16_impl,    &kv_write_impl,   &attention_impl,
+      &silu_mul_impl,       &round_bf16_impl,    &quantize_e4m3_impl, &kv_write_impl,   &attention_impl,
       &exp_impl,            &tile_lse_impl,      &masked_tile_lse_impl, &argmax_impl,     &exp_blocks_impl,
       &scan_greater_impl,   &masked_sums_impl,   &scan_greater_pairs_impl, &filter_greater_impl,
   };

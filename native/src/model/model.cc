@@ -220,7 +220,7 @@ LinearInput Model::linear_input(const Linear& lin, const float* x, uint16_t* xb,
   constexpr size_t kGrain = size_t{1} << 15;
   if (lin.fp8()) {  // per token: each row's scale from its own values only
     parallel_rows(M, std::max<size_t>(1, kGrain / K), [&](size_t r0, size_t r1) {
-      quantize_rows_e4m3(x, xb, xs, r0, r1, K, lin.act_ub, lin.input_scale);
+      k_->quantize_e4m3(x, xb, xs, r0, r1, K, lin.act_ub, lin.input_scale);
     });
     return {xb, xs};
   }

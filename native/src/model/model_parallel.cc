@@ -84,7 +84,7 @@ LinearInput Model::row_linear_input(const Linear& lin, const float* x, uint16_t*
   }
   // Each row quantized with its whole-row scale (passed as that row's static scale).
   parallel_rows(M, std::max<size_t>(1, (size_t{1} << 15) / K), [&](size_t r0, size_t r1) {
-    for (size_t r = r0; r < r1; ++r) quantize_rows_e4m3(x, xb, xs, r, r + 1, K, lin.act_ub, xs[r]);
+    for (size_t r = r0; r < r1; ++r) k_->quantize_e4m3(x, xb, xs, r, r + 1, K, lin.act_ub, xs[r]);
   });
   return {xb, xs};
 }

@@ -1,6 +1,6 @@
 // The FP8 GEMM and the activation quantizer on their own (test/native/fp8-gemm.test.ts):
 //   fp8Gemm(isa, {w, ws, xq, xs, out, M, N, K, segments, n0?, n1?, kernel?})   see Fp8Gemm
-//   fp8QuantizeActivations({x, xq, xs, M, K, ub?, staticScale?})            the model's quantizer
+//   fp8QuantizeActivations({x, xq, xs, M, K, ub?, staticScale?, isa?})      the model's quantizer
 #include "probes/fp8_probes.h"
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include "kernels/fp8/e4m3.h"
 #include "model/gemm_parallel.h"
 #include "kernels/fp8/fp8_kernels.h"
+#include "kernels/model_kernels.h"
 
 namespace troupe {
 namespace {
@@ -71,8 +72,9 @@ Napi::Value Fp8Gemm(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
 }
 
 // fp8QuantizeActivations({x: Float32Array [M*K], xq: Uint16Array [M*K], xs: Float32Array [M],
-// M, K, ub?, staticScale?}): the model's per-token activation quantizer.
-Napi::Value Fp8QuantizeActivations(const Napi::CallbackInfo& info) {
+// M, K, ub?, staticScale?, isa?}): the model's per-token activation quantizer; with isa, that
+// ISA's vectorized one from the model kernel table (the same bits).
+Napi::Value Fp8QuantizeActivations(const Napi::CallbackInfo& info, const CpuFeatures& cpu) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw Napi::TypeError::New(env, "fp8QuantizeActivations: args must be an object");
   PropReader r{env, info[0].As<Napi::Object>(), "fp8QuantizeActivations: args"};
@@ -80,8 +82,16 @@ Napi::Value Fp8QuantizeActivations(const Napi::CallbackInfo& info) {
   const float* x = sized<float>(r, "x", napi_float32_array, "Float32Array", M * K);
   uint16_t* xq = sized<uint16_t>(r, "xq", napi_uint16_array, "Uint16Array", M * K);
   float* xs = sized<float>(r, "xs", napi_float32_array, "Float32Array", M);
-  quantize_rows_e4m3(x, xq, xs, 0, M, K, static_cast<float>(r.number_or("ub", INFINITY)),
-                     static_cast<float>(r.number_or("staticScale", 0)));
+  const float ub = static_cast<float>(r.number_or("ub", INFINITY));
+  const float static_scale = static_cast<float>(r.number_or("staticScale", 0));
+  const Napi::Value isa = info[0].As<Napi::Object>().Get("isa");
+  if (isa.IsUndefined()) {
+    quantize_rows_e4m3(x, xq, xs, 0, M, K, ub, static_scale);
+  } else {
+    const ModelKernels* k = model_kernels(isa_arg(env, isa, cpu, "fp8QuantizeActivations: isa"));
+    if (k == nullptr) throw Napi::Error::New(env, "fp8QuantizeActivations: this build has no kernels for that isa");
+    k->quantize_e4m3(x, xq, xs, 0, M, K, ub, static_scale);
+  }
   return env.Undefined();
 }
 
@@ -89,7 +99,7 @@ Napi::Value Fp8QuantizeActivations(const Napi::CallbackInfo& info) {
 
 void register_fp8_probes(Napi::Env env, Napi::Object exports, const CpuFeatures& cpu) {
   exports.Set("fp8Gemm", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return Fp8Gemm(info, cpu); }, "fp8Gemm"));
-  exports.Set("fp8QuantizeActivations", Napi::Function::New(env, Fp8QuantizeActivations, "fp8QuantizeActivations"));
+  exports.Set("fp8QuantizeActivations", Napi::Function::New(env, [cpu](const Napi::CallbackInfo& info) { return Fp8QuantizeActivations(info, cpu); }, "fp8QuantizeActivations"));
 }
 
 }  // namespace troupe
