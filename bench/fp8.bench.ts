@@ -99,6 +99,24 @@ async function prefill(model: LlamaModel, len: number): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
+/** Best of 10 calls of the activation quantizer on M x K values, ns per element: the portable loop and each ISA's. */
+function quantizerTimes(M: number, K: number): Record<string, number> {
+  const probes = loadProbes();
+  const x = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i) * 3);
+  const xq = new Uint16Array(M * K), xs = new Float32Array(M);
+  const times: Record<string, number> = {};
+  for (const isa of [undefined, ...loadNative().availableIsas()]) {
+    let best = Infinity;
+    for (let r = 0; r < 10; r++) {
+      const t0 = process.hrtime.bigint();
+      probes.fp8QuantizeActivations({ x, xq, xs, M, K, ...(isa === undefined ? {} : { isa }) });
+      best = Math.min(best, Number(process.hrtime.bigint() - t0));
+    }
+    times[isa ?? 'portable'] = best / (M * K);
+  }
+  return times;
+}
+
 const dirs = ensureModels();
 const probe = new Limits(loadNative().selectedIsa(), THREADS);
 probe.before();
@@ -129,6 +147,7 @@ const prefills: Record<string, number[]> = { bf16: [], 'fp8-meta': [], 'fp8-all'
 for (let r = 0; r < PREFILL_RUNS; r++) for (const n of names) prefills[n]!.push((await quietSample(() => prefill(models[n], PREFILL_LEN))).value);
 const linearBytes = Object.fromEntries(names.map((n) => [n, models[n].stats().linearWeightBytes]));
 const c = models.bf16.config;
+const quantizer = quantizerTimes(PREFILL_LEN, c.hiddenSize);
 for (const n of names) await models[n].close();
 
 // Long context: bf16 weights, KV cache in bf16 and in fp8 (e4m3), decode after LONG tokens
@@ -171,6 +190,9 @@ if (long.bf16 && long.fp8_e4m3) {
     console.log(`${`decode at ${LONG} ctx, ${kv} KV`.padEnd(34)} ${r.tokPerS.toFixed(1).padStart(8)} ${'-'.padStart(8)} ${'-'.padStart(7)} ${(r.tokPerS / long.bf16.tokPerS).toFixed(2).padStart(7)}x   KV ${(r.kvCacheBytes / 2 ** 20).toFixed(0)} MiB`);
   figures.longContext = { context: LONG, ...long };
 }
+const portableNs = quantizer.portable!;
+console.log(`\nactivation quantizer, ${PREFILL_LEN} x ${c.hiddenSize} on one thread, ns per element: ${Object.entries(quantizer).map(([k, ns]) => `${k} ${ns.toFixed(2)}${k === 'portable' ? '' : ` (${(portableNs / ns).toFixed(1)}x)`}`).join(', ')}; the model uses ${loadNative().selectedIsa()}'s`);
+figures.activationQuantizerNsPerElement = quantizer;
 console.log(`\ntarget: fp8-all decode >= 1.6x bf16 (DESIGN.md); measured ${(decodeTps['fp8-all']! / decodeTps.bf16!).toFixed(2)}x`);
 const file = writeRecord('fp8', {
   model: PRESET,

@@ -149,6 +149,7 @@ inline float fp8_activation_scale(float absmax, float ub) {
 //   static_scale > 0: s = static_scale for every row;
 //   else s[r] = fp8_activation_scale(max |x[r, :]|, ub)   (per token: batch invariant)
 //   xq[r, k] = bf16 bits of e4m3_round(x[r, k] / s[r]),  xs[r] = s[r]
+// The model runs ModelKernels::quantize_e4m3, each ISA's vectorized form of these bits.
 void quantize_rows_e4m3(const float* x, uint16_t* xq, float* xs, size_t r0, size_t r1, size_t K,
                         float ub, float static_scale);
 
