@@ -263,33 +263,36 @@ test('activation quantizer: per-token FBGEMM scale, e4m3 round to nearest even, 
 test('each ISA\'s vectorized activation quantizer gives the portable one\'s bits: NaN, infinities, subnormals, saturation, column tails', (t) => {
   const bits = (f: number) => new Uint32Array(new Float32Array([f]).buffer)[0]!;
   const next = rng(7);
-  // K = 16 and 47 (whole vectors and a tail), 300 (the model-like case).
-  for (const K of [16, 47, 300]) {
-    const M = 7;
+  const M = 7;
+  // K = 16 and 47 (whole vectors and a tail), 300 (the model-like case); dynamic with and without ub, static.
+  const cases = [16, 47, 300].flatMap((K) => {
     const x = randomFloat32(M * K, next, 4);
     x.fill(0, K, 2 * K); // all zero: the minimum scale
     x[2 * K + 3] = 5000; // saturates at 448 (with ub below)
     x[2 * K + K - 1] = -5000;
     x[3 * K + 1] = Number.NaN; // a NaN never sets the scale, and stays NaN
     x[3 * K + K - 1] = Number.NaN;
-    x[4 * K] = Number.POSITIVE_INFINITY; // an infinite absmax: the upper bound's scale
+    x[4 * K] = Number.POSITIVE_INFINITY; // an infinite absmax
     x[4 * K + 2] = Number.NEGATIVE_INFINITY;
-    for (let i = 0; i < K; i++) x[5 * K + i] = (next() - 0.5) * 1e-3 * (i % 5); // subnormal e4m3 values, -0 and +0
+    for (let i = 0; i < K; i++) x[5 * K + i] = (next() - 0.5) * 1e-3 * (i % 5); // subnormal e4m3 values, +0
     x[5 * K + 4] = -0;
     for (let i = 0; i < K; i++) x[6 * K + i] = i % 2 ? 1.5 * 2 ** (i % 11) : -(2 ** (-i % 13)) * 1.0625; // ties and exact powers
-    for (const opts of [{ ub: 1200 }, {}, { staticScale: 0.37 }]) {
+    return [{ ub: 1200 }, {}, { staticScale: 0.37 }].map((opts) => {
       const want = { xq: new Uint16Array(M * K), xs: new Float32Array(M) };
       probes.fp8QuantizeActivations({ x, M, K, ...want, ...opts });
-      forEachIsa(t, (isa) => {
-        const got = { xq: new Uint16Array(M * K).fill(0xdead), xs: new Float32Array(M).fill(-1) };
-        probes.fp8QuantizeActivations({ x, M, K, ...got, ...opts, isa });
-        const what = `${isa}, K ${K}, ${JSON.stringify(opts)}`;
-        t.deepEqual([...got.xs].map(bits), [...want.xs].map(bits), `${what}: scales`);
-        const bad = got.xq.findIndex((q, i) => q !== want.xq[i]);
-        t.is(bad, -1, `${what}: first differing element ${bad} (row ${Math.floor(bad / K)}, value ${x[bad]})`);
-      });
+      return { x, K, opts, want };
+    });
+  });
+  forEachIsa(t, (isa) => {
+    for (const { x, K, opts, want } of cases) {
+      const got = { xq: new Uint16Array(M * K).fill(0xdead), xs: new Float32Array(M).fill(-1) };
+      probes.fp8QuantizeActivations({ x, M, K, ...got, ...opts, isa });
+      const what = `${isa}, K ${K}, ${JSON.stringify(opts)}`;
+      t.deepEqual([...got.xs].map(bits), [...want.xs].map(bits), `${what}: scales`);
+      const bad = got.xq.findIndex((q, i) => q !== want.xq[i]);
+      t.is(bad, -1, `${what}: first differing element ${bad} (row ${Math.floor(bad / K)}, value ${x[bad]})`);
     }
-  }
+  });
 });
 
 test('weight quantizer (native, used at load) matches the JS FBGEMM quantizer bit for bit', (t) => {
