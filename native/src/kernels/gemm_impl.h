@@ -187,6 +187,12 @@ void gemm_blocks(const typename Ops::Elem* w, const typename Ops::Elem* x, float
 // Bytes of x (one K segment of a chunk of rows) that the prefill loop keeps in L2.
 constexpr size_t kXChunkBytes = 256 * 1024;
 
+// The most rows of row_bytes that fit in `bytes`, a multiple of `multiple` and at least one multiple.
+inline size_t rows_fitting(size_t bytes, size_t row_bytes, size_t multiple) {
+  const size_t fit = bytes / row_bytes / multiple * multiple;
+  return fit < multiple ? multiple : fit;
+}
+
 // The prefill loop: the same blocks as gemm_blocks, in an order that keeps both
 // operands in cache. Segment by segment (each output still adds its P_s in
 // order s = 0, 1, ...), then chunks of rows whose x over the segment fills at most
@@ -199,8 +205,7 @@ template <int MB, int NB, class Block>
 inline void for_each_chunked_block(size_t M, size_t n0, size_t n1, size_t K, size_t segments, size_t x_elem_bytes,
                                    Block&& block) {
   const size_t longest = (K + segments - 1) / segments;
-  const size_t fit = kXChunkBytes / (longest * x_elem_bytes) / MB * MB;
-  const size_t chunk = fit < static_cast<size_t>(MB) ? MB : fit;
+  const size_t chunk = rows_fitting(kXChunkBytes, longest * x_elem_bytes, MB);
   for (size_t s = 0; s < segments; ++s) {
     for (size_t c0 = 0; c0 < M; c0 += chunk) {
       const size_t c1 = M - c0 < chunk ? M : c0 + chunk;

@@ -64,6 +64,8 @@ struct ModelKernels {
                    float* out, uint16_t* out_bf16);
   // out[i] = bf16(x[i]), round to nearest even (bf16.h's rounding, bit for bit).
   void (*round_bf16)(const float* x, uint16_t* out, size_t n);
+  // max |x[i]| over i < n, NaNs skipped (0 when there are none): exact on every ISA.
+  float (*abs_max)(const float* x, size_t n);
   // quantize_rows_e4m3 (fp8/e4m3.h) bit for bit, vectorized for this ISA: an FP8 linear's
   // activations, rows [r0, r1) of x [*, K] to bf16 bits of e4m3 values and per-row scales.
   void (*quantize_e4m3)(const float* x, uint16_t* xq, float* xs, size_t r0, size_t r1, size_t K, float ub,

@@ -391,30 +391,32 @@ TROUPE_INLINE UHV e4m3_round_bf16_bits_v(FV v) {
   return high_halves(ua > 0x7f800000 ? u : r);
 }
 
+// max |x[i]| over i < n, NaNs skipped (0 for none): exact, so the same on every ISA.
+float abs_max_impl(const float* x, size_t n) {
+  IV lanes{};  // |x| bits: for non-negative floats, integer order is float order
+  size_t i = 0;
+  for (; i + kW <= n; i += kW) {
+    const IV a = (IV)loadv(x + i) & 0x7fffffff;
+    lanes = ((a > lanes) & (a <= 0x7f800000)) ? a : lanes;  // a NaN never wins
+  }
+  float amax = 0.0f;
+  for (size_t l = 0; l < kW; ++l) {
+    const float a = bits_float(static_cast<uint32_t>(lanes[l]));
+    amax = a > amax ? a : amax;
+  }
+  for (; i < n; ++i) {
+    const float a = std::fabs(x[i]);
+    amax = a > amax ? a : amax;
+  }
+  return amax;
+}
+
 // quantize_rows_e4m3 (fp8/e4m3.h), bit for bit, kW columns at a time.
 void quantize_e4m3_impl(const float* x, uint16_t* xq, float* xs, size_t r0, size_t r1, size_t K, float ub,
                         float static_scale) {
   for (size_t r = r0; r < r1; ++r) {
     const float* row = x + r * K;
-    float s = static_scale;
-    if (!(s > 0.0f)) {
-      IV lanes{};  // |x| bits: for non-negative floats, integer order is float order
-      size_t k = 0;
-      for (; k + kW <= K; k += kW) {
-        const IV a = (IV)loadv(row + k) & 0x7fffffff;
-        lanes = ((a > lanes) & (a <= 0x7f800000)) ? a : lanes;  // a NaN never wins, as in the scalar loop
-      }
-      float amax = 0.0f;
-      for (size_t l = 0; l < kW; ++l) {
-        const float a = bits_float(static_cast<uint32_t>(lanes[l]));
-        amax = a > amax ? a : amax;
-      }
-      for (; k < K; ++k) {
-        const float a = std::fabs(row[k]);
-        amax = a > amax ? a : amax;
-      }
-      s = fp8_activation_scale(amax, ub);
-    }
+    const float s = static_scale > 0.0f ? static_scale : fp8_activation_scale(abs_max_impl(row, K), ub);
     xs[r] = s;
     uint16_t* q = xq + r * K;
     size_t k = 0;
@@ -1186,7 +1188,7 @@ template <class Bf16Ops, class F32Ops>
 constexpr ModelKernels make_model_kernels() {
   return ModelKernels{
       &gemm_entry<Bf16Ops>, &gemm_entry<F32Ops>, &rms_norm_impl,   &rope_impl,
-      &silu_mul_impl,       &round_bf16_impl,    &quantize_e4m3_impl, &kv_write_impl,   &attention_impl,
+      &silu_mul_impl,       &round_bf16_impl,    &abs_max_impl,    &quantize_e4m3_impl, &kv_write_impl,   &attention_impl,
       &exp_impl,            &tile_lse_impl,      &masked_tile_lse_impl, &argmax_impl,     &exp_blocks_impl,
       &scan_greater_impl,   &masked_sums_impl,   &scan_greater_pairs_impl, &filter_greater_impl,
   };

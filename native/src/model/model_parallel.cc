@@ -62,13 +62,9 @@ LinearInput Model::row_linear_input(const Linear& lin, const float* x, uint16_t*
                                     float* gather) {
   if (!shard_.parallel() || !lin.fp8() || lin.input_scale > 0.0f) return linear_input(lin, x, xb, xs, M, K);
   const size_t tp = shard_.tp_size, me = shard_.tp_rank;
-  // xs[m] = max |x[m, :]| over this rank's columns (quantize_rows_e4m3's loop).
+  // xs[m] = max |x[m, :]| over this rank's columns (what quantize_e4m3 takes over a whole row).
   parallel_rows(M, std::max<size_t>(1, (size_t{1} << 15) / K), [&](size_t r0, size_t r1) {
-    for (size_t r = r0; r < r1; ++r) {
-      float amax = 0.0f;
-      for (size_t k = 0; k < K; ++k) amax = std::fmax(amax, std::fabs(x[r * K + k]));
-      xs[r] = amax;
-    }
+    for (size_t r = r0; r < r1; ++r) xs[r] = k_->abs_max(x + r * K, K);
   });
   const size_t chunk = std::max<size_t>(1, std::min(M, shard_.group->capacity() / (tp * sizeof(float))));
   for (size_t r0 = 0; r0 < M; r0 += chunk) {

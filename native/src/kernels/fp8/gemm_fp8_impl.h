@@ -186,8 +186,7 @@ void gemm_fp8_strips(const uint8_t* w, const uint16_t* x, const float* xs, const
                      size_t n0, size_t n1, size_t ldo, size_t K, size_t segments) {
   using S = Bf16StripOps<typename Ops::Bf16>;
   constexpr int MB = S::kMB, NB = S::kNB;
-  const size_t fit = kFp8StripBytes / (K * sizeof(uint16_t)) / NB * NB;
-  const size_t piece = fit < static_cast<size_t>(NB) ? NB : fit;
+  const size_t piece = rows_fitting(kFp8StripBytes, K * sizeof(uint16_t), NB);
   static thread_local std::vector<uint16_t> strip;  // [piece, K] bf16 bits, per compute thread
   for (size_t p0 = n0; p0 < n1; p0 += piece) {
     const size_t p1 = n1 - p0 < piece ? n1 : p0 + piece;
